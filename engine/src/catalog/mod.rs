@@ -1,0 +1,244 @@
+//! The SQLite catalog: the single source of truth for keys, volumes, snapshots, images and
+//! instances, and the lock between processes (the CLI, running mounts).
+//!
+//! Records are typed Rust structs stored as JSON documents, one table per kind, keyed by id and
+//! indexed by region. Every operation runs in one transaction; writers take SQLite's write lock
+//! up front (`BEGIN IMMEDIATE`) so read-check-write sequences cannot interleave across processes.
+
+use crate::error::{Code, Error, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
+
+/// A kind of record stored in its own table.
+pub(crate) trait Record: Serialize + DeserializeOwned {
+    /// The table's name.
+    const TABLE: &'static str;
+    /// The record's primary key.
+    fn key(&self) -> String;
+    /// The region the record belongs to ("" for global records).
+    fn region(&self) -> &str;
+}
+
+/// Schema migrations, numbered by position; each runs once, in order, inside a transaction.
+const MIGRATIONS: &[&str] = &[
+    // 1: document tables and settings.
+    "CREATE TABLE kms_keys (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE kms_aliases (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE kms_grants (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE volumes (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE snapshots (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE images (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE instances (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE import_tasks (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE INDEX kms_keys_region ON kms_keys(region);
+     CREATE INDEX kms_aliases_region ON kms_aliases(region);
+     CREATE INDEX kms_grants_region ON kms_grants(region);
+     CREATE INDEX volumes_region ON volumes(region);
+     CREATE INDEX snapshots_region ON snapshots(region);
+     CREATE INDEX images_region ON images(region);
+     CREATE INDEX instances_region ON instances(region);",
+];
+
+/// An open catalog.
+pub(crate) struct Catalog {
+    conn: Connection,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog at `path` and brings its schema up to date.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut cat = Catalog { conn };
+        cat.migrate()?;
+        Ok(cat)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(Error::new(
+                Code::CORRUPT_FILE,
+                format!(
+                    "the catalog has schema version {version}, newer than this blockseal knows \
+                     ({}); upgrade blockseal",
+                    MIGRATIONS.len()
+                ),
+            ));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&Tx { tx: &tx })?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read transaction: one consistent view.
+    pub(crate) fn read<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&Tx { tx: &tx })?;
+        tx.finish()?;
+        Ok(out)
+    }
+}
+
+/// A transaction over the catalog.
+pub(crate) struct Tx<'a> {
+    tx: &'a rusqlite::Transaction<'a>,
+}
+
+fn decode<R: Record>(body: &str) -> Result<R> {
+    serde_json::from_str(body).map_err(|e| {
+        Error::new(Code::CORRUPT_FILE, format!("catalog row in {} does not parse: {e}", R::TABLE))
+    })
+}
+
+impl Tx<'_> {
+    /// The record with primary key `key`, if any.
+    pub(crate) fn get<R: Record>(&self, key: &str) -> Result<Option<R>> {
+        let sql = format!("SELECT body FROM {} WHERE id = ?1", R::TABLE);
+        let body: Option<String> =
+            self.tx.query_row(&sql, params![key], |r| r.get(0)).optional()?;
+        body.map(|b| decode(&b)).transpose()
+    }
+
+    /// Inserts or replaces `rec`.
+    pub(crate) fn put<R: Record>(&self, rec: &R) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (id, region, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT(id) DO UPDATE SET region = excluded.region, body = excluded.body",
+            R::TABLE
+        );
+        let body = serde_json::to_string(rec).expect("records serialize");
+        self.tx.execute(&sql, params![rec.key(), rec.region(), body])?;
+        Ok(())
+    }
+
+    /// Removes the record with primary key `key`; returns whether it existed.
+    pub(crate) fn delete<R: Record>(&self, key: &str) -> Result<bool> {
+        let sql = format!("DELETE FROM {} WHERE id = ?1", R::TABLE);
+        Ok(self.tx.execute(&sql, params![key])? > 0)
+    }
+
+    /// Every record of region `region`, in key order.
+    pub(crate) fn list<R: Record>(&self, region: &str) -> Result<Vec<R>> {
+        let sql = format!("SELECT body FROM {} WHERE region = ?1 ORDER BY id", R::TABLE);
+        self.collect(&sql, params![region])
+    }
+
+    /// Every record of every region, in key order.
+    pub(crate) fn list_all<R: Record>(&self) -> Result<Vec<R>> {
+        let sql = format!("SELECT body FROM {} ORDER BY id", R::TABLE);
+        self.collect(&sql, params![])
+    }
+
+    fn collect<R: Record>(&self, sql: &str, p: impl rusqlite::Params) -> Result<Vec<R>> {
+        let mut stmt = self.tx.prepare(sql)?;
+        let rows = stmt.query_map(p, |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(decode(&body?)?);
+        }
+        Ok(out)
+    }
+
+    /// A setting's value.
+    pub(crate) fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Sets a setting.
+    pub(crate) fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Removes a setting.
+    pub(crate) fn clear_setting(&self, key: &str) -> Result<()> {
+        self.tx.execute("DELETE FROM settings WHERE key = ?1", params![key])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Thing {
+        id: String,
+        region: String,
+        n: u32,
+    }
+    impl Record for Thing {
+        const TABLE: &'static str = "volumes";
+        fn key(&self) -> String {
+            self.id.clone()
+        }
+        fn region(&self) -> &str {
+            &self.region
+        }
+    }
+
+    #[test]
+    fn put_get_list_delete_and_rollback() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let t = |id: &str, r: &str, n| Thing { id: id.into(), region: r.into(), n };
+        c.write(|tx| {
+            tx.put(&t("a", "r1", 1))?;
+            tx.put(&t("b", "r2", 2))?;
+            tx.put(&t("a", "r1", 3))
+        })
+        .unwrap();
+        let err: Result<()> = c.write(|tx| {
+            tx.put(&t("c", "r1", 9))?;
+            Err(Error::new(Code::INTERNAL_ERROR, "abort"))
+        });
+        assert!(err.is_err());
+        c.read(|tx| {
+            assert_eq!(tx.get::<Thing>("a")?.unwrap().n, 3);
+            assert!(tx.get::<Thing>("c")?.is_none(), "a failed transaction leaves nothing");
+            assert_eq!(tx.list::<Thing>("r1")?.len(), 1);
+            assert_eq!(tx.list_all::<Thing>()?.len(), 2);
+            Ok(())
+        })
+        .unwrap();
+        c.write(|tx| {
+            assert!(tx.delete::<Thing>("a")?);
+            tx.set_setting("k", "v")
+        })
+        .unwrap();
+        // Reopening runs no migration twice and keeps the data.
+        drop(c);
+        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        c.read(|tx| {
+            assert_eq!(tx.setting("k")?.as_deref(), Some("v"));
+            assert!(tx.get::<Thing>("a")?.is_none());
+            Ok(())
+        })
+        .unwrap();
+    }
+}

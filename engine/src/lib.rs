@@ -1,0 +1,18 @@
+//! blockseal's engine: a local KMS, AES-XTS volume and snapshot files, a SQLite catalog, and the
+//! EC2 image operations over them. The engine never prints; front ends (the CLI, the FUSE mount)
+//! translate requests into calls here and errors into exit codes or errno.
+
+mod api;
+mod catalog;
+mod clock;
+mod error;
+mod ids;
+mod progress;
+mod secret;
+pub mod xts;
+
+pub use api::{Engine, Options};
+pub use error::{Code, Error, ErrorKind, Result};
+pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotId, VolumeId};
+pub use progress::{NoProgress, Progress};
+pub use secret::DataKey;
