@@ -1,0 +1,9 @@
+//! End-to-end tests: the built `blockseal` binary driven like a user through the seed scenarios
+//! of SEMANTICS.md §19, the edge cases of §20, bad input, and a crash in the middle of a re-key.
+
+mod support;
+
+mod bad_input;
+mod crash;
+mod edge_cases;
+mod scenarios;

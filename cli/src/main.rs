@@ -1,1 +1,165 @@
-fn main(){}
+//! The `blockseal` command: AWS CLI v2 style front end over the engine. It parses arguments into
+//! one engine operation (`ec2.rs`, `kms.rs`), invokes it, and prints the response (`output.rs`)
+//! or the AWS-style error, with the AWS CLI's exit codes: 0 success, 252 usage error, 254 the
+//! operation failed, 255 anything else (e.g. a waiter that gave up).
+//!
+//! No crypto, SQL or file format here: the engine owns all of that.
+
+#![forbid(unsafe_code)]
+
+mod args;
+mod demo;
+mod ec2;
+mod kms;
+mod output;
+mod params;
+mod progress;
+mod request;
+mod shorthand;
+mod wait;
+
+use args::{Cli, Ec2Command, Group};
+use blockseal_engine::{Engine, Options};
+use clap::Parser;
+use serde_json::Value;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+/// Exit status for usage errors (the AWS CLI's).
+const EXIT_USAGE: u8 = 252;
+/// Exit status when the service returned an error.
+const EXIT_SERVICE: u8 = 254;
+/// Exit status for other failures.
+const EXIT_OTHER: u8 = 255;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            // Help and version go to stdout with status 0; anything else is a usage error.
+            let status = match e.kind() {
+                K::DisplayHelp | K::DisplayVersion => 0,
+                _ => EXIT_USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(status);
+        }
+    };
+    match &cli.group {
+        Group::Ec2(Ec2Command::Wait(w)) => run_waiter(&cli, w),
+        Group::Ec2(cmd) => {
+            let (op, req) = ec2::request(cmd, &cli.region);
+            run_operation(&cli, op, req)
+        }
+        Group::Kms(cmd) => {
+            let (op, req) = kms::request(cmd);
+            run_operation(&cli, op, req)
+        }
+        Group::Demo(a) => match demo::run(a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("\nblockseal demo failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn options(cli: &Cli) -> Options {
+    Options {
+        home: cli.home.clone().unwrap_or_else(Options::default_home),
+        region: cli.region.clone(),
+        profile: cli.profile.clone(),
+    }
+}
+
+/// The AWS CLI's error line for a failed operation.
+fn aws_error(op: &str, e: &blockseal_engine::Error) -> String {
+    format!(
+        "\nAn error occurred ({}) when calling the {op} operation: {}\n",
+        e.code(),
+        e.message()
+    )
+}
+
+fn run_operation(cli: &Cli, op: &str, req: Value) -> ExitCode {
+    let progress = progress::Bar::for_stderr();
+    let result =
+        Engine::open(options(cli)).and_then(|mut engine| engine.invoke(op, req, &progress));
+    match result {
+        Ok(resp) => print(&resp, op, cli.output),
+        Err(e) => {
+            eprint!("{}", aws_error(op, &e));
+            ExitCode::from(EXIT_SERVICE)
+        }
+    }
+}
+
+fn run_waiter(cli: &Cli, w: &args::WaitCommand) -> ExitCode {
+    let waiter = wait::waiter_of(w);
+    let (op, req) = ec2::request(&Ec2Command::Wait(w.clone()), &cli.region);
+    let mut engine = match Engine::open(options(cli)) {
+        Ok(e) => e,
+        Err(e) => {
+            eprint!("{}", aws_error(op, &e));
+            return ExitCode::from(EXIT_SERVICE);
+        }
+    };
+    let describe = || {
+        engine
+            .invoke(op, req.clone(), &blockseal_engine::NoProgress)
+            .map_err(|e| (e.code().to_string(), e.message().to_owned()))
+    };
+    match wait::poll(waiter, describe, wait::MAX_ATTEMPTS, wait::DELAY) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("\n{msg}");
+            ExitCode::from(EXIT_OTHER)
+        }
+    }
+}
+
+/// The width a table must fit: the terminal's when stdout is one, else 80 (as the AWS CLI).
+fn terminal_width() -> usize {
+    let stdout = std::io::stdout();
+    if !stdout.is_terminal() {
+        return 80;
+    }
+    terminal_size::terminal_size_of(&stdout).map_or(80, |(w, _)| usize::from(w.0))
+}
+
+/// Prints a response; a closed pipe (`| head`) ends quietly with success.
+fn print(resp: &Value, op: &str, format: args::Output) -> ExitCode {
+    let text = output::render(resp, op, format, terminal_width());
+    if text.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nblockseal: cannot write the output: {e}");
+            ExitCode::from(EXIT_OTHER)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_error_line_is_the_aws_cli_s() {
+        let e = blockseal_engine::Error::new(
+            blockseal_engine::Code::INVALID_PARAMETER_DEPENDENCY,
+            "The parameter KmsKeyId requires the parameter Encrypted to be set.",
+        );
+        assert_eq!(
+            aws_error("CopyImage", &e),
+            "\nAn error occurred (InvalidParameterDependency) when calling the CopyImage \
+             operation: The parameter KmsKeyId requires the parameter Encrypted to be set.\n"
+        );
+    }
+}

@@ -3,15 +3,21 @@
 //! translate requests into calls here and errors into exit codes or errno.
 
 mod api;
+mod blob;
 mod catalog;
 mod clock;
+mod device;
+mod ec2;
 mod error;
 mod ids;
+mod kms;
 mod progress;
+mod rekey;
 mod secret;
 pub mod xts;
 
 pub use api::{Engine, Options};
+pub use device::{BlockDevice, FileDevice, MemDevice};
 pub use error::{Code, Error, ErrorKind, Result};
 pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotId, VolumeId};
 pub use progress::{NoProgress, Progress};

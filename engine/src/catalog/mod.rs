@@ -81,16 +81,16 @@ impl Catalog {
     }
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.
-    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         let out = f(&Tx { tx: &tx })?;
         tx.commit()?;
         Ok(out)
     }
 
     /// Runs `f` in a read transaction: one consistent view.
-    pub(crate) fn read<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
         let out = f(&Tx { tx: &tx })?;
         tx.finish()?;
         Ok(out)
@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn put_get_list_delete_and_rollback() {
         let dir = tempfile::tempdir().unwrap();
-        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let c = Catalog::open(&dir.path().join("c.db")).unwrap();
         let t = |id: &str, r: &str, n| Thing { id: id.into(), region: r.into(), n };
         c.write(|tx| {
             tx.put(&t("a", "r1", 1))?;
@@ -233,7 +233,7 @@ mod tests {
         .unwrap();
         // Reopening runs no migration twice and keeps the data.
         drop(c);
-        let mut c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let c = Catalog::open(&dir.path().join("c.db")).unwrap();
         c.read(|tx| {
             assert_eq!(tx.setting("k")?.as_deref(), Some("v"));
             assert!(tx.get::<Thing>("a")?.is_none());

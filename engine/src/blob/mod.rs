@@ -1,0 +1,32 @@
+//! Volume and snapshot files ("blobs"): a 4 KiB header, then the volume's sectors from offset
+//! 4096, sparse, AES-XTS ciphertext when encrypted. docs/FORMAT.md specifies the bytes.
+//!
+//! This module owns the file format and the files: `header` (pure encode/decode/validate),
+//! `file` (the home layout `blobs/<id>` and `tmp/<id>.<pid>.tmp`, create → persist, open and
+//! validate, sector reads and writes, crash cleanup) and `sys` (the raw Linux calls, the only
+//! place with `unsafe`). Moving data between files in bulk (import, export, clone, rekey) is
+//! `crate::rekey`'s job. It must not decide which blobs should exist (the catalog does), keep
+//! keys, or print.
+//!
+//! The API, all `pub(crate)`:
+//! - [`BlobHeader`]: `encode(&self) -> Box<[u8; 4096]>`, `decode(&[u8]) -> Result<BlobHeader>`,
+//!   `validate`, `sectors`, `file_len`.
+//! - [`BlobStore::new(home)`](BlobStore::new): `create_temp(id, &header) -> TempBlob`,
+//!   `open(id) -> Blob`, `open_rw(id) -> Blob`, `remove(id)`, `exists(id)`,
+//!   `cleanup(is_live) -> Vec<PathBuf>`, `path_of(id)`.
+//! - [`TempBlob`]: `path`, `header`, `file`, `sync`, `data_extents`, `read_sectors`,
+//!   `write_sectors`, `persist(self)`; dropping it unpersisted removes the file.
+//! - [`Blob`]: `header`, `path`, `file`, `data_extents`, `map`, `read_sectors`,
+//!   `write_sectors` (after `open_rw`), `sync`.
+//!
+//! Sector semantics: a sector never written is a hole; an all-zero ciphertext sector also
+//! means "unwritten" and reads as zeros (XTS output is all zero with probability
+//! 2^-(8 × sector size)); copies skip both, so a copy of a sparse volume stays sparse.
+
+mod file;
+mod header;
+mod sys;
+
+pub(crate) use file::{check_key, is_zero, sync_dir, Blob, BlobStore, TempBlob};
+pub(crate) use header::{BlobHeader, HEADER_LEN};
+pub(crate) use sys::{clone_range, copy_range, data_extents};

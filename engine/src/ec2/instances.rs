@@ -1,0 +1,386 @@
+//! Instance operations: RunInstances, StartInstances, StopInstances, TerminateInstances,
+//! DescribeInstances.
+
+use super::images::DEFAULT_VOLUME_TYPE;
+use super::model::{Attachment, ImageRec, InstanceRec, InstanceState, SnapshotRec, VolumeRec, VolumeState};
+use super::requests as rq;
+use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
+use super::{is_key_problem, Core, GIB};
+use crate::catalog::Tx;
+use crate::clock::now_iso;
+use crate::error::{bail, Code, Result};
+use crate::ids::ReservationId;
+use crate::progress::Progress;
+use crate::secret::random_u128;
+use serde_json::{json, Value};
+
+/// The state reason of an instance whose volumes' key cannot be used (SEMANTICS.md §13 rule 8).
+const KMS_REASON: (&str, &str) =
+    ("Client.InvalidKMSKey.InvalidState", "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state");
+
+/// One volume a launch creates.
+struct LaunchVolume {
+    device: String,
+    snapshot: Option<SnapshotRec>,
+    size: u64,
+    volume_type: String,
+    delete_on_termination: bool,
+    encrypted: Option<bool>,
+    kms_key_id: Option<String>,
+}
+
+impl Core {
+    /// The AMI mapping overlaid by the request's (SEMANTICS.md §13 rule 2).
+    fn effective_mapping(&self, tx: &Tx<'_>, img: &ImageRec, req: &[rq::BlockDeviceMapping]) -> Result<Vec<LaunchVolume>> {
+        let root = canonical_device(&img.root_device_name);
+        let mut out = Vec::new();
+        for m in &img.mappings {
+            let snapshot = match &m.snapshot_id {
+                Some(s) => Some(self.completed_snapshot(tx, &img.region, s)?),
+                None => None,
+            };
+            out.push(LaunchVolume {
+                device: m.device_name.clone(),
+                snapshot,
+                size: m.volume_size,
+                volume_type: m.volume_type.clone(),
+                delete_on_termination: m.delete_on_termination,
+                encrypted: (m.snapshot_id.is_none() && m.encrypted).then_some(true),
+                kms_key_id: None,
+            });
+        }
+        for m in req {
+            rules::check_device(&m.device_name)?;
+            let dev = canonical_device(&m.device_name);
+            let pos = out.iter().position(|v| canonical_device(&v.device) == dev);
+            if let Some(nd) = &m.no_device {
+                if !nd.is_empty() {
+                    bail!(Code::INVALID_REQUEST, "The request received was invalid");
+                }
+                if dev == root {
+                    bail!(Code::INVALID_BLOCK_DEVICE_MAPPING, "The root device {} cannot be suppressed", m.device_name);
+                }
+                if let Some(i) = pos {
+                    out.remove(i);
+                }
+                continue;
+            }
+            if m.virtual_name.is_some() {
+                continue;
+            }
+            let Some(ebs) = &m.ebs else {
+                bail!(Code::MISSING_PARAMETER, "The request must contain the parameter ebs");
+            };
+            if ebs.kms_key_id.is_some() && ebs.encrypted != Some(true) {
+                bail!(Code::INVALID_PARAMETER_DEPENDENCY, "The parameter KmsKeyId requires the parameter Encrypted to be set.");
+            }
+            let entry = match pos {
+                Some(i) => &mut out[i],
+                None => {
+                    if ebs.volume_size.is_none() && ebs.snapshot_id.is_none() {
+                        bail!(Code::MISSING_PARAMETER, "The request must contain the parameter size or snapshotId");
+                    }
+                    out.push(LaunchVolume {
+                        device: m.device_name.clone(),
+                        snapshot: None,
+                        size: 0,
+                        volume_type: DEFAULT_VOLUME_TYPE.into(),
+                        delete_on_termination: false,
+                        encrypted: None,
+                        kms_key_id: None,
+                    });
+                    out.last_mut().expect("just pushed")
+                }
+            };
+            if let Some(s) = &ebs.snapshot_id {
+                entry.snapshot = Some(self.completed_snapshot(tx, &img.region, s)?);
+            }
+            if let Some(t) = &ebs.volume_type {
+                entry.volume_type = t.clone();
+            }
+            if let Some(d) = ebs.delete_on_termination {
+                entry.delete_on_termination = d;
+            }
+            if ebs.encrypted.is_some() {
+                entry.encrypted = ebs.encrypted;
+            }
+            if ebs.kms_key_id.is_some() {
+                entry.kms_key_id = ebs.kms_key_id.clone();
+            }
+            let snap_size = entry.snapshot.as_ref().map(|s| s.size_gib).unwrap_or(0);
+            entry.size = ebs.volume_size.unwrap_or(entry.size.max(snap_size));
+            if let Some(s) = &entry.snapshot {
+                if entry.size < s.size_gib {
+                    bail!(
+                        Code::INVALID_BLOCK_DEVICE_MAPPING,
+                        "Volume of size {}GB is smaller than snapshot '{}', expect size >= {}GB",
+                        entry.size,
+                        s.id,
+                        s.size_gib
+                    );
+                }
+            }
+        }
+        for v in &out {
+            rules::check_volume_size(&v.volume_type, v.size)?;
+        }
+        if !out.iter().any(|v| canonical_device(&v.device) == root) {
+            bail!(Code::INVALID_BLOCK_DEVICE_MAPPING, "The image has no volume for its root device {}", img.root_device_name);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn run_instances(&mut self, r: rq::RunInstances, p: &dyn Progress) -> Result<Value> {
+        let min = r.min_count.unwrap_or(1);
+        let max = r.max_count.unwrap_or(min);
+        if min == 0 || max < min {
+            bail!(Code::INVALID_PARAMETER_VALUE, "MinCount ({min}) must be at least 1 and at most MaxCount ({max})");
+        }
+        if max > 64 {
+            bail!(Code::INVALID_PARAMETER_VALUE, "MaxCount {max} is more than this home launches at once (64)");
+        }
+        let region = self.region().to_owned();
+        let az = r.placement.as_ref().and_then(|p| p.availability_zone.clone()).unwrap_or_else(|| format!("{region}a"));
+        rules::check_az(&region, &az)?;
+        let (img, layout, ebd) = self.cat.read(|tx| {
+            let img = self.image(tx, &region, &r.image_id)?;
+            if img.state != super::model::ImageState::Available {
+                bail!(Code::INVALID_AMI_ID_UNAVAILABLE, "Image {} is not available (it is {})", img.id, img.state_str());
+            }
+            let layout = self.effective_mapping(tx, &img, &r.block_device_mappings)?;
+            Ok((img, layout, self.ebd(tx)?))
+        })?;
+        let mut choices = Vec::new();
+        for v in &layout {
+            let source = match v.snapshot.as_ref().and_then(|s| s.encryption.as_ref()) {
+                Some(e) => Source::Encrypted { key_arn: e.key_arn(), reusable: true },
+                None => Source::Plain,
+            };
+            choices.push(encryption_outcome(source, v.encrypted, v.kms_key_id.as_deref(), ebd)?);
+        }
+        let reservation = ReservationId::generate(random_u128()).to_string();
+        let launch_time = now_iso();
+        let mut instances = Vec::new();
+        let mut volumes = Vec::new();
+        let mut temps = Vec::new();
+        for _ in 0..max {
+            let mut inst = InstanceRec {
+                id: Self::new_instance_id().to_string(),
+                region: region.clone(),
+                reservation_id: reservation.clone(),
+                owner_id: self.account().to_owned(),
+                image_id: img.id.clone(),
+                instance_type: r.instance_type.clone().unwrap_or_else(|| "t3.micro".into()),
+                state: InstanceState::Running,
+                state_reason: None,
+                launch_time: launch_time.clone(),
+                az: az.clone(),
+                root_device_name: img.root_device_name.clone(),
+            };
+            let vol_ids: Vec<String> = layout.iter().map(|_| Self::new_volume_id().to_string()).collect();
+            let plans = self.cat.write(|tx| {
+                let mut plans = Vec::new();
+                for ((v, choice), vid) in layout.iter().zip(&choices).zip(&vol_ids) {
+                    let src = v.snapshot.as_ref().map(|s| (s.id.as_str(), s.encryption.as_ref()));
+                    match self.plan(tx, src, choice, vid) {
+                        Ok(p) => plans.push(p),
+                        Err(e) if is_key_problem(&e) => return Ok(None),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(Some(plans))
+            })?;
+            let Some(plans) = plans else {
+                inst.state = InstanceState::Terminated;
+                inst.state_reason = Some((KMS_REASON.0.into(), KMS_REASON.1.into()));
+                instances.push(inst);
+                continue;
+            };
+            for ((v, planned), vid) in layout.iter().zip(plans).zip(vol_ids) {
+                let sector_size = v.snapshot.as_ref().map(|s| s.sector_size).unwrap_or(4096);
+                let src_meta = v.snapshot.as_ref().map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
+                temps.push(self.produce(&vid, v.size * GIB, sector_size, &planned, src_meta, p)?);
+                volumes.push(VolumeRec {
+                    id: vid,
+                    region: region.clone(),
+                    az: az.clone(),
+                    size_gib: v.size,
+                    sector_size,
+                    volume_type: v.volume_type.clone(),
+                    snapshot_id: v.snapshot.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+                    state: VolumeState::InUse,
+                    create_time: launch_time.clone(),
+                    encryption: planned.encryption,
+                    attachment: Some(Attachment {
+                        instance_id: inst.id.clone(),
+                        device: v.device.clone(),
+                        attach_time: launch_time.clone(),
+                        delete_on_termination: v.delete_on_termination,
+                    }),
+                });
+            }
+            instances.push(inst);
+        }
+        self.cat.write(|tx| {
+            for t in temps {
+                t.persist()?;
+            }
+            for v in &volumes {
+                tx.put(v)?;
+            }
+            for i in &instances {
+                tx.put(i)?;
+            }
+            Ok(())
+        })?;
+        let shown: Vec<Value> = instances
+            .iter()
+            .map(|i| {
+                let vols: Vec<VolumeRec> = volumes
+                    .iter()
+                    .filter(|v| v.attachment.as_ref().is_some_and(|a| a.instance_id == i.id))
+                    .cloned()
+                    .collect();
+                let mut j = i.to_json(&vols, InstanceState::Pending);
+                if let Some(o) = j.as_object_mut() {
+                    o.remove("StateReason");
+                }
+                j
+            })
+            .collect();
+        Ok(json!({"ReservationId": reservation, "OwnerId": self.account(), "Instances": shown}))
+    }
+
+    fn transition(
+        &mut self,
+        r: rq::InstanceIds,
+        key: &str,
+        apply: impl Fn(&Self, &Tx<'_>, &mut InstanceRec) -> Result<(InstanceState, Vec<String>)>,
+    ) -> Result<Value> {
+        let (out, removed) = self.cat.write(|tx| {
+            let mut out = Vec::new();
+            let mut removed = Vec::new();
+            for id in &r.instance_ids {
+                let mut inst = self.instance(tx, id)?;
+                let prev = inst.state;
+                let (shown, gone) = apply(self, tx, &mut inst)?;
+                removed.extend(gone);
+                tx.put(&inst)?;
+                out.push(json!({"InstanceId": inst.id, "CurrentState": shown.to_json(), "PreviousState": prev.to_json()}));
+            }
+            Ok((out, removed))
+        })?;
+        for v in removed {
+            self.store.remove(&v)?;
+        }
+        Ok(json!({ key: out }))
+    }
+
+    pub(super) fn stop_instances(&mut self, r: rq::InstanceIds) -> Result<Value> {
+        self.transition(r, "StoppingInstances", |_, _, inst| match inst.state {
+            InstanceState::Running | InstanceState::Pending => {
+                inst.state = InstanceState::Stopped;
+                inst.state_reason = Some(("Client.UserInitiatedShutdown".into(), "Client.UserInitiatedShutdown: User initiated shutdown".into()));
+                Ok((InstanceState::Stopping, vec![]))
+            }
+            InstanceState::Stopped | InstanceState::Stopping => Ok((InstanceState::Stopped, vec![])),
+            s => bail!(Code::INCORRECT_INSTANCE_STATE, "This instance '{}' is not in a state from which it can be stopped ({}).", inst.id, s.name()),
+        })
+    }
+
+    pub(super) fn start_instances(&mut self, r: rq::InstanceIds) -> Result<Value> {
+        self.transition(r, "StartingInstances", |core, tx, inst| match inst.state {
+            InstanceState::Stopped => {
+                // Starting decrypts every encrypted volume's data key again (§17): a key disabled
+                // meanwhile keeps the instance stopped, with the KMS state reason.
+                for v in core.attached_volumes(tx, inst)? {
+                    if let Some(e) = &v.encryption {
+                        if let Err(err) = core.kms.unwrap_data_key(tx, &core.caller, &e.wrapped, &e.context_id) {
+                            if is_key_problem(&err) {
+                                inst.state_reason = Some((KMS_REASON.0.into(), KMS_REASON.1.into()));
+                                return Ok((InstanceState::Pending, vec![]));
+                            }
+                            return Err(err);
+                        }
+                    }
+                }
+                inst.state = InstanceState::Running;
+                inst.state_reason = None;
+                Ok((InstanceState::Pending, vec![]))
+            }
+            InstanceState::Running | InstanceState::Pending => Ok((InstanceState::Running, vec![])),
+            s => bail!(Code::INCORRECT_INSTANCE_STATE, "The instance '{}' is not in a state from which it can be started ({}).", inst.id, s.name()),
+        })
+    }
+
+    pub(super) fn terminate_instances(&mut self, r: rq::InstanceIds) -> Result<Value> {
+        let _ = r.force;
+        self.transition(r, "TerminatingInstances", |core, tx, inst| {
+            if inst.state == InstanceState::Terminated {
+                return Ok((InstanceState::Terminated, vec![]));
+            }
+            let mut gone = Vec::new();
+            for mut v in core.attached_volumes(tx, inst)? {
+                let dot = v.attachment.as_ref().is_some_and(|a| a.delete_on_termination);
+                if dot {
+                    tx.delete::<VolumeRec>(&v.id)?;
+                    gone.push(v.id.clone());
+                } else {
+                    v.attachment = None;
+                    v.state = VolumeState::Available;
+                    tx.put(&v)?;
+                }
+            }
+            inst.state = InstanceState::Terminated;
+            if inst.state_reason.is_none() || inst.state_reason.as_ref().is_some_and(|r| r.0 == "Client.UserInitiatedShutdown") {
+                inst.state_reason = Some(("Client.UserInitiatedShutdown".into(), "Client.UserInitiatedShutdown: User initiated shutdown".into()));
+            }
+            Ok((InstanceState::ShuttingDown, gone))
+        })
+    }
+
+    pub(super) fn describe_instances(&mut self, r: rq::Describe) -> Result<Value> {
+        let region = self.region().to_owned();
+        let rows = self.cat.read(|tx| {
+            let insts = match &r.ids {
+                Some(ids) => ids.iter().map(|id| self.instance(tx, id)).collect::<Result<Vec<_>>>()?,
+                None => tx.list::<InstanceRec>(&region)?,
+            };
+            let mut rows = Vec::new();
+            for i in insts {
+                let vols = self.attached_volumes(tx, &i)?;
+                rows.push((i, vols));
+            }
+            Ok(rows)
+        })?;
+        let mut reservations: Vec<(String, String, Vec<Value>)> = Vec::new();
+        for (i, vols) in rows {
+            let ok = matches_filters(&r.filters, |name| {
+                Some(match name {
+                    "instance-id" => vec![i.id.clone()],
+                    "instance-state-name" => vec![i.state.name().to_owned()],
+                    "instance-state-code" => vec![i.state.code().to_string()],
+                    "image-id" => vec![i.image_id.clone()],
+                    "availability-zone" => vec![i.az.clone()],
+                    "instance-type" => vec![i.instance_type.clone()],
+                    "reservation-id" => vec![i.reservation_id.clone()],
+                    "block-device-mapping.volume-id" => vols.iter().map(|v| v.id.clone()).collect(),
+                    _ => return None,
+                })
+            })?;
+            if !ok {
+                continue;
+            }
+            let j = i.to_json(&vols, i.state);
+            match reservations.iter_mut().find(|(rid, _, _)| *rid == i.reservation_id) {
+                Some((_, _, list)) => list.push(j),
+                None => reservations.push((i.reservation_id.clone(), i.owner_id.clone(), vec![j])),
+            }
+        }
+        let out: Vec<Value> = reservations
+            .into_iter()
+            .map(|(rid, owner, list)| json!({"ReservationId": rid, "OwnerId": owner, "Instances": list}))
+            .collect();
+        Ok(json!({"Reservations": out}))
+    }
+}

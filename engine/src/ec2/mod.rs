@@ -1,0 +1,348 @@
+//! The EC2 operations over the catalog, the KMS and the blob files.
+//!
+//! Every operation follows one shape so that a crash at any moment leaves all of it or none:
+//! checks in a read transaction; KMS work (resolving keys, making or re-wrapping data keys) in a
+//! short write transaction; the data work on temporary files outside any transaction; then one
+//! write transaction that re-checks what another process could have changed, renames the
+//! temporary files into place and commits the rows. KMS failures that AWS reports
+//! asynchronously (SEMANTICS.md §17) become failed states on the new resources.
+
+mod images;
+mod instances;
+pub(crate) mod model;
+mod requests;
+pub(crate) mod rules;
+mod settings;
+mod snapshots;
+mod volumes;
+
+use crate::blob::{BlobHeader, BlobStore, TempBlob};
+use crate::catalog::{Catalog, Tx};
+use crate::error::{bail, Code, Error, Result};
+use crate::ids::{ImageId, InstanceId, SnapshotId, VolumeId};
+use crate::kms::{Caller, KeyRecord, Kms};
+use crate::progress::Progress;
+use crate::secret::random_u128;
+use crate::xts::{Xts, XtsCipher};
+use model::{Encryption, ImageRec, ImageState, InstanceRec, SnapshotRec, SnapshotState, VolumeRec};
+use rules::KeyChoice;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// 1 GiB: volume sizes are whole GiB.
+pub(crate) const GIB: u64 = 1 << 30;
+
+/// The default XTS variant of new data keys.
+pub(crate) const DEFAULT_CIPHER: XtsCipher = XtsCipher::Aes256Xts;
+
+/// The state an operation works in: one home, one region, one principal.
+pub(crate) struct Core {
+    pub home: PathBuf,
+    pub caller: Caller,
+    pub cat: Catalog,
+    pub kms: Kms,
+    pub store: BlobStore,
+}
+
+/// Parses an operation's request, mapping schema errors to `InvalidParameterValue`.
+pub(crate) fn parse<T: DeserializeOwned>(req: Value) -> Result<T> {
+    let req = if req.is_null() { Value::Object(Default::default()) } else { req };
+    serde_json::from_value(req)
+        .map_err(|e| Error::new(Code::INVALID_PARAMETER_VALUE, format!("Invalid request: {e}")))
+}
+
+/// Whether a KMS error is one AWS reports asynchronously on EC2 resources (a key that is
+/// missing, disabled, pending deletion, not permitted or refusing the data key).
+pub(crate) fn is_key_problem(e: &Error) -> bool {
+    [
+        Code::NOT_FOUND_EXCEPTION,
+        Code::DISABLED_EXCEPTION,
+        Code::KMS_INVALID_STATE_EXCEPTION,
+        Code::ACCESS_DENIED_EXCEPTION,
+        Code::INVALID_CIPHERTEXT_EXCEPTION,
+        Code::INCORRECT_KEY_EXCEPTION,
+    ]
+    .contains(&e.code())
+}
+
+/// How the bytes of a new volume or snapshot come to be.
+pub(crate) enum DataPlan {
+    /// An empty volume: all holes.
+    Empty,
+    /// Same data key: the ciphertext (or plaintext) is copied as is.
+    Clone { source: String },
+    /// New data key: decrypt with `from` (none for a plaintext source), encrypt with `to`.
+    Rekey { source: String, from: Option<Xts>, to: Xts },
+}
+
+/// A new volume's or snapshot's encryption and how to fill it.
+pub(crate) struct Planned {
+    pub encryption: Option<Encryption>,
+    pub plan: DataPlan,
+}
+
+impl Core {
+    pub(crate) fn region(&self) -> &str {
+        &self.caller.region
+    }
+
+    pub(crate) fn account(&self) -> &str {
+        &self.caller.account
+    }
+
+    // ----- lookups -----
+
+    pub(crate) fn image(&self, tx: &Tx<'_>, region: &str, id: &str) -> Result<ImageRec> {
+        let id: ImageId = id.parse()?;
+        match tx.get::<ImageRec>(id.as_str())? {
+            Some(i) if i.region == region && i.state != ImageState::Deregistered => Ok(i),
+            _ => bail!(Code::INVALID_AMI_ID_NOT_FOUND, "The image id '[{id}]' does not exist"),
+        }
+    }
+
+    pub(crate) fn snapshot(&self, tx: &Tx<'_>, region: &str, id: &str) -> Result<SnapshotRec> {
+        let id: SnapshotId = id.parse()?;
+        match tx.get::<SnapshotRec>(id.as_str())? {
+            Some(s) if s.region == region => Ok(s),
+            _ => bail!(Code::INVALID_SNAPSHOT_NOT_FOUND, "The snapshot '{id}' does not exist."),
+        }
+    }
+
+    pub(crate) fn volume(&self, tx: &Tx<'_>, id: &str) -> Result<VolumeRec> {
+        let id: VolumeId = id.parse()?;
+        match tx.get::<VolumeRec>(id.as_str())? {
+            Some(v) if v.region == self.region() => Ok(v),
+            _ => bail!(Code::INVALID_VOLUME_NOT_FOUND, "The volume '{id}' does not exist."),
+        }
+    }
+
+    pub(crate) fn instance(&self, tx: &Tx<'_>, id: &str) -> Result<InstanceRec> {
+        let id: InstanceId = id.parse()?;
+        match tx.get::<InstanceRec>(id.as_str())? {
+            Some(i) if i.region == self.region() => Ok(i),
+            _ => bail!(Code::INVALID_INSTANCE_ID_NOT_FOUND, "The instance ID '{id}' does not exist"),
+        }
+    }
+
+    /// The volumes attached to `instance_id`, root first, then by device.
+    pub(crate) fn attached_volumes(&self, tx: &Tx<'_>, inst: &InstanceRec) -> Result<Vec<VolumeRec>> {
+        let mut v: Vec<VolumeRec> = tx
+            .list::<VolumeRec>(&inst.region)?
+            .into_iter()
+            .filter(|v| v.attachment.as_ref().is_some_and(|a| a.instance_id == inst.id))
+            .collect();
+        v.sort_by_key(|v| {
+            let d = &v.attachment.as_ref().expect("filtered on attachment").device;
+            (rules::canonical_device(d) != rules::canonical_device(&inst.root_device_name), d.clone())
+        });
+        Ok(v)
+    }
+
+    /// A completed snapshot usable as a data source.
+    pub(crate) fn completed_snapshot(&self, tx: &Tx<'_>, region: &str, id: &str) -> Result<SnapshotRec> {
+        let s = self.snapshot(tx, region, id)?;
+        if s.state != SnapshotState::Completed || !s.has_data {
+            bail!(Code::INCORRECT_STATE, "Snapshot '{}' is not 'completed' (it is '{}').", s.id, s.state_str());
+        }
+        Ok(s)
+    }
+
+    // ----- keys -----
+
+    /// Encryption by default in the current region.
+    pub(crate) fn ebd(&self, tx: &Tx<'_>) -> Result<bool> {
+        Ok(tx.setting(&model::ebd_setting(self.region()))?.as_deref() == Some("true"))
+    }
+
+    /// The region's default EBS key (ModifyEbsDefaultKmsKeyId, else `aws/ebs`).
+    pub(crate) fn default_key(&self, tx: &Tx<'_>) -> Result<KeyRecord> {
+        match tx.setting(&model::default_key_setting(self.region()))? {
+            Some(k) => self.kms.resolve(tx, &self.caller, &k),
+            None => self.kms.aws_ebs_key(tx, &self.caller),
+        }
+    }
+
+    /// The key a `KeyChoice` names, or `None` for unencrypted / same as source.
+    pub(crate) fn target_key(&self, tx: &Tx<'_>, choice: &KeyChoice) -> Result<Option<KeyRecord>> {
+        Ok(match choice {
+            KeyChoice::Unencrypted | KeyChoice::SameAsSource => None,
+            KeyChoice::Named(k) => Some(self.kms.resolve(tx, &self.caller, k)?),
+            KeyChoice::Default => Some(self.default_key(tx)?),
+        })
+    }
+
+    /// Plans a new resource `new_context` from `source` (a snapshot or volume with encryption
+    /// `src_enc`, or nothing for an empty volume) under `choice`. Makes or re-wraps the data key;
+    /// a KMS error comes back as is for the caller to turn into a failed state.
+    pub(crate) fn plan(
+        &self,
+        tx: &Tx<'_>,
+        source: Option<(&str, Option<&Encryption>)>,
+        choice: &KeyChoice,
+        new_context: &str,
+    ) -> Result<Planned> {
+        let target = self.target_key(tx, choice)?;
+        let src_enc = source.and_then(|(_, e)| e);
+        let same_key = match (&target, src_enc) {
+            (None, _) => true,
+            (Some(k), Some(e)) => k.arn == e.key_arn(),
+            (Some(_), None) => false,
+        };
+        if same_key {
+            let encryption = match src_enc {
+                Some(e) => Some(Encryption {
+                    wrapped: self.kms.rewrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id, new_context)?,
+                    context_id: new_context.to_owned(),
+                }),
+                None => None,
+            };
+            let plan = match source {
+                Some((id, _)) => DataPlan::Clone { source: id.to_owned() },
+                None => DataPlan::Empty,
+            };
+            return Ok(Planned { encryption, plan });
+        }
+        let key = target.expect("a different key is a key");
+        let cipher = src_enc.map(Encryption::cipher).unwrap_or(DEFAULT_CIPHER);
+        let from = match src_enc {
+            Some(e) => Some(Xts::new(&self.kms.unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)?)),
+            None => None,
+        };
+        let (wrapped, dk) = self.kms.generate_data_key(tx, &self.caller, &key, new_context, cipher)?;
+        let to = Xts::new(&dk);
+        let encryption = Some(Encryption { wrapped, context_id: new_context.to_owned() });
+        let plan = match source {
+            Some((id, _)) => DataPlan::Rekey { source: id.to_owned(), from, to },
+            None => DataPlan::Empty,
+        };
+        Ok(Planned { encryption, plan })
+    }
+
+    // ----- data -----
+
+    /// The header of a new blob.
+    pub(crate) fn header(owner: &str, size: u64, sector_size: u32, enc: Option<&Encryption>) -> BlobHeader {
+        BlobHeader {
+            size,
+            sector_size,
+            cipher: enc.map(Encryption::cipher),
+            owner: owner.to_owned(),
+            context_id: enc.map(|e| e.context_id.clone()).unwrap_or_default(),
+            key_arn: enc.map(|e| e.key_arn().to_owned()).unwrap_or_default(),
+            dek_id: enc.map(|e| e.wrapped.dek_id.clone()).unwrap_or_default(),
+            wrapped_key: enc.map(|e| e.wrapped.blob.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Opens the blob of a catalog resource and checks that its header is the one the catalog
+    /// recorded, so a damaged file is refused before its bytes are used.
+    pub(crate) fn open_blob(
+        &self,
+        id: &str,
+        size: u64,
+        enc: Option<&Encryption>,
+    ) -> Result<crate::blob::Blob> {
+        let blob = self.store.open(id)?;
+        let h = blob.header();
+        let expected_enc_ok = match enc {
+            None => h.cipher.is_none(),
+            Some(e) => {
+                h.cipher == Some(e.cipher())
+                    && h.key_arn == e.key_arn()
+                    && h.dek_id == e.wrapped.dek_id
+                    && h.wrapped_key == e.wrapped.blob
+                    && h.context_id == e.context_id
+            }
+        };
+        if h.size != size || !expected_enc_ok {
+            bail!(
+                Code::CORRUPT_FILE,
+                "the data file of {id} ({}) does not match the catalog: its header was changed",
+                self.store.path_of(id).display()
+            );
+        }
+        Ok(blob)
+    }
+
+    /// Makes the bytes of a new resource `new_id` of `size` bytes by `plan`, in a temporary file.
+    pub(crate) fn produce(
+        &self,
+        new_id: &str,
+        size: u64,
+        sector_size: u32,
+        planned: &Planned,
+        source_meta: Option<(u64, Option<&Encryption>)>,
+        progress: &dyn Progress,
+    ) -> Result<TempBlob> {
+        let header = Self::header(new_id, size, sector_size, planned.encryption.as_ref());
+        let dst = self.store.create_temp(new_id, &header)?;
+        match &planned.plan {
+            DataPlan::Empty => {}
+            DataPlan::Clone { source } => {
+                let (sz, enc) = source_meta.expect("a clone has a source");
+                let src = self.open_blob(source, sz, enc)?;
+                crate::rekey::clone_blob(&src, &dst, progress)?;
+            }
+            DataPlan::Rekey { source, from, to } => {
+                let (sz, enc) = source_meta.expect("a re-key has a source");
+                let src = self.open_blob(source, sz, enc)?;
+                crate::rekey::rekey_blob(&src, from.as_ref(), &dst, to, progress)?;
+            }
+        }
+        Ok(dst)
+    }
+
+    /// New ids.
+    pub(crate) fn new_snapshot_id() -> SnapshotId {
+        SnapshotId::generate(random_u128())
+    }
+    pub(crate) fn new_volume_id() -> VolumeId {
+        VolumeId::generate(random_u128())
+    }
+    pub(crate) fn new_image_id() -> ImageId {
+        ImageId::generate(random_u128())
+    }
+    pub(crate) fn new_instance_id() -> InstanceId {
+        InstanceId::generate(random_u128())
+    }
+
+    /// Runs EC2 operation `op`; `None` if `op` is not an EC2 operation.
+    pub(crate) fn invoke(&mut self, op: &str, req: Value, p: &dyn Progress) -> Option<Result<Value>> {
+        Some(match op {
+            "ImportSnapshot" => parse(req).and_then(|r| self.import_snapshot(r, p)),
+            "ExportSnapshot" => parse(req).and_then(|r| self.export_snapshot(r, p)),
+            "DescribeSnapshots" => parse(req).and_then(|r| self.describe_snapshots(r)),
+            "CopySnapshot" => parse(req).and_then(|r| self.copy_snapshot(r, p)),
+            "CreateSnapshot" => parse(req).and_then(|r| self.create_snapshot(r, p)),
+            "DeleteSnapshot" => parse(req).and_then(|r| self.delete_snapshot(r)),
+            "DescribeImages" => parse(req).and_then(|r| self.describe_images(r)),
+            "RegisterImage" => parse(req).and_then(|r| self.register_image(r)),
+            "CopyImage" => parse(req).and_then(|r| self.copy_image(r, p)),
+            "CreateImage" => parse(req).and_then(|r| self.create_image(r, p)),
+            "DeregisterImage" => parse(req).and_then(|r| self.deregister_image(r)),
+            "DescribeVolumes" => parse(req).and_then(|r| self.describe_volumes(r)),
+            "CreateVolume" => parse(req).and_then(|r| self.create_volume(r, p)),
+            "DeleteVolume" => parse(req).and_then(|r| self.delete_volume(r)),
+            "AttachVolume" => parse(req).and_then(|r| self.attach_volume(r)),
+            "DetachVolume" => parse(req).and_then(|r| self.detach_volume(r)),
+            "DescribeInstances" => parse(req).and_then(|r| self.describe_instances(r)),
+            "RunInstances" => parse(req).and_then(|r| self.run_instances(r, p)),
+            "StartInstances" => parse(req).and_then(|r| self.start_instances(r)),
+            "StopInstances" => parse(req).and_then(|r| self.stop_instances(r)),
+            "TerminateInstances" => parse(req).and_then(|r| self.terminate_instances(r)),
+            "EnableEbsEncryptionByDefault" => parse(req).and_then(|r| self.set_ebd(r, true)),
+            "DisableEbsEncryptionByDefault" => parse(req).and_then(|r| self.set_ebd(r, false)),
+            "GetEbsEncryptionByDefault" => parse(req).and_then(|r| self.get_ebd(r)),
+            "GetEbsDefaultKmsKeyId" => parse(req).and_then(|r| self.get_default_key(r)),
+            "ModifyEbsDefaultKmsKeyId" => parse(req).and_then(|r| self.modify_default_key(r)),
+            "ResetEbsDefaultKmsKeyId" => parse(req).and_then(|r| self.reset_default_key(r)),
+            _ => return None,
+        })
+    }
+}
+
+/// Rounds a byte length up to whole GiB (at least 1).
+pub(crate) fn gib_ceil(bytes: u64) -> u64 {
+    bytes.div_ceil(GIB).max(1)
+}

@@ -1,0 +1,284 @@
+//! Snapshot operations: ImportSnapshot, ExportSnapshot, DescribeSnapshots, CopySnapshot,
+//! CreateSnapshot, DeleteSnapshot.
+
+use super::model::{Encryption, ImageRec, ImageState, SnapshotRec, SnapshotState};
+use super::requests as rq;
+use super::rules::{self, encryption_outcome, matches_filters, Source};
+use super::{gib_ceil, is_key_problem, Core, GIB};
+use crate::clock::now_iso;
+use crate::error::{bail, Code, Result};
+use crate::ids::ImportTaskId;
+use crate::progress::Progress;
+use crate::secret::random_u128;
+use crate::xts::Xts;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// The message AWS shows on a snapshot copy whose key cannot be used.
+pub(crate) const KEY_NOT_ACCESSIBLE: &str = "Given key ID is not accessible";
+
+impl Core {
+    pub(super) fn import_snapshot(&mut self, r: rq::ImportSnapshot, p: &dyn Progress) -> Result<Value> {
+        let sector_size = r.sector_size.unwrap_or(4096);
+        if sector_size != 512 && sector_size != 4096 {
+            bail!(Code::INVALID_PARAMETER_VALUE, "SectorSize must be 512 or 4096, not {sector_size}");
+        }
+        let path = Path::new(&r.file);
+        let len = match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => m.len(),
+            Ok(_) => bail!(Code::INVALID_PARAMETER_VALUE, "The disk image {} is not a regular file", r.file),
+            Err(e) => bail!(Code::INVALID_PARAMETER_VALUE, "The disk image {} cannot be read: {e}", r.file),
+        };
+        let size_gib = gib_ceil(len);
+        let snap_id = Self::new_snapshot_id();
+        let ebd = self.cat.read(|tx| self.ebd(tx))?;
+        let choice = encryption_outcome(Source::Plain, r.encrypted, r.kms_key_id.as_deref(), ebd)?;
+        let (encryption, to) = self.cat.write(|tx| {
+            let Some(key) = self.target_key(tx, &choice)? else { return Ok((None, None)) };
+            let (wrapped, dk) =
+                self.kms.generate_data_key(tx, &self.caller, &key, snap_id.as_str(), super::DEFAULT_CIPHER)?;
+            Ok((Some(Encryption { wrapped, context_id: snap_id.to_string() }), Some(Xts::new(&dk))))
+        })?;
+        let header = Self::header(snap_id.as_str(), size_gib * GIB, sector_size, encryption.as_ref());
+        let tmp = self.store.create_temp(snap_id.as_str(), &header)?;
+        crate::rekey::import_plain(path, &tmp, to.as_ref(), p)?;
+        drop(to);
+        let description = r.description.clone().unwrap_or_default();
+        let rec = SnapshotRec {
+            id: snap_id.to_string(),
+            region: self.region().to_owned(),
+            volume_id: "vol-ffffffff".into(),
+            size_gib,
+            sector_size,
+            state: SnapshotState::Completed,
+            state_message: None,
+            start_time: now_iso(),
+            owner_id: self.account().to_owned(),
+            description: description.clone(),
+            encryption,
+            has_data: true,
+        };
+        let task_id = ImportTaskId::generate(random_u128());
+        self.cat.write(|tx| {
+            tmp.persist()?;
+            tx.put(&rec)
+        })?;
+        let mut detail = json!({
+            "SnapshotId": rec.id,
+            "Status": "completed",
+            "Progress": "100",
+            "DiskImageSize": len,
+            "Format": "RAW",
+            "Encrypted": rec.encryption.is_some(),
+            "Description": description,
+            "Url": r.file,
+        });
+        if let Some(e) = &rec.encryption {
+            detail["KmsKeyId"] = json!(e.key_arn());
+        }
+        Ok(json!({
+            "ImportTaskId": task_id.to_string(),
+            "Description": description,
+            "SnapshotTaskDetail": detail,
+        }))
+    }
+
+    pub(super) fn export_snapshot(&mut self, r: rq::ExportSnapshot, p: &dyn Progress) -> Result<Value> {
+        let region = self.region().to_owned();
+        let (snap, from) = self.cat.read(|tx| {
+            let s = self.completed_snapshot(tx, &region, &r.snapshot_id)?;
+            let from = match &s.encryption {
+                Some(e) => Some(Xts::new(&self.kms.unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)?)),
+                None => None,
+            };
+            Ok((s, from))
+        })?;
+        let blob = self.open_blob(&snap.id, snap.size_gib * GIB, snap.encryption.as_ref())?;
+        crate::rekey::export_plain(&blob, from.as_ref(), Path::new(&r.file), p)?;
+        let size = snap.size_gib * GIB;
+        Ok(json!({"SnapshotId": snap.id, "File": r.file, "Size": size}))
+    }
+
+    pub(super) fn describe_snapshots(&mut self, r: rq::Describe) -> Result<Value> {
+        let region = self.region().to_owned();
+        let account = self.account().to_owned();
+        let snaps = self.cat.read(|tx| {
+            let all = match &r.ids {
+                Some(ids) => ids.iter().map(|id| self.snapshot(tx, &region, id)).collect::<Result<Vec<_>>>()?,
+                None => tx.list::<SnapshotRec>(&region)?,
+            };
+            Ok(all)
+        })?;
+        let mut out = Vec::new();
+        for s in snaps {
+            if let Some(owners) = &r.owners {
+                if !owners.iter().any(|o| o == "self" || *o == account) {
+                    continue;
+                }
+            }
+            let v = s.to_json();
+            let ok = matches_filters(&r.filters, |name| {
+                Some(match name {
+                    "encrypted" => vec![rules::bool_str(s.encryption.is_some())],
+                    "kms-key-id" => s.encryption.iter().map(|e| e.key_arn().to_owned()).collect(),
+                    "status" => vec![s.state_str().to_owned()],
+                    "volume-id" => vec![s.volume_id.clone()],
+                    "snapshot-id" => vec![s.id.clone()],
+                    "owner-id" => vec![s.owner_id.clone()],
+                    "description" => vec![s.description.clone()],
+                    "volume-size" => vec![s.size_gib.to_string()],
+                    "data-encryption-key-id" => rules::json_str(&v, "DataEncryptionKeyId"),
+                    _ => return None,
+                })
+            })?;
+            if ok {
+                out.push(v);
+            }
+        }
+        Ok(json!({ "Snapshots": out }))
+    }
+
+    pub(super) fn copy_snapshot(&mut self, r: rq::CopySnapshot, p: &dyn Progress) -> Result<Value> {
+        let _ = (&r.presigned_url, &r.destination_region);
+        if !rules::valid_region(&r.source_region) {
+            bail!(Code::INVALID_PARAMETER_VALUE, "Invalid source region: {}", r.source_region);
+        }
+        let src = self.cat.read(|tx| self.completed_snapshot(tx, &r.source_region, &r.source_snapshot_id))?;
+        if r.encrypted == Some(false) && src.encryption.is_some() {
+            bail!(
+                Code::INVALID_REQUEST,
+                "Snapshot {} is encrypted. Creating unencrypted copy from an encrypted snapshot is not supported.",
+                src.id
+            );
+        }
+        let same_region = r.source_region == self.region();
+        let ebd = self.cat.read(|tx| self.ebd(tx))?;
+        let source = match &src.encryption {
+            Some(e) => Source::Encrypted { key_arn: e.key_arn(), reusable: same_region },
+            None => Source::Plain,
+        };
+        let choice = encryption_outcome(source, r.encrypted, r.kms_key_id.as_deref(), ebd)?;
+        let new_id = Self::new_snapshot_id();
+        let description = r.description.clone().unwrap_or_else(|| {
+            format!("[Copied {} from {}] {}", new_id, r.source_region, src.description)
+        });
+        let mut rec = SnapshotRec {
+            id: new_id.to_string(),
+            region: self.region().to_owned(),
+            volume_id: "vol-ffffffff".into(),
+            size_gib: src.size_gib,
+            sector_size: src.sector_size,
+            state: SnapshotState::Completed,
+            state_message: None,
+            start_time: now_iso(),
+            owner_id: self.account().to_owned(),
+            description,
+            encryption: None,
+            has_data: true,
+        };
+        let planned = self.cat.write(|tx| {
+            match self.plan(tx, Some((&src.id, src.encryption.as_ref())), &choice, new_id.as_str()) {
+                Ok(p) => Ok(Some(p)),
+                Err(e) if is_key_problem(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        let Some(planned) = planned else {
+            rec.state = SnapshotState::Error;
+            rec.state_message = Some(KEY_NOT_ACCESSIBLE.into());
+            rec.has_data = false;
+            self.cat.write(|tx| tx.put(&rec))?;
+            return Ok(json!({"SnapshotId": rec.id}));
+        };
+        let tmp = self.produce(
+            &rec.id,
+            src.size_gib * GIB,
+            src.sector_size,
+            &planned,
+            Some((src.size_gib * GIB, src.encryption.as_ref())),
+            p,
+        )?;
+        rec.encryption = planned.encryption;
+        self.cat.write(|tx| {
+            tmp.persist()?;
+            tx.put(&rec)
+        })?;
+        Ok(json!({"SnapshotId": rec.id}))
+    }
+
+    pub(super) fn create_snapshot(&mut self, r: rq::CreateSnapshot, p: &dyn Progress) -> Result<Value> {
+        let vol = self.cat.read(|tx| self.volume(tx, &r.volume_id))?;
+        let new_id = Self::new_snapshot_id();
+        let rec = self.snapshot_of_volume(&vol, new_id.as_str(), r.description.unwrap_or_default(), p)?;
+        let (rec, tmp) = rec;
+        self.cat.write(|tx| {
+            // The volume may have been deleted meanwhile; the snapshot is still its data at the
+            // time of the call, as on AWS.
+            tmp.persist()?;
+            tx.put(&rec)
+        })?;
+        let mut v = rec.to_json();
+        v["State"] = json!("pending");
+        v["Progress"] = json!("");
+        Ok(v)
+    }
+
+    /// A snapshot of `vol` (same encryption, same data key, same context): its record and file.
+    pub(crate) fn snapshot_of_volume(
+        &self,
+        vol: &super::model::VolumeRec,
+        new_id: &str,
+        description: String,
+        p: &dyn Progress,
+    ) -> Result<(SnapshotRec, crate::blob::TempBlob)> {
+        let planned = super::Planned {
+            encryption: vol.encryption.clone(),
+            plan: super::DataPlan::Clone { source: vol.id.clone() },
+        };
+        let size = vol.size_gib * GIB;
+        let tmp = self.produce(new_id, size, vol.sector_size, &planned, Some((size, vol.encryption.as_ref())), p)?;
+        let rec = SnapshotRec {
+            id: new_id.to_owned(),
+            region: vol.region.clone(),
+            volume_id: vol.id.clone(),
+            size_gib: vol.size_gib,
+            sector_size: vol.sector_size,
+            state: SnapshotState::Completed,
+            state_message: None,
+            start_time: now_iso(),
+            owner_id: self.account().to_owned(),
+            description,
+            encryption: vol.encryption.clone(),
+            has_data: true,
+        };
+        Ok((rec, tmp))
+    }
+
+    pub(super) fn delete_snapshot(&mut self, r: rq::SnapshotIdOnly) -> Result<Value> {
+        let region = self.region().to_owned();
+        let snap = self.cat.write(|tx| {
+            let s = self.snapshot(tx, &region, &r.snapshot_id)?;
+            if let Some(img) = image_using(tx, &region, &s.id)? {
+                bail!(Code::INVALID_SNAPSHOT_IN_USE, "The snapshot {} is currently in use by {}", s.id, img);
+            }
+            tx.delete::<SnapshotRec>(&s.id)?;
+            Ok(s)
+        })?;
+        if snap.has_data {
+            self.store.remove(&snap.id)?;
+        }
+        Ok(json!({}))
+    }
+}
+
+/// The first registered image of `region` whose mapping references `snapshot_id`.
+pub(crate) fn image_using(tx: &crate::catalog::Tx<'_>, region: &str, snapshot_id: &str) -> Result<Option<String>> {
+    Ok(tx
+        .list::<ImageRec>(region)?
+        .into_iter()
+        .find(|i| {
+            i.state != ImageState::Deregistered
+                && i.mappings.iter().any(|m| m.snapshot_id.as_deref() == Some(snapshot_id))
+        })
+        .map(|i| i.id))
+}

@@ -1,0 +1,251 @@
+//! Volume operations: CreateVolume, DeleteVolume, AttachVolume, DetachVolume, DescribeVolumes.
+
+use super::images::DEFAULT_VOLUME_TYPE;
+use super::model::{Attachment, InstanceState, VolumeRec, VolumeState};
+use super::requests as rq;
+use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
+use super::{is_key_problem, Core, GIB};
+use crate::clock::now_iso;
+use crate::error::{bail, Code, Error, Result};
+use crate::progress::Progress;
+use serde_json::{json, Value};
+
+impl Core {
+    pub(super) fn create_volume(&mut self, r: rq::CreateVolume, p: &dyn Progress) -> Result<Value> {
+        let Some(az) = r.availability_zone.clone() else {
+            bail!(Code::MISSING_PARAMETER, "The request must contain the parameter availabilityZone");
+        };
+        rules::check_az(self.region(), &az)?;
+        if r.size.is_none() && r.snapshot_id.is_none() {
+            bail!(Code::MISSING_PARAMETER, "The request must contain the parameter size/snapshot");
+        }
+        let volume_type = r.volume_type.clone().unwrap_or_else(|| DEFAULT_VOLUME_TYPE.into());
+        if (r.iops.is_some() && !matches!(volume_type.as_str(), "io1" | "io2" | "gp3"))
+            || (r.throughput.is_some() && volume_type != "gp3")
+        {
+            bail!(Code::INVALID_PARAMETER_DEPENDENCY, "Iops/Throughput are not supported for volume type {volume_type}");
+        }
+        let region = self.region().to_owned();
+        let snap = match &r.snapshot_id {
+            Some(s) => Some(self.cat.read(|tx| self.completed_snapshot(tx, &region, s))?),
+            None => None,
+        };
+        let size = r.size.unwrap_or_else(|| snap.as_ref().map(|s| s.size_gib).unwrap_or(0));
+        if let Some(s) = &snap {
+            if size < s.size_gib {
+                bail!(
+                    Code::INVALID_PARAMETER_VALUE,
+                    "The volume size is invalid for the given snapshot: {size} GiB is smaller than the snapshot's {} GiB",
+                    s.size_gib
+                );
+            }
+        }
+        rules::check_volume_size(&volume_type, size)?;
+        let ebd = self.cat.read(|tx| self.ebd(tx))?;
+        let source = match snap.as_ref().and_then(|s| s.encryption.as_ref()) {
+            Some(e) => Source::Encrypted { key_arn: e.key_arn(), reusable: true },
+            None => Source::Plain,
+        };
+        let choice = encryption_outcome(source, r.encrypted, r.kms_key_id.as_deref(), ebd)?;
+        let vol_id = Self::new_volume_id();
+        let sector_size = snap.as_ref().map(|s| s.sector_size).unwrap_or(4096);
+        let mut rec = VolumeRec {
+            id: vol_id.to_string(),
+            region: region.clone(),
+            az,
+            size_gib: size,
+            sector_size,
+            volume_type,
+            snapshot_id: snap.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+            state: VolumeState::Available,
+            create_time: now_iso(),
+            encryption: None,
+            attachment: None,
+        };
+        let planned = self.cat.write(|tx| {
+            let src = snap.as_ref().map(|s| (s.id.as_str(), s.encryption.as_ref()));
+            match self.plan(tx, src, &choice, vol_id.as_str()) {
+                Ok(p) => Ok(Some(p)),
+                Err(e) if is_key_problem(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        let mut response = rec.to_json();
+        response["State"] = json!("creating");
+        if r.encrypted == Some(true) || snap.as_ref().is_some_and(|s| s.encryption.is_some()) || ebd {
+            response["Encrypted"] = json!(true);
+        }
+        let Some(planned) = planned else {
+            // SEMANTICS.md §5 rule 7: the call succeeds, the volume then fails and disappears.
+            if let Some(k) = &r.kms_key_id {
+                response["KmsKeyId"] = json!(k);
+            }
+            return Ok(response);
+        };
+        let src_meta = snap.as_ref().map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
+        let tmp = self.produce(&rec.id, size * GIB, sector_size, &planned, src_meta, p)?;
+        rec.encryption = planned.encryption;
+        self.cat.write(|tx| {
+            tmp.persist()?;
+            tx.put(&rec)
+        })?;
+        let mut response = rec.to_json();
+        response["State"] = json!("creating");
+        Ok(response)
+    }
+
+    pub(super) fn delete_volume(&mut self, r: rq::VolumeIdOnly) -> Result<Value> {
+        let vol = self.cat.write(|tx| {
+            let v = self.volume(tx, &r.volume_id)?;
+            if let Some(a) = &v.attachment {
+                bail!(Code::VOLUME_IN_USE, "Volume {} is currently attached to {}", v.id, a.instance_id);
+            }
+            tx.delete::<VolumeRec>(&v.id)?;
+            Ok(v)
+        })?;
+        self.store.remove(&vol.id)?;
+        Ok(json!({}))
+    }
+
+    pub(super) fn attach_volume(&mut self, r: rq::AttachVolume) -> Result<Value> {
+        let v = self.cat.write(|tx| {
+            let mut v = self.volume(tx, &r.volume_id)?;
+            let inst = self.instance(tx, &r.instance_id)?;
+            if v.attachment.is_some() {
+                bail!(Code::VOLUME_IN_USE, "vol '{}' is already attached to an instance", v.id);
+            }
+            if v.state != VolumeState::Available {
+                bail!(Code::INCORRECT_STATE, "Volume '{}' is not 'available'.", v.id);
+            }
+            if !matches!(inst.state, InstanceState::Running | InstanceState::Stopped) {
+                bail!(
+                    Code::INCORRECT_INSTANCE_STATE,
+                    "Instance '{}' is not 'running' or 'stopped' (it is '{}').",
+                    inst.id,
+                    inst.state.name()
+                );
+            }
+            if v.az != inst.az {
+                bail!(
+                    Code::INVALID_VOLUME_ZONE_MISMATCH,
+                    "The volume '{}' is not in the same availability zone as instance '{}'",
+                    v.id,
+                    inst.id
+                );
+            }
+            rules::check_device(&r.device)?;
+            let dev = canonical_device(&r.device);
+            let busy = canonical_device(&inst.root_device_name) == dev
+                || self
+                    .attached_volumes(tx, &inst)?
+                    .iter()
+                    .any(|o| canonical_device(&o.attachment.as_ref().expect("attached").device) == dev);
+            if busy {
+                bail!(
+                    Code::INVALID_PARAMETER_VALUE,
+                    "Invalid value '{}' for unixDevice. Attachment point {} is already in use",
+                    r.device,
+                    r.device
+                );
+            }
+            if let Some(e) = &v.encryption {
+                // EC2 creates a grant and decrypts the data key for the hypervisor (§6 rule 4).
+                let usable = self.kms.resolve(tx, &self.caller, e.key_arn()).and_then(|k| {
+                    self.kms.authorize(&k, &self.caller, "CreateGrant")?;
+                    self.kms.unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id).map(drop)
+                });
+                if let Err(err) = usable {
+                    if is_key_problem(&err) {
+                        return Err(Error::new(
+                            Code::CUSTOMER_KEY_HAS_BEEN_REVOKED,
+                            format!(
+                                "Volume {} cannot be attached. The encrypted volume was unable to access the KMS master key.",
+                                v.id
+                            ),
+                        )
+                        .with_source(err));
+                    }
+                    return Err(err);
+                }
+            }
+            v.state = VolumeState::InUse;
+            v.attachment = Some(Attachment {
+                instance_id: inst.id.clone(),
+                device: r.device.clone(),
+                attach_time: now_iso(),
+                delete_on_termination: false,
+            });
+            tx.put(&v)?;
+            Ok(v)
+        })?;
+        Ok(v.attachment_json("attaching"))
+    }
+
+    pub(super) fn detach_volume(&mut self, r: rq::DetachVolume) -> Result<Value> {
+        let _force = r.force.unwrap_or(false);
+        let shown = self.cat.write(|tx| {
+            let mut v = self.volume(tx, &r.volume_id)?;
+            let Some(a) = v.attachment.clone() else {
+                bail!(Code::INVALID_ATTACHMENT_NOT_FOUND, "The volume '{}' is not attached.", v.id);
+            };
+            if let Some(i) = &r.instance_id {
+                let _: crate::ids::InstanceId = i.parse()?;
+                if *i != a.instance_id {
+                    bail!(Code::INVALID_ATTACHMENT_NOT_FOUND, "The volume '{}' is not attached to instance '{i}'.", v.id);
+                }
+            }
+            if let Some(d) = &r.device {
+                if canonical_device(d) != canonical_device(&a.device) {
+                    bail!(Code::INVALID_ATTACHMENT_NOT_FOUND, "The volume '{}' is not attached at '{d}'.", v.id);
+                }
+            }
+            let inst = self.instance(tx, &a.instance_id)?;
+            if canonical_device(&a.device) == canonical_device(&inst.root_device_name)
+                && inst.state != InstanceState::Stopped
+            {
+                bail!(Code::INCORRECT_STATE, "Unable to detach root volume '{}' from instance '{}'", v.id, inst.id);
+            }
+            let shown = v.attachment_json("detaching");
+            v.attachment = None;
+            v.state = VolumeState::Available;
+            tx.put(&v)?;
+            Ok(shown)
+        })?;
+        Ok(shown)
+    }
+
+    pub(super) fn describe_volumes(&mut self, r: rq::Describe) -> Result<Value> {
+        let region = self.region().to_owned();
+        let vols = self.cat.read(|tx| match &r.ids {
+            Some(ids) => ids.iter().map(|id| self.volume(tx, id)).collect::<Result<Vec<_>>>(),
+            None => tx.list::<VolumeRec>(&region),
+        })?;
+        let mut out = Vec::new();
+        for v in vols {
+            let ok = matches_filters(&r.filters, |name| {
+                let att = v.attachment.as_ref();
+                Some(match name {
+                    "encrypted" => vec![rules::bool_str(v.encryption.is_some())],
+                    "status" => vec![v.state.as_str().to_owned()],
+                    "volume-id" => vec![v.id.clone()],
+                    "snapshot-id" => vec![v.snapshot_id.clone()],
+                    "availability-zone" => vec![v.az.clone()],
+                    "kms-key-id" => v.encryption.iter().map(|e| e.key_arn().to_owned()).collect(),
+                    "size" => vec![v.size_gib.to_string()],
+                    "volume-type" => vec![v.volume_type.clone()],
+                    "attachment.instance-id" => att.map(|a| a.instance_id.clone()).into_iter().collect(),
+                    "attachment.device" => att.map(|a| a.device.clone()).into_iter().collect(),
+                    "attachment.status" => att.map(|_| "attached".to_owned()).into_iter().collect(),
+                    "attachment.delete-on-termination" => {
+                        att.map(|a| rules::bool_str(a.delete_on_termination)).into_iter().collect()
+                    }
+                    _ => return None,
+                })
+            })?;
+            if ok {
+                out.push(v.to_json());
+            }
+        }
+        Ok(json!({"Volumes": out}))
+    }
+}

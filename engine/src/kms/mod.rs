@@ -1,0 +1,1298 @@
+//! The local KMS: customer and AWS managed keys, aliases and grants in the catalog; the root key
+//! file that protects key material at rest; and the envelope encryption of EBS data keys
+//! (SEMANTICS §3, §18; DESIGN "The KMS").
+//!
+//! Layers: `crypto` seals and opens bytes (pure); `store` holds the records (pure); `policy` says
+//! who may do what in which key state (pure); this module and `ops` are the shell that reads the
+//! root key file, draws randomness and the clock, and reads and writes the catalog.
+//!
+//! Secrets — the root key, key material, data keys — live only in `Secret32`, `DataKey` and
+//! `Zeroizing` buffers, are never formatted, logged or returned by an operation, and are written
+//! to disk only sealed (key material) or in the 0600 root key file. A volume's data key leaves
+//! the KMS only as a `DataKey` handed to the engine's data path.
+
+mod base64;
+mod crypto;
+mod ops;
+mod policy;
+mod store;
+
+pub(crate) use crypto::Context;
+pub(crate) use policy::{Action, Via};
+pub(crate) use store::{
+    key_arn, AliasRecord, GrantRecord, KeyManager, KeyRecord, KeyState, Origin,
+};
+
+use crate::catalog::Tx;
+use crate::clock;
+use crate::error::{Code, Error, Result};
+use crate::ids::KeyId;
+use crate::secret::{fill_random, random_u128, DataKey, Secret32};
+use crate::xts::XtsCipher;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// The alias of the AWS managed key for EBS.
+pub(crate) const AWS_EBS_ALIAS: &str = "alias/aws/ebs";
+/// The encryption-context key EBS binds data keys with.
+pub(crate) const EBS_CONTEXT_KEY: &str = "aws:ebs:id";
+const AWS_EBS_DESCRIPTION: &str =
+    "Default master key that protects my EBS volumes when no other key is defined";
+/// The root key file, in the home.
+const ROOT_KEY_FILE: &str = "kms-root.key";
+
+/// Who is calling, and where: the region and account whose keys are meant, and the principal
+/// whose permissions apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub region: String,
+    pub account: String,
+    /// `arn:aws:iam::ACCOUNT:user/NAME`.
+    pub principal: String,
+}
+
+impl Caller {
+    /// The caller named by profile `name` in `account`, acting in `region`.
+    pub(crate) fn new(region: &str, account: &str, name: &str) -> Caller {
+        Caller {
+            region: region.to_owned(),
+            account: account.to_owned(),
+            principal: format!("arn:aws:iam::{account}:user/{name}"),
+        }
+    }
+}
+
+/// A data key wrapped under a KMS key for one resource (volume or snapshot): what a volume's or
+/// snapshot's metadata stores. Only the KMS turns it into a `DataKey`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WrappedKey {
+    /// The KMS key's ARN.
+    pub key_arn: String,
+    /// The data key's lineage id (`DataEncryptionKeyId`): equal ids mean the same data key.
+    pub dek_id: String,
+    pub cipher: XtsCipher,
+    /// The sealed data key (ciphertext), stored as hex.
+    #[serde(with = "hex_blob")]
+    pub blob: Vec<u8>,
+}
+
+impl fmt::Debug for WrappedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WrappedKey")
+            .field("key_arn", &self.key_arn)
+            .field("dek_id", &self.dek_id)
+            .field("cipher", &self.cipher)
+            .finish_non_exhaustive()
+    }
+}
+
+mod hex_blob {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map_err(D::Error::custom)
+    }
+}
+
+/// The local KMS of one home: holds the root key.
+pub(crate) struct Kms {
+    root: Secret32,
+}
+
+impl fmt::Debug for Kms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Kms { .. }")
+    }
+}
+
+/// How a `KeyId` argument names a key.
+#[derive(Debug, PartialEq, Eq)]
+enum KeyRef<'a> {
+    Id(KeyId),
+    KeyArn {
+        region: &'a str,
+        account: &'a str,
+        id: KeyId,
+    },
+    AliasName(&'a str),
+    AliasArn {
+        region: &'a str,
+        account: &'a str,
+        name: &'a str,
+    },
+}
+
+impl<'a> KeyRef<'a> {
+    /// Parses a key id, key ARN, alias name or alias ARN.
+    ///
+    /// # Errors
+    /// `NotFoundException` (`Invalid keyId …`) for anything else.
+    fn parse(text: &'a str) -> Result<KeyRef<'a>> {
+        let invalid = || Error::new(Code::NOT_FOUND_EXCEPTION, format!("Invalid keyId '{text}'"));
+        if text.starts_with("alias/") {
+            return Ok(KeyRef::AliasName(text));
+        }
+        if text.starts_with("arn:") {
+            let (region, account, resource) = store::split_kms_arn(text).ok_or_else(invalid)?;
+            if resource.starts_with("alias/") {
+                return Ok(KeyRef::AliasArn {
+                    region,
+                    account,
+                    name: resource,
+                });
+            }
+            let id = resource.strip_prefix("key/").ok_or_else(invalid)?;
+            let id = id.parse::<KeyId>().map_err(|_| invalid())?;
+            return Ok(KeyRef::KeyArn {
+                region,
+                account,
+                id,
+            });
+        }
+        text.parse::<KeyId>().map(KeyRef::Id).map_err(|_| invalid())
+    }
+
+    fn is_alias(&self) -> bool {
+        matches!(self, KeyRef::AliasName(_) | KeyRef::AliasArn { .. })
+    }
+}
+
+fn key_not_found(arn: &str) -> Error {
+    Error::new(
+        Code::NOT_FOUND_EXCEPTION,
+        format!("Key '{arn}' does not exist"),
+    )
+}
+
+fn alias_not_found(alias_arn: &str) -> Error {
+    Error::new(
+        Code::NOT_FOUND_EXCEPTION,
+        format!("Alias {alias_arn} is not found."),
+    )
+}
+
+fn invalid_ciphertext(e: crypto::OpenError) -> Error {
+    Error::new(Code::INVALID_CIPHERTEXT_EXCEPTION, e.to_string())
+}
+
+fn random_nonce() -> [u8; crypto::NONCE_LEN] {
+    let mut n = [0u8; crypto::NONCE_LEN];
+    fill_random(&mut n);
+    n
+}
+
+/// A lowercase UUID (data-key lineage ids).
+fn random_uuid() -> String {
+    uuid::Builder::from_random_bytes(random_u128().to_le_bytes())
+        .into_uuid()
+        .to_string()
+}
+
+/// The encryption context EBS uses for resource `id`.
+pub(crate) fn ebs_context(id: &str) -> Context {
+    Context::from([(EBS_CONTEXT_KEY.to_owned(), id.to_owned())])
+}
+
+impl Kms {
+    /// Loads the home's root key, `HOME/kms-root.key` (32 random bytes, mode 0600), creating it
+    /// atomically on first use.
+    ///
+    /// # Errors
+    /// I/O errors reading or creating the file; `CorruptFile` if it is not 32 bytes.
+    pub fn open(home: &Path) -> Result<Kms> {
+        let path = home.join(ROOT_KEY_FILE);
+        match read_root_key(&path) {
+            Ok(root) => return Ok(Kms { root }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(root_key_error(&path, "read", e)),
+        }
+        create_root_key(home, &path)?;
+        let root = read_root_key(&path).map_err(|e| root_key_error(&path, "read", e))?;
+        Ok(Kms { root })
+    }
+
+    /// Resolves a key id, key ARN, alias name or alias ARN in `caller.region` to a key, with its
+    /// grants (which [`Kms::authorize`] consults). Resolving `alias/aws/ebs` of the caller's
+    /// account creates the AWS managed key on first use. Checks neither permission nor state.
+    ///
+    /// # Errors
+    /// `NotFoundException`: unknown key or alias, malformed reference, or a key or alias ARN of
+    /// another region.
+    pub fn resolve(&self, tx: &Tx, caller: &Caller, key_ref: &str) -> Result<KeyRecord> {
+        match KeyRef::parse(key_ref)? {
+            KeyRef::Id(id) => self.find_key(tx, &caller.region, &caller.account, &id),
+            KeyRef::KeyArn {
+                region,
+                account,
+                id,
+            } => {
+                if region != caller.region {
+                    return Err(key_not_found(key_ref));
+                }
+                self.find_key(tx, region, account, &id)
+            }
+            KeyRef::AliasName(name) => self.find_alias(tx, caller, &caller.account, name),
+            KeyRef::AliasArn {
+                region,
+                account,
+                name,
+            } => {
+                if region != caller.region {
+                    return Err(alias_not_found(key_ref));
+                }
+                self.find_alias(tx, caller, account, name)
+            }
+        }
+    }
+
+    /// The AWS managed key `alias/aws/ebs` of the caller's account and region, created on first
+    /// use (`KeyManager` AWS).
+    ///
+    /// # Errors
+    /// Catalog errors.
+    pub fn aws_ebs_key(&self, tx: &Tx, caller: &Caller) -> Result<KeyRecord> {
+        self.find_alias(tx, caller, &caller.account, AWS_EBS_ALIAS)
+    }
+
+    /// Checks that `caller` may perform `op` (an AWS KMS action name such as `Decrypt`) on `key`
+    /// through EBS, and that `key`'s state allows it. Grants with encryption-context
+    /// constraints count only where the context is known (the data-key methods below), not here.
+    ///
+    /// # Errors
+    /// `AccessDeniedException` first; then `DisabledException` or `KMSInvalidStateException` per
+    /// SEMANTICS §3.1; `KMSInternalException` for an unknown `op`.
+    pub fn authorize(&self, key: &KeyRecord, caller: &Caller, op: &str) -> Result<()> {
+        let action = Action::parse(op).ok_or_else(|| {
+            Error::new(
+                Code::KMS_INTERNAL_EXCEPTION,
+                format!("unknown KMS action {op}"),
+            )
+        })?;
+        policy::check(key, caller, action, None, Via::Ebs)
+    }
+
+    /// GenerateDataKeyWithoutPlaintext for EBS: a fresh XTS data key of `cipher.key_len()` bytes
+    /// for the resource `context_id` (the `aws:ebs:id` value), wrapped under `key`, with a new
+    /// lineage id. The key's current state and grants are re-read from the catalog.
+    ///
+    /// # Errors
+    /// `NotFoundException` if the key is gone; those of [`Kms::authorize`] for
+    /// `GenerateDataKeyWithoutPlaintext`.
+    pub fn generate_data_key(
+        &self,
+        tx: &Tx,
+        caller: &Caller,
+        key: &KeyRecord,
+        context_id: &str,
+        cipher: XtsCipher,
+    ) -> Result<(WrappedKey, DataKey)> {
+        let key = self.reload(tx, key)?;
+        let action = Action::GenerateDataKeyWithoutPlaintext;
+        policy::check(
+            &key,
+            caller,
+            action,
+            Some(&ebs_context(context_id)),
+            Via::Ebs,
+        )?;
+        let material = self.material(&key)?;
+        let mut raw = Zeroizing::new([0u8; 64]);
+        fill_random(&mut raw[..cipher.key_len()]);
+        let data_key = DataKey::from_slice(&raw[..cipher.key_len()]);
+        let dek_id = random_uuid();
+        let binding = crypto::DataKeyBinding {
+            key_arn: &key.arn,
+            context_id,
+            dek_id: &dek_id,
+            cipher,
+        };
+        let blob = crypto::seal_data_key(&material, &random_nonce(), &binding, &data_key);
+        Ok((
+            WrappedKey {
+                key_arn: key.arn.clone(),
+                dek_id,
+                cipher,
+                blob,
+            },
+            data_key,
+        ))
+    }
+
+    /// Decrypt of a wrapped EBS data key bound to resource `context_id`. The key is found by the
+    /// ARN in `wrapped`, in whatever region that names.
+    ///
+    /// # Errors
+    /// `NotFoundException` if the key is gone; those of [`Kms::authorize`] for `Decrypt`;
+    /// `InvalidCiphertextException` for another context, a tampered blob, or a blob that does not
+    /// match `wrapped`'s key, lineage id or cipher.
+    pub fn unwrap_data_key(
+        &self,
+        tx: &Tx,
+        caller: &Caller,
+        wrapped: &WrappedKey,
+        context_id: &str,
+    ) -> Result<DataKey> {
+        let key = self.key_by_arn(tx, &wrapped.key_arn)?;
+        policy::check(
+            &key,
+            caller,
+            Action::Decrypt,
+            Some(&ebs_context(context_id)),
+            Via::Ebs,
+        )?;
+        let material = self.material(&key)?;
+        let binding = binding_of(wrapped, context_id);
+        crypto::open_data_key(&material, &binding, &wrapped.blob).map_err(invalid_ciphertext)
+    }
+
+    /// ReEncrypt of a wrapped EBS data key to the same KMS key and a new resource: the result
+    /// has the same data key and lineage id, bound to `to_context`.
+    ///
+    /// # Errors
+    /// As [`Kms::unwrap_data_key`], with `ReEncryptFrom` (under `from_context`) and `ReEncryptTo`
+    /// (under `to_context`) checked instead of `Decrypt`.
+    pub fn rewrap_data_key(
+        &self,
+        tx: &Tx,
+        caller: &Caller,
+        wrapped: &WrappedKey,
+        from_context: &str,
+        to_context: &str,
+    ) -> Result<WrappedKey> {
+        let key = self.key_by_arn(tx, &wrapped.key_arn)?;
+        policy::check(
+            &key,
+            caller,
+            Action::ReEncryptFrom,
+            Some(&ebs_context(from_context)),
+            Via::Ebs,
+        )?;
+        policy::check(
+            &key,
+            caller,
+            Action::ReEncryptTo,
+            Some(&ebs_context(to_context)),
+            Via::Ebs,
+        )?;
+        let material = self.material(&key)?;
+        let from = binding_of(wrapped, from_context);
+        let data_key =
+            crypto::open_data_key(&material, &from, &wrapped.blob).map_err(invalid_ciphertext)?;
+        let to = binding_of(wrapped, to_context);
+        let blob = crypto::seal_data_key(&material, &random_nonce(), &to, &data_key);
+        Ok(WrappedKey {
+            blob,
+            ..wrapped.clone()
+        })
+    }
+
+    /// Runs the KMS operation `op` (an AWS name such as `CreateKey`) with a request shaped like
+    /// the AWS KMS JSON API (docs/OPERATIONS.md). `Ok(None)` if `op` is not a KMS operation.
+    ///
+    /// # Errors
+    /// The AWS KMS error of the operation; `ValidationException` for unknown request fields.
+    pub fn invoke(
+        &self,
+        tx: &Tx,
+        caller: &Caller,
+        op: &str,
+        req: &serde_json::Value,
+    ) -> Result<Option<serde_json::Value>> {
+        ops::invoke(self, tx, caller, op, req)
+    }
+
+    /// Deletes the keys whose deletion date has passed, with their aliases and grants.
+    ///
+    /// # Errors
+    /// Catalog errors.
+    pub fn sweep(&self, tx: &Tx, now_millis: i64) -> Result<()> {
+        for key in tx.list_all::<KeyRecord>()? {
+            let due = key.deletion_millis.is_some_and(|d| d <= now_millis);
+            if key.state == KeyState::PendingDeletion && due {
+                delete_key(tx, &key)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- the shell's building blocks, shared with `ops` -----
+
+    /// The key `id` with its grants, if it exists.
+    fn load_key(&self, tx: &Tx, id: &KeyId) -> Result<Option<KeyRecord>> {
+        let Some(mut key) = tx.get::<KeyRecord>(id.as_str())? else {
+            return Ok(None);
+        };
+        key.grants = tx
+            .list::<GrantRecord>(&key.region)?
+            .into_iter()
+            .filter(|g| g.key_id == key.key_id)
+            .collect();
+        Ok(Some(key))
+    }
+
+    /// `key` as the catalog has it now.
+    fn reload(&self, tx: &Tx, key: &KeyRecord) -> Result<KeyRecord> {
+        self.load_key(tx, &key.key_id)?
+            .ok_or_else(|| key_not_found(&key.arn))
+    }
+
+    /// The key `id` of `account` in `region`.
+    fn find_key(&self, tx: &Tx, region: &str, account: &str, id: &KeyId) -> Result<KeyRecord> {
+        match self.load_key(tx, id)? {
+            Some(k) if k.region == region && k.account == account => Ok(k),
+            _ => Err(key_not_found(&key_arn(region, account, id.as_str()))),
+        }
+    }
+
+    /// The key a key ARN names, in any region.
+    fn key_by_arn(&self, tx: &Tx, arn: &str) -> Result<KeyRecord> {
+        match KeyRef::parse(arn)? {
+            KeyRef::KeyArn {
+                region,
+                account,
+                id,
+            } => self.find_key(tx, region, account, &id),
+            _ => Err(Error::new(
+                Code::NOT_FOUND_EXCEPTION,
+                format!("Invalid keyId '{arn}'"),
+            )),
+        }
+    }
+
+    /// The key alias `name` of `account` in the caller's region points at.
+    fn find_alias(&self, tx: &Tx, caller: &Caller, account: &str, name: &str) -> Result<KeyRecord> {
+        let arn = store::alias_arn(&caller.region, account, name);
+        match tx.get::<AliasRecord>(&arn)? {
+            Some(a) => self.find_key(tx, &caller.region, account, &a.target_key_id),
+            None if name == AWS_EBS_ALIAS && account == caller.account => {
+                self.create_aws_ebs_key(tx, caller)
+            }
+            None => Err(alias_not_found(&arn)),
+        }
+    }
+
+    fn create_aws_ebs_key(&self, tx: &Tx, caller: &Caller) -> Result<KeyRecord> {
+        let now = clock::now_millis();
+        let key = self.new_key(
+            &caller.region,
+            &caller.account,
+            KeyManager::Aws,
+            Origin::AwsKms,
+            AWS_EBS_DESCRIPTION,
+            None,
+            now,
+        );
+        tx.put(&key)?;
+        tx.put(&AliasRecord {
+            name: AWS_EBS_ALIAS.to_owned(),
+            arn: store::alias_arn(&caller.region, &caller.account, AWS_EBS_ALIAS),
+            region: caller.region.clone(),
+            account: caller.account.clone(),
+            target_key_id: key.key_id.clone(),
+            creation_millis: now,
+            updated_millis: now,
+        })?;
+        Ok(key)
+    }
+
+    /// A new key record; `Origin::AwsKms` keys get fresh material (sealed under the root key)
+    /// and start `Enabled`, `Origin::External` keys start `PendingImport` without material.
+    #[allow(clippy::too_many_arguments)]
+    fn new_key(
+        &self,
+        region: &str,
+        account: &str,
+        manager: KeyManager,
+        origin: Origin,
+        description: &str,
+        creator: Option<String>,
+        now: i64,
+    ) -> KeyRecord {
+        let key_id = KeyId::generate(random_u128());
+        let arn = key_arn(region, account, key_id.as_str());
+        let (state, sealed_material) = match origin {
+            Origin::AwsKms => {
+                let mut material = Secret32([0; 32]);
+                fill_random(&mut material.0);
+                let blob = crypto::seal_material(&self.root, &random_nonce(), &arn, &material);
+                (KeyState::Enabled, Some(hex::encode(blob)))
+            }
+            Origin::External => (KeyState::PendingImport, None),
+        };
+        KeyRecord {
+            key_id,
+            arn,
+            region: region.to_owned(),
+            account: account.to_owned(),
+            state,
+            key_manager: manager,
+            origin,
+            description: description.to_owned(),
+            creation_millis: now,
+            deletion_millis: None,
+            pending_window_days: None,
+            creator,
+            sealed_material,
+            grants: Vec::new(),
+        }
+    }
+
+    /// `key`'s material, unsealed.
+    fn material(&self, key: &KeyRecord) -> Result<Secret32> {
+        let Some(sealed) = &key.sealed_material else {
+            let msg = format!("{} is pending import.", key.arn);
+            return Err(Error::new(Code::KMS_INVALID_STATE_EXCEPTION, msg));
+        };
+        let broken = |why: String| {
+            Error::new(
+                Code::KMS_INTERNAL_EXCEPTION,
+                format!(
+                    "the material of {} does not open under this home's {ROOT_KEY_FILE}: {why}",
+                    key.arn
+                ),
+            )
+        };
+        let blob = hex::decode(sealed).map_err(|e| broken(e.to_string()))?;
+        crypto::open_material(&self.root, &key.arn, &blob).map_err(|e| broken(e.to_string()))
+    }
+}
+
+fn binding_of<'a>(w: &'a WrappedKey, context_id: &'a str) -> crypto::DataKeyBinding<'a> {
+    crypto::DataKeyBinding {
+        key_arn: &w.key_arn,
+        context_id,
+        dek_id: &w.dek_id,
+        cipher: w.cipher,
+    }
+}
+
+/// Deletes `key` with its aliases and grants.
+fn delete_key(tx: &Tx, key: &KeyRecord) -> Result<()> {
+    for a in tx.list::<AliasRecord>(&key.region)? {
+        if a.target_key_id == key.key_id {
+            tx.delete::<AliasRecord>(&a.arn)?;
+        }
+    }
+    for g in tx.list::<GrantRecord>(&key.region)? {
+        if g.key_id == key.key_id {
+            tx.delete::<GrantRecord>(&g.grant_id)?;
+        }
+    }
+    tx.delete::<KeyRecord>(key.key_id.as_str())?;
+    Ok(())
+}
+
+fn root_key_error(path: &Path, step: &str, e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::InvalidData {
+        let msg = format!("KMS root key {} is damaged: {e}", path.display());
+        return Error::new(Code::CORRUPT_FILE, msg).with_source(e);
+    }
+    Error::io(format!("{step} KMS root key {}", path.display()), e)
+}
+
+/// Reads the root key: exactly 32 bytes.
+fn read_root_key(path: &Path) -> io::Result<Secret32> {
+    let mut file = fs::File::open(path)?;
+    let mut root = Secret32([0; 32]);
+    file.read_exact(&mut root.0).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            io::Error::new(io::ErrorKind::InvalidData, "shorter than 32 bytes")
+        }
+        _ => e,
+    })?;
+    let mut extra = [0u8; 1];
+    if file.read(&mut extra)? != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "longer than 32 bytes",
+        ));
+    }
+    Ok(root)
+}
+
+/// Creates the root key file: a temporary file (mode 0600) written and fsynced, then linked to
+/// its name, then the directory fsynced. Linking (unlike rename) never replaces a file: if two
+/// processes race, the first key to land wins and both read it, so no key material is ever
+/// sealed under a root key that is later overwritten.
+fn create_root_key(home: &Path, path: &Path) -> Result<()> {
+    let tmp = home.join(format!(".{ROOT_KEY_FILE}.tmp-{:032x}", random_u128()));
+    let write = || -> io::Result<()> {
+        let mut root = Secret32([0; 32]);
+        fill_random(&mut root.0);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(root.expose())?;
+        f.sync_all()
+    };
+    let linked = write().and_then(|()| match fs::hard_link(&tmp, path) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    });
+    let removed = fs::remove_file(&tmp);
+    linked.map_err(|e| root_key_error(path, "create", e))?;
+    removed.map_err(|e| root_key_error(&tmp, "remove temporary", e))?;
+    fs::File::open(home)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("fsync {}", home.display()), e))
+}
+
+#[cfg(test)]
+pub(super) mod testkit {
+    //! A home with a real catalog and KMS, for the KMS's tests.
+
+    use super::{Caller, Kms};
+    use crate::catalog::{Catalog, Tx};
+    use crate::error::{Code, Result};
+    use serde_json::Value;
+
+    pub(crate) const ACCT: &str = "111122223333";
+    pub(crate) const REGION: &str = "us-east-1";
+
+    pub(crate) struct Home {
+        pub dir: tempfile::TempDir,
+        pub cat: Catalog,
+        pub kms: Kms,
+    }
+
+    impl Home {
+        pub(crate) fn new() -> Home {
+            let dir = tempfile::tempdir().unwrap();
+            let cat = Catalog::open(&dir.path().join("catalog.db")).unwrap();
+            let kms = Kms::open(dir.path()).unwrap();
+            Home { dir, cat, kms }
+        }
+
+        /// Runs `f` in a write transaction.
+        pub(crate) fn tx<T>(&mut self, f: impl FnOnce(&Kms, &Tx<'_>) -> Result<T>) -> Result<T> {
+            let kms = &self.kms;
+            self.cat.write(|tx| f(kms, tx))
+        }
+
+        /// Runs KMS operation `op`.
+        pub(crate) fn call(&mut self, who: &Caller, op: &str, req: Value) -> Result<Value> {
+            self.tx(|kms, tx| kms.invoke(tx, who, op, &req))
+                .map(|v| v.expect("a KMS operation"))
+        }
+
+        /// Runs `op`, expecting it to fail with `code`; returns the message.
+        pub(crate) fn fails(&mut self, who: &Caller, op: &str, req: Value, code: Code) -> String {
+            match self.call(who, op, req) {
+                Ok(v) => panic!("{op} succeeded with {v}, expected {code}"),
+                Err(e) => {
+                    assert_eq!(e.code(), code, "{op}: {}", e.message());
+                    e.message().to_owned()
+                }
+            }
+        }
+
+        /// A new customer key of `who`; returns its id.
+        pub(crate) fn create_key(&mut self, who: &Caller) -> String {
+            let out = self.call(who, "CreateKey", serde_json::json!({})).unwrap();
+            out["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned()
+        }
+    }
+
+    pub(crate) fn admin() -> Caller {
+        Caller::new(REGION, ACCT, "admin")
+    }
+
+    pub(crate) fn user(name: &str) -> Caller {
+        Caller::new(REGION, ACCT, name)
+    }
+
+    pub(crate) fn arn(id: &str) -> String {
+        super::key_arn(REGION, ACCT, id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::{admin, arn, user, Home, ACCT, REGION};
+    use super::*;
+    use serde_json::json;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn code<T>(r: Result<T>) -> Code {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.code(),
+        }
+    }
+
+    #[test]
+    fn root_key_file_is_private_and_reused() {
+        let mut h = Home::new();
+        let path = h.dir.path().join(ROOT_KEY_FILE);
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(meta.len(), 32);
+        let leftovers: Vec<_> = fs::read_dir(h.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temporary file is left behind");
+
+        // A second open reads the same root key: material sealed by the first opens.
+        let id = h.create_key(&admin());
+        let (w, dk) = h
+            .tx(|kms, tx| {
+                let k = kms.resolve(tx, &admin(), &id)?;
+                kms.generate_data_key(tx, &admin(), &k, "vol-1", XtsCipher::Aes256Xts)
+            })
+            .unwrap();
+        h.kms = Kms::open(h.dir.path()).unwrap();
+        let back = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &w, "vol-1"))
+            .unwrap();
+        assert_eq!(back.expose(), dk.expose());
+
+        // A different root key cannot open the material.
+        fs::remove_file(&path).unwrap();
+        h.kms = Kms::open(h.dir.path()).unwrap();
+        let e = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &w, "vol-1"))
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), Code::KMS_INTERNAL_EXCEPTION);
+
+        fs::write(&path, [1u8; 31]).unwrap();
+        assert_eq!(code(Kms::open(h.dir.path())), Code::CORRUPT_FILE);
+        fs::write(&path, [1u8; 33]).unwrap();
+        assert_eq!(code(Kms::open(h.dir.path())), Code::CORRUPT_FILE);
+    }
+
+    #[test]
+    fn key_refs_parse() {
+        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        let k: KeyId = id.parse().unwrap();
+        assert_eq!(KeyRef::parse(id).unwrap(), KeyRef::Id(k.clone()));
+        assert_eq!(
+            KeyRef::parse(&arn(id)).unwrap(),
+            KeyRef::KeyArn {
+                region: REGION,
+                account: ACCT,
+                id: k
+            }
+        );
+        assert_eq!(
+            KeyRef::parse("alias/x").unwrap(),
+            KeyRef::AliasName("alias/x")
+        );
+        let a = format!("arn:aws:kms:{REGION}:{ACCT}:alias/x");
+        assert_eq!(
+            KeyRef::parse(&a).unwrap(),
+            KeyRef::AliasArn {
+                region: REGION,
+                account: ACCT,
+                name: "alias/x"
+            }
+        );
+        for bad in [
+            "",
+            "nope",
+            "1234ABCD-12AB-34CD-56EF-1234567890AB",
+            "arn:aws:kms:r:1:key/x",
+        ] {
+            let e = KeyRef::parse(bad).unwrap_err();
+            assert_eq!(e.code(), Code::NOT_FOUND_EXCEPTION);
+            assert_eq!(e.message(), format!("Invalid keyId '{bad}'"));
+        }
+        let e = KeyRef::parse(&format!("arn:aws:kms:{REGION}:{ACCT}:key/nope")).unwrap_err();
+        assert!(e.message().starts_with("Invalid keyId"));
+    }
+
+    #[test]
+    fn resolves_all_four_forms_in_the_callers_region_only() {
+        let mut h = Home::new();
+        let id = h.create_key(&admin());
+        h.call(
+            &admin(),
+            "CreateAlias",
+            json!({"AliasName": "alias/k1", "TargetKeyId": id}),
+        )
+        .unwrap();
+        let alias_arn = format!("arn:aws:kms:{REGION}:{ACCT}:alias/k1");
+        for r in [id.clone(), arn(&id), "alias/k1".into(), alias_arn.clone()] {
+            let k = h.tx(|kms, tx| kms.resolve(tx, &admin(), &r)).unwrap();
+            assert_eq!(k.key_id.as_str(), id, "{r}");
+            assert_eq!(k.arn, arn(&id));
+            assert_eq!(
+                (k.region.as_str(), k.key_manager),
+                (REGION, KeyManager::Customer)
+            );
+        }
+
+        let missing = "0000abcd-12ab-34cd-56ef-1234567890ab";
+        let e = h
+            .tx(|kms, tx| kms.resolve(tx, &admin(), missing))
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NOT_FOUND_EXCEPTION);
+        assert_eq!(
+            e.message(),
+            format!("Key '{}' does not exist", arn(missing))
+        );
+        let e = h
+            .tx(|kms, tx| kms.resolve(tx, &admin(), "alias/nope"))
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NOT_FOUND_EXCEPTION);
+        assert_eq!(
+            e.message(),
+            format!("Alias arn:aws:kms:{REGION}:{ACCT}:alias/nope is not found.")
+        );
+        let e = h
+            .tx(|kms, tx| kms.resolve(tx, &admin(), "not-a-key"))
+            .unwrap_err();
+        assert_eq!(
+            (e.code(), e.message()),
+            (Code::NOT_FOUND_EXCEPTION, "Invalid keyId 'not-a-key'")
+        );
+
+        // Keys are regional: no form reaches a key from another region.
+        let west = Caller::new("us-west-2", ACCT, "admin");
+        for r in [id.clone(), arn(&id), "alias/k1".into(), alias_arn] {
+            let e = h.tx(|kms, tx| kms.resolve(tx, &west, &r)).unwrap_err();
+            assert_eq!(e.code(), Code::NOT_FOUND_EXCEPTION, "{r}");
+        }
+    }
+
+    #[test]
+    fn aws_ebs_key_appears_on_first_use() {
+        let mut h = Home::new();
+        let before = h.call(&admin(), "ListAliases", json!({})).unwrap();
+        let ebs = |v: &serde_json::Value| {
+            v["Aliases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["AliasName"] == AWS_EBS_ALIAS)
+                .cloned()
+        };
+        let entry = ebs(&before).expect("listed before the key exists");
+        assert_eq!(
+            entry["AliasArn"],
+            format!("arn:aws:kms:{REGION}:{ACCT}:alias/aws/ebs")
+        );
+        assert!(entry.get("TargetKeyId").is_none());
+        assert_eq!(
+            h.call(&admin(), "ListKeys", json!({})).unwrap()["Keys"],
+            json!([])
+        );
+
+        // Any principal of the account may bring it into being and use it.
+        let k = h.tx(|kms, tx| kms.aws_ebs_key(tx, &user("bob"))).unwrap();
+        assert_eq!(k.key_manager, KeyManager::Aws);
+        assert_eq!(k.state, KeyState::Enabled);
+        assert_eq!(k.description, AWS_EBS_DESCRIPTION);
+        h.tx(|kms, _| kms.authorize(&k, &user("bob"), "GenerateDataKeyWithoutPlaintext"))
+            .unwrap();
+
+        let after = h.call(&admin(), "ListAliases", json!({})).unwrap();
+        assert_eq!(ebs(&after).unwrap()["TargetKeyId"], k.key_id.as_str());
+        let again = h.tx(|kms, tx| kms.aws_ebs_key(tx, &admin())).unwrap();
+        assert_eq!(again.key_id, k.key_id, "created once");
+        let by_alias = h
+            .tx(|kms, tx| kms.resolve(tx, &admin(), AWS_EBS_ALIAS))
+            .unwrap();
+        assert_eq!(by_alias.key_id, k.key_id);
+        let keys = h.call(&admin(), "ListKeys", json!({})).unwrap();
+        assert_eq!(
+            keys["Keys"],
+            json!([{"KeyId": k.key_id.as_str(), "KeyArn": k.arn}])
+        );
+        let d = h
+            .call(&admin(), "DescribeKey", json!({"KeyId": "alias/aws/ebs"}))
+            .unwrap();
+        assert_eq!(d["KeyMetadata"]["KeyManager"], "AWS");
+        assert_eq!(d["KeyMetadata"]["Description"], AWS_EBS_DESCRIPTION);
+
+        // Per region.
+        let west = Caller::new("us-west-2", ACCT, "admin");
+        let w = h.tx(|kms, tx| kms.aws_ebs_key(tx, &west)).unwrap();
+        assert_ne!(w.key_id, k.key_id);
+        assert_eq!(w.region, "us-west-2");
+
+        // DescribeKey on the alias also creates it (SEMANTICS §4 rule 5).
+        let east2 = Caller::new("eu-west-1", ACCT, "admin");
+        let d = h
+            .call(&east2, "DescribeKey", json!({"KeyId": "alias/aws/ebs"}))
+            .unwrap();
+        assert_eq!(d["KeyMetadata"]["KeyManager"], "AWS");
+    }
+
+    fn key_and_wrapped(h: &mut Home, cipher: XtsCipher) -> (KeyRecord, WrappedKey, DataKey) {
+        let id = h.create_key(&admin());
+        h.tx(|kms, tx| {
+            let k = kms.resolve(tx, &admin(), &id)?;
+            let (w, dk) = kms.generate_data_key(tx, &admin(), &k, "vol-1", cipher)?;
+            Ok((k, w, dk))
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn data_keys_wrap_and_unwrap() {
+        let mut h = Home::new();
+        for cipher in [XtsCipher::Aes256Xts, XtsCipher::Aes128Xts] {
+            let (k, w, dk) = key_and_wrapped(&mut h, cipher);
+            assert_eq!(dk.expose().len(), cipher.key_len());
+            assert_eq!((w.key_arn.as_str(), w.cipher), (k.arn.as_str(), cipher));
+            assert!(uuid::Uuid::try_parse(&w.dek_id).is_ok());
+            assert_eq!(w.dek_id, w.dek_id.to_lowercase());
+            assert!(!w
+                .blob
+                .windows(16)
+                .any(|s| dk.expose().windows(16).any(|d| d == s)));
+            let back = h
+                .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &w, "vol-1"))
+                .unwrap();
+            assert_eq!(back.expose(), dk.expose());
+
+            // Stored as JSON with a hex blob, and back.
+            let text = serde_json::to_string(&w).unwrap();
+            assert!(text.contains(&hex::encode(&w.blob)));
+            assert_eq!(serde_json::from_str::<WrappedKey>(&text).unwrap(), w);
+            assert!(!format!("{w:?}").contains(&hex::encode(&w.blob)));
+        }
+        let (_, w1, _) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
+        let (_, w2, _) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
+        assert_ne!(w1.dek_id, w2.dek_id);
+    }
+
+    #[test]
+    fn wrapped_keys_open_only_under_their_context_key_and_bytes() {
+        let mut h = Home::new();
+        let (_, w, _) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
+        let (k2, _, _) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
+        let mut unwrap = |w: &WrappedKey, ctx: &str| {
+            h.tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), w, ctx))
+                .err()
+                .map(|e| e.code())
+        };
+        let bad = Some(Code::INVALID_CIPHERTEXT_EXCEPTION);
+        assert_eq!(
+            unwrap(&w, "vol-2"),
+            bad,
+            "another context (SEMANTICS §20.25)"
+        );
+        assert_eq!(
+            unwrap(
+                &WrappedKey {
+                    key_arn: k2.arn.clone(),
+                    ..w.clone()
+                },
+                "vol-1"
+            ),
+            bad
+        );
+        assert_eq!(
+            unwrap(
+                &WrappedKey {
+                    dek_id: "x".into(),
+                    ..w.clone()
+                },
+                "vol-1"
+            ),
+            bad
+        );
+        let other_cipher = WrappedKey {
+            cipher: XtsCipher::Aes128Xts,
+            ..w.clone()
+        };
+        assert_eq!(unwrap(&other_cipher, "vol-1"), bad);
+        for i in [0, 5, w.blob.len() / 2, w.blob.len() - 1] {
+            let mut t = w.clone();
+            t.blob[i] ^= 1;
+            assert_eq!(unwrap(&t, "vol-1"), bad, "flip at {i}");
+        }
+        assert_eq!(
+            unwrap(
+                &WrappedKey {
+                    blob: vec![],
+                    ..w.clone()
+                },
+                "vol-1"
+            ),
+            bad
+        );
+        assert_eq!(unwrap(&w, "vol-1"), None);
+    }
+
+    #[test]
+    fn rewrap_keeps_the_data_key_and_its_lineage() {
+        let mut h = Home::new();
+        let (_, w, dk) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
+        let snap = h
+            .tx(|kms, tx| kms.rewrap_data_key(tx, &admin(), &w, "vol-1", "snap-1"))
+            .unwrap();
+        assert_eq!(
+            (&snap.key_arn, &snap.dek_id, snap.cipher),
+            (&w.key_arn, &w.dek_id, w.cipher)
+        );
+        assert_ne!(snap.blob, w.blob);
+        let back = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &snap, "snap-1"))
+            .unwrap();
+        assert_eq!(back.expose(), dk.expose());
+        let e = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &snap, "vol-1"))
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), Code::INVALID_CIPHERTEXT_EXCEPTION);
+        let e = h
+            .tx(|kms, tx| kms.rewrap_data_key(tx, &admin(), &w, "vol-9", "snap-2"))
+            .unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_CIPHERTEXT_EXCEPTION);
+    }
+
+    #[test]
+    fn key_state_gates_data_keys() {
+        let mut h = Home::new();
+        let (k, w, _) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
+        let id = k.key_id.to_string();
+        h.call(&admin(), "DisableKey", json!({"KeyId": id}))
+            .unwrap();
+        // The passed-in record is stale (Enabled); the KMS reads the current state.
+        let e = h
+            .tx(|kms, tx| kms.generate_data_key(tx, &admin(), &k, "vol-2", XtsCipher::Aes256Xts))
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), Code::DISABLED_EXCEPTION);
+        assert_eq!(e.message(), format!("{} is disabled.", k.arn));
+        let e = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &w, "vol-1"))
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), Code::DISABLED_EXCEPTION);
+        let disabled = h.tx(|kms, tx| kms.resolve(tx, &admin(), &id)).unwrap();
+        assert_eq!(
+            code(h.kms.authorize(&disabled, &admin(), "Decrypt")),
+            Code::DISABLED_EXCEPTION
+        );
+        h.kms.authorize(&disabled, &admin(), "DescribeKey").unwrap();
+
+        h.call(
+            &admin(),
+            "ScheduleKeyDeletion",
+            json!({"KeyId": id, "PendingWindowInDays": 7}),
+        )
+        .unwrap();
+        let e = h
+            .tx(|kms, tx| kms.rewrap_data_key(tx, &admin(), &w, "vol-1", "snap-1"))
+            .unwrap_err();
+        assert_eq!(e.code(), Code::KMS_INVALID_STATE_EXCEPTION);
+        assert_eq!(e.message(), format!("{} is pending deletion.", k.arn));
+
+        // Once deleted, the key is not found.
+        let now = clock::now_millis();
+        h.tx(|kms, tx| kms.sweep(tx, now + 8 * 86_400_000)).unwrap();
+        let e = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &w, "vol-1"))
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), Code::NOT_FOUND_EXCEPTION);
+        assert_eq!(e.message(), format!("Key '{}' does not exist", k.arn));
+        let e = h.tx(|kms, tx| kms.generate_data_key(tx, &admin(), &k, "v", XtsCipher::Aes256Xts));
+        assert_eq!(code(e), Code::NOT_FOUND_EXCEPTION);
+        assert_eq!(
+            code(h.kms.authorize(&k, &admin(), "Frobnicate")),
+            Code::KMS_INTERNAL_EXCEPTION
+        );
+    }
+
+    #[test]
+    fn only_admin_creator_and_grantees_use_a_key() {
+        let mut h = Home::new();
+        let (k, w, dk) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
+        let bob = user("bob");
+        let gen = |h: &mut Home, who: &Caller| {
+            h.tx(|kms, tx| {
+                let key = kms.resolve(tx, who, k.key_id.as_str())?;
+                kms.generate_data_key(tx, who, &key, "vol-2", XtsCipher::Aes256Xts)
+            })
+            .map(|(w, _)| w)
+        };
+        let e = gen(&mut h, &bob).unwrap_err();
+        assert_eq!(e.code(), Code::ACCESS_DENIED_EXCEPTION);
+        assert_eq!(
+            e.message(),
+            format!(
+                "User: arn:aws:iam::{ACCT}:user/bob is not authorized to perform: \
+                 kms:GenerateDataKeyWithoutPlaintext on resource: {} because no resource-based \
+                 policy allows the kms:GenerateDataKeyWithoutPlaintext action",
+                k.arn
+            )
+        );
+        let e = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &bob, &w, "vol-1"))
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), Code::ACCESS_DENIED_EXCEPTION);
+
+        // A grant for the operations makes them work, and only them.
+        let ops = json!(["GenerateDataKeyWithoutPlaintext", "Decrypt"]);
+        h.call(
+            &admin(),
+            "CreateGrant",
+            json!({"KeyId": k.key_id.as_str(), "GranteePrincipal": "bob", "Operations": ops}),
+        )
+        .unwrap();
+        gen(&mut h, &bob).unwrap();
+        let back = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &bob, &w, "vol-1"))
+            .unwrap();
+        assert_eq!(back.expose(), dk.expose());
+        let e = h
+            .tx(|kms, tx| kms.rewrap_data_key(tx, &bob, &w, "vol-1", "snap-1"))
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ACCESS_DENIED_EXCEPTION);
+        assert!(e.message().contains("kms:ReEncryptFrom"));
+        let e = h
+            .call(&bob, "DisableKey", json!({"KeyId": k.key_id.as_str()}))
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ACCESS_DENIED_EXCEPTION);
+        assert_eq!(
+            gen(&mut h, &user("carol")).unwrap_err().code(),
+            Code::ACCESS_DENIED_EXCEPTION
+        );
+
+        // Carol's own key is hers (and admin's), not bob's.
+        let carols = h.create_key(&user("carol"));
+        for who in [user("carol"), admin()] {
+            h.tx(|kms, tx| {
+                let key = kms.resolve(tx, &who, &carols)?;
+                kms.generate_data_key(tx, &who, &key, "vol-3", XtsCipher::Aes128Xts)
+            })
+            .unwrap();
+        }
+        let e = h
+            .call(&bob, "DescribeKey", json!({"KeyId": carols}))
+            .unwrap_err();
+        assert_eq!(e.code(), Code::ACCESS_DENIED_EXCEPTION);
+        h.call(&user("carol"), "DisableKey", json!({"KeyId": carols}))
+            .unwrap();
+
+        // Another account's admin is nobody on this key.
+        let other = Caller::new(REGION, "444455556666", "admin");
+        let e = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &other, &w, "vol-1"))
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), Code::ACCESS_DENIED_EXCEPTION);
+    }
+
+    #[test]
+    fn constrained_grants_follow_the_ebs_context() {
+        let mut h = Home::new();
+        let (k, w, _) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
+        let req = json!({
+            "KeyId": k.arn,
+            "GranteePrincipal": format!("arn:aws:iam::{ACCT}:role/ec2"),
+            "Operations": ["Decrypt", "ReEncryptFrom", "ReEncryptTo"],
+            "Constraints": {"EncryptionContextSubset": {"aws:ebs:id": "vol-1"}},
+        });
+        h.call(&admin(), "CreateGrant", req).unwrap();
+        let role = Caller {
+            principal: format!("arn:aws:iam::{ACCT}:role/ec2"),
+            ..admin()
+        };
+        h.tx(|kms, tx| kms.unwrap_data_key(tx, &role, &w, "vol-1"))
+            .unwrap();
+        let snap = h
+            .tx(|kms, tx| kms.rewrap_data_key(tx, &admin(), &w, "vol-1", "snap-1"))
+            .unwrap();
+        let e = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &role, &snap, "snap-1"))
+            .err()
+            .unwrap();
+        assert_eq!(e.code(), Code::ACCESS_DENIED_EXCEPTION);
+        let e = h
+            .tx(|kms, tx| kms.rewrap_data_key(tx, &role, &w, "vol-1", "snap-2"))
+            .unwrap_err();
+        assert!(e.message().contains("kms:ReEncryptTo"), "{}", e.message());
+    }
+
+    #[test]
+    fn sweep_deletes_past_due_keys_with_their_aliases_and_grants() {
+        let mut h = Home::new();
+        let doomed = h.create_key(&admin());
+        let kept = h.create_key(&admin());
+        let later = h.create_key(&admin());
+        for (name, id) in [
+            ("alias/d1", &doomed),
+            ("alias/d2", &doomed),
+            ("alias/k", &kept),
+        ] {
+            h.call(
+                &admin(),
+                "CreateAlias",
+                json!({"AliasName": name, "TargetKeyId": id}),
+            )
+            .unwrap();
+        }
+        for id in [&doomed, &kept] {
+            let g = json!({"KeyId": id, "GranteePrincipal": "bob", "Operations": ["Decrypt"]});
+            h.call(&admin(), "CreateGrant", g).unwrap();
+        }
+        h.call(
+            &admin(),
+            "ScheduleKeyDeletion",
+            json!({"KeyId": doomed, "PendingWindowInDays": 7}),
+        )
+        .unwrap();
+        h.call(
+            &admin(),
+            "ScheduleKeyDeletion",
+            json!({"KeyId": later, "PendingWindowInDays": 30}),
+        )
+        .unwrap();
+        let now = clock::now_millis();
+        h.tx(|kms, tx| kms.sweep(tx, now)).unwrap();
+        assert_eq!(
+            h.call(&admin(), "ListKeys", json!({})).unwrap()["Keys"]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+
+        h.tx(|kms, tx| kms.sweep(tx, now + 8 * 86_400_000)).unwrap();
+        let keys = h.call(&admin(), "ListKeys", json!({})).unwrap();
+        let ids: Vec<&str> = keys["Keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["KeyId"].as_str().unwrap())
+            .collect();
+        assert!(!ids.contains(&doomed.as_str()));
+        assert!(ids.contains(&kept.as_str()) && ids.contains(&later.as_str()));
+        let aliases = h.call(&admin(), "ListAliases", json!({})).unwrap();
+        let names: Vec<&str> = aliases["Aliases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["AliasName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["alias/aws/ebs", "alias/k"]);
+        let grants = h.tx(|_, tx| tx.list::<GrantRecord>(REGION)).unwrap();
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].key_id.as_str(), kept);
+        assert_eq!(
+            code(h.tx(|kms, tx| kms.resolve(tx, &admin(), "alias/d1"))),
+            Code::NOT_FOUND_EXCEPTION
+        );
+    }
+}
