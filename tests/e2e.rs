@@ -6,4 +6,5 @@ mod support;
 mod bad_input;
 mod crash;
 mod edge_cases;
+mod fuse;
 mod scenarios;

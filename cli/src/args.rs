@@ -101,8 +101,62 @@ pub enum Group {
     #[command(subcommand, arg_required_else_help = true)]
     Kms(KmsCommand),
     /// Run the five encrypted-AMI scenarios end to end in a temporary home and check them
-    #[command(long_about = DEMO_ABOUT)]
+    #[command(long_about = DEMO_ABOUT, after_help = EX_DEMO)]
     Demo(DemoArgs),
+    /// Show a running instance's attached volumes as block files (FUSE) for dd, fio, mkfs
+    #[command(long_about = MOUNT_ABOUT, after_help = EX_MOUNT)]
+    Mount(MountArgs),
+    /// Flush and unmount a `blockseal mount`
+    Umount(UmountArgs),
+}
+
+const MOUNT_ABOUT: &str = "\
+Show a running instance's attached volumes as block files: DIR holds one regular file per \
+volume, named after its device without /dev/ (xvda, sdf, ...), sized to the volume. Reads \
+decrypt and writes encrypt with the volume's own data key, straight on the volume file, so \
+dd, fio and mkfs work on them and only ciphertext reaches the disk.
+
+The mount unlocks each data key once (the KMS checks of attach-volume apply: a disabled key \
+fails with CustomerKeyHasBeenRevoked) and locks each volume against a second mount. While it \
+runs, attach-volume and detach-volume make files appear and disappear, create-image freezes \
+writes for one point in time, and stop-/terminate-instances unmount it.
+
+Without --daemon the mount stays in the foreground until it is unmounted (Ctrl-C, \
+`blockseal umount DIR` or `fusermount3 -u DIR`). With --daemon it returns once the files are \
+visible; its log goes to HOME/logs/mount-INSTANCE.log.";
+
+const EX_MOUNT: &str = "\
+Examples:
+  mkdir -p /mnt/i1 && blockseal mount --instance-id i-0123456789abcdef0 /mnt/i1 --daemon
+  dd if=/dev/urandom of=/mnt/i1/sdf bs=1M count=256 conv=fsync,notrunc
+  blockseal umount /mnt/i1";
+
+/// `blockseal mount` flags.
+#[derive(Args, Clone, Debug)]
+pub struct MountArgs {
+    /// The running instance whose attached volumes to show
+    #[arg(long, value_name = "INSTANCE_ID")]
+    pub instance_id: String,
+    /// The (empty) directory to mount on
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Return once the files are visible and keep serving in the background
+    #[arg(long)]
+    pub daemon: bool,
+    /// Serve the files read-only
+    #[arg(long)]
+    pub read_only: bool,
+    /// The background process of --daemon (internal)
+    #[arg(long, hide = true)]
+    pub serve: bool,
+}
+
+/// `blockseal umount` flags.
+#[derive(Args, Clone, Debug)]
+pub struct UmountArgs {
+    /// The directory a `blockseal mount` is mounted on
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 const DEMO_ABOUT: &str = "\
@@ -114,7 +168,14 @@ The demo imports generated disk images that carry a recognisable text marker, bu
 instances and volumes from them, copies and re-keys, exports snapshots and checks: exported \
 bytes equal imported bytes, every snapshot's KMS key ARN and data-key lineage are what AWS \
 documents, and no file in the home holds the plaintext marker of encrypted data. It ends by \
-timing a re-keying copy-image of a larger image. Any failed check exits non-zero.";
+timing a re-keying copy-image of a larger image. Any failed check exits non-zero.
+
+The demo never touches your home: --home, --region and --profile do not apply to it.";
+
+const EX_DEMO: &str = "\
+Examples:
+  blockseal demo
+  blockseal demo --keep --size-mib 32 --rekey-size-mib 1024";
 
 /// `blockseal demo` flags.
 #[derive(Args, Debug, Clone)]

@@ -26,6 +26,7 @@ const AZ_B: &str = "us-east-1b";
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 const MARKER_PREFIX: &str = "BLOCKSEAL-DEMO-PLAINTEXT:";
+const NO_PARAMS: &str = "with no encryption parameters";
 
 /// Prints a line to stdout; a closed stdout does not stop the checks.
 macro_rules! say {
@@ -45,9 +46,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     let scratch = tempfile::Builder::new()
         .prefix("blockseal-demo-disks-")
         .tempdir()?;
-    say!(
-        "blockseal demo: the encrypted-AMI scenarios S1–S5 of SEMANTICS.md §19, checked end to end"
-    );
+    say!("blockseal demo: the five encrypted-AMI scenarios (S1–S5), checked end to end");
     say!(
         "home: {} (temporary{})",
         home.path().display(),
@@ -391,19 +390,18 @@ impl Demo {
     fn check_key(&mut self, snap: &Value, name: &str, what: &str) -> Result<()> {
         let want = self.key_arn(name)?;
         let id = s(&snap["SnapshotId"])?;
-        self.check_eq(
-            &snap["Encrypted"],
-            &json!(true),
-            &format!("{what} {id} is encrypted"),
-        )?;
         let got = snap["KmsKeyId"].as_str().unwrap_or("(none)").to_owned();
-        if got != want {
+        if snap["Encrypted"] != json!(true) || got != want {
             bail!(
-                "check failed: {what} {id}: key {} ({got}), expected {name} ({want})",
+                "check failed: {what} {id}: Encrypted={}, key {} ({got}), expected {name} ({want})",
+                snap["Encrypted"],
                 self.key_name(&got)
             );
         }
-        self.check(true, &format!("{what} {id} is under {name} ({want})"))
+        self.check(
+            true,
+            &format!("{what} {id} is encrypted under {name} ({want})"),
+        )
     }
 
     fn check_unencrypted(&mut self, snap: &Value, what: &str) -> Result<()> {
@@ -592,13 +590,13 @@ impl Demo {
         match key {
             None => self.check(
                 vol["Encrypted"] == json!(false),
-                &format!("{what}: volume {id} is unencrypted"),
+                &format!("{what} volume {id} is unencrypted"),
             ),
             Some(k) => {
                 let want = self.key_arn(k)?;
                 self.check(
                     vol["Encrypted"] == json!(true) && vol["KmsKeyId"] == json!(want),
-                    &format!("{what}: volume {id} is encrypted under {k}"),
+                    &format!("{what} volume {id} is encrypted under {k}"),
                 )
                 .with_context(|| format!("volume: {vol}"))
             }
@@ -622,6 +620,7 @@ impl Demo {
         src: &str,
         name: &str,
         extra: Value,
+        how: &str,
     ) -> Result<String> {
         let mut req = json!({"SourceImageId": src, "SourceRegion": R, "Name": name});
         if let (Some(r), Some(x)) = (req.as_object_mut(), extra.as_object()) {
@@ -629,20 +628,18 @@ impl Demo {
         }
         let ami = s(&self.call_in(region, "CopyImage", req)?["ImageId"])?;
         self.wait_image(region, &ami)?;
-        self.step(&format!(
-            "copied {src} to {ami} ({name}) in {region} with {extra}"
-        ));
+        self.step(&format!("copied {src} to {ami} ({name}) {how}"));
         Ok(ami)
     }
 
-    fn copy_image(&mut self, src: &str, name: &str, extra: Value) -> Result<String> {
-        self.copy_image_in(R, src, name, extra)
+    fn copy_image(&mut self, src: &str, name: &str, extra: Value, how: &str) -> Result<String> {
+        self.copy_image_in(R, src, name, extra, how)
     }
 
     /// Exports `snap` and checks it holds `disk`'s bytes then zeros up to the volume size.
     fn check_export_in(&mut self, region: &str, snap: &str, disk: &Disk) -> Result<()> {
         let out = self.scratch.join(format!("export-{snap}.raw"));
-        let v = self.call_in(
+        self.call_in(
             region,
             "ExportSnapshot",
             json!({"SnapshotId": snap, "File": out.to_string_lossy()}),
@@ -652,8 +649,8 @@ impl Demo {
             .unwrap_or(0);
         let mut f = File::open(&out).with_context(|| format!("open {}", out.display()))?;
         let len = f.metadata()?.len();
-        if len != size_gib * GIB || v["Size"] != json!(len) {
-            bail!("check failed: export of {snap} is {len} bytes (response says {}), volume is {size_gib} GiB", v["Size"]);
+        if len != size_gib * GIB {
+            bail!("check failed: export of {snap} is {len} bytes, the volume is {size_gib} GiB");
         }
         let mut buf = vec![0u8; MIB as usize];
         let mut off = 0;
@@ -765,7 +762,7 @@ impl Demo {
             "launched {i1} in {AZ_A} from the unencrypted base image {ami_u}"
         ));
         let root = self.volume_at(&i1, "/dev/xvda")?;
-        self.check_volume_key(&root, None, "the root")?;
+        self.check_volume_key(&root, None, "its root")?;
         let k1 = self.key_id("K1")?;
         let v = self.call(
             "CreateVolume",
@@ -782,7 +779,7 @@ impl Demo {
             "created a 4 GiB volume {vol} (Encrypted, K1) holding s1-data"
         ));
         let vd = self.volume(&vol)?;
-        self.check_volume_key(&vd, Some("K1"), "the data volume")?;
+        self.check_volume_key(&vd, Some("K1"), "the data")?;
         self.call(
             "AttachVolume",
             json!({"VolumeId": vol, "InstanceId": i1, "Device": "/dev/sdf"}),
@@ -814,7 +811,7 @@ impl Demo {
             "AMI-1 maps /dev/sdf with Encrypted=true",
         )?;
 
-        let ami2 = self.copy_image(&ami1, "demo-s1-ami-2", json!({}))?;
+        let ami2 = self.copy_image(&ami1, "demo-s1-ami-2", json!({}), NO_PARAMS)?;
         let img2 = self.image(R, &ami2)?;
         self.check_eq(
             &img2["State"],
@@ -861,8 +858,8 @@ impl Demo {
         self.step(&format!("launched {i2} from AMI-2"));
         let r = self.volume_at(&i2, "/dev/xvda")?;
         let d = self.volume_at(&i2, "/dev/sdf")?;
-        self.check_volume_key(&r, None, "AMI-2 still launches; root")?;
-        self.check_volume_key(&d, Some("K1"), "AMI-2 still launches; /dev/sdf")?;
+        self.check_volume_key(&r, None, "AMI-2 still launches: its root")?;
+        self.check_volume_key(&d, Some("K1"), "its /dev/sdf")?;
         let rs = self.snapshot_volume(&s(&r["VolumeId"])?)?;
         let ds = self.snapshot_volume(&s(&d["VolumeId"])?)?;
         self.check_same_dek(
@@ -882,7 +879,7 @@ impl Demo {
         self.check_key(&src, "K1", "AMI-E's root snapshot")?;
         self.check_new_dek(&src, "AMI-E's root snapshot")?;
 
-        let copy = self.copy_image(&ami_e, "demo-s2-copy", json!({}))?;
+        let copy = self.copy_image(&ami_e, "demo-s2-copy", json!({}), NO_PARAMS)?;
         let c = self.snapshot_of(R, &copy, "/dev/xvda")?;
         self.check_key(&c, "K1", "the copy's root snapshot")?;
         self.check(
@@ -895,7 +892,13 @@ impl Demo {
         self.step(&format!(
             "variant A: copy into {R2} without encryption parameters"
         ));
-        let west = self.copy_image_in(R2, &ami_e, "demo-s2-west", json!({}))?;
+        let west = self.copy_image_in(
+            R2,
+            &ami_e,
+            "demo-s2-west",
+            json!({}),
+            "into us-west-2, no encryption parameters",
+        )?;
         let default_w = self.learn_default_key(R2, &format!("the aws/ebs default key of {R2}"))?;
         let ws = self.snapshot_of(R2, &west, "/dev/xvda")?;
         self.check(
@@ -909,7 +912,7 @@ impl Demo {
 
         self.step("variant B: encryption by default on, copy without parameters");
         self.call("EnableEbsEncryptionByDefault", json!({}))?;
-        let b = self.copy_image(&ami_e, "demo-s2-ebd", json!({}));
+        let b = self.copy_image(&ami_e, "demo-s2-ebd", json!({}), NO_PARAMS);
         self.call("DisableEbsEncryptionByDefault", json!({}))?;
         let b = b?;
         let bs = self.snapshot_of(R, &b, "/dev/xvda")?;
@@ -928,6 +931,7 @@ impl Demo {
             ami_u,
             "demo-s3-k2",
             json!({"Encrypted": true, "KmsKeyId": "alias/k2"}),
+            "with Encrypted=true, KmsKeyId=alias/k2",
         )?;
         let snap = self.snapshot_of(R, &copy, "/dev/xvda")?;
         self.check_key(
@@ -955,7 +959,7 @@ impl Demo {
         self.check_key(
             &again,
             "K2",
-            "after the alias moved, the copy's root snapshot still",
+            "after the alias moved, the copy's root snapshot",
         )?;
         self.call(
             "UpdateAlias",
@@ -966,7 +970,7 @@ impl Demo {
         let inst = self.run_instance(&copy, AZ_A, None)?;
         self.step(&format!("launched {inst} from the K2 copy"));
         let rv = self.volume_at(&inst, "/dev/xvda")?;
-        self.check_volume_key(&rv, Some("K2"), "the root")?;
+        self.check_volume_key(&rv, Some("K2"), "its root")?;
         let rs = self.snapshot_volume(&s(&rv["VolumeId"])?)?;
         self.check_same_dek(
             &rs,
@@ -975,7 +979,12 @@ impl Demo {
         )?;
         self.check_export(&s(&rs["SnapshotId"])?, base)?;
 
-        let d = self.copy_image(ami_u, "demo-s3-default", json!({"Encrypted": true}))?;
+        let d = self.copy_image(
+            ami_u,
+            "demo-s3-default",
+            json!({"Encrypted": true}),
+            "with Encrypted=true only",
+        )?;
         let ds = self.snapshot_of(R, &d, "/dev/xvda")?;
         self.check_key(
             &ds,
@@ -1008,7 +1017,7 @@ impl Demo {
             "launched {inst} from AMI-U with its root encrypted under K1 at launch"
         ));
         let rv = self.volume_at(&inst, "/dev/xvda")?;
-        self.check_volume_key(&rv, Some("K1"), "the root")?;
+        self.check_volume_key(&rv, Some("K1"), "its root")?;
         let lineage = self.snapshot_volume(&s(&rv["VolumeId"])?)?;
         self.check_new_dek(&lineage, "the root volume (re-keyed at launch)")?;
 
@@ -1038,7 +1047,7 @@ impl Demo {
         self.check_volume_key(
             &rv2,
             Some("K1"),
-            &format!("launching the image ({i2}) gives a root that"),
+            &format!("launched from the image, {i2}'s root"),
         )?;
 
         let bdm_false = json!([{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": false}}]);
@@ -1051,7 +1060,7 @@ impl Demo {
         self.check_key(
             &fs,
             "K1",
-            "Encrypted=false in the CreateImage mapping is ignored:",
+            "Encrypted=false in the CreateImage mapping is ignored: root snapshot",
         )?;
 
         let plain = self.run_instance(ami_u, AZ_A, None)?;
@@ -1071,7 +1080,7 @@ impl Demo {
             "launched {inst} in {AZ_B} from AMI-E (root under K1)"
         ));
         let rv = self.volume_at(&inst, "/dev/xvda")?;
-        self.check_volume_key(&rv, Some("K1"), "the root")?;
+        self.check_volume_key(&rv, Some("K1"), "its root")?;
         let s2 = self.import(sdf, Some("K2"))?;
         let s3 = self.import(sdg, Some("K3"))?;
         let mut vols = Vec::new();
@@ -1093,7 +1102,7 @@ impl Demo {
                 json!({"VolumeId": vol, "InstanceId": inst, "Device": dev}),
             )?;
             let vd = self.volume(&vol)?;
-            self.check_volume_key(&vd, Some(key), dev)?;
+            self.check_volume_key(&vd, Some(key), &format!("the {dev}"))?;
             self.check_eq(
                 &vd["State"],
                 &json!("in-use"),
@@ -1124,10 +1133,10 @@ impl Demo {
         let im = self.run_instance(&ami_m, AZ_B, None)?;
         for (dev, key, _) in expect {
             let v = self.volume_at(&im, dev)?;
-            self.check_volume_key(&v, Some(key), &format!("launching AMI-M ({im}): {dev}"))?;
+            self.check_volume_key(&v, Some(key), &format!("launched from AMI-M, {im}'s {dev}"))?;
         }
 
-        let keep = self.copy_image(&ami_m, "demo-s5-keep", json!({}))?;
+        let keep = self.copy_image(&ami_m, "demo-s5-keep", json!({}), NO_PARAMS)?;
         for (i, (dev, key, _)) in expect.iter().enumerate() {
             let c = self.snapshot_of(R, &keep, dev)?;
             self.check_key(&c, key, &format!("the plain copy's {dev} snapshot"))?;
@@ -1143,6 +1152,7 @@ impl Demo {
             &ami_m,
             "demo-s5-k4",
             json!({"Encrypted": true, "KmsKeyId": k4}),
+            "with Encrypted=true, KmsKeyId=K4",
         )?;
         for (dev, _, disk) in expect {
             let c = self.snapshot_of(R, &all4, dev)?;

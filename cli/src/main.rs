@@ -11,6 +11,7 @@ mod args;
 mod demo;
 mod ec2;
 mod kms;
+mod mount;
 mod output;
 mod params;
 mod progress;
@@ -56,6 +57,17 @@ fn main() -> ExitCode {
             let (op, req) = kms::request(cmd);
             run_operation(&cli, op, req)
         }
+        Group::Mount(a) => run_mount(&cli, a),
+        Group::Umount(a) => {
+            let home = options(&cli).home;
+            match mount::umount(&home, &a.dir) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("blockseal umount: {e:#}");
+                    ExitCode::from(EXIT_OTHER)
+                }
+            }
+        }
         Group::Demo(a) => match demo::run(a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -93,6 +105,42 @@ fn run_operation(cli: &Cli, op: &str, req: Value) -> ExitCode {
             eprint!("{}", aws_error(op, &e));
             ExitCode::from(EXIT_SERVICE)
         }
+    }
+}
+
+fn run_mount(cli: &Cli, a: &args::MountArgs) -> ExitCode {
+    let mut opts = options(cli);
+    opts.home = std::path::absolute(&opts.home).unwrap_or(opts.home);
+    let result = if a.daemon && !a.serve {
+        let global = [
+            "--home".to_owned(),
+            opts.home.display().to_string(),
+            "--region".to_owned(),
+            opts.region.clone(),
+            "--profile".to_owned(),
+            opts.profile.clone(),
+        ];
+        mount::spawn_daemon(&opts.home, &global, &a.instance_id, &a.dir, a.read_only).map(|log| {
+            println!("Mounted {} on {}; log: {}", a.instance_id, a.dir.display(), log.display());
+        })
+    } else {
+        mount::init_logger();
+        Engine::open(opts)
+            .map_err(mount::service_error("Mount"))
+            .and_then(|engine| mount::serve(engine, &a.instance_id, &a.dir, a.read_only))
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => match e.downcast_ref::<mount::ServiceError>() {
+            Some(se) => {
+                eprint!("{}", aws_error(se.op, &se.err));
+                ExitCode::from(EXIT_SERVICE)
+            }
+            None => {
+                eprintln!("blockseal mount: {e:#}");
+                ExitCode::from(EXIT_OTHER)
+            }
+        },
     }
 }
 

@@ -68,7 +68,7 @@ impl Engine {
             bail!(Code::INVALID_PARAMETER_VALUE, "Invalid profile name: {:?}", opts.profile);
         }
         create_private_dir(&opts.home)?;
-        let mut cat = Catalog::open(&opts.home.join("catalog.db"))?;
+        let cat = Catalog::open(&opts.home.join("catalog.db"))?;
         let account = cat.write(|tx| match tx.setting(ACCOUNT_SETTING)? {
             Some(a) => Ok(a),
             None => {
@@ -87,6 +87,10 @@ impl Engine {
         let mut core = Core { home: opts.home.clone(), caller, cat, kms, store };
         core.recover()?;
         Ok(Engine { core })
+    }
+
+    pub(crate) fn core(&mut self) -> &mut Core {
+        &mut self.core
     }
 
     /// The home folder.

@@ -91,6 +91,9 @@ impl BlockDevice for MemDevice {
 
 /// Number of sector lock stripes: sectors `i` and `i + STRIPES` share a lock.
 const STRIPES: usize = 4096;
+/// Most sectors locked at once by one call (a run of whole sectors). Must stay at most
+/// `STRIPES / 2` for the lock order argument in `discard`.
+const RUN: usize = 256;
 
 /// A volume file opened for I/O: sectors start at `data_offset`; encrypted volumes decrypt and
 /// encrypt with their data key, held (zeroizing) for as long as the device is open.
@@ -139,7 +142,7 @@ impl FileDevice {
         sector: usize,
         key: Option<&crate::secret::DataKey>,
     ) -> Result<FileDevice> {
-        if !(sector == 512 || sector == 4096) || size % sector as u64 != 0 {
+        if !(sector == 512 || sector == 4096) || !size.is_multiple_of(sector as u64) {
             bail!(Code::INVALID_PARAMETER_VALUE, "bad scratch device geometry: {size} bytes in {sector}-byte sectors");
         }
         let file = std::fs::OpenOptions::new()
@@ -212,7 +215,7 @@ impl BlockDevice for FileDevice {
             let left = buf.len() - done;
             if within == 0 && left >= self.sector {
                 // Whole sectors straight into the caller's buffer, a run at a time.
-                let n = (left / self.sector).min(256);
+                let n = (left / self.sector).min(RUN);
                 let bytes = n * self.sector;
                 let guards: Vec<_> = (0..n as u64).map(|i| self.lock_of(sector + i).read().expect("lock")).collect();
                 self.read_sectors(sector, &mut buf[done..done + bytes])?;
@@ -246,7 +249,7 @@ impl BlockDevice for FileDevice {
             let within = (pos % ss) as usize;
             let left = data.len() - done;
             if within == 0 && left >= self.sector {
-                let n = (left / self.sector).min(256);
+                let n = (left / self.sector).min(RUN);
                 let bytes = n * self.sector;
                 run.clear();
                 run.extend_from_slice(&data[done..done + bytes]);
@@ -288,10 +291,21 @@ impl BlockDevice for FileDevice {
         if offset + len > end_whole * ss {
             self.write_at(end_whole * ss, &vec![0u8; (offset + len - end_whole * ss) as usize])?;
         }
-        let guards: Vec<_> = (first_whole..end_whole).take(STRIPES).map(|s| self.lock_of(s).write().expect("lock")).collect();
-        crate::device::punch_hole(&self.file, self.data_offset + first_whole * ss, (end_whole - first_whole) * ss)
-            .map_err(|e| self.io_err("punch hole in", e))?;
-        drop(guards);
+        // Whole sectors in runs of at most RUN, each under its sectors' locks taken in sector
+        // order, as reads and writes take them. Two such runs (each at most RUN long, RUN * 2 <=
+        // STRIPES) always meet their common stripes in the same order, so they cannot deadlock;
+        // locking the whole range at once (up to all STRIPES stripes, starting mid-ring) could,
+        // against a read or write run that wraps around the stripe ring.
+        let mut first = first_whole;
+        while first < end_whole {
+            let n = (end_whole - first).min(RUN as u64);
+            let guards: Vec<_> =
+                (first..first + n).map(|s| self.lock_of(s).write().expect("lock")).collect();
+            punch_hole(&self.file, self.data_offset + first * ss, n * ss)
+                .map_err(|e| self.io_err("punch hole in", e))?;
+            drop(guards);
+            first += n;
+        }
         Ok(())
     }
 
@@ -422,6 +436,42 @@ mod tests {
         let mut back = vec![0u8; marker.len()];
         dev.read_at(100, &mut back).unwrap();
         assert_eq!(&back, marker);
+    }
+
+    /// Regression: a discard of more than STRIPES sectors used to lock every stripe at once,
+    /// starting mid-ring, while a write run wrapping the ring (stripes 4000..4095 then 0..159)
+    /// took the same locks in another order: the two could deadlock.
+    #[test]
+    fn large_discards_and_wrapping_writes_do_not_deadlock() {
+        let sectors = STRIPES as u64 + 512;
+        let (_d, dev) = file_device(sectors * 512, 512, true);
+        let dev = std::sync::Arc::new(dev);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let workers: Vec<_> = (0..2)
+            .map(|t| {
+                let (dev, stop, tx) = (dev.clone(), stop.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    let run = vec![t as u8 + 1; RUN * 512];
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        if t == 0 {
+                            dev.discard(512, (sectors - 2) * 512).unwrap();
+                        } else {
+                            dev.write_at((STRIPES as u64 - 96) * 512, &run).unwrap();
+                        }
+                    }
+                    tx.send(()).unwrap();
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for _ in 0..2 {
+            rx.recv_timeout(std::time::Duration::from_secs(20)).expect("discard and write deadlocked");
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
     }
 
     #[test]

@@ -29,6 +29,14 @@ macro_rules! codes {
         impl Code {
             $(pub const $name: Code = Code($s);)*
 
+            /// The code spelled `name`, if it is one of ours.
+            pub fn from_name(name: &str) -> Option<Code> {
+                match name {
+                    $($s => Some(Code::$name),)*
+                    _ => None,
+                }
+            }
+
             /// The class of this code.
             pub fn kind(self) -> ErrorKind {
                 match self.0 {

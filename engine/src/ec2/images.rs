@@ -292,7 +292,7 @@ impl Core {
 
     pub(super) fn create_image(&mut self, r: rq::CreateImage, p: &dyn Progress) -> Result<Value> {
         rules::check_ami_name(&r.name)?;
-        let _crash_consistent = r.no_reboot.unwrap_or(false);
+        let crash_consistent = r.no_reboot.unwrap_or(false);
         let (inst, vols) = self.cat.read(|tx| {
             let inst = self.instance(tx, &r.instance_id)?;
             use super::model::InstanceState as S;
@@ -381,7 +381,9 @@ impl Core {
                 encrypted: ebs.encrypted.unwrap_or(false),
             });
         }
-        // One point in time: every snapshot is taken before any is committed.
+        // One point in time: a mounted instance's writes are frozen (after in-flight writes
+        // finish, unless NoReboot asks for crash consistency) while every snapshot is taken.
+        let frozen = crate::mountctl::freeze(&self.home, &inst.id, !crash_consistent)?;
         let mut recs = Vec::new();
         let mut temps = Vec::new();
         let mut mappings = Vec::new();
@@ -401,6 +403,7 @@ impl Core {
             recs.push(rec);
             temps.push(tmp);
         }
+        drop(frozen);
         mappings.extend(extra);
         let image = ImageRec {
             id: image_id.to_string(),

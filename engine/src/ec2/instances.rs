@@ -276,7 +276,18 @@ impl Core {
         Ok(json!({ key: out }))
     }
 
+    /// Unmounts the mounts of instances that are stopping or terminating: their volumes are no
+    /// longer served.
+    fn unmount_all(&self, ids: &[String]) -> Result<()> {
+        for id in ids {
+            let id: crate::ids::InstanceId = id.parse()?;
+            crate::mountctl::notify(&self.home, id.as_str(), json!({"op": "unmount"}))?;
+        }
+        Ok(())
+    }
+
     pub(super) fn stop_instances(&mut self, r: rq::InstanceIds) -> Result<Value> {
+        self.unmount_all(&r.instance_ids)?;
         self.transition(r, "StoppingInstances", |_, _, inst| match inst.state {
             InstanceState::Running | InstanceState::Pending => {
                 inst.state = InstanceState::Stopped;
@@ -315,6 +326,7 @@ impl Core {
 
     pub(super) fn terminate_instances(&mut self, r: rq::InstanceIds) -> Result<Value> {
         let _ = r.force;
+        self.unmount_all(&r.instance_ids)?;
         self.transition(r, "TerminatingInstances", |core, tx, inst| {
             if inst.state == InstanceState::Terminated {
                 return Ok((InstanceState::Terminated, vec![]));

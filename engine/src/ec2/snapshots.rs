@@ -209,7 +209,13 @@ impl Core {
     pub(super) fn create_snapshot(&mut self, r: rq::CreateSnapshot, p: &dyn Progress) -> Result<Value> {
         let vol = self.cat.read(|tx| self.volume(tx, &r.volume_id))?;
         let new_id = Self::new_snapshot_id();
+        // A volume served by a mount: crash-consistent, at one point in time.
+        let frozen = match &vol.attachment {
+            Some(a) => Some(crate::mountctl::freeze(&self.home, &a.instance_id, false)?),
+            None => None,
+        };
         let rec = self.snapshot_of_volume(&vol, new_id.as_str(), r.description.unwrap_or_default(), p)?;
+        drop(frozen);
         let (rec, tmp) = rec;
         self.cat.write(|tx| {
             // The volume may have been deleted meanwhile; the snapshot is still its data at the

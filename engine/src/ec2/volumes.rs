@@ -178,11 +178,36 @@ impl Core {
             tx.put(&v)?;
             Ok(v)
         })?;
+        // A mounted instance shows the new volume at once; if the mount cannot serve it, the
+        // attach is undone and the mount's reason returned.
+        let a = v.attachment.as_ref().expect("just attached");
+        let req = serde_json::json!({"op": "attach", "volume_id": v.id, "device": a.device});
+        if let Err(e) = crate::mountctl::notify(&self.home, &a.instance_id, req) {
+            self.cat.write(|tx| {
+                let mut back = self.volume(tx, &v.id)?;
+                back.attachment = None;
+                back.state = VolumeState::Available;
+                tx.put(&back)
+            })?;
+            return Err(e);
+        }
         Ok(v.attachment_json("attaching"))
     }
 
     pub(super) fn detach_volume(&mut self, r: rq::DetachVolume) -> Result<Value> {
         let _force = r.force.unwrap_or(false);
+        // A mounted instance flushes the volume and drops its file first; a file still open
+        // makes the detach fail as a busy detach does on AWS.
+        let attached = self.cat.read(|tx| self.volume(tx, &r.volume_id))?.attachment;
+        if let Some(a) = &attached {
+            let req = serde_json::json!({"op": "detach", "device": a.device});
+            if let Err(e) = crate::mountctl::notify(&self.home, &a.instance_id, req) {
+                if e.code() == Code::RESOURCE_BUSY {
+                    bail!(Code::INCORRECT_STATE, "Volume {} is busy: {}", r.volume_id, e.message());
+                }
+                return Err(e);
+            }
+        }
         let shown = self.cat.write(|tx| {
             let mut v = self.volume(tx, &r.volume_id)?;
             let Some(a) = v.attachment.clone() else {

@@ -1,0 +1,250 @@
+//! `blockseal mount` and `blockseal umount`: an instance's attached volumes as block files.
+//!
+//! The engine opens the volumes (KMS checks, one data key each, an exclusive lock per volume
+//! file); `blockseal-fuse` serves them; a control socket in the home lets attach-volume,
+//! detach-volume, create-image, stop and terminate reach the running mount.
+
+use anyhow::{bail, Context, Result};
+use blockseal_engine::mountctl::{self, MountControl};
+use blockseal_engine::{BlockDevice, Code, Engine, Error};
+use blockseal_fuse::{Mount, MountOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// An engine error from a mount step, printed AWS style (exit 254) by `main`.
+#[derive(Debug)]
+pub struct ServiceError {
+    pub op: &'static str,
+    pub err: Error,
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.err.message(), self.err.code())
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+/// Wraps engine errors of operation `op` for `main`.
+pub fn service_error(op: &'static str) -> impl Fn(Error) -> anyhow::Error {
+    move |err| anyhow::Error::new(ServiceError { op, err })
+}
+
+/// A plain logger: timestamped lines on stderr (the log file of a daemon mount).
+struct Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            eprintln!("[{t:.3}] {} {}", r.level(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+/// Sends the engine's and the FUSE server's log lines to stderr.
+pub fn init_logger() {
+    static LOGGER: Logger = Logger;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+}
+
+/// How long a detach waits for open handles of the volume's file to close.
+const DETACH_WAIT: Duration = Duration::from_secs(5);
+
+/// What the control socket may ask of this mount.
+struct Control {
+    /// Weak: the serving loop holds the mount, so it can unmount it by value.
+    mount: std::sync::Weak<Mount>,
+    engine: Mutex<Engine>,
+    instance_id: String,
+    stop: Arc<AtomicBool>,
+    done: Arc<(Mutex<bool>, Condvar)>,
+}
+
+fn file_name(device: &str) -> &str {
+    device.strip_prefix("/dev/").unwrap_or(device)
+}
+
+impl Control {
+    fn mount(&self) -> blockseal_engine::Result<Arc<Mount>> {
+        self.mount.upgrade().ok_or_else(|| Error::new(Code::RESOURCE_BUSY, "the mount is shutting down"))
+    }
+}
+
+impl MountControl for Control {
+    fn attach(&self, volume_id: &str, device: &str) -> blockseal_engine::Result<()> {
+        let mv = self.engine.lock().expect("engine lock").open_attached_volume(&self.instance_id, volume_id)?;
+        log::info!("attach {volume_id} as {}", mv.file_name);
+        let dev: Arc<dyn BlockDevice> = mv.dev;
+        self.mount()?.add_device(file_name(device), dev)
+    }
+
+    fn detach(&self, device: &str) -> blockseal_engine::Result<()> {
+        log::info!("detach {device}");
+        match self.mount()?.remove_device(file_name(device), DETACH_WAIT) {
+            Ok(_) => Ok(()),
+            // Not served (e.g. attached while the mount could not open it): nothing to do.
+            Err(e) if e.code() == Code::INVALID_ATTACHMENT_NOT_FOUND => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn freeze(&self, wait: bool, while_frozen: &mut dyn FnMut()) -> blockseal_engine::Result<()> {
+        log::info!("freeze (wait for in-flight writes: {wait})");
+        let mount = self.mount()?;
+        let guard = if wait { mount.freeze()? } else { mount.freeze_no_wait()? };
+        while_frozen();
+        drop(guard);
+        log::info!("thaw");
+        Ok(())
+    }
+
+    fn unmount(&self) -> blockseal_engine::Result<()> {
+        log::info!("unmount requested");
+        self.stop.store(true, Ordering::SeqCst);
+        let (lock, cv) = &*self.done;
+        let done = lock.lock().expect("done lock");
+        let (done, _) = cv
+            .wait_timeout_while(done, Duration::from_secs(60), |d| !*d)
+            .expect("done lock");
+        if *done {
+            Ok(())
+        } else {
+            Err(Error::new(Code::RESOURCE_BUSY, "the mount did not finish unmounting in 60 s"))
+        }
+    }
+}
+
+/// Serves the mount of `instance_id` on `dir` until it is unmounted (signal, `blockseal
+/// umount`, `fusermount3 -u`, stop or terminate of the instance).
+pub fn serve(mut engine: Engine, instance_id: &str, dir: &Path, read_only: bool) -> Result<()> {
+    let home = engine.home().to_owned();
+    let vols = engine.open_instance_volumes(instance_id).map_err(service_error("Mount"))?;
+    let devices: Vec<(String, Arc<dyn BlockDevice>)> =
+        vols.iter().map(|v| (v.file_name.clone(), v.dev.clone() as Arc<dyn BlockDevice>)).collect();
+    let names: Vec<String> = vols.iter().map(|v| format!("{} ({})", v.file_name, v.volume_id)).collect();
+    drop(vols);
+    let opts = MountOptions { read_only, ..MountOptions::default() };
+    let mount = Arc::new(Mount::spawn(dir, devices, opts).map_err(service_error("Mount"))?);
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        signal_hook::flag::register(sig, stop.clone()).context("install signal handlers")?;
+    }
+    let done = Arc::new((Mutex::new(false), Condvar::new()));
+    let ctl = Arc::new(Control {
+        mount: Arc::downgrade(&mount),
+        engine: Mutex::new(engine),
+        instance_id: instance_id.to_owned(),
+        stop: stop.clone(),
+        done: done.clone(),
+    });
+    let server = mountctl::serve(&home, instance_id, dir, ctl.clone()).map_err(service_error("Mount"))?;
+    log::info!("mounted {instance_id} on {}: {}", dir.display(), names.join(", "));
+    mount.serve_until(&stop);
+    drop(ctl);
+    // Requests in flight hold the mount for a moment; then it is ours to unmount.
+    let mut mount = mount;
+    let outcome = loop {
+        match Arc::try_unwrap(mount) {
+            Ok(m) => break m.unmount().map_err(service_error("Unmount")).map(|u| format!("{u:?}")),
+            Err(m) => {
+                mount = m;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    };
+    // The socket goes before the unmount requester hears back, so it may mount again at once.
+    drop(server);
+    {
+        let (lock, cv) = &*done;
+        *lock.lock().expect("done lock") = true;
+        cv.notify_all();
+    }
+    // Give an unmount requester its answer before the process ends.
+    std::thread::sleep(Duration::from_millis(50));
+    log::info!("unmounted {} ({:?})", dir.display(), outcome);
+    outcome.map(drop)
+}
+
+/// The log file of a daemon mount.
+pub fn log_path(home: &Path, instance_id: &str) -> PathBuf {
+    home.join("logs").join(format!("mount-{instance_id}.log"))
+}
+
+/// Starts the mount in the background (the same command in serve mode, its output to the log
+/// file) and returns once its files are visible and its control socket answers.
+pub fn spawn_daemon(home: &Path, global: &[String], instance_id: &str, dir: &Path, read_only: bool) -> Result<PathBuf> {
+    use std::os::unix::process::CommandExt;
+    let sock = mountctl::socket_path(home, instance_id);
+    if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+        let err = Error::new(Code::RESOURCE_BUSY, format!("Instance {instance_id} is already mounted; unmount it first"));
+        return Err(service_error("Mount")(err));
+    }
+    let log = log_path(home, instance_id);
+    std::fs::create_dir_all(log.parent().expect("log dir")).context("create the log folder")?;
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).with_context(|| format!("open {}", log.display()))?;
+    let exe = std::env::current_exe().context("find the blockseal executable")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(global).arg("mount").arg("--instance-id").arg(instance_id).arg(dir).arg("--serve");
+    if read_only {
+        cmd.arg("--read-only");
+    }
+    cmd.stdin(std::process::Stdio::null()).stdout(out.try_clone()?).stderr(out).process_group(0);
+    let mut child = cmd.spawn().context("start the mount process")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Up once our own process answers on the socket (its record names its pid).
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok()
+            && mountctl::mount_pid(home, instance_id) == Some(child.id())
+        {
+            return Ok(log);
+        }
+        if let Some(status) = child.try_wait()? {
+            // The child printed its error (AWS style for service errors) to the log: relay it.
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
+            if let Some(rest) = last.strip_prefix("An error occurred (") {
+                if let Some((code, msg)) = rest.split_once(") when calling the Mount operation: ") {
+                    let code = Code::from_name(code).unwrap_or(Code::INTERNAL_ERROR);
+                    return Err(service_error("Mount")(Error::new(code, msg.to_owned())));
+                }
+            }
+            bail!("the mount process exited ({status}): {last} (log: {})", log.display());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the mount did not come up within 60 s; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Unmounts the blockseal mount on `dir`: asks its process to flush and unmount, or, when no
+/// process answers (it was killed), detaches the mount point with `fusermount3 -u -z`.
+pub fn umount(home: &Path, dir: &Path) -> Result<()> {
+    if let Some(instance) = mountctl::instance_mounted_at(home, dir) {
+        match mountctl::request_unmount(home, &instance) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => bail!("unmount {}: {}", dir.display(), e.message()),
+        }
+    }
+    let st = std::process::Command::new("fusermount3").arg("-u").arg("-z").arg(dir).status();
+    match st {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => bail!("{} is not a blockseal mount of this home, and fusermount3 -u failed ({s})", dir.display()),
+        Err(e) => bail!("{} is not a blockseal mount of this home, and fusermount3 could not run: {e}", dir.display()),
+    }
+}
