@@ -273,3 +273,33 @@ fn s4_s5_with_data_written_through_the_mount() {
         h.assert_no_plaintext(marker);
     }
 }
+
+/// SEMANTICS.md §20.19: a key disabled while its volume is mounted does not stop I/O (the data
+/// key is in memory); detach works; attaching again needs the key; enabling it brings it back.
+#[test]
+fn e19_disabling_the_key_of_a_mounted_volume() {
+    if !fuse_available() {
+        return;
+    }
+    let h = Home::new();
+    let (inst, _) = encrypted_instance(&h, "fuse-e19", 1);
+    let az = s(&h.instance(&inst)["Placement"]["AvailabilityZone"]);
+    let (k2, _) = h.create_key("K2");
+    let v2 = s(&h.ok(&["ec2", "create-volume", "--availability-zone", &az, "--size", "1", "--encrypted", "--kms-key-id", &k2])["VolumeId"]);
+    let m = Mounted::new(&h, &inst, "mnt-e19");
+    h.ok(&["ec2", "attach-volume", "--volume-id", &v2, "--instance-id", &inst, "--device", "/dev/sdf"]);
+    write_at(&m.file("sdf"), 0, b"before disable", true);
+    h.ok(&["kms", "disable-key", "--key-id", &k2]);
+    write_at(&m.file("sdf"), 100, b"after disable", true);
+    assert_eq!(read_at(&m.file("sdf"), 0, 14), b"before disable");
+    assert_eq!(read_at(&m.file("sdf"), 100, 13), b"after disable");
+    h.ok(&["ec2", "detach-volume", "--volume-id", &v2]);
+    assert_eq!(m.names(), vec!["xvda"]);
+    assert_eq!(
+        h.err(&["ec2", "attach-volume", "--volume-id", &v2, "--instance-id", &inst, "--device", "/dev/sdf"]),
+        "CustomerKeyHasBeenRevoked"
+    );
+    h.ok(&["kms", "enable-key", "--key-id", &k2]);
+    h.ok(&["ec2", "attach-volume", "--volume-id", &v2, "--instance-id", &inst, "--device", "/dev/sdf"]);
+    assert_eq!(read_at(&m.file("sdf"), 100, 13), b"after disable");
+}

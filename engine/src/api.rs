@@ -79,11 +79,7 @@ impl Engine {
         })?;
         let kms = Kms::open(&opts.home)?;
         let store = BlobStore::new(&opts.home)?;
-        let caller = Caller {
-            region: opts.region.clone(),
-            principal: format!("arn:aws:iam::{account}:user/{}", opts.profile),
-            account,
-        };
+        let caller = Caller::new(&opts.region, &account, &opts.profile);
         let mut core = Core { home: opts.home.clone(), caller, cat, kms, store };
         core.recover()?;
         Ok(Engine { core })

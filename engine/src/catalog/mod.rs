@@ -174,12 +174,6 @@ impl Tx<'_> {
         )?;
         Ok(())
     }
-
-    /// Removes a setting.
-    pub(crate) fn clear_setting(&self, key: &str) -> Result<()> {
-        self.tx.execute("DELETE FROM settings WHERE key = ?1", params![key])?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,11 @@ pub(crate) struct EbsBlockDevice {
     pub delete_on_termination: Option<bool>,
     pub encrypted: Option<bool>,
     pub kms_key_id: Option<String>,
+    /// Accepted as AWS does; performance settings are not modelled.
+    #[allow(dead_code)]
     pub iops: Option<u64>,
+    /// Accepted as AWS does; performance settings are not modelled.
+    #[allow(dead_code)]
     pub throughput: Option<u64>,
 }
 
