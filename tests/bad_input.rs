@@ -5,13 +5,20 @@ use crate::support::{image_bytes, Home};
 use serde_json::json;
 
 fn s(v: &serde_json::Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_owned()
 }
 
 /// Everything a user can see: every Describe* and every file in the home with its size.
 fn state(h: &Home) -> String {
     let mut out = String::new();
-    for cmd in ["describe-images", "describe-snapshots", "describe-volumes", "describe-instances"] {
+    for cmd in [
+        "describe-images",
+        "describe-snapshots",
+        "describe-volumes",
+        "describe-instances",
+    ] {
         out.push_str(&h.ok(&["ec2", cmd]).to_string());
     }
     out.push_str(&h.ok(&["kms", "list-keys"]).to_string());
@@ -44,30 +51,132 @@ struct World {
 fn world() -> World {
     let h = Home::new();
     let (k1, _) = h.create_key("K1");
-    let snap = h.import(&image_bytes(1 << 20, 3, b"BAD-INPUT-PLAIN"), &["--encrypted", "--kms-key-id", &k1]);
+    let snap = h.import(
+        &image_bytes(1 << 20, 3, b"BAD-INPUT-PLAIN"),
+        &["--encrypted", "--kms-key-id", &k1],
+    );
     let ami = h.register("bad-input", "/dev/xvda", &snap, &[]);
     let inst = h.run_instance(&ami, &[]);
-    World { h, k1, ami, inst, snap }
+    World {
+        h,
+        k1,
+        ami,
+        inst,
+        snap,
+    }
 }
 
 #[test]
 fn malformed_and_unknown_ids() {
     let w = world();
     let h = &w.h;
-    refused(h, &["ec2", "describe-images", "--image-ids", "ami-xyz"], "InvalidAMIID.Malformed");
-    refused(h, &["ec2", "describe-images", "--image-ids", "ami-0123456789abcdef0"], "InvalidAMIID.NotFound");
-    refused(h, &["ec2", "describe-snapshots", "--snapshot-ids", "snap-1"], "InvalidSnapshotID.Malformed");
-    refused(h, &["ec2", "describe-snapshots", "--snapshot-ids", "snap-0123456789abcdef0"], "InvalidSnapshot.NotFound");
-    refused(h, &["ec2", "describe-volumes", "--volume-ids", "volume-1"], "InvalidVolumeID.Malformed");
-    refused(h, &["ec2", "delete-volume", "--volume-id", "vol-0123456789abcdef0"], "InvalidVolume.NotFound");
-    refused(h, &["ec2", "terminate-instances", "--instance-ids", "i-zz"], "InvalidInstanceID.Malformed");
-    refused(h, &["ec2", "stop-instances", "--instance-ids", "i-0123456789abcdef0"], "InvalidInstanceID.NotFound");
-    refused(h, &["ec2", "copy-image", "--source-image-id", "ami-bad", "--source-region", "us-east-1", "--name", "x-y-z"], "InvalidAMIID.Malformed");
-    refused(h, &["ec2", "run-instances", "--image-id", "ami-0123456789abcdef0"], "InvalidAMIID.NotFound");
-    refused(h, &["kms", "describe-key", "--key-id", "not-a-key"], "NotFoundException");
-    refused(h, &["kms", "describe-key", "--key-id", "alias/none"], "NotFoundException");
+    refused(
+        h,
+        &["ec2", "describe-images", "--image-ids", "ami-xyz"],
+        "InvalidAMIID.Malformed",
+    );
+    refused(
+        h,
+        &[
+            "ec2",
+            "describe-images",
+            "--image-ids",
+            "ami-0123456789abcdef0",
+        ],
+        "InvalidAMIID.NotFound",
+    );
+    refused(
+        h,
+        &["ec2", "describe-snapshots", "--snapshot-ids", "snap-1"],
+        "InvalidSnapshotID.Malformed",
+    );
+    refused(
+        h,
+        &[
+            "ec2",
+            "describe-snapshots",
+            "--snapshot-ids",
+            "snap-0123456789abcdef0",
+        ],
+        "InvalidSnapshot.NotFound",
+    );
+    refused(
+        h,
+        &["ec2", "describe-volumes", "--volume-ids", "volume-1"],
+        "InvalidVolumeID.Malformed",
+    );
+    refused(
+        h,
+        &[
+            "ec2",
+            "delete-volume",
+            "--volume-id",
+            "vol-0123456789abcdef0",
+        ],
+        "InvalidVolume.NotFound",
+    );
+    refused(
+        h,
+        &["ec2", "terminate-instances", "--instance-ids", "i-zz"],
+        "InvalidInstanceID.Malformed",
+    );
+    refused(
+        h,
+        &[
+            "ec2",
+            "stop-instances",
+            "--instance-ids",
+            "i-0123456789abcdef0",
+        ],
+        "InvalidInstanceID.NotFound",
+    );
+    refused(
+        h,
+        &[
+            "ec2",
+            "copy-image",
+            "--source-image-id",
+            "ami-bad",
+            "--source-region",
+            "us-east-1",
+            "--name",
+            "x-y-z",
+        ],
+        "InvalidAMIID.Malformed",
+    );
+    refused(
+        h,
+        &[
+            "ec2",
+            "run-instances",
+            "--image-id",
+            "ami-0123456789abcdef0",
+        ],
+        "InvalidAMIID.NotFound",
+    );
+    refused(
+        h,
+        &["kms", "describe-key", "--key-id", "not-a-key"],
+        "NotFoundException",
+    );
+    refused(
+        h,
+        &["kms", "describe-key", "--key-id", "alias/none"],
+        "NotFoundException",
+    );
     // The other region does not see this region's resources.
-    refused(h, &["--region", "us-west-2", "ec2", "describe-images", "--image-ids", &w.ami], "InvalidAMIID.NotFound");
+    refused(
+        h,
+        &[
+            "--region",
+            "us-west-2",
+            "ec2",
+            "describe-images",
+            "--image-ids",
+            &w.ami,
+        ],
+        "InvalidAMIID.NotFound",
+    );
     let _ = (&w.k1, &w.inst, &w.snap);
 }
 
@@ -77,22 +186,93 @@ fn bad_mapping_json_and_missing_files() {
     let h = &w.h;
     // Not JSON at all: a usage error, like the AWS CLI's (exit 252), and nothing changes.
     let before = state(h);
-    let out = h.run(&["ec2", "run-instances", "--image-id", &w.ami, "--block-device-mappings", "[{\"DeviceName\": "]);
-    assert_eq!(out.status.code(), Some(252), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = h.run(&[
+        "ec2",
+        "run-instances",
+        "--image-id",
+        &w.ami,
+        "--block-device-mappings",
+        "[{\"DeviceName\": ",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(252),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(state(h), before);
     // JSON of the wrong shape: the service refuses it.
     let unknown_field = json!([{"DeviceName": "/dev/sdf", "Ebz": {"VolumeSize": 1}}]).to_string();
-    refused(h, &["ec2", "run-instances", "--image-id", &w.ami, "--block-device-mappings", &unknown_field], "InvalidParameterValue");
+    refused(
+        h,
+        &[
+            "ec2",
+            "run-instances",
+            "--image-id",
+            &w.ami,
+            "--block-device-mappings",
+            &unknown_field,
+        ],
+        "InvalidParameterValue",
+    );
     let no_ebs = json!([{"DeviceName": "/dev/sdf"}]).to_string();
-    refused(h, &["ec2", "run-instances", "--image-id", &w.ami, "--block-device-mappings", &no_ebs], "MissingParameter");
+    refused(
+        h,
+        &[
+            "ec2",
+            "run-instances",
+            "--image-id",
+            &w.ami,
+            "--block-device-mappings",
+            &no_ebs,
+        ],
+        "MissingParameter",
+    );
     let nvme = json!([{"DeviceName": "/dev/nvme1n1", "Ebs": {"VolumeSize": 1}}]).to_string();
-    refused(h, &["ec2", "run-instances", "--image-id", &w.ami, "--block-device-mappings", &nvme], "InvalidParameterValue");
+    refused(
+        h,
+        &[
+            "ec2",
+            "run-instances",
+            "--image-id",
+            &w.ami,
+            "--block-device-mappings",
+            &nvme,
+        ],
+        "InvalidParameterValue",
+    );
     let no_root = json!([{"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": w.snap}}]).to_string();
-    refused(h, &["ec2", "register-image", "--name", "no-root", "--root-device-name", "/dev/xvda", "--block-device-mappings", &no_root], "InvalidBlockDeviceMapping");
+    refused(
+        h,
+        &[
+            "ec2",
+            "register-image",
+            "--name",
+            "no-root",
+            "--root-device-name",
+            "/dev/xvda",
+            "--block-device-mappings",
+            &no_root,
+        ],
+        "InvalidBlockDeviceMapping",
+    );
     // A missing import file.
-    refused(h, &["ec2", "import-snapshot", "--file", "/nonexistent/disk.raw"], "InvalidParameterValue");
+    refused(
+        h,
+        &["ec2", "import-snapshot", "--file", "/nonexistent/disk.raw"],
+        "InvalidParameterValue",
+    );
     // A file:// argument that does not exist is a usage error.
-    let out = h.run(&["ec2", "register-image", "--name", "x-y-z", "--root-device-name", "/dev/xvda", "--block-device-mappings", "file:///nonexistent.json"]);
+    let out = h.run(&[
+        "ec2",
+        "register-image",
+        "--name",
+        "x-y-z",
+        "--root-device-name",
+        "/dev/xvda",
+        "--block-device-mappings",
+        "file:///nonexistent.json",
+    ]);
     assert_eq!(out.status.code(), Some(252));
 }
 
@@ -106,10 +286,38 @@ fn a_corrupt_snapshot_header_is_detected_on_use() {
         bytes[offset] ^= 0x01;
         std::fs::write(&file, &bytes).unwrap();
         let out = h.scratch("corrupt.raw");
-        refused(h, &["ec2", "export-snapshot", "--snapshot-id", &w.snap, "--file", out.to_str().unwrap()], "CorruptFile");
+        refused(
+            h,
+            &[
+                "ec2",
+                "export-snapshot",
+                "--snapshot-id",
+                &w.snap,
+                "--file",
+                out.to_str().unwrap(),
+            ],
+            "CorruptFile",
+        );
         assert!(!out.exists(), "no half-written export");
-        refused(h, &["ec2", "copy-image", "--source-image-id", &w.ami, "--source-region", "us-east-1", "--name", "from-corrupt"], "CorruptFile");
-        refused(h, &["ec2", "run-instances", "--image-id", &w.ami], "CorruptFile");
+        refused(
+            h,
+            &[
+                "ec2",
+                "copy-image",
+                "--source-image-id",
+                &w.ami,
+                "--source-region",
+                "us-east-1",
+                "--name",
+                "from-corrupt",
+            ],
+            "CorruptFile",
+        );
+        refused(
+            h,
+            &["ec2", "run-instances", "--image-id", &w.ami],
+            "CorruptFile",
+        );
         bytes[offset] ^= 0x01;
         std::fs::write(&file, &bytes).unwrap();
     }
@@ -128,38 +336,136 @@ fn unusable_keys_and_principals_without_grants() {
         c.output().unwrap()
     };
     let code_of = |o: &std::process::Output| {
-        assert_eq!(o.status.code(), Some(254), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(254),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         let e = String::from_utf8_lossy(&o.stderr).to_string();
         let a = e.find('(').unwrap();
         e[a + 1..a + e[a..].find(')').unwrap()].to_owned()
     };
     let out = h.scratch("bob.raw");
     let before = state(h);
-    assert_eq!(code_of(&as_bob(&["ec2", "export-snapshot", "--snapshot-id", &w.snap, "--file", out.to_str().unwrap()])), "AccessDeniedException");
-    assert_eq!(code_of(&as_bob(&["kms", "disable-key", "--key-id", &w.k1])), "AccessDeniedException");
+    assert_eq!(
+        code_of(&as_bob(&[
+            "ec2",
+            "export-snapshot",
+            "--snapshot-id",
+            &w.snap,
+            "--file",
+            out.to_str().unwrap()
+        ])),
+        "AccessDeniedException"
+    );
+    assert_eq!(
+        code_of(&as_bob(&["kms", "disable-key", "--key-id", &w.k1])),
+        "AccessDeniedException"
+    );
     assert_eq!(state(h), before);
     // Bob's copy with K1 gets an image id, then the image fails.
-    let o = as_bob(&["ec2", "copy-image", "--source-image-id", &w.ami, "--source-region", "us-east-1", "--name", "bobs-copy", "--encrypted", "--kms-key-id", &w.k1]);
+    let o = as_bob(&[
+        "ec2",
+        "copy-image",
+        "--source-image-id",
+        &w.ami,
+        "--source-region",
+        "us-east-1",
+        "--name",
+        "bobs-copy",
+        "--encrypted",
+        "--kms-key-id",
+        &w.k1,
+    ]);
     assert!(o.status.success());
     let id = s(&serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["ImageId"]);
     assert_eq!(h.image(&id)["State"], "failed");
     // Granted Decrypt, bob can export.
-    let grant = h.ok(&["kms", "create-grant", "--key-id", &w.k1, "--grantee-principal", "bob", "--operations", "Decrypt"]);
+    let grant = h.ok(&[
+        "kms",
+        "create-grant",
+        "--key-id",
+        &w.k1,
+        "--grantee-principal",
+        "bob",
+        "--operations",
+        "Decrypt",
+    ]);
     assert_eq!(grant["GrantId"].as_str().unwrap().len(), 64);
-    let o = as_bob(&["ec2", "export-snapshot", "--snapshot-id", &w.snap, "--file", out.to_str().unwrap()]);
+    let o = as_bob(&[
+        "ec2",
+        "export-snapshot",
+        "--snapshot-id",
+        &w.snap,
+        "--file",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // A disabled key and a key scheduled for deletion: attach is refused, nothing changes.
     let (k, _) = h.create_key("K-attach");
-    let v = s(&h.ok(&["ec2", "create-volume", "--availability-zone", "us-east-1a", "--size", "1", "--encrypted", "--kms-key-id", &k])["VolumeId"]);
+    let v = s(&h.ok(&[
+        "ec2",
+        "create-volume",
+        "--availability-zone",
+        "us-east-1a",
+        "--size",
+        "1",
+        "--encrypted",
+        "--kms-key-id",
+        &k,
+    ])["VolumeId"]);
     h.ok(&["kms", "disable-key", "--key-id", &k]);
-    refused(h, &["ec2", "attach-volume", "--volume-id", &v, "--instance-id", &w.inst, "--device", "/dev/sdf"], "CustomerKeyHasBeenRevoked");
+    refused(
+        h,
+        &[
+            "ec2",
+            "attach-volume",
+            "--volume-id",
+            &v,
+            "--instance-id",
+            &w.inst,
+            "--device",
+            "/dev/sdf",
+        ],
+        "CustomerKeyHasBeenRevoked",
+    );
     assert_eq!(h.volume(&v)["State"], "available");
     h.ok(&["kms", "enable-key", "--key-id", &k]);
-    h.ok(&["kms", "schedule-key-deletion", "--key-id", &k, "--pending-window-in-days", "7"]);
-    refused(h, &["ec2", "attach-volume", "--volume-id", &v, "--instance-id", &w.inst, "--device", "/dev/sdf"], "CustomerKeyHasBeenRevoked");
+    h.ok(&[
+        "kms",
+        "schedule-key-deletion",
+        "--key-id",
+        &k,
+        "--pending-window-in-days",
+        "7",
+    ]);
+    refused(
+        h,
+        &[
+            "ec2",
+            "attach-volume",
+            "--volume-id",
+            &v,
+            "--instance-id",
+            &w.inst,
+            "--device",
+            "/dev/sdf",
+        ],
+        "CustomerKeyHasBeenRevoked",
+    );
     h.ok(&["kms", "cancel-key-deletion", "--key-id", &k]);
     h.ok(&["kms", "enable-key", "--key-id", &k]);
-    h.ok(&["ec2", "attach-volume", "--volume-id", &v, "--instance-id", &w.inst, "--device", "/dev/sdf"]);
+    h.ok(&[
+        "ec2",
+        "attach-volume",
+        "--volume-id",
+        &v,
+        "--instance-id",
+        &w.inst,
+        "--device",
+        "/dev/sdf",
+    ]);
 }
 
 #[test]
@@ -167,11 +473,82 @@ fn names_and_snapshots_in_use() {
     let w = world();
     let h = &w.h;
     let bdm = json!([{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": w.snap}}]).to_string();
-    refused(h, &["ec2", "register-image", "--name", "bad-input", "--root-device-name", "/dev/xvda", "--block-device-mappings", &bdm], "InvalidAMIName.Duplicate");
-    refused(h, &["ec2", "register-image", "--name", "no!", "--root-device-name", "/dev/xvda", "--block-device-mappings", &bdm], "InvalidAMIName.Malformed");
-    refused(h, &["ec2", "copy-image", "--source-image-id", &w.ami, "--source-region", "us-east-1", "--name", "bad-input"], "InvalidAMIName.Duplicate");
-    refused(h, &["ec2", "delete-snapshot", "--snapshot-id", &w.snap], "InvalidSnapshot.InUse");
-    refused(h, &["ec2", "create-volume", "--availability-zone", "us-east-1a"], "MissingParameter");
-    refused(h, &["ec2", "create-volume", "--availability-zone", "mars-1a", "--size", "1"], "InvalidParameterValue");
-    refused(h, &["ec2", "create-volume", "--availability-zone", "us-east-1a", "--size", "1", "--kms-key-id", &w.k1], "InvalidParameterDependency");
+    refused(
+        h,
+        &[
+            "ec2",
+            "register-image",
+            "--name",
+            "bad-input",
+            "--root-device-name",
+            "/dev/xvda",
+            "--block-device-mappings",
+            &bdm,
+        ],
+        "InvalidAMIName.Duplicate",
+    );
+    refused(
+        h,
+        &[
+            "ec2",
+            "register-image",
+            "--name",
+            "no!",
+            "--root-device-name",
+            "/dev/xvda",
+            "--block-device-mappings",
+            &bdm,
+        ],
+        "InvalidAMIName.Malformed",
+    );
+    refused(
+        h,
+        &[
+            "ec2",
+            "copy-image",
+            "--source-image-id",
+            &w.ami,
+            "--source-region",
+            "us-east-1",
+            "--name",
+            "bad-input",
+        ],
+        "InvalidAMIName.Duplicate",
+    );
+    refused(
+        h,
+        &["ec2", "delete-snapshot", "--snapshot-id", &w.snap],
+        "InvalidSnapshot.InUse",
+    );
+    refused(
+        h,
+        &["ec2", "create-volume", "--availability-zone", "us-east-1a"],
+        "MissingParameter",
+    );
+    refused(
+        h,
+        &[
+            "ec2",
+            "create-volume",
+            "--availability-zone",
+            "mars-1a",
+            "--size",
+            "1",
+        ],
+        "InvalidParameterValue",
+    );
+    refused(
+        h,
+        &[
+            "ec2",
+            "create-volume",
+            "--availability-zone",
+            "us-east-1a",
+            "--size",
+            "1",
+            "--kms-key-id",
+            &w.k1,
+        ],
+        "InvalidParameterDependency",
+    );
 }

@@ -16,8 +16,24 @@ fn sigkill_in_the_middle_of_a_rekeying_copy_image() {
     let images_before = h.ok(&["ec2", "describe-images"]);
     let files_before: Vec<_> = h.files();
 
-    let args = ["ec2", "copy-image", "--source-image-id", &ami, "--source-region", "us-east-1", "--name", "crash-copy", "--encrypted", "--kms-key-id", &k2];
-    let mut child = h.command(&args).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let args = [
+        "ec2",
+        "copy-image",
+        "--source-image-id",
+        &ami,
+        "--source-region",
+        "us-east-1",
+        "--name",
+        "crash-copy",
+        "--encrypted",
+        "--kms-key-id",
+        &k2,
+    ];
+    let mut child = h
+        .command(&args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // Wait until the re-key has written part of its temporary file, then kill it.
     let tmp = h.path().join("tmp");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -44,7 +60,10 @@ fn sigkill_in_the_middle_of_a_rekeying_copy_image() {
         std::thread::sleep(Duration::from_millis(1));
     }
     child.wait().unwrap();
-    assert!(killed_mid_copy, "the copy finished before it could be interrupted");
+    assert!(
+        killed_mid_copy,
+        "the copy finished before it could be interrupted"
+    );
 
     // The next command sees no new image and leaves no leftover file.
     assert_eq!(h.ok(&["ec2", "describe-images"]), images_before);

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn s(v: &serde_json::Value) -> String {
-    v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned()
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_owned()
 }
 
 /// Whether FUSE mounts can run here; panics under CI when they cannot.
@@ -28,7 +30,9 @@ fn fuse_available() -> bool {
     };
     match why {
         None => true,
-        Some(w) if std::env::var("CI").as_deref() == Ok("true") => panic!("FUSE tests must run in CI, but {w}"),
+        Some(w) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("FUSE tests must run in CI, but {w}")
+        }
         Some(w) => {
             eprintln!("skipping FUSE test: {w}");
             false
@@ -47,8 +51,18 @@ impl<'a> Mounted<'a> {
         let dir = h.scratch(name);
         // After a kill -9 the directory is a dead mount point; `mount` itself cleans that up.
         let _ = std::fs::create_dir_all(&dir);
-        let out = h.run(&["mount", "--instance-id", instance, dir.to_str().unwrap(), "--daemon"]);
-        assert!(out.status.success(), "mount failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = h.run(&[
+            "mount",
+            "--instance-id",
+            instance,
+            dir.to_str().unwrap(),
+            "--daemon",
+        ]);
+        assert!(
+            out.status.success(),
+            "mount failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Mounted { h, dir }
     }
 
@@ -57,8 +71,10 @@ impl<'a> Mounted<'a> {
     }
 
     fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> =
-            std::fs::read_dir(&self.dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut v: Vec<String> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         v.sort();
         v
     }
@@ -67,7 +83,11 @@ impl<'a> Mounted<'a> {
 impl Drop for Mounted<'_> {
     fn drop(&mut self) {
         let _ = self.h.run(&["umount", self.dir.to_str().unwrap()]);
-        let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.dir).output();
+        let _ = Command::new("fusermount3")
+            .arg("-u")
+            .arg("-z")
+            .arg(&self.dir)
+            .output();
     }
 }
 
@@ -78,7 +98,15 @@ fn encrypted_instance(h: &Home, name: &str, gib: u64) -> (String, String) {
     let file = std::fs::File::create(&f).unwrap();
     file.set_len(gib * crate::support::GIB).unwrap();
     drop(file);
-    let v = h.ok(&["ec2", "import-snapshot", "--file", f.to_str().unwrap(), "--encrypted", "--kms-key-id", &k]);
+    let v = h.ok(&[
+        "ec2",
+        "import-snapshot",
+        "--file",
+        f.to_str().unwrap(),
+        "--encrypted",
+        "--kms-key-id",
+        &k,
+    ]);
     let snap = s(&v["SnapshotTaskDetail"]["SnapshotId"]);
     let ami = h.register(name, "/dev/xvda", &snap, &[]);
     (h.run_instance(&ami, &[]), arn)
@@ -109,24 +137,51 @@ fn dd_256_mib_through_the_mount_reads_back_and_only_ciphertext_is_stored() {
     let (inst, _) = encrypted_instance(&h, "fuse-dd", 1);
     let m = Mounted::new(&h, &inst, "mnt-dd");
     assert_eq!(m.names(), vec!["xvda"]);
-    assert_eq!(std::fs::metadata(m.file("xvda")).unwrap().len(), crate::support::GIB);
+    assert_eq!(
+        std::fs::metadata(m.file("xvda")).unwrap().len(),
+        crate::support::GIB
+    );
     let data = image_bytes(256 << 20, 7, b"FUSE-DD-PLAINTEXT-MARKER");
     let src = h.scratch("dd-src.raw");
     std::fs::write(&src, &data).unwrap();
     let dd = |args: &[&str]| {
         let o = Command::new("dd").args(args).output().unwrap();
-        assert!(o.status.success(), "dd {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "dd {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     };
     let of = format!("of={}", m.file("xvda").display());
-    dd(&[&format!("if={}", src.display()), &of, "bs=1M", "seek=3", "conv=fsync,notrunc", "status=none"]);
+    dd(&[
+        &format!("if={}", src.display()),
+        &of,
+        "bs=1M",
+        "seek=3",
+        "conv=fsync,notrunc",
+        "status=none",
+    ]);
     let back = h.scratch("dd-back.raw");
-    dd(&[&format!("if={}", m.file("xvda").display()), &format!("of={}", back.display()), "bs=1M", "skip=3", "count=256", "status=none"]);
-    assert!(std::fs::read(&back).unwrap() == data, "bytes read back through the mount differ");
+    dd(&[
+        &format!("if={}", m.file("xvda").display()),
+        &format!("of={}", back.display()),
+        "bs=1M",
+        "skip=3",
+        "count=256",
+        "status=none",
+    ]);
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "bytes read back through the mount differ"
+    );
     // Unaligned I/O across a sector edge reads back too.
     write_at(&m.file("xvda"), 4093, b"straddle", true);
     assert_eq!(read_at(&m.file("xvda"), 4093, 8), b"straddle");
     // Writes past the end fail; reads past the end return nothing.
-    let f = std::fs::OpenOptions::new().write(true).open(m.file("xvda")).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(m.file("xvda"))
+        .unwrap();
     assert!(f.write_all_at(b"x", crate::support::GIB).is_err());
     drop(f);
     h.assert_no_plaintext(b"FUSE-DD-PLAINTEXT-MARKER");
@@ -138,7 +193,11 @@ fn fio_verify_with_two_jobs() {
         return;
     }
     if Command::new("fio").arg("--version").output().is_err() {
-        assert_ne!(std::env::var("CI").as_deref(), Ok("true"), "fio must be installed in CI");
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "fio must be installed in CI"
+        );
         eprintln!("skipping: fio is not installed");
         return;
     }
@@ -163,7 +222,11 @@ fn fio_verify_with_two_jobs() {
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "fio failed:\n{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "fio failed:\n{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(!out.contains("verify: bad"), "{out}");
 }
 
@@ -179,17 +242,46 @@ fn live_attach_detach_second_mount_and_kill_9() {
     // A second mount of the same instance is refused.
     let other = h.scratch("mnt-live-2");
     std::fs::create_dir_all(&other).unwrap();
-    let code = h.err(&["mount", "--instance-id", &inst, other.to_str().unwrap(), "--daemon"]);
+    let code = h.err(&[
+        "mount",
+        "--instance-id",
+        &inst,
+        other.to_str().unwrap(),
+        "--daemon",
+    ]);
     assert_eq!(code, "ResourceBusy");
     // Attach makes a file appear; detach makes it go.
-    let v = s(&h.ok(&["ec2", "create-volume", "--availability-zone", &az, "--size", "2", "--encrypted"])["VolumeId"]);
-    h.ok(&["ec2", "attach-volume", "--volume-id", &v, "--instance-id", &inst, "--device", "/dev/sdf"]);
+    let v = s(&h.ok(&[
+        "ec2",
+        "create-volume",
+        "--availability-zone",
+        &az,
+        "--size",
+        "2",
+        "--encrypted",
+    ])["VolumeId"]);
+    h.ok(&[
+        "ec2",
+        "attach-volume",
+        "--volume-id",
+        &v,
+        "--instance-id",
+        &inst,
+        "--device",
+        "/dev/sdf",
+    ]);
     assert_eq!(m.names(), vec!["sdf", "xvda"]);
-    assert_eq!(std::fs::metadata(m.file("sdf")).unwrap().len(), 2 * crate::support::GIB);
+    assert_eq!(
+        std::fs::metadata(m.file("sdf")).unwrap().len(),
+        2 * crate::support::GIB
+    );
     write_at(&m.file("sdf"), 12345, b"on the data volume", true);
     // An open file makes the detach fail busy; closed, it goes.
     let held = std::fs::File::open(m.file("sdf")).unwrap();
-    assert_eq!(h.err(&["ec2", "detach-volume", "--volume-id", &v]), "IncorrectState");
+    assert_eq!(
+        h.err(&["ec2", "detach-volume", "--volume-id", &v]),
+        "IncorrectState"
+    );
     assert_eq!(h.volume(&v)["State"], "in-use");
     drop(held);
     h.ok(&["ec2", "detach-volume", "--volume-id", &v]);
@@ -197,23 +289,44 @@ fn live_attach_detach_second_mount_and_kill_9() {
     // The detached volume kept its bytes.
     let snap = s(&h.ok(&["ec2", "create-snapshot", "--volume-id", &v])["SnapshotId"]);
     let out = h.scratch("sdf.raw");
-    h.ok(&["ec2", "export-snapshot", "--snapshot-id", &snap, "--file", out.to_str().unwrap()]);
+    h.ok(&[
+        "ec2",
+        "export-snapshot",
+        "--snapshot-id",
+        &snap,
+        "--file",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(read_at(&out, 12345, 18), b"on the data volume");
     // kill -9 of the mount: fsynced data survives, and the next mount works.
     write_at(&m.file("xvda"), 1 << 20, b"fsynced before the crash", true);
-    let rec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(h.path().join("mounts").join(format!("{inst}.json"))).unwrap()).unwrap();
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(h.path().join("mounts").join(format!("{inst}.json"))).unwrap(),
+    )
+    .unwrap();
     let pid = rec["pid"].as_u64().unwrap().to_string();
-    assert!(Command::new("kill").args(["-9", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap()
+        .success());
     std::thread::sleep(std::time::Duration::from_millis(300));
     let again = Mounted::new(&h, &inst, "mnt-live");
-    assert_eq!(read_at(&again.file("xvda"), 1 << 20, 24), b"fsynced before the crash");
+    assert_eq!(
+        read_at(&again.file("xvda"), 1 << 20, 24),
+        b"fsynced before the crash"
+    );
     drop(again);
     std::mem::forget(m);
     // Terminating the instance unmounts it.
     let m3 = Mounted::new(&h, &inst, "mnt-live");
     h.ok(&["ec2", "terminate-instances", "--instance-ids", &inst]);
-    assert!(std::fs::read_dir(&m3.dir).map(|d| d.count() == 0).unwrap_or(true), "terminated instance still mounted");
+    assert!(
+        std::fs::read_dir(&m3.dir)
+            .map(|d| d.count() == 0)
+            .unwrap_or(true),
+        "terminated instance still mounted"
+    );
 }
 
 #[test]
@@ -229,25 +342,86 @@ fn s4_s5_with_data_written_through_the_mount() {
     let (k3, k3_arn) = h.create_key("K3");
     let f = h.scratch("plain-root.raw");
     std::fs::File::create(&f).unwrap().set_len(1 << 30).unwrap();
-    let plain = s(&h.ok(&["ec2", "import-snapshot", "--file", f.to_str().unwrap()])["SnapshotTaskDetail"]["SnapshotId"]);
+    let plain = s(
+        &h.ok(&["ec2", "import-snapshot", "--file", f.to_str().unwrap()])["SnapshotTaskDetail"]
+            ["SnapshotId"],
+    );
     let ami_u = h.register("fuse-s4-u", "/dev/xvda", &plain, &[]);
-    let bdm = json!([{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": true, "KmsKeyId": k1}}]).to_string();
-    let inst = h.run_instance(&ami_u, &["--block-device-mappings", &bdm, "--placement", "AvailabilityZone=us-east-1a"]);
+    let bdm = json!([{"DeviceName": "/dev/xvda", "Ebs": {"Encrypted": true, "KmsKeyId": k1}}])
+        .to_string();
+    let inst = h.run_instance(
+        &ami_u,
+        &[
+            "--block-device-mappings",
+            &bdm,
+            "--placement",
+            "AvailabilityZone=us-east-1a",
+        ],
+    );
     let root_data = image_bytes(3 << 20, 44, b"FUSE-S4-ROOT-MARKER");
     let d2 = image_bytes(1 << 20, 45, b"FUSE-S5-SDF-MARKER");
     let d3 = image_bytes(2 << 20, 46, b"FUSE-S5-SDG-MARKER");
     let m = Mounted::new(&h, &inst, "mnt-s4");
     write_at(&m.file("xvda"), 0, &root_data, true);
     // S5: K2 and K3 data volumes attached while mounted, written through the mount.
-    let v2 = s(&h.ok(&["ec2", "create-volume", "--availability-zone", "us-east-1a", "--size", "1", "--encrypted", "--kms-key-id", &k2])["VolumeId"]);
-    let v3 = s(&h.ok(&["ec2", "create-volume", "--availability-zone", "us-east-1a", "--size", "1", "--encrypted", "--kms-key-id", &k3])["VolumeId"]);
-    h.ok(&["ec2", "attach-volume", "--volume-id", &v2, "--instance-id", &inst, "--device", "/dev/sdf"]);
-    h.ok(&["ec2", "attach-volume", "--volume-id", &v3, "--instance-id", &inst, "--device", "/dev/sdg"]);
+    let v2 = s(&h.ok(&[
+        "ec2",
+        "create-volume",
+        "--availability-zone",
+        "us-east-1a",
+        "--size",
+        "1",
+        "--encrypted",
+        "--kms-key-id",
+        &k2,
+    ])["VolumeId"]);
+    let v3 = s(&h.ok(&[
+        "ec2",
+        "create-volume",
+        "--availability-zone",
+        "us-east-1a",
+        "--size",
+        "1",
+        "--encrypted",
+        "--kms-key-id",
+        &k3,
+    ])["VolumeId"]);
+    h.ok(&[
+        "ec2",
+        "attach-volume",
+        "--volume-id",
+        &v2,
+        "--instance-id",
+        &inst,
+        "--device",
+        "/dev/sdf",
+    ]);
+    h.ok(&[
+        "ec2",
+        "attach-volume",
+        "--volume-id",
+        &v3,
+        "--instance-id",
+        &inst,
+        "--device",
+        "/dev/sdg",
+    ]);
     write_at(&m.file("sdf"), 0, &d2, true);
     write_at(&m.file("sdg"), 0, &d3, false);
     // create-image while mounted captures what was written and acknowledged.
-    let ami_m = s(&h.ok(&["ec2", "create-image", "--instance-id", &inst, "--name", "fuse-s5-m"])["ImageId"]);
-    for (dev, arn, bytes) in [("/dev/xvda", &k1_arn, &root_data), ("/dev/sdf", &k2_arn, &d2), ("/dev/sdg", &k3_arn, &d3)] {
+    let ami_m = s(&h.ok(&[
+        "ec2",
+        "create-image",
+        "--instance-id",
+        &inst,
+        "--name",
+        "fuse-s5-m",
+    ])["ImageId"]);
+    for (dev, arn, bytes) in [
+        ("/dev/xvda", &k1_arn, &root_data),
+        ("/dev/sdf", &k2_arn, &d2),
+        ("/dev/sdg", &k3_arn, &d3),
+    ] {
         let snap = h.snapshot_of(&ami_m, dev);
         assert_eq!(snap["KmsKeyId"], arn.as_str(), "{dev}");
         h.assert_export(&s(&snap["SnapshotId"]), bytes);
@@ -269,7 +443,11 @@ fn s4_s5_with_data_written_through_the_mount() {
     assert_eq!(read_at(&again.file("sdg"), 0, d3.len()), d3);
     drop(again);
     drop(m2);
-    for marker in [&b"FUSE-S4-ROOT-MARKER"[..], b"FUSE-S5-SDF-MARKER", b"FUSE-S5-SDG-MARKER"] {
+    for marker in [
+        &b"FUSE-S4-ROOT-MARKER"[..],
+        b"FUSE-S5-SDF-MARKER",
+        b"FUSE-S5-SDG-MARKER",
+    ] {
         h.assert_no_plaintext(marker);
     }
 }
@@ -285,9 +463,28 @@ fn e19_disabling_the_key_of_a_mounted_volume() {
     let (inst, _) = encrypted_instance(&h, "fuse-e19", 1);
     let az = s(&h.instance(&inst)["Placement"]["AvailabilityZone"]);
     let (k2, _) = h.create_key("K2");
-    let v2 = s(&h.ok(&["ec2", "create-volume", "--availability-zone", &az, "--size", "1", "--encrypted", "--kms-key-id", &k2])["VolumeId"]);
+    let v2 = s(&h.ok(&[
+        "ec2",
+        "create-volume",
+        "--availability-zone",
+        &az,
+        "--size",
+        "1",
+        "--encrypted",
+        "--kms-key-id",
+        &k2,
+    ])["VolumeId"]);
     let m = Mounted::new(&h, &inst, "mnt-e19");
-    h.ok(&["ec2", "attach-volume", "--volume-id", &v2, "--instance-id", &inst, "--device", "/dev/sdf"]);
+    h.ok(&[
+        "ec2",
+        "attach-volume",
+        "--volume-id",
+        &v2,
+        "--instance-id",
+        &inst,
+        "--device",
+        "/dev/sdf",
+    ]);
     write_at(&m.file("sdf"), 0, b"before disable", true);
     h.ok(&["kms", "disable-key", "--key-id", &k2]);
     write_at(&m.file("sdf"), 100, b"after disable", true);
@@ -296,10 +493,28 @@ fn e19_disabling_the_key_of_a_mounted_volume() {
     h.ok(&["ec2", "detach-volume", "--volume-id", &v2]);
     assert_eq!(m.names(), vec!["xvda"]);
     assert_eq!(
-        h.err(&["ec2", "attach-volume", "--volume-id", &v2, "--instance-id", &inst, "--device", "/dev/sdf"]),
+        h.err(&[
+            "ec2",
+            "attach-volume",
+            "--volume-id",
+            &v2,
+            "--instance-id",
+            &inst,
+            "--device",
+            "/dev/sdf"
+        ]),
         "CustomerKeyHasBeenRevoked"
     );
     h.ok(&["kms", "enable-key", "--key-id", &k2]);
-    h.ok(&["ec2", "attach-volume", "--volume-id", &v2, "--instance-id", &inst, "--device", "/dev/sdf"]);
+    h.ok(&[
+        "ec2",
+        "attach-volume",
+        "--volume-id",
+        &v2,
+        "--instance-id",
+        &inst,
+        "--device",
+        "/dev/sdf",
+    ]);
     assert_eq!(read_at(&m.file("sdf"), 100, 13), b"after disable");
 }

@@ -18,7 +18,11 @@ pub struct Home {
 
 impl Home {
     pub fn new() -> Home {
-        Home { dir: tempfile::tempdir().expect("temp dir"), region: "us-east-1".into(), profile: None }
+        Home {
+            dir: tempfile::tempdir().expect("temp dir"),
+            region: "us-east-1".into(),
+            profile: None,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -34,8 +38,10 @@ impl Home {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.env("BLOCKSEAL_HOME", self.path()).env("BLOCKSEAL_REGION", &self.region);
-        c.env_remove("BLOCKSEAL_PROFILE").env_remove("BLOCKSEAL_OUTPUT");
+        c.env("BLOCKSEAL_HOME", self.path())
+            .env("BLOCKSEAL_REGION", &self.region);
+        c.env_remove("BLOCKSEAL_PROFILE")
+            .env_remove("BLOCKSEAL_OUTPUT");
         if let Some(p) = &self.profile {
             c.env("BLOCKSEAL_PROFILE", p);
         }
@@ -69,11 +75,20 @@ impl Home {
     pub fn err(&self, args: &[&str]) -> String {
         let out = self.run(args);
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        assert_eq!(out.status.code(), Some(254), "blockseal {args:?}: expected exit 254, stderr:\n{stderr}");
-        let start = stderr.find("An error occurred (").unwrap_or_else(|| panic!("no AWS error line: {stderr}"));
+        assert_eq!(
+            out.status.code(),
+            Some(254),
+            "blockseal {args:?}: expected exit 254, stderr:\n{stderr}"
+        );
+        let start = stderr
+            .find("An error occurred (")
+            .unwrap_or_else(|| panic!("no AWS error line: {stderr}"));
         let rest = &stderr[start + "An error occurred (".len()..];
         let code = &rest[..rest.find(')').expect("closing paren")];
-        assert!(rest.contains(" when calling the ") && rest.contains(" operation: "), "{stderr}");
+        assert!(
+            rest.contains(" when calling the ") && rest.contains(" operation: "),
+            "{stderr}"
+        );
         code.to_owned()
     }
 
@@ -83,11 +98,17 @@ impl Home {
     pub fn create_key(&self, description: &str) -> (String, String) {
         let v = self.ok(&["kms", "create-key", "--description", description]);
         let m = &v["KeyMetadata"];
-        (m["KeyId"].as_str().unwrap().to_owned(), m["Arn"].as_str().unwrap().to_owned())
+        (
+            m["KeyId"].as_str().unwrap().to_owned(),
+            m["Arn"].as_str().unwrap().to_owned(),
+        )
     }
 
     pub fn describe_key_arn(&self, key: &str) -> String {
-        self.ok(&["kms", "describe-key", "--key-id", key])["KeyMetadata"]["Arn"].as_str().unwrap().to_owned()
+        self.ok(&["kms", "describe-key", "--key-id", key])["KeyMetadata"]["Arn"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     // ----- EC2 -----
@@ -100,7 +121,10 @@ impl Home {
         args.extend_from_slice(extra);
         let v = self.ok(&args);
         assert_eq!(v["SnapshotTaskDetail"]["Status"], "completed");
-        v["SnapshotTaskDetail"]["SnapshotId"].as_str().unwrap().to_owned()
+        v["SnapshotTaskDetail"]["SnapshotId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub fn snapshot(&self, id: &str) -> Value {
@@ -124,15 +148,28 @@ impl Home {
     }
 
     /// Registers an image whose root device maps `root_snap` (plus extra `(device, snap)` pairs).
-    pub fn register(&self, name: &str, root_dev: &str, root_snap: &str, extra: &[(&str, &str)]) -> String {
-        let mut bdm = vec![serde_json::json!({"DeviceName": root_dev, "Ebs": {"SnapshotId": root_snap}})];
+    pub fn register(
+        &self,
+        name: &str,
+        root_dev: &str,
+        root_snap: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
+        let mut bdm =
+            vec![serde_json::json!({"DeviceName": root_dev, "Ebs": {"SnapshotId": root_snap}})];
         for (d, s) in extra {
             bdm.push(serde_json::json!({"DeviceName": d, "Ebs": {"SnapshotId": s, "DeleteOnTermination": false}}));
         }
         let bdm = serde_json::to_string(&bdm).unwrap();
         let v = self.ok(&[
-            "ec2", "register-image", "--name", name, "--root-device-name", root_dev,
-            "--block-device-mappings", &bdm,
+            "ec2",
+            "register-image",
+            "--name",
+            name,
+            "--root-device-name",
+            root_dev,
+            "--block-device-mappings",
+            &bdm,
         ]);
         v["ImageId"].as_str().unwrap().to_owned()
     }
@@ -144,7 +181,12 @@ impl Home {
             .as_array()
             .unwrap()
             .iter()
-            .map(|m| (m["DeviceName"].as_str().unwrap().to_owned(), m["Ebs"]["SnapshotId"].as_str().unwrap().to_owned()))
+            .map(|m| {
+                (
+                    m["DeviceName"].as_str().unwrap().to_owned(),
+                    m["Ebs"]["SnapshotId"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect()
     }
 
@@ -158,7 +200,14 @@ impl Home {
     }
 
     pub fn run_instance(&self, image_id: &str, extra: &[&str]) -> String {
-        let mut args = vec!["ec2", "run-instances", "--image-id", image_id, "--count", "1"];
+        let mut args = vec![
+            "ec2",
+            "run-instances",
+            "--image-id",
+            image_id,
+            "--count",
+            "1",
+        ];
         args.extend_from_slice(extra);
         let v = self.ok(&args);
         v["Instances"][0]["InstanceId"].as_str().unwrap().to_owned()
@@ -181,7 +230,14 @@ impl Home {
     /// volume size (holes), the way a user would check with `cmp`.
     pub fn assert_export(&self, snapshot_id: &str, expected: &[u8]) {
         let out = self.scratch(&format!("export-{}.raw", rand_tag()));
-        self.ok(&["ec2", "export-snapshot", "--snapshot-id", snapshot_id, "--file", out.to_str().unwrap()]);
+        self.ok(&[
+            "ec2",
+            "export-snapshot",
+            "--snapshot-id",
+            snapshot_id,
+            "--file",
+            out.to_str().unwrap(),
+        ]);
         let size_gib = self.snapshot(snapshot_id)["VolumeSize"].as_u64().unwrap();
         assert_plain_file(&out, expected, size_gib * GIB);
         std::fs::remove_file(&out).unwrap();
@@ -208,14 +264,22 @@ impl Home {
     pub fn assert_blob_has_no(&self, id: &str, marker: &[u8]) {
         let f = self.path().join("blobs").join(id);
         assert!(f.exists(), "{} missing", f.display());
-        assert_eq!(find_in_file(&f, marker), None, "{} holds plaintext", f.display());
+        assert_eq!(
+            find_in_file(&f, marker),
+            None,
+            "{} holds plaintext",
+            f.display()
+        );
     }
 
     /// Asserts no file under the home contains `marker` (reads data extents only).
     pub fn assert_no_plaintext(&self, marker: &[u8]) {
         for f in self.files() {
             if let Some(off) = find_in_file(&f, marker) {
-                panic!("{} contains the plaintext marker at offset {off}", f.display());
+                panic!(
+                    "{} contains the plaintext marker at offset {off}",
+                    f.display()
+                );
             }
         }
     }
@@ -224,7 +288,10 @@ impl Home {
 /// A short random tag for file names.
 pub fn rand_tag() -> String {
     let mut b = [0u8; 8];
-    std::fs::File::open("/dev/urandom").unwrap().read_exact(&mut b).unwrap();
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut b)
+        .unwrap();
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -252,19 +319,30 @@ pub fn image_bytes(len: usize, seed: u64, marker: &[u8]) -> Vec<u8> {
 /// be holes (the export is sparse).
 pub fn assert_plain_file(path: &Path, expected: &[u8], total: u64) {
     let mut f = std::fs::File::open(path).unwrap();
-    assert_eq!(f.metadata().unwrap().len(), total, "{} has the wrong size", path.display());
+    assert_eq!(
+        f.metadata().unwrap().len(),
+        total,
+        "{} has the wrong size",
+        path.display()
+    );
     let mut got = vec![0u8; expected.len()];
     f.read_exact(&mut got).unwrap();
     if got != expected {
         let first = got.iter().zip(expected).position(|(a, b)| a != b).unwrap();
-        panic!("{}: plaintext differs from what was imported, first at byte {first}", path.display());
+        panic!(
+            "{}: plaintext differs from what was imported, first at byte {first}",
+            path.display()
+        );
     }
     // Up to the next MiB the rest is read; past it there must be no data at all.
     let mib = 1u64 << 20;
     let tail_end = ((expected.len() as u64).div_ceil(mib) * mib).min(total);
     let mut tail = vec![0u8; (tail_end - expected.len() as u64) as usize];
     f.read_exact(&mut tail).unwrap();
-    assert!(tail.iter().all(|&b| b == 0), "bytes after the imported data are not zero");
+    assert!(
+        tail.iter().all(|&b| b == 0),
+        "bytes after the imported data are not zero"
+    );
     // Past that, the export must be holes: the blocks it allocates cover the data only.
     use std::os::unix::fs::MetadataExt;
     let allocated = f.metadata().unwrap().blocks() * 512;

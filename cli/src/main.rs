@@ -121,7 +121,12 @@ fn run_mount(cli: &Cli, a: &args::MountArgs) -> ExitCode {
             opts.profile.clone(),
         ];
         mount::spawn_daemon(&opts.home, &global, &a.instance_id, &a.dir, a.read_only).map(|log| {
-            println!("Mounted {} on {}; log: {}", a.instance_id, a.dir.display(), log.display());
+            println!(
+                "Mounted {} on {}; log: {}",
+                a.instance_id,
+                a.dir.display(),
+                log.display()
+            );
         })
     } else {
         mount::init_logger();

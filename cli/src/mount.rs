@@ -79,13 +79,19 @@ fn file_name(device: &str) -> &str {
 
 impl Control {
     fn mount(&self) -> blockseal_engine::Result<Arc<Mount>> {
-        self.mount.upgrade().ok_or_else(|| Error::new(Code::RESOURCE_BUSY, "the mount is shutting down"))
+        self.mount
+            .upgrade()
+            .ok_or_else(|| Error::new(Code::RESOURCE_BUSY, "the mount is shutting down"))
     }
 }
 
 impl MountControl for Control {
     fn attach(&self, volume_id: &str, device: &str) -> blockseal_engine::Result<()> {
-        let mv = self.engine.lock().expect("engine lock").open_attached_volume(&self.instance_id, volume_id)?;
+        let mv = self
+            .engine
+            .lock()
+            .expect("engine lock")
+            .open_attached_volume(&self.instance_id, volume_id)?;
         log::info!("attach {volume_id} as {}", mv.file_name);
         let dev: Arc<dyn BlockDevice> = mv.dev;
         self.mount()?.add_device(file_name(device), dev)
@@ -104,7 +110,11 @@ impl MountControl for Control {
     fn freeze(&self, wait: bool, while_frozen: &mut dyn FnMut()) -> blockseal_engine::Result<()> {
         log::info!("freeze (wait for in-flight writes: {wait})");
         let mount = self.mount()?;
-        let guard = if wait { mount.freeze()? } else { mount.freeze_no_wait()? };
+        let guard = if wait {
+            mount.freeze()?
+        } else {
+            mount.freeze_no_wait()?
+        };
         while_frozen();
         drop(guard);
         log::info!("thaw");
@@ -122,7 +132,10 @@ impl MountControl for Control {
         if *done {
             Ok(())
         } else {
-            Err(Error::new(Code::RESOURCE_BUSY, "the mount did not finish unmounting in 60 s"))
+            Err(Error::new(
+                Code::RESOURCE_BUSY,
+                "the mount did not finish unmounting in 60 s",
+            ))
         }
     }
 }
@@ -131,15 +144,29 @@ impl MountControl for Control {
 /// umount`, `fusermount3 -u`, stop or terminate of the instance).
 pub fn serve(mut engine: Engine, instance_id: &str, dir: &Path, read_only: bool) -> Result<()> {
     let home = engine.home().to_owned();
-    let vols = engine.open_instance_volumes(instance_id).map_err(service_error("Mount"))?;
-    let devices: Vec<(String, Arc<dyn BlockDevice>)> =
-        vols.iter().map(|v| (v.file_name.clone(), v.dev.clone() as Arc<dyn BlockDevice>)).collect();
-    let names: Vec<String> = vols.iter().map(|v| format!("{} ({})", v.file_name, v.volume_id)).collect();
+    let vols = engine
+        .open_instance_volumes(instance_id)
+        .map_err(service_error("Mount"))?;
+    let devices: Vec<(String, Arc<dyn BlockDevice>)> = vols
+        .iter()
+        .map(|v| (v.file_name.clone(), v.dev.clone() as Arc<dyn BlockDevice>))
+        .collect();
+    let names: Vec<String> = vols
+        .iter()
+        .map(|v| format!("{} ({})", v.file_name, v.volume_id))
+        .collect();
     drop(vols);
-    let opts = MountOptions { read_only, ..MountOptions::default() };
+    let opts = MountOptions {
+        read_only,
+        ..MountOptions::default()
+    };
     let mount = Arc::new(Mount::spawn(dir, devices, opts).map_err(service_error("Mount"))?);
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(sig, stop.clone()).context("install signal handlers")?;
     }
     let done = Arc::new((Mutex::new(false), Condvar::new()));
@@ -150,15 +177,25 @@ pub fn serve(mut engine: Engine, instance_id: &str, dir: &Path, read_only: bool)
         stop: stop.clone(),
         done: done.clone(),
     });
-    let server = mountctl::serve(&home, instance_id, dir, ctl.clone()).map_err(service_error("Mount"))?;
-    log::info!("mounted {instance_id} on {}: {}", dir.display(), names.join(", "));
+    let server =
+        mountctl::serve(&home, instance_id, dir, ctl.clone()).map_err(service_error("Mount"))?;
+    log::info!(
+        "mounted {instance_id} on {}: {}",
+        dir.display(),
+        names.join(", ")
+    );
     mount.serve_until(&stop);
     drop(ctl);
     // Requests in flight hold the mount for a moment; then it is ours to unmount.
     let mut mount = mount;
     let outcome = loop {
         match Arc::try_unwrap(mount) {
-            Ok(m) => break m.unmount().map_err(service_error("Unmount")).map(|u| format!("{u:?}")),
+            Ok(m) => {
+                break m
+                    .unmount()
+                    .map_err(service_error("Unmount"))
+                    .map(|u| format!("{u:?}"))
+            }
             Err(m) => {
                 mount = m;
                 std::thread::sleep(Duration::from_millis(10));
@@ -185,23 +222,44 @@ pub fn log_path(home: &Path, instance_id: &str) -> PathBuf {
 
 /// Starts the mount in the background (the same command in serve mode, its output to the log
 /// file) and returns once its files are visible and its control socket answers.
-pub fn spawn_daemon(home: &Path, global: &[String], instance_id: &str, dir: &Path, read_only: bool) -> Result<PathBuf> {
+pub fn spawn_daemon(
+    home: &Path,
+    global: &[String],
+    instance_id: &str,
+    dir: &Path,
+    read_only: bool,
+) -> Result<PathBuf> {
     use std::os::unix::process::CommandExt;
     let sock = mountctl::socket_path(home, instance_id);
     if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
-        let err = Error::new(Code::RESOURCE_BUSY, format!("Instance {instance_id} is already mounted; unmount it first"));
+        let err = Error::new(
+            Code::RESOURCE_BUSY,
+            format!("Instance {instance_id} is already mounted; unmount it first"),
+        );
         return Err(service_error("Mount")(err));
     }
     let log = log_path(home, instance_id);
     std::fs::create_dir_all(log.parent().expect("log dir")).context("create the log folder")?;
-    let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).with_context(|| format!("open {}", log.display()))?;
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("open {}", log.display()))?;
     let exe = std::env::current_exe().context("find the blockseal executable")?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(global).arg("mount").arg("--instance-id").arg(instance_id).arg(dir).arg("--serve");
+    cmd.args(global)
+        .arg("mount")
+        .arg("--instance-id")
+        .arg(instance_id)
+        .arg(dir)
+        .arg("--serve");
     if read_only {
         cmd.arg("--read-only");
     }
-    cmd.stdin(std::process::Stdio::null()).stdout(out.try_clone()?).stderr(out).process_group(0);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .process_group(0);
     let mut child = cmd.spawn().context("start the mount process")?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -214,18 +272,29 @@ pub fn spawn_daemon(home: &Path, global: &[String], instance_id: &str, dir: &Pat
         if let Some(status) = child.try_wait()? {
             // The child printed its error (AWS style for service errors) to the log: relay it.
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .to_owned();
             if let Some(rest) = last.strip_prefix("An error occurred (") {
                 if let Some((code, msg)) = rest.split_once(") when calling the Mount operation: ") {
                     let code = Code::from_name(code).unwrap_or(Code::INTERNAL_ERROR);
                     return Err(service_error("Mount")(Error::new(code, msg.to_owned())));
                 }
             }
-            bail!("the mount process exited ({status}): {last} (log: {})", log.display());
+            bail!(
+                "the mount process exited ({status}): {last} (log: {})",
+                log.display()
+            );
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            bail!("the mount did not come up within 60 s; see {}", log.display());
+            bail!(
+                "the mount did not come up within 60 s; see {}",
+                log.display()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -241,10 +310,20 @@ pub fn umount(home: &Path, dir: &Path) -> Result<()> {
             Err(e) => bail!("unmount {}: {}", dir.display(), e.message()),
         }
     }
-    let st = std::process::Command::new("fusermount3").arg("-u").arg("-z").arg(dir).status();
+    let st = std::process::Command::new("fusermount3")
+        .arg("-u")
+        .arg("-z")
+        .arg(dir)
+        .status();
     match st {
         Ok(s) if s.success() => Ok(()),
-        Ok(s) => bail!("{} is not a blockseal mount of this home, and fusermount3 -u failed ({s})", dir.display()),
-        Err(e) => bail!("{} is not a blockseal mount of this home, and fusermount3 could not run: {e}", dir.display()),
+        Ok(s) => bail!(
+            "{} is not a blockseal mount of this home, and fusermount3 -u failed ({s})",
+            dir.display()
+        ),
+        Err(e) => bail!(
+            "{} is not a blockseal mount of this home, and fusermount3 could not run: {e}",
+            dir.display()
+        ),
     }
 }

@@ -30,7 +30,9 @@ impl Options {
         if let Some(x) = std::env::var_os("XDG_DATA_HOME") {
             return PathBuf::from(x).join("blockseal");
         }
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/".into());
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/".into());
         home.join(".local/share/blockseal")
     }
 }
@@ -42,7 +44,12 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Engine({}, {})", self.core.home.display(), self.core.caller.region)
+        write!(
+            f,
+            "Engine({}, {})",
+            self.core.home.display(),
+            self.core.caller.region
+        )
     }
 }
 
@@ -59,13 +66,24 @@ impl Engine {
     /// home.
     pub fn open(opts: Options) -> Result<Engine> {
         if !rules::valid_region(&opts.region) {
-            bail!(Code::INVALID_PARAMETER_VALUE, "Invalid region name: {:?} (expecting e.g. us-east-1)", opts.region);
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "Invalid region name: {:?} (expecting e.g. us-east-1)",
+                opts.region
+            );
         }
         let profile_ok = !opts.profile.is_empty()
             && opts.profile.len() <= 64
-            && opts.profile.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+            && opts
+                .profile
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
         if !profile_ok {
-            bail!(Code::INVALID_PARAMETER_VALUE, "Invalid profile name: {:?}", opts.profile);
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "Invalid profile name: {:?}",
+                opts.profile
+            );
         }
         create_private_dir(&opts.home)?;
         let cat = Catalog::open(&opts.home.join("catalog.db"))?;
@@ -80,7 +98,13 @@ impl Engine {
         let kms = Kms::open(&opts.home)?;
         let store = BlobStore::new(&opts.home)?;
         let caller = Caller::new(&opts.region, &account, &opts.profile);
-        let mut core = Core { home: opts.home.clone(), caller, cat, kms, store };
+        let mut core = Core {
+            home: opts.home.clone(),
+            caller,
+            cat,
+            kms,
+            store,
+        };
         core.recover()?;
         Ok(Engine { core })
     }
@@ -117,7 +141,10 @@ impl Engine {
         let out = core.cat.write(|tx| kms.invoke(tx, caller, op, &request))?;
         match out {
             Some(v) => Ok(v),
-            None => Err(Error::new(Code::INVALID_ACTION, format!("The action {op} is not valid for this web service."))),
+            None => Err(Error::new(
+                Code::INVALID_ACTION,
+                format!("The action {op} is not valid for this web service."),
+            )),
         }
     }
 }
@@ -131,7 +158,12 @@ impl Core {
             kms.sweep(tx, crate::clock::now_millis())?;
             let mut live: std::collections::HashSet<String> = std::collections::HashSet::new();
             live.extend(tx.list_all::<VolumeRec>()?.into_iter().map(|v| v.id));
-            live.extend(tx.list_all::<SnapshotRec>()?.into_iter().filter(|s| s.has_data).map(|s| s.id));
+            live.extend(
+                tx.list_all::<SnapshotRec>()?
+                    .into_iter()
+                    .filter(|s| s.has_data)
+                    .map(|s| s.id),
+            );
             store.cleanup(|id| live.contains(id))?;
             Ok(())
         })
@@ -140,7 +172,11 @@ impl Core {
 
 fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
         Ok(()) => Ok(()),
         Err(e) => Err(Error::io(format!("create home {}", dir.display()), e)),
     }

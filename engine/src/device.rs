@@ -58,7 +58,9 @@ pub struct MemDevice {
 impl MemDevice {
     /// A zero-filled device of `len` bytes.
     pub fn new(len: usize) -> Self {
-        MemDevice { bytes: RwLock::new(vec![0; len]) }
+        MemDevice {
+            bytes: RwLock::new(vec![0; len]),
+        }
     }
 }
 
@@ -111,7 +113,13 @@ pub struct FileDevice {
 
 impl std::fmt::Debug for FileDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FileDevice({}, {} bytes, encrypted: {})", self.path.display(), self.size, self.xts.is_some())
+        write!(
+            f,
+            "FileDevice({}, {} bytes, encrypted: {})",
+            self.path.display(),
+            self.size,
+            self.xts.is_some()
+        )
     }
 }
 
@@ -127,7 +135,16 @@ impl FileDevice {
         xts: Option<Xts>,
     ) -> Self {
         let locks = (0..STRIPES).map(|_| RwLock::new(())).collect();
-        FileDevice { file, data_offset, size, sector, xts, locks, scratch: Mutex::new(Vec::new()), path }
+        FileDevice {
+            file,
+            data_offset,
+            size,
+            sector,
+            xts,
+            locks,
+            scratch: Mutex::new(Vec::new()),
+            path,
+        }
     }
 
     /// A device over a new sparse scratch file of `size` bytes at `path` (no header, sectors
@@ -143,7 +160,10 @@ impl FileDevice {
         key: Option<&crate::secret::DataKey>,
     ) -> Result<FileDevice> {
         if !(sector == 512 || sector == 4096) || !size.is_multiple_of(sector as u64) {
-            bail!(Code::INVALID_PARAMETER_VALUE, "bad scratch device geometry: {size} bytes in {sector}-byte sectors");
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "bad scratch device geometry: {size} bytes in {sector}-byte sectors"
+            );
         }
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -152,8 +172,16 @@ impl FileDevice {
             .truncate(true)
             .open(path)
             .map_err(|e| Error::io(format!("create {}", path.display()), e))?;
-        file.set_len(size).map_err(|e| Error::io(format!("size {}", path.display()), e))?;
-        Ok(FileDevice::new(file, path.to_owned(), 0, size, sector, key.map(Xts::new)))
+        file.set_len(size)
+            .map_err(|e| Error::io(format!("size {}", path.display()), e))?;
+        Ok(FileDevice::new(
+            file,
+            path.to_owned(),
+            0,
+            size,
+            sector,
+            key.map(Xts::new),
+        ))
     }
 
     fn lock_of(&self, sector: u64) -> &RwLock<()> {
@@ -165,7 +193,11 @@ impl FileDevice {
     }
 
     fn take_scratch(&self) -> Vec<u8> {
-        self.scratch.lock().expect("lock").pop().unwrap_or_else(|| vec![0u8; self.sector])
+        self.scratch
+            .lock()
+            .expect("lock")
+            .pop()
+            .unwrap_or_else(|| vec![0u8; self.sector])
     }
 
     fn put_scratch(&self, mut v: Vec<u8>) {
@@ -177,7 +209,9 @@ impl FileDevice {
     /// The caller holds the sectors' locks.
     fn read_sectors(&self, first: u64, buf: &mut [u8]) -> Result<()> {
         let off = self.data_offset + first * self.sector as u64;
-        self.file.read_exact_at(buf, off).map_err(|e| self.io_err("read", e))?;
+        self.file
+            .read_exact_at(buf, off)
+            .map_err(|e| self.io_err("read", e))?;
         if let Some(x) = &self.xts {
             for (i, s) in buf.chunks_exact_mut(self.sector).enumerate() {
                 // An all-zero ciphertext sector was never written: it reads as zeros.
@@ -195,7 +229,9 @@ impl FileDevice {
             x.encrypt_sectors(first, self.sector, plain);
         }
         let off = self.data_offset + first * self.sector as u64;
-        self.file.write_all_at(plain, off).map_err(|e| self.io_err("write", e))
+        self.file
+            .write_all_at(plain, off)
+            .map_err(|e| self.io_err("write", e))
     }
 }
 
@@ -217,7 +253,9 @@ impl BlockDevice for FileDevice {
                 // Whole sectors straight into the caller's buffer, a run at a time.
                 let n = (left / self.sector).min(RUN);
                 let bytes = n * self.sector;
-                let guards: Vec<_> = (0..n as u64).map(|i| self.lock_of(sector + i).read().expect("lock")).collect();
+                let guards: Vec<_> = (0..n as u64)
+                    .map(|i| self.lock_of(sector + i).read().expect("lock"))
+                    .collect();
                 self.read_sectors(sector, &mut buf[done..done + bytes])?;
                 drop(guards);
                 done += bytes;
@@ -253,7 +291,9 @@ impl BlockDevice for FileDevice {
                 let bytes = n * self.sector;
                 run.clear();
                 run.extend_from_slice(&data[done..done + bytes]);
-                let guards: Vec<_> = (0..n as u64).map(|i| self.lock_of(sector + i).write().expect("lock")).collect();
+                let guards: Vec<_> = (0..n as u64)
+                    .map(|i| self.lock_of(sector + i).write().expect("lock"))
+                    .collect();
                 self.write_sectors(sector, &mut run)?;
                 drop(guards);
                 done += bytes;
@@ -289,7 +329,10 @@ impl BlockDevice for FileDevice {
             self.write_at(offset, &vec![0u8; (first_whole * ss - offset) as usize])?;
         }
         if offset + len > end_whole * ss {
-            self.write_at(end_whole * ss, &vec![0u8; (offset + len - end_whole * ss) as usize])?;
+            self.write_at(
+                end_whole * ss,
+                &vec![0u8; (offset + len - end_whole * ss) as usize],
+            )?;
         }
         // Whole sectors in runs of at most RUN, each under its sectors' locks taken in sector
         // order, as reads and writes take them. Two such runs (each at most RUN long, RUN * 2 <=
@@ -299,8 +342,9 @@ impl BlockDevice for FileDevice {
         let mut first = first_whole;
         while first < end_whole {
             let n = (end_whole - first).min(RUN as u64);
-            let guards: Vec<_> =
-                (first..first + n).map(|s| self.lock_of(s).write().expect("lock")).collect();
+            let guards: Vec<_> = (first..first + n)
+                .map(|s| self.lock_of(s).write().expect("lock"))
+                .collect();
             punch_hole(&self.file, self.data_offset + first * ss, n * ss)
                 .map_err(|e| self.io_err("punch hole in", e))?;
             drop(guards);
@@ -363,7 +407,13 @@ mod tests {
     fn file_device(size: u64, sector: usize, encrypted: bool) -> (tempfile::TempDir, FileDevice) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vol");
-        let f = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
         f.set_len(4096 + size).unwrap();
         let xts = encrypted.then(|| Xts::new(&DataKey::from_slice(&[7u8; 64])));
         (dir, FileDevice::new(f, path, 4096, size, sector, xts))
@@ -382,7 +432,10 @@ mod tests {
                 let o = o.min(size - d.len().min(size as usize) as u64);
                 Op::Write(o, d)
             }),
-            (0..size, 0usize..9000).prop_map(move |(o, l)| Op::Read(o.min(size - l.min(size as usize) as u64), l.min(size as usize))),
+            (0..size, 0usize..9000).prop_map(move |(o, l)| Op::Read(
+                o.min(size - l.min(size as usize) as u64),
+                l.min(size as usize)
+            )),
             (0..size, 0u64..20000).prop_map(move |(o, l)| Op::Discard(o, l.min(size - o))),
         ]
     }
@@ -425,7 +478,10 @@ mod tests {
     #[test]
     fn past_the_end_is_refused_and_ciphertext_is_on_disk() {
         let (_d, dev) = file_device(8192, 4096, true);
-        assert_eq!(dev.write_at(8000, &[1u8; 200]).unwrap_err().code(), Code::INVALID_PARAMETER_VALUE);
+        assert_eq!(
+            dev.write_at(8000, &[1u8; 200]).unwrap_err().code(),
+            Code::INVALID_PARAMETER_VALUE
+        );
         let mut b = [0u8; 10];
         assert!(dev.read_at(8190, &mut b).is_err());
         let marker = b"PLAINTEXT-MARKER-IN-DEVICE";
@@ -467,7 +523,8 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(1500));
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for _ in 0..2 {
-            rx.recv_timeout(std::time::Duration::from_secs(20)).expect("discard and write deadlocked");
+            rx.recv_timeout(std::time::Duration::from_secs(20))
+                .expect("discard and write deadlocked");
         }
         for w in workers {
             w.join().unwrap();
@@ -484,7 +541,8 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..200u64 {
                         // Unaligned writes that cover sector 1 entirely with one byte value.
-                        dev.write_at(4096 - (i % 7), &vec![t + 1; 4096 + 14]).unwrap();
+                        dev.write_at(4096 - (i % 7), &vec![t + 1; 4096 + 14])
+                            .unwrap();
                     }
                 })
             })
@@ -494,6 +552,9 @@ mod tests {
         }
         let mut s = vec![0u8; 4096];
         dev.read_at(4096, &mut s).unwrap();
-        assert!(s.iter().all(|&b| b == s[0]) && s[0] != 0, "sector 1 is one writer's bytes");
+        assert!(
+            s.iter().all(|&b| b == s[0]) && s[0] != 0,
+            "sector 1 is one writer's bytes"
+        );
     }
 }

@@ -136,7 +136,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An error with `code` and a message meant for the user.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Error { code, message: message.into(), source: None }
+        Error {
+            code,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attaches the underlying cause.
@@ -190,7 +194,9 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -216,7 +222,10 @@ mod tests {
     fn codes_have_kinds() {
         assert_eq!(Code::INVALID_AMI_ID_NOT_FOUND.kind(), ErrorKind::NotFound);
         assert_eq!(Code::DISABLED_EXCEPTION.kind(), ErrorKind::KeyUnavailable);
-        assert_eq!(Code::INVALID_AMI_ID_MALFORMED.as_str(), "InvalidAMIID.Malformed");
+        assert_eq!(
+            Code::INVALID_AMI_ID_MALFORMED.as_str(),
+            "InvalidAMIID.Malformed"
+        );
     }
 
     #[test]

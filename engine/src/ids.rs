@@ -103,7 +103,11 @@ pub struct KeyId(String);
 impl KeyId {
     /// A new random (v4-shaped) key id from 128 random bits.
     pub fn generate(random: u128) -> Self {
-        KeyId(uuid::Builder::from_random_bytes(random.to_le_bytes()).into_uuid().to_string())
+        KeyId(
+            uuid::Builder::from_random_bytes(random.to_le_bytes())
+                .into_uuid()
+                .to_string(),
+        )
     }
 
     /// The id as text.
@@ -117,7 +121,10 @@ impl FromStr for KeyId {
     fn from_str(s: &str) -> Result<Self, Error> {
         match uuid::Uuid::try_parse(s) {
             Ok(u) if u.hyphenated().to_string() == s => Ok(KeyId(s.to_owned())),
-            _ => Err(Error::new(Code::NOT_FOUND_EXCEPTION, format!("Invalid keyId '{s}'"))),
+            _ => Err(Error::new(
+                Code::NOT_FOUND_EXCEPTION,
+                format!("Invalid keyId '{s}'"),
+            )),
         }
     }
 }
@@ -156,11 +163,32 @@ mod tests {
     fn malformed_ids_are_rejected_with_their_code() {
         let e = "ami-xyz".parse::<ImageId>().unwrap_err();
         assert_eq!(e.code(), Code::INVALID_AMI_ID_MALFORMED);
-        assert_eq!(e.message(), "Invalid id: \"ami-xyz\" (expecting \"ami-...\")");
-        assert_eq!("vol-12".parse::<VolumeId>().unwrap_err().code(), Code::INVALID_VOLUME_ID_MALFORMED);
-        assert_eq!("snap-0123456789abcdefA".parse::<SnapshotId>().unwrap_err().code(), Code::INVALID_SNAPSHOT_ID_MALFORMED);
-        assert_eq!("x-0123456789abcdef0".parse::<InstanceId>().unwrap_err().code(), Code::INVALID_INSTANCE_ID_MALFORMED);
-        assert!("ami-12345678".parse::<ImageId>().is_ok(), "legacy 8-digit ids parse");
+        assert_eq!(
+            e.message(),
+            "Invalid id: \"ami-xyz\" (expecting \"ami-...\")"
+        );
+        assert_eq!(
+            "vol-12".parse::<VolumeId>().unwrap_err().code(),
+            Code::INVALID_VOLUME_ID_MALFORMED
+        );
+        assert_eq!(
+            "snap-0123456789abcdefA"
+                .parse::<SnapshotId>()
+                .unwrap_err()
+                .code(),
+            Code::INVALID_SNAPSHOT_ID_MALFORMED
+        );
+        assert_eq!(
+            "x-0123456789abcdef0"
+                .parse::<InstanceId>()
+                .unwrap_err()
+                .code(),
+            Code::INVALID_INSTANCE_ID_MALFORMED
+        );
+        assert!(
+            "ami-12345678".parse::<ImageId>().is_ok(),
+            "legacy 8-digit ids parse"
+        );
         assert!("not-a-uuid".parse::<KeyId>().is_err());
     }
 

@@ -25,3 +25,7 @@ pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotI
 pub use mount::MountedVolume;
 pub use progress::{NoProgress, Progress};
 pub use secret::DataKey;
+
+/// Fixtures for the criterion benches in `benches/` (not a stable API).
+#[doc(hidden)]
+pub use rekey::bench as __bench;

@@ -60,11 +60,21 @@ impl Engine {
     /// # Errors
     /// As [`Engine::open_instance_volumes`]; `InvalidAttachment.NotFound` when the volume is not
     /// attached to that instance.
-    pub fn open_attached_volume(&mut self, instance_id: &str, volume_id: &str) -> Result<MountedVolume> {
+    pub fn open_attached_volume(
+        &mut self,
+        instance_id: &str,
+        volume_id: &str,
+    ) -> Result<MountedVolume> {
         let core = self.core();
         let v = core.cat.read(|tx| core.volume(tx, volume_id))?;
-        if v.attachment.as_ref().is_none_or(|a| a.instance_id != instance_id) {
-            bail!(Code::INVALID_ATTACHMENT_NOT_FOUND, "The volume '{volume_id}' is not attached to instance '{instance_id}'.");
+        if v.attachment
+            .as_ref()
+            .is_none_or(|a| a.instance_id != instance_id)
+        {
+            bail!(
+                Code::INVALID_ATTACHMENT_NOT_FOUND,
+                "The volume '{volume_id}' is not attached to instance '{instance_id}'."
+            );
         }
         core.open_device(&v)
     }
@@ -79,7 +89,8 @@ impl Core {
                 let dk = self.cat.read(|tx| {
                     let k = self.kms.resolve(tx, &self.caller, e.key_arn())?;
                     self.kms.authorize(&k, &self.caller, "CreateGrant")?;
-                    self.kms.unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)
+                    self.kms
+                        .unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)
                 });
                 match dk {
                     Ok(dk) => Some(Xts::new(&dk)),
@@ -115,7 +126,14 @@ impl Core {
             ),
             Err(e) => return Err(Error::io(format!("lock {}", path.display()), e.into())),
         }
-        let dev = FileDevice::new(file, path, crate::blob::HEADER_LEN as u64, size, v.sector_size as usize, xts);
+        let dev = FileDevice::new(
+            file,
+            path,
+            crate::blob::HEADER_LEN as u64,
+            size,
+            v.sector_size as usize,
+            xts,
+        );
         Ok(MountedVolume {
             device: a.device.clone(),
             file_name: rules::device_file_name(&a.device).to_owned(),

@@ -59,7 +59,8 @@ pub fn instance_mounted_at(home: &Path, dir: &Path) -> Option<String> {
 
 /// The pid recorded by the mount of `instance_id`, if a record exists.
 pub fn mount_pid(home: &Path, instance_id: &str) -> Option<u32> {
-    let v: Value = serde_json::from_slice(&std::fs::read(record_path(home, instance_id)).ok()?).ok()?;
+    let v: Value =
+        serde_json::from_slice(&std::fs::read(record_path(home, instance_id)).ok()?).ok()?;
     v["pid"].as_u64().map(|p| p as u32)
 }
 
@@ -92,20 +93,33 @@ impl Drop for ControlServer {
 ///
 /// # Errors
 /// `ResourceBusy` when another live mount of the instance answers on the socket; I/O errors.
-pub fn serve(home: &Path, instance_id: &str, dir: &Path, ctl: Arc<dyn MountControl>) -> Result<ControlServer> {
+pub fn serve(
+    home: &Path,
+    instance_id: &str,
+    dir: &Path,
+    ctl: Arc<dyn MountControl>,
+) -> Result<ControlServer> {
     let md = mounts_dir(home);
     std::fs::create_dir_all(&md).map_err(|e| Error::io(format!("create {}", md.display()), e))?;
     let socket = socket_path(home, instance_id);
     if UnixStream::connect(&socket).is_ok() {
-        bail!(Code::RESOURCE_BUSY, "Instance {instance_id} is already mounted (its mount answers on {})", socket.display());
+        bail!(
+            Code::RESOURCE_BUSY,
+            "Instance {instance_id} is already mounted (its mount answers on {})",
+            socket.display()
+        );
     }
     let _ = std::fs::remove_file(&socket);
-    let listener = UnixListener::bind(&socket).map_err(|e| Error::io(format!("listen on {}", socket.display()), e))?;
-    listener.set_nonblocking(true).map_err(|e| Error::io("set the control socket non-blocking", e))?;
+    let listener = UnixListener::bind(&socket)
+        .map_err(|e| Error::io(format!("listen on {}", socket.display()), e))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::io("set the control socket non-blocking", e))?;
     let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
     let record = record_path(home, instance_id);
     let rec = json!({"instance_id": instance_id, "dir": dir, "pid": std::process::id()});
-    std::fs::write(&record, rec.to_string()).map_err(|e| Error::io(format!("write {}", record.display()), e))?;
+    std::fs::write(&record, rec.to_string())
+        .map_err(|e| Error::io(format!("write {}", record.display()), e))?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let thread = std::thread::Builder::new()
@@ -124,7 +138,12 @@ pub fn serve(home: &Path, instance_id: &str, dir: &Path, ctl: Arc<dyn MountContr
             }
         })
         .map_err(|e| Error::io("start the control thread", e))?;
-    Ok(ControlServer { socket, record, stop, thread: Some(thread) })
+    Ok(ControlServer {
+        socket,
+        record,
+        stop,
+        thread: Some(thread),
+    })
 }
 
 fn reply(conn: &mut UnixStream, r: Result<()>) -> std::io::Result<()> {
@@ -137,10 +156,14 @@ fn reply(conn: &mut UnixStream, r: Result<()>) -> std::io::Result<()> {
 
 fn handle(conn: UnixStream, ctl: &dyn MountControl) {
     let _ = conn.set_nonblocking(false);
-    let Ok(mut writer) = conn.try_clone() else { return };
+    let Ok(mut writer) = conn.try_clone() else {
+        return;
+    };
     let mut lines = BufReader::new(conn).lines();
     while let Some(Ok(line)) = lines.next() {
-        let Ok(req) = serde_json::from_str::<Value>(&line) else { return };
+        let Ok(req) = serde_json::from_str::<Value>(&line) else {
+            return;
+        };
         let s = |k: &str| req[k].as_str().unwrap_or_default().to_owned();
         let r = match req["op"].as_str() {
             Some("attach") => ctl.attach(&s("volume_id"), &s("device")),
@@ -161,7 +184,10 @@ fn handle(conn: UnixStream, ctl: &dyn MountControl) {
                     r
                 }
             }
-            _ => Err(Error::new(Code::INVALID_ACTION, format!("unknown mount request: {line}"))),
+            _ => Err(Error::new(
+                Code::INVALID_ACTION,
+                format!("unknown mount request: {line}"),
+            )),
         };
         if reply(&mut writer, r).is_err() {
             return;
@@ -189,13 +215,26 @@ impl Client {
         writeln!(self.conn, "{req}").map_err(io)?;
         let mut line = String::new();
         self.reader.read_line(&mut line).map_err(io)?;
-        let v: Value = serde_json::from_str(&line)
-            .map_err(|_| Error::new(Code::INTERNAL_ERROR, "the mount closed the control connection"))?;
+        let v: Value = serde_json::from_str(&line).map_err(|_| {
+            Error::new(
+                Code::INTERNAL_ERROR,
+                "the mount closed the control connection",
+            )
+        })?;
         if v["ok"] == true {
             return Ok(());
         }
-        let code = v["code"].as_str().and_then(Code::from_name).unwrap_or(Code::INTERNAL_ERROR);
-        Err(Error::new(code, v["message"].as_str().unwrap_or("the mount refused the request").to_owned()))
+        let code = v["code"]
+            .as_str()
+            .and_then(Code::from_name)
+            .unwrap_or(Code::INTERNAL_ERROR);
+        Err(Error::new(
+            code,
+            v["message"]
+                .as_str()
+                .unwrap_or("the mount refused the request")
+                .to_owned(),
+        ))
     }
 }
 

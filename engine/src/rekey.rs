@@ -7,9 +7,15 @@
 //! about 1 MiB (`plan_chunks`, pure), which rayon hands out as contiguous ranges; each worker
 //! reads a chunk into its own scratch buffer (pread, or a copy out of a read-only map), skips
 //! all-zero sectors, transforms runs of the rest in place and pwrites them. No channels, no
-//! hand-offs; writing with pwrite rather than through a fresh mapping because first-touch page
-//! faults are the bottleneck (PERFORMANCE-NOTES A2). Every mover fsyncs the destination when it
-//! ends, so the `persist` that follows inside a catalog transaction has nothing left to flush.
+//! hand-offs. Every mover fsyncs the destination when it ends, so the `persist` that follows
+//! inside a catalog transaction has nothing left to flush.
+//!
+//! Measured on /dev/shm (256 MiB, 2-core VM, benches/rekey.rs): allocating the destination's
+//! fresh pages is a bound of its own next to the cipher (PERFORMANCE-NOTES A2). pwrite from the
+//! scratch buffer beat writing through a shared map prefaulted with MADV_POPULATE_WRITE by about
+//! 20 %, so the destination is never mapped. A mapped source (MADV_SEQUENTIAL) was no faster than
+//! pread, so pread is the default and the map stays a bench option. 1 MiB chunks were as fast as
+//! 4 MiB with one worker and faster with two.
 //!
 //! The API, all `pub(crate)`, each returning the bytes written to the destination:
 //! - `import_plain(src: &Path, dst: &TempBlob, to: Option<&Xts>, &dyn Progress) -> Result<u64>`
@@ -35,8 +41,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use zeroize::Zeroizing;
 
-/// Bytes per chunk unless tuned: measured on /dev/shm (benches/rekey.rs), 1 MiB keeps a
-/// worker's buffer in its L2 while pwrite copies it out; 4 MiB was no faster.
+/// Bytes per chunk unless tuned (see the module docs for the measurement). 1 MiB also fits a
+/// worker's buffer in its L2 cache while pwrite copies it out.
 pub(crate) const DEFAULT_CHUNK: usize = 1 << 20;
 
 /// How workers read the source of a rekey or export.
@@ -135,24 +141,9 @@ fn next_run(buf: &[u8], ss: usize, mut at: usize) -> Option<(usize, usize)> {
 // ---------------------------------------------------------------------------------------------
 // Transforms.
 
-/// Sectors per call of the two-pass stand-in below: 64 KiB stays in L2 between the passes.
-const REKEY_BATCH: usize = 64 << 10;
-
 /// Decrypts `data` with `from`, then encrypts it with `to`, sector by sector from
 /// `first_sector`.
 ///
-/// Stand-in for `xts::rekey_sectors` (same signature), which fuses the two passes per sector
-/// so the plaintext never leaves registers: replace this body with
-/// `crate::xts::rekey_sectors(from, to, first_sector, sector_size, data)` once it lands.
-fn rekey_sectors(from: &Xts, to: &Xts, first_sector: u64, sector_size: usize, data: &mut [u8]) {
-    let per = (REKEY_BATCH / sector_size).max(1);
-    for (i, batch) in data.chunks_mut(per * sector_size).enumerate() {
-        let first = first_sector + (i * per) as u64;
-        from.decrypt_sectors(first, sector_size, batch);
-        to.encrypt_sectors(first, sector_size, batch);
-    }
-}
-
 #[derive(Clone, Copy)]
 enum Transform<'a> {
     /// Bytes go through unchanged (clone fallback, plaintext to plaintext).
@@ -169,7 +160,9 @@ impl Transform<'_> {
             Transform::Copy => {}
             Transform::Encrypt(x) => x.encrypt_sectors(first_sector, ss, data),
             Transform::Decrypt(x) => x.decrypt_sectors(first_sector, ss, data),
-            Transform::Rekey(from, to) => rekey_sectors(from, to, first_sector, ss, data),
+            Transform::Rekey(from, to) => {
+                crate::xts::rekey_sectors(from, to, first_sector, ss, data)
+            }
         }
     }
 
@@ -1084,17 +1077,13 @@ mod tests {
 
     #[test]
     fn rekey_decrypts_to_the_original_and_leaves_the_source_alone() {
+        use XtsCipher::{Aes128Xts as A128, Aes256Xts as A256};
         for (from_c, to_c, ss, mmap) in [
-            (
-                Some(XtsCipher::Aes256Xts),
-                XtsCipher::Aes256Xts,
-                4096u32,
-                false,
-            ),
-            (Some(XtsCipher::Aes128Xts), XtsCipher::Aes256Xts, 512, true),
-            (Some(XtsCipher::Aes256Xts), XtsCipher::Aes128Xts, 4096, true),
-            (None, XtsCipher::Aes256Xts, 4096, false),
-            (None, XtsCipher::Aes128Xts, 512, true),
+            (Some(A256), A256, 4096u32, false),
+            (Some(A128), A256, 512, true),
+            (Some(A256), A128, 4096, true),
+            (None, A256, 4096, false),
+            (None, A128, 512, true),
         ] {
             let fx = Fixture::new();
             let size = 5 << 20;

@@ -17,10 +17,16 @@ impl DataKey {
     /// # Panics
     /// If `material` is not 32 or 64 bytes long: callers size it from the cipher.
     pub fn from_slice(material: &[u8]) -> Self {
-        assert!(material.len() == 32 || material.len() == 64, "XTS keys are 32 or 64 bytes");
+        assert!(
+            material.len() == 32 || material.len() == 64,
+            "XTS keys are 32 or 64 bytes"
+        );
         let mut bytes = [0u8; 64];
         bytes[..material.len()].copy_from_slice(material);
-        DataKey { bytes, len: material.len() as u8 }
+        DataKey {
+            bytes,
+            len: material.len() as u8,
+        }
     }
 
     /// The key material.

@@ -13,6 +13,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+#[cfg(test)]
 use zeroize::Zeroizing;
 
 /// The blob files of one home: `HOME/blobs/<id>` for committed files, `HOME/tmp/<id>.<pid>.tmp`
@@ -93,6 +94,7 @@ impl BlobStore {
         self.open_with(id, false)
     }
 
+    #[cfg(test)]
     /// As [`BlobStore::open`], read-write, for in-place sector writes.
     ///
     /// # Errors
@@ -158,6 +160,7 @@ impl BlobStore {
         }
     }
 
+    #[cfg(test)]
     /// Whether the committed blob `id` exists.
     ///
     /// # Errors
@@ -189,15 +192,14 @@ impl BlobStore {
                 continue;
             };
             if pid != me && !sys::pid_alive(pid) {
-                removed.push(remove_path(self.tmp.join(&name))?);
+                removed.extend(remove_path(self.tmp.join(&name))?);
             }
         }
         for name in list_files(&self.blobs)? {
             if check_id(&name).is_ok() && !is_live(&name) {
-                removed.push(remove_path(self.blobs.join(&name))?);
+                removed.extend(remove_path(self.blobs.join(&name))?);
             }
         }
-        removed.retain(|p| !p.as_os_str().is_empty());
         Ok(removed)
     }
 }
@@ -218,11 +220,11 @@ fn list_files(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Removes `path`, returning it, or an empty path if it was already gone (a racing cleanup).
-fn remove_path(path: PathBuf) -> Result<PathBuf> {
+/// Removes `path`, returning it, or None if it was already gone (a racing cleanup).
+fn remove_path(path: PathBuf) -> Result<Option<PathBuf>> {
     match fs::remove_file(&path) {
-        Ok(()) => Ok(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(PathBuf::new()),
+        Ok(()) => Ok(Some(path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(format!("remove {}", path.display()), e)),
     }
 }
@@ -288,14 +290,7 @@ impl TempBlob {
             .map_err(|e| Error::io(format!("fsync {}", self.path.display()), e))
     }
 
-    /// Data extents of the volume, in data-region byte offsets (see [`Blob::data_extents`]).
-    ///
-    /// # Errors
-    /// I/O errors of lseek.
-    pub(crate) fn data_extents(&self) -> Result<Vec<(u64, u64)>> {
-        extents(&self.file, &self.path, &self.header)
-    }
-
+    #[cfg(test)]
     /// Reads whole sectors; see [`Blob::read_sectors`].
     ///
     /// # Errors
@@ -304,6 +299,7 @@ impl TempBlob {
         read_sectors(&self.file, &self.path, &self.header, first, xts, buf)
     }
 
+    #[cfg(test)]
     /// Writes whole sectors; see [`Blob::write_sectors`].
     ///
     /// # Errors
@@ -360,6 +356,8 @@ pub(crate) struct Blob {
     file: File,
     path: PathBuf,
     header: BlobHeader,
+    /// Whether writes are allowed (checked by the sector writes the tests use).
+    #[cfg_attr(not(test), allow(dead_code))]
     writable: bool,
 }
 
@@ -412,6 +410,7 @@ impl Blob {
             .map_err(|e| Error::io(format!("mmap {}", self.path.display()), e))
     }
 
+    #[cfg(test)]
     /// Reads `buf.len() / sector_size` sectors starting at sector `first`, decrypting with
     /// `xts` (None for an unencrypted volume). Holes and all-zero ciphertext sectors read as
     /// zeros.
@@ -423,6 +422,7 @@ impl Blob {
         read_sectors(&self.file, &self.path, &self.header, first, xts, buf)
     }
 
+    #[cfg(test)]
     /// Writes whole sectors starting at sector `first`, encrypting with `xts`. An all-zero
     /// plaintext sector is stored as all-zero bytes, which reads back as zeros ("unwritten").
     /// The plaintext is encrypted in a zeroizing copy; `data` is not modified.
@@ -440,6 +440,7 @@ impl Blob {
         write_sectors(&self.file, &self.path, &self.header, first, xts, data)
     }
 
+    #[cfg(test)]
     /// fsyncs the file (after in-place writes).
     ///
     /// # Errors
@@ -473,6 +474,7 @@ pub(crate) fn check_key(h: &BlobHeader, xts: Option<&Xts>, path: &Path) -> Resul
     Ok(())
 }
 
+#[cfg(test)]
 fn check_range(h: &BlobHeader, path: &Path, first: u64, len: usize) -> Result<u64> {
     let ss = h.sector_size as usize;
     let n = (len / ss) as u64;
@@ -486,6 +488,7 @@ fn check_range(h: &BlobHeader, path: &Path, first: u64, len: usize) -> Result<u6
     Ok(HEADER_LEN as u64 + first * u64::from(h.sector_size))
 }
 
+#[cfg(test)]
 fn read_sectors(
     file: &File,
     path: &Path,
@@ -509,6 +512,7 @@ fn read_sectors(
     Ok(())
 }
 
+#[cfg(test)]
 fn write_sectors(
     file: &File,
     path: &Path,

@@ -60,7 +60,9 @@ impl Catalog {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version as usize > MIGRATIONS.len() {
             return Err(Error::new(
@@ -104,7 +106,10 @@ pub(crate) struct Tx<'a> {
 
 fn decode<R: Record>(body: &str) -> Result<R> {
     serde_json::from_str(body).map_err(|e| {
-        Error::new(Code::CORRUPT_FILE, format!("catalog row in {} does not parse: {e}", R::TABLE))
+        Error::new(
+            Code::CORRUPT_FILE,
+            format!("catalog row in {} does not parse: {e}", R::TABLE),
+        )
     })
 }
 
@@ -112,8 +117,10 @@ impl Tx<'_> {
     /// The record with primary key `key`, if any.
     pub(crate) fn get<R: Record>(&self, key: &str) -> Result<Option<R>> {
         let sql = format!("SELECT body FROM {} WHERE id = ?1", R::TABLE);
-        let body: Option<String> =
-            self.tx.query_row(&sql, params![key], |r| r.get(0)).optional()?;
+        let body: Option<String> = self
+            .tx
+            .query_row(&sql, params![key], |r| r.get(0))
+            .optional()?;
         body.map(|b| decode(&b)).transpose()
     }
 
@@ -125,7 +132,8 @@ impl Tx<'_> {
             R::TABLE
         );
         let body = serde_json::to_string(rec).expect("records serialize");
-        self.tx.execute(&sql, params![rec.key(), rec.region(), body])?;
+        self.tx
+            .execute(&sql, params![rec.key(), rec.region(), body])?;
         Ok(())
     }
 
@@ -137,7 +145,10 @@ impl Tx<'_> {
 
     /// Every record of region `region`, in key order.
     pub(crate) fn list<R: Record>(&self, region: &str) -> Result<Vec<R>> {
-        let sql = format!("SELECT body FROM {} WHERE region = ?1 ORDER BY id", R::TABLE);
+        let sql = format!(
+            "SELECT body FROM {} WHERE region = ?1 ORDER BY id",
+            R::TABLE
+        );
         self.collect(&sql, params![region])
     }
 
@@ -161,7 +172,11 @@ impl Tx<'_> {
     pub(crate) fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .tx
-            .query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 
@@ -200,7 +215,11 @@ mod tests {
     fn put_get_list_delete_and_rollback() {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::open(&dir.path().join("c.db")).unwrap();
-        let t = |id: &str, r: &str, n| Thing { id: id.into(), region: r.into(), n };
+        let t = |id: &str, r: &str, n| Thing {
+            id: id.into(),
+            region: r.into(),
+            n,
+        };
         c.write(|tx| {
             tx.put(&t("a", "r1", 1))?;
             tx.put(&t("b", "r2", 2))?;
@@ -214,7 +233,10 @@ mod tests {
         assert!(err.is_err());
         c.read(|tx| {
             assert_eq!(tx.get::<Thing>("a")?.unwrap().n, 3);
-            assert!(tx.get::<Thing>("c")?.is_none(), "a failed transaction leaves nothing");
+            assert!(
+                tx.get::<Thing>("c")?.is_none(),
+                "a failed transaction leaves nothing"
+            );
             assert_eq!(tx.list::<Thing>("r1")?.len(), 1);
             assert_eq!(tx.list_all::<Thing>()?.len(), 2);
             Ok(())

@@ -23,7 +23,11 @@ impl Core {
             .into_iter()
             .find(|i| i.state != ImageState::Deregistered && i.name == name)
         {
-            bail!(Code::INVALID_AMI_NAME_DUPLICATE, "AMI name {name} is already in use by AMI {}", other.id);
+            bail!(
+                Code::INVALID_AMI_NAME_DUPLICATE,
+                "AMI name {name} is already in use by AMI {}",
+                other.id
+            );
         }
         Ok(())
     }
@@ -31,7 +35,10 @@ impl Core {
     pub(super) fn register_image(&mut self, r: rq::RegisterImage) -> Result<Value> {
         rules::check_ami_name(&r.name)?;
         let Some(root) = r.root_device_name.clone() else {
-            bail!(Code::MISSING_PARAMETER, "The request must contain the parameter rootDeviceName");
+            bail!(
+                Code::MISSING_PARAMETER,
+                "The request must contain the parameter rootDeviceName"
+            );
         };
         rules::check_device(&root)?;
         let region = self.region().to_owned();
@@ -130,15 +137,25 @@ impl Core {
     pub(super) fn copy_image(&mut self, r: rq::CopyImage, p: &dyn Progress) -> Result<Value> {
         let src_id: crate::ids::ImageId = r.source_image_id.parse()?;
         if !rules::valid_region(&r.source_region) {
-            bail!(Code::INVALID_PARAMETER_VALUE, "Invalid source region: {}", r.source_region);
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "Invalid source region: {}",
+                r.source_region
+            );
         }
         rules::check_ami_name(&r.name)?;
         if r.kms_key_id.is_some() && r.encrypted != Some(true) {
-            bail!(Code::INVALID_PARAMETER_DEPENDENCY, "The parameter KmsKeyId requires the parameter Encrypted to be set.");
+            bail!(
+                Code::INVALID_PARAMETER_DEPENDENCY,
+                "The parameter KmsKeyId requires the parameter Encrypted to be set."
+            );
         }
         // SEMANTICS.md §12 rule 12: a reused ClientToken returns the first copy's id when the
         // parameters are the same.
-        let token_key = r.client_token.as_ref().map(|t| super::model::client_token_setting(self.region(), "CopyImage", t));
+        let token_key = r
+            .client_token
+            .as_ref()
+            .map(|t| super::model::client_token_setting(self.region(), "CopyImage", t));
         let fingerprint = serde_json::to_string(&r).expect("requests serialize");
         if let Some(k) = &token_key {
             if let Some(prev) = self.cat.read(|tx| tx.setting(k))? {
@@ -146,13 +163,22 @@ impl Core {
                 if fp == fingerprint {
                     return Ok(json!({"ImageId": id}));
                 }
-                bail!(Code::IDEMPOTENT_PARAMETER_MISMATCH, "Client token {} was used with different parameters", r.client_token.as_deref().unwrap_or(""));
+                bail!(
+                    Code::IDEMPOTENT_PARAMETER_MISMATCH,
+                    "Client token {} was used with different parameters",
+                    r.client_token.as_deref().unwrap_or("")
+                );
             }
         }
         let (src, snaps) = self.cat.read(|tx| {
             let src = self.image(tx, &r.source_region, src_id.as_str())?;
             if src.state != ImageState::Available {
-                bail!(Code::INVALID_AMI_ID_UNAVAILABLE, "Image {} is not available (it is {})", src.id, src.state_str());
+                bail!(
+                    Code::INVALID_AMI_ID_UNAVAILABLE,
+                    "Image {} is not available (it is {})",
+                    src.id,
+                    src.state_str()
+                );
             }
             let mut snaps = Vec::new();
             for m in &src.mappings {
@@ -182,10 +208,18 @@ impl Core {
         let mut choices = Vec::new();
         for s in &snaps {
             let source = match &s.encryption {
-                Some(e) => Source::Encrypted { key_arn: e.key_arn(), reusable: same_region },
+                Some(e) => Source::Encrypted {
+                    key_arn: e.key_arn(),
+                    reusable: same_region,
+                },
                 None => Source::Plain,
             };
-            choices.push(encryption_outcome(source, r.encrypted, r.kms_key_id.as_deref(), ebd)?);
+            choices.push(encryption_outcome(
+                source,
+                r.encrypted,
+                r.kms_key_id.as_deref(),
+                ebd,
+            )?);
             new_ids.push(Self::new_snapshot_id().to_string());
         }
         let plans: Option<Vec<Planned>> = self.cat.write(|tx| {
@@ -233,11 +267,21 @@ impl Core {
         if let Some(plans) = plans {
             for ((s, planned), rec) in snaps.iter().zip(plans).zip(recs.iter_mut()) {
                 let size = s.size_gib * GIB;
-                temps.push(self.produce(&rec.id, size, s.sector_size, &planned, Some((size, s.encryption.as_ref())), p)?);
+                temps.push(self.produce(
+                    &rec.id,
+                    size,
+                    s.sector_size,
+                    &planned,
+                    Some((size, s.encryption.as_ref())),
+                    p,
+                )?);
                 rec.encryption = planned.encryption;
             }
         }
-        let mut by_source = snaps.iter().map(|s| s.id.clone()).zip(recs.iter().map(|r| (r.id.clone(), r.encryption.is_some())));
+        let mut by_source = snaps
+            .iter()
+            .map(|s| s.id.clone())
+            .zip(recs.iter().map(|r| (r.id.clone(), r.encryption.is_some())));
         let mut by_source_v: Vec<(String, (String, bool))> = Vec::new();
         for x in by_source.by_ref() {
             by_source_v.push(x);
@@ -248,9 +292,16 @@ impl Core {
             .map(|m| {
                 let mut m = m.clone();
                 if let Some(old) = &m.snapshot_id {
-                    let (_, (nid, enc)) = by_source_v.iter().find(|(o, _)| o == old).expect("every mapped snapshot was copied");
+                    let (_, (nid, enc)) = by_source_v
+                        .iter()
+                        .find(|(o, _)| o == old)
+                        .expect("every mapped snapshot was copied");
                     m.snapshot_id = Some(nid.clone());
-                    m.encrypted = if failed { m.encrypted || r.encrypted == Some(true) } else { *enc };
+                    m.encrypted = if failed {
+                        m.encrypted || r.encrypted == Some(true)
+                    } else {
+                        *enc
+                    };
                 }
                 m
             })
@@ -260,9 +311,16 @@ impl Core {
             region: self.region().to_owned(),
             name: r.name.clone(),
             description: r.description.clone().or_else(|| src.description.clone()),
-            state: if failed { ImageState::Failed } else { ImageState::Available },
+            state: if failed {
+                ImageState::Failed
+            } else {
+                ImageState::Available
+            },
             state_reason: failed.then(|| {
-                ("Client.InternalError".to_owned(), "Copy image failed with an internal error".to_owned())
+                (
+                    "Client.InternalError".to_owned(),
+                    "Copy image failed with an internal error".to_owned(),
+                )
             }),
             owner_id: self.account().to_owned(),
             creation_date: created.clone(),
@@ -322,13 +380,20 @@ impl Core {
             if let Some(m) = req {
                 if m.no_device.is_some() {
                     if canonical_device(&a.device) == canonical_device(&inst.root_device_name) {
-                        bail!(Code::INVALID_BLOCK_DEVICE_MAPPING, "The root device {} cannot be suppressed", a.device);
+                        bail!(
+                            Code::INVALID_BLOCK_DEVICE_MAPPING,
+                            "The root device {} cannot be suppressed",
+                            a.device
+                        );
                     }
                     continue;
                 }
                 if let Some(ebs) = &m.ebs {
                     if ebs.snapshot_id.is_some() && ebs.encrypted.is_some() {
-                        bail!(Code::INVALID_BLOCK_DEVICE_MAPPING, "The Encrypted flag cannot be specified with a SnapshotId");
+                        bail!(
+                            Code::INVALID_BLOCK_DEVICE_MAPPING,
+                            "The Encrypted flag cannot be specified with a SnapshotId"
+                        );
                     }
                     if ebs.encrypted == Some(true) && v.encryption.is_none() {
                         bail!(
@@ -347,7 +412,10 @@ impl Core {
                         );
                     }
                     if ebs.kms_key_id.is_some() {
-                        bail!(Code::INVALID_PARAMETER_COMBINATION, "KmsKeyId is not honoured by CreateImage mappings");
+                        bail!(
+                            Code::INVALID_PARAMETER_COMBINATION,
+                            "KmsKeyId is not honoured by CreateImage mappings"
+                        );
                     }
                     dot = ebs.delete_on_termination.unwrap_or(dot);
                 }
@@ -356,21 +424,36 @@ impl Core {
         }
         for m in &r.block_device_mappings {
             let dev = canonical_device(&m.device_name);
-            let attached = vols.iter().any(|v| canonical_device(&v.attachment.as_ref().expect("attached").device) == dev);
+            let attached = vols
+                .iter()
+                .any(|v| canonical_device(&v.attachment.as_ref().expect("attached").device) == dev);
             if attached || m.no_device.is_some() {
                 continue;
             }
             rules::check_device(&m.device_name)?;
             let Some(ebs) = &m.ebs else {
-                bail!(Code::MISSING_PARAMETER, "The request must contain the parameter ebs");
+                bail!(
+                    Code::MISSING_PARAMETER,
+                    "The request must contain the parameter ebs"
+                );
             };
             if ebs.snapshot_id.is_some() {
-                bail!(Code::INVALID_BLOCK_DEVICE_MAPPING, "CreateImage can add only empty volumes, not {}", m.device_name);
+                bail!(
+                    Code::INVALID_BLOCK_DEVICE_MAPPING,
+                    "CreateImage can add only empty volumes, not {}",
+                    m.device_name
+                );
             }
             let Some(size) = ebs.volume_size else {
-                bail!(Code::MISSING_PARAMETER, "The request must contain the parameter size or snapshotId");
+                bail!(
+                    Code::MISSING_PARAMETER,
+                    "The request must contain the parameter size or snapshotId"
+                );
             };
-            let volume_type = ebs.volume_type.clone().unwrap_or_else(|| DEFAULT_VOLUME_TYPE.into());
+            let volume_type = ebs
+                .volume_type
+                .clone()
+                .unwrap_or_else(|| DEFAULT_VOLUME_TYPE.into());
             rules::check_volume_size(&volume_type, size)?;
             extra.push(ImageMapping {
                 device_name: m.device_name.clone(),
@@ -390,7 +473,10 @@ impl Core {
         for (v, dot) in &keep {
             let a = v.attachment.as_ref().expect("attached");
             let sid = Self::new_snapshot_id();
-            let desc = format!("Created by CreateImage({}) for {} from {}", inst.id, image_id, v.id);
+            let desc = format!(
+                "Created by CreateImage({}) for {} from {}",
+                inst.id, image_id, v.id
+            );
             let (rec, tmp) = self.snapshot_of_volume(v, sid.as_str(), desc, p)?;
             mappings.push(ImageMapping {
                 device_name: a.device.clone(),
@@ -440,10 +526,16 @@ impl Core {
         let removed = self.cat.write(|tx| {
             let mut img = match tx.get::<ImageRec>(id.as_str())? {
                 Some(i) if i.region == region => i,
-                _ => bail!(Code::INVALID_AMI_ID_NOT_FOUND, "The image id '[{id}]' does not exist"),
+                _ => bail!(
+                    Code::INVALID_AMI_ID_NOT_FOUND,
+                    "The image id '[{id}]' does not exist"
+                ),
             };
             if img.state == ImageState::Deregistered {
-                bail!(Code::INVALID_AMI_ID_UNAVAILABLE, "The image '{id}' is no longer available");
+                bail!(
+                    Code::INVALID_AMI_ID_UNAVAILABLE,
+                    "The image '{id}' is no longer available"
+                );
             }
             img.state = ImageState::Deregistered;
             tx.put(&img)?;
@@ -452,7 +544,8 @@ impl Core {
             if r.delete_associated_snapshots == Some(true) {
                 for sid in img.mappings.iter().filter_map(|m| m.snapshot_id.clone()) {
                     if image_using(tx, &region, &sid)?.is_some() {
-                        results.push(json!({"SnapshotId": sid, "ReturnCode": "warn-skipped-in-use"}));
+                        results
+                            .push(json!({"SnapshotId": sid, "ReturnCode": "warn-skipped-in-use"}));
                         continue;
                     }
                     if let Some(s) = tx.get::<SnapshotRec>(&sid)? {
@@ -480,8 +573,15 @@ impl Core {
         let region = self.region().to_owned();
         let account = self.account().to_owned();
         let images = self.cat.read(|tx| match &r.ids {
-            Some(ids) => ids.iter().map(|id| self.image(tx, &region, id)).collect::<Result<Vec<_>>>(),
-            None => Ok(tx.list::<ImageRec>(&region)?.into_iter().filter(|i| i.state != ImageState::Deregistered).collect()),
+            Some(ids) => ids
+                .iter()
+                .map(|id| self.image(tx, &region, id))
+                .collect::<Result<Vec<_>>>(),
+            None => Ok(tx
+                .list::<ImageRec>(&region)?
+                .into_iter()
+                .filter(|i| i.state != ImageState::Deregistered)
+                .collect()),
         })?;
         let mut out = Vec::new();
         for i in images {
@@ -499,9 +599,19 @@ impl Core {
                     "is-public" => vec!["false".to_owned()],
                     "root-device-name" => vec![i.root_device_name.clone()],
                     "description" => i.description.iter().cloned().collect(),
-                    "block-device-mapping.encrypted" => i.mappings.iter().map(|m| rules::bool_str(m.encrypted)).collect(),
-                    "block-device-mapping.snapshot-id" => i.mappings.iter().filter_map(|m| m.snapshot_id.clone()).collect(),
-                    "block-device-mapping.device-name" => i.mappings.iter().map(|m| m.device_name.clone()).collect(),
+                    "block-device-mapping.encrypted" => i
+                        .mappings
+                        .iter()
+                        .map(|m| rules::bool_str(m.encrypted))
+                        .collect(),
+                    "block-device-mapping.snapshot-id" => i
+                        .mappings
+                        .iter()
+                        .filter_map(|m| m.snapshot_id.clone())
+                        .collect(),
+                    "block-device-mapping.device-name" => {
+                        i.mappings.iter().map(|m| m.device_name.clone()).collect()
+                    }
                     "source-instance-id" => i.source_instance_id.iter().cloned().collect(),
                     _ => return None,
                 })

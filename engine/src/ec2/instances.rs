@@ -2,7 +2,9 @@
 //! DescribeInstances.
 
 use super::images::DEFAULT_VOLUME_TYPE;
-use super::model::{Attachment, ImageRec, InstanceRec, InstanceState, SnapshotRec, VolumeRec, VolumeState};
+use super::model::{
+    Attachment, ImageRec, InstanceRec, InstanceState, SnapshotRec, VolumeRec, VolumeState,
+};
 use super::requests as rq;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
 use super::{is_key_problem, Core, GIB};
@@ -15,8 +17,10 @@ use crate::secret::random_u128;
 use serde_json::{json, Value};
 
 /// The state reason of an instance whose volumes' key cannot be used (SEMANTICS.md §13 rule 8).
-const KMS_REASON: (&str, &str) =
-    ("Client.InvalidKMSKey.InvalidState", "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state");
+const KMS_REASON: (&str, &str) = (
+    "Client.InvalidKMSKey.InvalidState",
+    "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state",
+);
 
 /// One volume a launch creates.
 struct LaunchVolume {
@@ -31,7 +35,12 @@ struct LaunchVolume {
 
 impl Core {
     /// The AMI mapping overlaid by the request's (SEMANTICS.md §13 rule 2).
-    fn effective_mapping(&self, tx: &Tx<'_>, img: &ImageRec, req: &[rq::BlockDeviceMapping]) -> Result<Vec<LaunchVolume>> {
+    fn effective_mapping(
+        &self,
+        tx: &Tx<'_>,
+        img: &ImageRec,
+        req: &[rq::BlockDeviceMapping],
+    ) -> Result<Vec<LaunchVolume>> {
         let root = canonical_device(&img.root_device_name);
         let mut out = Vec::new();
         for m in &img.mappings {
@@ -58,7 +67,11 @@ impl Core {
                     bail!(Code::INVALID_REQUEST, "The request received was invalid");
                 }
                 if dev == root {
-                    bail!(Code::INVALID_BLOCK_DEVICE_MAPPING, "The root device {} cannot be suppressed", m.device_name);
+                    bail!(
+                        Code::INVALID_BLOCK_DEVICE_MAPPING,
+                        "The root device {} cannot be suppressed",
+                        m.device_name
+                    );
                 }
                 if let Some(i) = pos {
                     out.remove(i);
@@ -69,16 +82,25 @@ impl Core {
                 continue;
             }
             let Some(ebs) = &m.ebs else {
-                bail!(Code::MISSING_PARAMETER, "The request must contain the parameter ebs");
+                bail!(
+                    Code::MISSING_PARAMETER,
+                    "The request must contain the parameter ebs"
+                );
             };
             if ebs.kms_key_id.is_some() && ebs.encrypted != Some(true) {
-                bail!(Code::INVALID_PARAMETER_DEPENDENCY, "The parameter KmsKeyId requires the parameter Encrypted to be set.");
+                bail!(
+                    Code::INVALID_PARAMETER_DEPENDENCY,
+                    "The parameter KmsKeyId requires the parameter Encrypted to be set."
+                );
             }
             let entry = match pos {
                 Some(i) => &mut out[i],
                 None => {
                     if ebs.volume_size.is_none() && ebs.snapshot_id.is_none() {
-                        bail!(Code::MISSING_PARAMETER, "The request must contain the parameter size or snapshotId");
+                        bail!(
+                            Code::MISSING_PARAMETER,
+                            "The request must contain the parameter size or snapshotId"
+                        );
                     }
                     out.push(LaunchVolume {
                         device: m.device_name.clone(),
@@ -125,7 +147,11 @@ impl Core {
             rules::check_volume_size(&v.volume_type, v.size)?;
         }
         if !out.iter().any(|v| canonical_device(&v.device) == root) {
-            bail!(Code::INVALID_BLOCK_DEVICE_MAPPING, "The image has no volume for its root device {}", img.root_device_name);
+            bail!(
+                Code::INVALID_BLOCK_DEVICE_MAPPING,
+                "The image has no volume for its root device {}",
+                img.root_device_name
+            );
         }
         Ok(out)
     }
@@ -134,18 +160,33 @@ impl Core {
         let min = r.min_count.unwrap_or(1);
         let max = r.max_count.unwrap_or(min);
         if min == 0 || max < min {
-            bail!(Code::INVALID_PARAMETER_VALUE, "MinCount ({min}) must be at least 1 and at most MaxCount ({max})");
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "MinCount ({min}) must be at least 1 and at most MaxCount ({max})"
+            );
         }
         if max > 64 {
-            bail!(Code::INVALID_PARAMETER_VALUE, "MaxCount {max} is more than this home launches at once (64)");
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "MaxCount {max} is more than this home launches at once (64)"
+            );
         }
         let region = self.region().to_owned();
-        let az = r.placement.as_ref().and_then(|p| p.availability_zone.clone()).unwrap_or_else(|| format!("{region}a"));
+        let az = r
+            .placement
+            .as_ref()
+            .and_then(|p| p.availability_zone.clone())
+            .unwrap_or_else(|| format!("{region}a"));
         rules::check_az(&region, &az)?;
         let (img, layout, ebd) = self.cat.read(|tx| {
             let img = self.image(tx, &region, &r.image_id)?;
             if img.state != super::model::ImageState::Available {
-                bail!(Code::INVALID_AMI_ID_UNAVAILABLE, "Image {} is not available (it is {})", img.id, img.state_str());
+                bail!(
+                    Code::INVALID_AMI_ID_UNAVAILABLE,
+                    "Image {} is not available (it is {})",
+                    img.id,
+                    img.state_str()
+                );
             }
             let layout = self.effective_mapping(tx, &img, &r.block_device_mappings)?;
             Ok((img, layout, self.ebd(tx)?))
@@ -153,10 +194,18 @@ impl Core {
         let mut choices = Vec::new();
         for v in &layout {
             let source = match v.snapshot.as_ref().and_then(|s| s.encryption.as_ref()) {
-                Some(e) => Source::Encrypted { key_arn: e.key_arn(), reusable: true },
+                Some(e) => Source::Encrypted {
+                    key_arn: e.key_arn(),
+                    reusable: true,
+                },
                 None => Source::Plain,
             };
-            choices.push(encryption_outcome(source, v.encrypted, v.kms_key_id.as_deref(), ebd)?);
+            choices.push(encryption_outcome(
+                source,
+                v.encrypted,
+                v.kms_key_id.as_deref(),
+                ebd,
+            )?);
         }
         let reservation = ReservationId::generate(random_u128()).to_string();
         let launch_time = now_iso();
@@ -177,11 +226,17 @@ impl Core {
                 az: az.clone(),
                 root_device_name: img.root_device_name.clone(),
             };
-            let vol_ids: Vec<String> = layout.iter().map(|_| Self::new_volume_id().to_string()).collect();
+            let vol_ids: Vec<String> = layout
+                .iter()
+                .map(|_| Self::new_volume_id().to_string())
+                .collect();
             let plans = self.cat.write(|tx| {
                 let mut plans = Vec::new();
                 for ((v, choice), vid) in layout.iter().zip(&choices).zip(&vol_ids) {
-                    let src = v.snapshot.as_ref().map(|s| (s.id.as_str(), s.encryption.as_ref()));
+                    let src = v
+                        .snapshot
+                        .as_ref()
+                        .map(|s| (s.id.as_str(), s.encryption.as_ref()));
                     match self.plan(tx, src, choice, vid) {
                         Ok(p) => plans.push(p),
                         Err(e) if is_key_problem(&e) => return Ok(None),
@@ -198,7 +253,10 @@ impl Core {
             };
             for ((v, planned), vid) in layout.iter().zip(plans).zip(vol_ids) {
                 let sector_size = v.snapshot.as_ref().map(|s| s.sector_size).unwrap_or(4096);
-                let src_meta = v.snapshot.as_ref().map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
+                let src_meta = v
+                    .snapshot
+                    .as_ref()
+                    .map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
                 temps.push(self.produce(&vid, v.size * GIB, sector_size, &planned, src_meta, p)?);
                 volumes.push(VolumeRec {
                     id: vid,
@@ -207,7 +265,11 @@ impl Core {
                     size_gib: v.size,
                     sector_size,
                     volume_type: v.volume_type.clone(),
-                    snapshot_id: v.snapshot.as_ref().map(|s| s.id.clone()).unwrap_or_default(),
+                    snapshot_id: v
+                        .snapshot
+                        .as_ref()
+                        .map(|s| s.id.clone())
+                        .unwrap_or_default(),
                     state: VolumeState::InUse,
                     create_time: launch_time.clone(),
                     encryption: planned.encryption,
@@ -291,11 +353,21 @@ impl Core {
         self.transition(r, "StoppingInstances", |_, _, inst| match inst.state {
             InstanceState::Running | InstanceState::Pending => {
                 inst.state = InstanceState::Stopped;
-                inst.state_reason = Some(("Client.UserInitiatedShutdown".into(), "Client.UserInitiatedShutdown: User initiated shutdown".into()));
+                inst.state_reason = Some((
+                    "Client.UserInitiatedShutdown".into(),
+                    "Client.UserInitiatedShutdown: User initiated shutdown".into(),
+                ));
                 Ok((InstanceState::Stopping, vec![]))
             }
-            InstanceState::Stopped | InstanceState::Stopping => Ok((InstanceState::Stopped, vec![])),
-            s => bail!(Code::INCORRECT_INSTANCE_STATE, "This instance '{}' is not in a state from which it can be stopped ({}).", inst.id, s.name()),
+            InstanceState::Stopped | InstanceState::Stopping => {
+                Ok((InstanceState::Stopped, vec![]))
+            }
+            s => bail!(
+                Code::INCORRECT_INSTANCE_STATE,
+                "This instance '{}' is not in a state from which it can be stopped ({}).",
+                inst.id,
+                s.name()
+            ),
         })
     }
 
@@ -306,9 +378,13 @@ impl Core {
                 // meanwhile keeps the instance stopped, with the KMS state reason.
                 for v in core.attached_volumes(tx, inst)? {
                     if let Some(e) = &v.encryption {
-                        if let Err(err) = core.kms.unwrap_data_key(tx, &core.caller, &e.wrapped, &e.context_id) {
+                        if let Err(err) =
+                            core.kms
+                                .unwrap_data_key(tx, &core.caller, &e.wrapped, &e.context_id)
+                        {
                             if is_key_problem(&err) {
-                                inst.state_reason = Some((KMS_REASON.0.into(), KMS_REASON.1.into()));
+                                inst.state_reason =
+                                    Some((KMS_REASON.0.into(), KMS_REASON.1.into()));
                                 return Ok((InstanceState::Pending, vec![]));
                             }
                             return Err(err);
@@ -320,7 +396,12 @@ impl Core {
                 Ok((InstanceState::Pending, vec![]))
             }
             InstanceState::Running | InstanceState::Pending => Ok((InstanceState::Running, vec![])),
-            s => bail!(Code::INCORRECT_INSTANCE_STATE, "The instance '{}' is not in a state from which it can be started ({}).", inst.id, s.name()),
+            s => bail!(
+                Code::INCORRECT_INSTANCE_STATE,
+                "The instance '{}' is not in a state from which it can be started ({}).",
+                inst.id,
+                s.name()
+            ),
         })
     }
 
@@ -333,7 +414,10 @@ impl Core {
             }
             let mut gone = Vec::new();
             for mut v in core.attached_volumes(tx, inst)? {
-                let dot = v.attachment.as_ref().is_some_and(|a| a.delete_on_termination);
+                let dot = v
+                    .attachment
+                    .as_ref()
+                    .is_some_and(|a| a.delete_on_termination);
                 if dot {
                     tx.delete::<VolumeRec>(&v.id)?;
                     gone.push(v.id.clone());
@@ -344,8 +428,16 @@ impl Core {
                 }
             }
             inst.state = InstanceState::Terminated;
-            if inst.state_reason.is_none() || inst.state_reason.as_ref().is_some_and(|r| r.0 == "Client.UserInitiatedShutdown") {
-                inst.state_reason = Some(("Client.UserInitiatedShutdown".into(), "Client.UserInitiatedShutdown: User initiated shutdown".into()));
+            if inst.state_reason.is_none()
+                || inst
+                    .state_reason
+                    .as_ref()
+                    .is_some_and(|r| r.0 == "Client.UserInitiatedShutdown")
+            {
+                inst.state_reason = Some((
+                    "Client.UserInitiatedShutdown".into(),
+                    "Client.UserInitiatedShutdown: User initiated shutdown".into(),
+                ));
             }
             Ok((InstanceState::ShuttingDown, gone))
         })
@@ -355,7 +447,10 @@ impl Core {
         let region = self.region().to_owned();
         let rows = self.cat.read(|tx| {
             let insts = match &r.ids {
-                Some(ids) => ids.iter().map(|id| self.instance(tx, id)).collect::<Result<Vec<_>>>()?,
+                Some(ids) => ids
+                    .iter()
+                    .map(|id| self.instance(tx, id))
+                    .collect::<Result<Vec<_>>>()?,
                 None => tx.list::<InstanceRec>(&region)?,
             };
             let mut rows = Vec::new();
@@ -384,7 +479,10 @@ impl Core {
                 continue;
             }
             let j = i.to_json(&vols, i.state);
-            match reservations.iter_mut().find(|(rid, _, _)| *rid == i.reservation_id) {
+            match reservations
+                .iter_mut()
+                .find(|(rid, _, _)| *rid == i.reservation_id)
+            {
                 Some((_, _, list)) => list.push(j),
                 None => reservations.push((i.reservation_id.clone(), i.owner_id.clone(), vec![j])),
             }

@@ -47,9 +47,17 @@ pub(crate) struct Core {
 
 /// Parses an operation's request, mapping schema errors to `InvalidParameterValue`.
 pub(crate) fn parse<T: DeserializeOwned>(req: Value) -> Result<T> {
-    let req = if req.is_null() { Value::Object(Default::default()) } else { req };
-    serde_json::from_value(req)
-        .map_err(|e| Error::new(Code::INVALID_PARAMETER_VALUE, format!("Invalid request: {e}")))
+    let req = if req.is_null() {
+        Value::Object(Default::default())
+    } else {
+        req
+    };
+    serde_json::from_value(req).map_err(|e| {
+        Error::new(
+            Code::INVALID_PARAMETER_VALUE,
+            format!("Invalid request: {e}"),
+        )
+    })
 }
 
 /// Whether a KMS error is one AWS reports asynchronously on EC2 resources (a key that is
@@ -73,7 +81,11 @@ pub(crate) enum DataPlan {
     /// Same data key: the ciphertext (or plaintext) is copied as is.
     Clone { source: String },
     /// New data key: decrypt with `from` (none for a plaintext source), encrypt with `to`.
-    Rekey { source: String, from: Option<Xts>, to: Xts },
+    Rekey {
+        source: String,
+        from: Option<Xts>,
+        to: Xts,
+    },
 }
 
 /// A new volume's or snapshot's encryption and how to fill it.
@@ -97,7 +109,10 @@ impl Core {
         let id: ImageId = id.parse()?;
         match tx.get::<ImageRec>(id.as_str())? {
             Some(i) if i.region == region && i.state != ImageState::Deregistered => Ok(i),
-            _ => bail!(Code::INVALID_AMI_ID_NOT_FOUND, "The image id '[{id}]' does not exist"),
+            _ => bail!(
+                Code::INVALID_AMI_ID_NOT_FOUND,
+                "The image id '[{id}]' does not exist"
+            ),
         }
     }
 
@@ -105,7 +120,10 @@ impl Core {
         let id: SnapshotId = id.parse()?;
         match tx.get::<SnapshotRec>(id.as_str())? {
             Some(s) if s.region == region => Ok(s),
-            _ => bail!(Code::INVALID_SNAPSHOT_NOT_FOUND, "The snapshot '{id}' does not exist."),
+            _ => bail!(
+                Code::INVALID_SNAPSHOT_NOT_FOUND,
+                "The snapshot '{id}' does not exist."
+            ),
         }
     }
 
@@ -113,7 +131,10 @@ impl Core {
         let id: VolumeId = id.parse()?;
         match tx.get::<VolumeRec>(id.as_str())? {
             Some(v) if v.region == self.region() => Ok(v),
-            _ => bail!(Code::INVALID_VOLUME_NOT_FOUND, "The volume '{id}' does not exist."),
+            _ => bail!(
+                Code::INVALID_VOLUME_NOT_FOUND,
+                "The volume '{id}' does not exist."
+            ),
         }
     }
 
@@ -121,29 +142,57 @@ impl Core {
         let id: InstanceId = id.parse()?;
         match tx.get::<InstanceRec>(id.as_str())? {
             Some(i) if i.region == self.region() => Ok(i),
-            _ => bail!(Code::INVALID_INSTANCE_ID_NOT_FOUND, "The instance ID '{id}' does not exist"),
+            _ => bail!(
+                Code::INVALID_INSTANCE_ID_NOT_FOUND,
+                "The instance ID '{id}' does not exist"
+            ),
         }
     }
 
     /// The volumes attached to `instance_id`, root first, then by device.
-    pub(crate) fn attached_volumes(&self, tx: &Tx<'_>, inst: &InstanceRec) -> Result<Vec<VolumeRec>> {
+    pub(crate) fn attached_volumes(
+        &self,
+        tx: &Tx<'_>,
+        inst: &InstanceRec,
+    ) -> Result<Vec<VolumeRec>> {
         let mut v: Vec<VolumeRec> = tx
             .list::<VolumeRec>(&inst.region)?
             .into_iter()
-            .filter(|v| v.attachment.as_ref().is_some_and(|a| a.instance_id == inst.id))
+            .filter(|v| {
+                v.attachment
+                    .as_ref()
+                    .is_some_and(|a| a.instance_id == inst.id)
+            })
             .collect();
         v.sort_by_key(|v| {
-            let d = &v.attachment.as_ref().expect("filtered on attachment").device;
-            (rules::canonical_device(d) != rules::canonical_device(&inst.root_device_name), d.clone())
+            let d = &v
+                .attachment
+                .as_ref()
+                .expect("filtered on attachment")
+                .device;
+            (
+                rules::canonical_device(d) != rules::canonical_device(&inst.root_device_name),
+                d.clone(),
+            )
         });
         Ok(v)
     }
 
     /// A completed snapshot usable as a data source.
-    pub(crate) fn completed_snapshot(&self, tx: &Tx<'_>, region: &str, id: &str) -> Result<SnapshotRec> {
+    pub(crate) fn completed_snapshot(
+        &self,
+        tx: &Tx<'_>,
+        region: &str,
+        id: &str,
+    ) -> Result<SnapshotRec> {
         let s = self.snapshot(tx, region, id)?;
         if s.state != SnapshotState::Completed || !s.has_data {
-            bail!(Code::INCORRECT_STATE, "Snapshot '{}' is not 'completed' (it is '{}').", s.id, s.state_str());
+            bail!(
+                Code::INCORRECT_STATE,
+                "Snapshot '{}' is not 'completed' (it is '{}').",
+                s.id,
+                s.state_str()
+            );
         }
         Ok(s)
     }
@@ -192,13 +241,21 @@ impl Core {
         if same_key {
             let encryption = match src_enc {
                 Some(e) => Some(Encryption {
-                    wrapped: self.kms.rewrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id, new_context)?,
+                    wrapped: self.kms.rewrap_data_key(
+                        tx,
+                        &self.caller,
+                        &e.wrapped,
+                        &e.context_id,
+                        new_context,
+                    )?,
                     context_id: new_context.to_owned(),
                 }),
                 None => None,
             };
             let plan = match source {
-                Some((id, _)) => DataPlan::Clone { source: id.to_owned() },
+                Some((id, _)) => DataPlan::Clone {
+                    source: id.to_owned(),
+                },
                 None => DataPlan::Empty,
             };
             return Ok(Planned { encryption, plan });
@@ -206,14 +263,28 @@ impl Core {
         let key = target.expect("a different key is a key");
         let cipher = src_enc.map(Encryption::cipher).unwrap_or(DEFAULT_CIPHER);
         let from = match src_enc {
-            Some(e) => Some(Xts::new(&self.kms.unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)?)),
+            Some(e) => Some(Xts::new(&self.kms.unwrap_data_key(
+                tx,
+                &self.caller,
+                &e.wrapped,
+                &e.context_id,
+            )?)),
             None => None,
         };
-        let (wrapped, dk) = self.kms.generate_data_key(tx, &self.caller, &key, new_context, cipher)?;
+        let (wrapped, dk) =
+            self.kms
+                .generate_data_key(tx, &self.caller, &key, new_context, cipher)?;
         let to = Xts::new(&dk);
-        let encryption = Some(Encryption { wrapped, context_id: new_context.to_owned() });
+        let encryption = Some(Encryption {
+            wrapped,
+            context_id: new_context.to_owned(),
+        });
         let plan = match source {
-            Some((id, _)) => DataPlan::Rekey { source: id.to_owned(), from, to },
+            Some((id, _)) => DataPlan::Rekey {
+                source: id.to_owned(),
+                from,
+                to,
+            },
             None => DataPlan::Empty,
         };
         Ok(Planned { encryption, plan })
@@ -222,7 +293,12 @@ impl Core {
     // ----- data -----
 
     /// The header of a new blob.
-    pub(crate) fn header(owner: &str, size: u64, sector_size: u32, enc: Option<&Encryption>) -> BlobHeader {
+    pub(crate) fn header(
+        owner: &str,
+        size: u64,
+        sector_size: u32,
+        enc: Option<&Encryption>,
+    ) -> BlobHeader {
         BlobHeader {
             size,
             sector_size,
@@ -308,7 +384,12 @@ impl Core {
     }
 
     /// Runs EC2 operation `op`; `None` if `op` is not an EC2 operation.
-    pub(crate) fn invoke(&mut self, op: &str, req: Value, p: &dyn Progress) -> Option<Result<Value>> {
+    pub(crate) fn invoke(
+        &mut self,
+        op: &str,
+        req: Value,
+        p: &dyn Progress,
+    ) -> Option<Result<Value>> {
         Some(match op {
             "ImportSnapshot" => parse(req).and_then(|r| self.import_snapshot(r, p)),
             "ExportSnapshot" => parse(req).and_then(|r| self.export_snapshot(r, p)),

@@ -75,7 +75,10 @@ impl Record for VolumeRec {
 
 impl VolumeRec {
     pub(crate) fn attachment_json(&self, state: &str) -> Value {
-        let a = self.attachment.as_ref().expect("only attached volumes have an attachment view");
+        let a = self
+            .attachment
+            .as_ref()
+            .expect("only attached volumes have an attachment view");
         json!({
             "AttachTime": a.attach_time,
             "Device": a.device,

@@ -50,7 +50,12 @@ pub(crate) struct ExportSnapshot {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub(crate) struct Describe {
-    #[serde(alias = "ImageIds", alias = "SnapshotIds", alias = "VolumeIds", alias = "InstanceIds")]
+    #[serde(
+        alias = "ImageIds",
+        alias = "SnapshotIds",
+        alias = "VolumeIds",
+        alias = "InstanceIds"
+    )]
     pub ids: Option<Vec<String>>,
     #[serde(default)]
     pub filters: Vec<Filter>,

@@ -53,7 +53,9 @@ pub(crate) fn encryption_outcome(
     }
     Ok(match source {
         Source::Encrypted { reusable: true, .. } => KeyChoice::SameAsSource,
-        Source::Encrypted { reusable: false, .. } => KeyChoice::Default,
+        Source::Encrypted {
+            reusable: false, ..
+        } => KeyChoice::Default,
         Source::Plain if encrypted == Some(true) || ebd => KeyChoice::Default,
         Source::Plain => KeyChoice::Unencrypted,
     })
@@ -120,7 +122,9 @@ pub(crate) fn valid_region(region: &str) -> bool {
     parts.len() >= 3
         && parts[0].len() == 2
         && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts[1..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u32>().is_ok()
 }
 
@@ -130,7 +134,10 @@ pub(crate) fn check_az(region: &str, az: &str) -> Result<()> {
         .strip_prefix(region)
         .is_some_and(|s| s.len() == 1 && (b'a'..=b'f').contains(&s.as_bytes()[0]));
     if !ok {
-        bail!(Code::INVALID_PARAMETER_VALUE, "Invalid availability zone: [{az}]");
+        bail!(
+            Code::INVALID_PARAMETER_VALUE,
+            "Invalid availability zone: [{az}]"
+        );
     }
     Ok(())
 }
@@ -206,9 +213,17 @@ pub(crate) fn matches_filters(
 ) -> Result<bool> {
     for f in filters {
         let Some(values) = field(&f.name) else {
-            bail!(Code::INVALID_PARAMETER_VALUE, "The filter '{}' is invalid", f.name);
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "The filter '{}' is invalid",
+                f.name
+            );
         };
-        if !f.values.iter().any(|pat| values.iter().any(|v| glob(pat, v))) {
+        if !f
+            .values
+            .iter()
+            .any(|pat| values.iter().any(|v| glob(pat, v)))
+        {
             return Ok(false);
         }
     }
@@ -222,7 +237,10 @@ pub(crate) fn bool_str(b: bool) -> String {
 
 /// A string field of a JSON value as a filter value list.
 pub(crate) fn json_str(v: &Value, key: &str) -> Vec<String> {
-    v.get(key).and_then(Value::as_str).map(|s| vec![s.to_owned()]).unwrap_or_default()
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(|s| vec![s.to_owned()])
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -234,18 +252,48 @@ mod tests {
 
     #[test]
     fn outcome_table_of_section_2() {
-        let enc_owned = Source::Encrypted { key_arn: K1, reusable: true };
-        let enc_shared = Source::Encrypted { key_arn: K1, reusable: false };
+        let enc_owned = Source::Encrypted {
+            key_arn: K1,
+            reusable: true,
+        };
+        let enc_shared = Source::Encrypted {
+            key_arn: K1,
+            reusable: false,
+        };
         for ebd in [false, true] {
             let plain_no_flag = if ebd { Default } else { Unencrypted };
-            assert_eq!(encryption_outcome(Source::Plain, None, None, ebd).unwrap(), plain_no_flag);
-            assert_eq!(encryption_outcome(Source::Plain, Some(false), None, ebd).unwrap(), plain_no_flag);
-            assert_eq!(encryption_outcome(Source::Plain, Some(true), None, ebd).unwrap(), Default);
-            assert_eq!(encryption_outcome(enc_owned, None, None, ebd).unwrap(), SameAsSource);
-            assert_eq!(encryption_outcome(enc_owned, Some(false), None, ebd).unwrap(), SameAsSource);
-            assert_eq!(encryption_outcome(enc_owned, Some(true), None, ebd).unwrap(), SameAsSource);
-            assert_eq!(encryption_outcome(enc_shared, None, None, ebd).unwrap(), Default);
-            assert_eq!(encryption_outcome(enc_shared, Some(true), None, ebd).unwrap(), Default);
+            assert_eq!(
+                encryption_outcome(Source::Plain, None, None, ebd).unwrap(),
+                plain_no_flag
+            );
+            assert_eq!(
+                encryption_outcome(Source::Plain, Some(false), None, ebd).unwrap(),
+                plain_no_flag
+            );
+            assert_eq!(
+                encryption_outcome(Source::Plain, Some(true), None, ebd).unwrap(),
+                Default
+            );
+            assert_eq!(
+                encryption_outcome(enc_owned, None, None, ebd).unwrap(),
+                SameAsSource
+            );
+            assert_eq!(
+                encryption_outcome(enc_owned, Some(false), None, ebd).unwrap(),
+                SameAsSource
+            );
+            assert_eq!(
+                encryption_outcome(enc_owned, Some(true), None, ebd).unwrap(),
+                SameAsSource
+            );
+            assert_eq!(
+                encryption_outcome(enc_shared, None, None, ebd).unwrap(),
+                Default
+            );
+            assert_eq!(
+                encryption_outcome(enc_shared, Some(true), None, ebd).unwrap(),
+                Default
+            );
             for src in [Source::Plain, enc_owned, enc_shared] {
                 assert_eq!(
                     encryption_outcome(src, Some(true), Some("alias/k2"), ebd).unwrap(),
@@ -264,13 +312,32 @@ mod tests {
 
     #[test]
     fn device_names() {
-        for ok in ["/dev/sdf", "sdh", "xvdh", "/dev/xvda", "/dev/xvdba", "/dev/sda1", "/dev/sda2"] {
+        for ok in [
+            "/dev/sdf",
+            "sdh",
+            "xvdh",
+            "/dev/xvda",
+            "/dev/xvdba",
+            "/dev/sda1",
+            "/dev/sda2",
+        ] {
             assert!(valid_device(ok), "{ok}");
         }
-        for bad in ["/dev/nvme1n1", "/dev/sdf1", "/dev/xvdda", "/dev/sd", "/dev/SDF", "", "/dev/hda"] {
+        for bad in [
+            "/dev/nvme1n1",
+            "/dev/sdf1",
+            "/dev/xvdda",
+            "/dev/sd",
+            "/dev/SDF",
+            "",
+            "/dev/hda",
+        ] {
             assert!(!valid_device(bad), "{bad}");
         }
-        assert_eq!(check_device("/dev/nvme1n1").unwrap_err().code(), Code::INVALID_PARAMETER_VALUE);
+        assert_eq!(
+            check_device("/dev/nvme1n1").unwrap_err().code(),
+            Code::INVALID_PARAMETER_VALUE
+        );
         assert_eq!(canonical_device("sdf"), "/dev/sdf");
         assert_eq!(device_file_name("/dev/xvda"), "xvda");
     }
@@ -278,12 +345,24 @@ mod tests {
     #[test]
     fn ami_names_regions_zones_sizes() {
         assert!(check_ami_name("my image (v1) [x] 2026/11 o'k @x_y-z.").is_ok());
-        assert_eq!(check_ami_name("ab").unwrap_err().code(), Code::INVALID_AMI_NAME_MALFORMED);
-        assert_eq!(check_ami_name("bad!name").unwrap_err().code(), Code::INVALID_AMI_NAME_MALFORMED);
+        assert_eq!(
+            check_ami_name("ab").unwrap_err().code(),
+            Code::INVALID_AMI_NAME_MALFORMED
+        );
+        assert_eq!(
+            check_ami_name("bad!name").unwrap_err().code(),
+            Code::INVALID_AMI_NAME_MALFORMED
+        );
         assert!(check_ami_name(&"x".repeat(128)).is_ok());
         assert!(check_ami_name(&"x".repeat(129)).is_err());
-        assert!(valid_region("us-east-1") && valid_region("ap-southeast-2") && valid_region("us-gov-west-1"));
-        assert!(!valid_region("useast1") && !valid_region("US-east-1") && !valid_region("us-east-x"));
+        assert!(
+            valid_region("us-east-1")
+                && valid_region("ap-southeast-2")
+                && valid_region("us-gov-west-1")
+        );
+        assert!(
+            !valid_region("useast1") && !valid_region("US-east-1") && !valid_region("us-east-x")
+        );
         assert!(check_az("us-east-1", "us-east-1a").is_ok());
         assert!(check_az("us-east-1", "us-west-2a").is_err());
         assert!(check_az("us-east-1", "us-east-1z").is_err());
@@ -298,10 +377,21 @@ mod tests {
     fn globs_and_filters() {
         assert!(glob("*", "") && glob("a*c", "abbbc") && glob("a?c", "abc") && !glob("a?c", "ac"));
         assert!(glob("snap-*", "snap-0123") && !glob("snap-*", "vol-1"));
-        let f = vec![Filter { name: "encrypted".into(), values: vec!["true".into()] }];
+        let f = vec![Filter {
+            name: "encrypted".into(),
+            values: vec!["true".into()],
+        }];
         assert!(matches_filters(&f, |n| (n == "encrypted").then(|| vec!["true".into()])).unwrap());
-        assert!(!matches_filters(&f, |n| (n == "encrypted").then(|| vec!["false".into()])).unwrap());
-        let bad = vec![Filter { name: "colour".into(), values: vec![] }];
-        assert_eq!(matches_filters(&bad, |_| None).unwrap_err().code(), Code::INVALID_PARAMETER_VALUE);
+        assert!(
+            !matches_filters(&f, |n| (n == "encrypted").then(|| vec!["false".into()])).unwrap()
+        );
+        let bad = vec![Filter {
+            name: "colour".into(),
+            values: vec![],
+        }];
+        assert_eq!(
+            matches_filters(&bad, |_| None).unwrap_err().code(),
+            Code::INVALID_PARAMETER_VALUE
+        );
     }
 }

@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 impl Core {
     pub(super) fn set_ebd(&mut self, _: rq::Empty, on: bool) -> Result<Value> {
         let key = ebd_setting(self.region());
-        self.cat.write(|tx| tx.set_setting(&key, if on { "true" } else { "false" }))?;
+        self.cat
+            .write(|tx| tx.set_setting(&key, if on { "true" } else { "false" }))?;
         Ok(json!({"EbsEncryptionByDefault": on}))
     }
 

@@ -18,28 +18,61 @@ use std::path::Path;
 pub(crate) const KEY_NOT_ACCESSIBLE: &str = "Given key ID is not accessible";
 
 impl Core {
-    pub(super) fn import_snapshot(&mut self, r: rq::ImportSnapshot, p: &dyn Progress) -> Result<Value> {
+    pub(super) fn import_snapshot(
+        &mut self,
+        r: rq::ImportSnapshot,
+        p: &dyn Progress,
+    ) -> Result<Value> {
         let sector_size = r.sector_size.unwrap_or(4096);
         if sector_size != 512 && sector_size != 4096 {
-            bail!(Code::INVALID_PARAMETER_VALUE, "SectorSize must be 512 or 4096, not {sector_size}");
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "SectorSize must be 512 or 4096, not {sector_size}"
+            );
         }
         let path = Path::new(&r.file);
         let len = match std::fs::metadata(path) {
             Ok(m) if m.is_file() => m.len(),
-            Ok(_) => bail!(Code::INVALID_PARAMETER_VALUE, "The disk image {} is not a regular file", r.file),
-            Err(e) => bail!(Code::INVALID_PARAMETER_VALUE, "The disk image {} cannot be read: {e}", r.file),
+            Ok(_) => bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "The disk image {} is not a regular file",
+                r.file
+            ),
+            Err(e) => bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "The disk image {} cannot be read: {e}",
+                r.file
+            ),
         };
         let size_gib = gib_ceil(len);
         let snap_id = Self::new_snapshot_id();
         let ebd = self.cat.read(|tx| self.ebd(tx))?;
         let choice = encryption_outcome(Source::Plain, r.encrypted, r.kms_key_id.as_deref(), ebd)?;
         let (encryption, to) = self.cat.write(|tx| {
-            let Some(key) = self.target_key(tx, &choice)? else { return Ok((None, None)) };
-            let (wrapped, dk) =
-                self.kms.generate_data_key(tx, &self.caller, &key, snap_id.as_str(), super::DEFAULT_CIPHER)?;
-            Ok((Some(Encryption { wrapped, context_id: snap_id.to_string() }), Some(Xts::new(&dk))))
+            let Some(key) = self.target_key(tx, &choice)? else {
+                return Ok((None, None));
+            };
+            let (wrapped, dk) = self.kms.generate_data_key(
+                tx,
+                &self.caller,
+                &key,
+                snap_id.as_str(),
+                super::DEFAULT_CIPHER,
+            )?;
+            Ok((
+                Some(Encryption {
+                    wrapped,
+                    context_id: snap_id.to_string(),
+                }),
+                Some(Xts::new(&dk)),
+            ))
         })?;
-        let header = Self::header(snap_id.as_str(), size_gib * GIB, sector_size, encryption.as_ref());
+        let header = Self::header(
+            snap_id.as_str(),
+            size_gib * GIB,
+            sector_size,
+            encryption.as_ref(),
+        );
         let tmp = self.store.create_temp(snap_id.as_str(), &header)?;
         crate::rekey::import_plain(path, &tmp, to.as_ref(), p)?;
         drop(to);
@@ -83,12 +116,21 @@ impl Core {
         }))
     }
 
-    pub(super) fn export_snapshot(&mut self, r: rq::ExportSnapshot, p: &dyn Progress) -> Result<Value> {
+    pub(super) fn export_snapshot(
+        &mut self,
+        r: rq::ExportSnapshot,
+        p: &dyn Progress,
+    ) -> Result<Value> {
         let region = self.region().to_owned();
         let (snap, from) = self.cat.read(|tx| {
             let s = self.completed_snapshot(tx, &region, &r.snapshot_id)?;
             let from = match &s.encryption {
-                Some(e) => Some(Xts::new(&self.kms.unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)?)),
+                Some(e) => Some(Xts::new(&self.kms.unwrap_data_key(
+                    tx,
+                    &self.caller,
+                    &e.wrapped,
+                    &e.context_id,
+                )?)),
                 None => None,
             };
             Ok((s, from))
@@ -104,7 +146,10 @@ impl Core {
         let account = self.account().to_owned();
         let snaps = self.cat.read(|tx| {
             let all = match &r.ids {
-                Some(ids) => ids.iter().map(|id| self.snapshot(tx, &region, id)).collect::<Result<Vec<_>>>()?,
+                Some(ids) => ids
+                    .iter()
+                    .map(|id| self.snapshot(tx, &region, id))
+                    .collect::<Result<Vec<_>>>()?,
                 None => tx.list::<SnapshotRec>(&region)?,
             };
             Ok(all)
@@ -120,7 +165,11 @@ impl Core {
             let ok = matches_filters(&r.filters, |name| {
                 Some(match name {
                     "encrypted" => vec![rules::bool_str(s.encryption.is_some())],
-                    "kms-key-id" => s.encryption.iter().map(|e| e.key_arn().to_owned()).collect(),
+                    "kms-key-id" => s
+                        .encryption
+                        .iter()
+                        .map(|e| e.key_arn().to_owned())
+                        .collect(),
                     "status" => vec![s.state_str().to_owned()],
                     "volume-id" => vec![s.volume_id.clone()],
                     "snapshot-id" => vec![s.id.clone()],
@@ -141,9 +190,15 @@ impl Core {
     pub(super) fn copy_snapshot(&mut self, r: rq::CopySnapshot, p: &dyn Progress) -> Result<Value> {
         let _ = (&r.presigned_url, &r.destination_region);
         if !rules::valid_region(&r.source_region) {
-            bail!(Code::INVALID_PARAMETER_VALUE, "Invalid source region: {}", r.source_region);
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "Invalid source region: {}",
+                r.source_region
+            );
         }
-        let src = self.cat.read(|tx| self.completed_snapshot(tx, &r.source_region, &r.source_snapshot_id))?;
+        let src = self
+            .cat
+            .read(|tx| self.completed_snapshot(tx, &r.source_region, &r.source_snapshot_id))?;
         if r.encrypted == Some(false) && src.encryption.is_some() {
             bail!(
                 Code::INVALID_REQUEST,
@@ -154,13 +209,19 @@ impl Core {
         let same_region = r.source_region == self.region();
         let ebd = self.cat.read(|tx| self.ebd(tx))?;
         let source = match &src.encryption {
-            Some(e) => Source::Encrypted { key_arn: e.key_arn(), reusable: same_region },
+            Some(e) => Source::Encrypted {
+                key_arn: e.key_arn(),
+                reusable: same_region,
+            },
             None => Source::Plain,
         };
         let choice = encryption_outcome(source, r.encrypted, r.kms_key_id.as_deref(), ebd)?;
         let new_id = Self::new_snapshot_id();
         let description = r.description.clone().unwrap_or_else(|| {
-            format!("[Copied {} from {}] {}", new_id, r.source_region, src.description)
+            format!(
+                "[Copied {} from {}] {}",
+                new_id, r.source_region, src.description
+            )
         });
         let mut rec = SnapshotRec {
             id: new_id.to_string(),
@@ -177,7 +238,12 @@ impl Core {
             has_data: true,
         };
         let planned = self.cat.write(|tx| {
-            match self.plan(tx, Some((&src.id, src.encryption.as_ref())), &choice, new_id.as_str()) {
+            match self.plan(
+                tx,
+                Some((&src.id, src.encryption.as_ref())),
+                &choice,
+                new_id.as_str(),
+            ) {
                 Ok(p) => Ok(Some(p)),
                 Err(e) if is_key_problem(&e) => Ok(None),
                 Err(e) => Err(e),
@@ -206,7 +272,11 @@ impl Core {
         Ok(json!({"SnapshotId": rec.id}))
     }
 
-    pub(super) fn create_snapshot(&mut self, r: rq::CreateSnapshot, p: &dyn Progress) -> Result<Value> {
+    pub(super) fn create_snapshot(
+        &mut self,
+        r: rq::CreateSnapshot,
+        p: &dyn Progress,
+    ) -> Result<Value> {
         let vol = self.cat.read(|tx| self.volume(tx, &r.volume_id))?;
         let new_id = Self::new_snapshot_id();
         // A volume served by a mount: crash-consistent, at one point in time.
@@ -214,7 +284,8 @@ impl Core {
             Some(a) => Some(crate::mountctl::freeze(&self.home, &a.instance_id, false)?),
             None => None,
         };
-        let rec = self.snapshot_of_volume(&vol, new_id.as_str(), r.description.unwrap_or_default(), p)?;
+        let rec =
+            self.snapshot_of_volume(&vol, new_id.as_str(), r.description.unwrap_or_default(), p)?;
         drop(frozen);
         let (rec, tmp) = rec;
         self.cat.write(|tx| {
@@ -239,10 +310,19 @@ impl Core {
     ) -> Result<(SnapshotRec, crate::blob::TempBlob)> {
         let planned = super::Planned {
             encryption: vol.encryption.clone(),
-            plan: super::DataPlan::Clone { source: vol.id.clone() },
+            plan: super::DataPlan::Clone {
+                source: vol.id.clone(),
+            },
         };
         let size = vol.size_gib * GIB;
-        let tmp = self.produce(new_id, size, vol.sector_size, &planned, Some((size, vol.encryption.as_ref())), p)?;
+        let tmp = self.produce(
+            new_id,
+            size,
+            vol.sector_size,
+            &planned,
+            Some((size, vol.encryption.as_ref())),
+            p,
+        )?;
         let rec = SnapshotRec {
             id: new_id.to_owned(),
             region: vol.region.clone(),
@@ -265,7 +345,12 @@ impl Core {
         let snap = self.cat.write(|tx| {
             let s = self.snapshot(tx, &region, &r.snapshot_id)?;
             if let Some(img) = image_using(tx, &region, &s.id)? {
-                bail!(Code::INVALID_SNAPSHOT_IN_USE, "The snapshot {} is currently in use by {}", s.id, img);
+                bail!(
+                    Code::INVALID_SNAPSHOT_IN_USE,
+                    "The snapshot {} is currently in use by {}",
+                    s.id,
+                    img
+                );
             }
             tx.delete::<SnapshotRec>(&s.id)?;
             Ok(s)
@@ -278,13 +363,19 @@ impl Core {
 }
 
 /// The first registered image of `region` whose mapping references `snapshot_id`.
-pub(crate) fn image_using(tx: &crate::catalog::Tx<'_>, region: &str, snapshot_id: &str) -> Result<Option<String>> {
+pub(crate) fn image_using(
+    tx: &crate::catalog::Tx<'_>,
+    region: &str,
+    snapshot_id: &str,
+) -> Result<Option<String>> {
     Ok(tx
         .list::<ImageRec>(region)?
         .into_iter()
         .find(|i| {
             i.state != ImageState::Deregistered
-                && i.mappings.iter().any(|m| m.snapshot_id.as_deref() == Some(snapshot_id))
+                && i.mappings
+                    .iter()
+                    .any(|m| m.snapshot_id.as_deref() == Some(snapshot_id))
         })
         .map(|i| i.id))
 }

@@ -13,24 +13,41 @@ use serde_json::{json, Value};
 impl Core {
     pub(super) fn create_volume(&mut self, r: rq::CreateVolume, p: &dyn Progress) -> Result<Value> {
         let Some(az) = r.availability_zone.clone() else {
-            bail!(Code::MISSING_PARAMETER, "The request must contain the parameter availabilityZone");
+            bail!(
+                Code::MISSING_PARAMETER,
+                "The request must contain the parameter availabilityZone"
+            );
         };
         rules::check_az(self.region(), &az)?;
         if r.size.is_none() && r.snapshot_id.is_none() {
-            bail!(Code::MISSING_PARAMETER, "The request must contain the parameter size/snapshot");
+            bail!(
+                Code::MISSING_PARAMETER,
+                "The request must contain the parameter size/snapshot"
+            );
         }
-        let volume_type = r.volume_type.clone().unwrap_or_else(|| DEFAULT_VOLUME_TYPE.into());
+        let volume_type = r
+            .volume_type
+            .clone()
+            .unwrap_or_else(|| DEFAULT_VOLUME_TYPE.into());
         if (r.iops.is_some() && !matches!(volume_type.as_str(), "io1" | "io2" | "gp3"))
             || (r.throughput.is_some() && volume_type != "gp3")
         {
-            bail!(Code::INVALID_PARAMETER_DEPENDENCY, "Iops/Throughput are not supported for volume type {volume_type}");
+            bail!(
+                Code::INVALID_PARAMETER_DEPENDENCY,
+                "Iops/Throughput are not supported for volume type {volume_type}"
+            );
         }
         let region = self.region().to_owned();
         let snap = match &r.snapshot_id {
-            Some(s) => Some(self.cat.read(|tx| self.completed_snapshot(tx, &region, s))?),
+            Some(s) => Some(
+                self.cat
+                    .read(|tx| self.completed_snapshot(tx, &region, s))?,
+            ),
             None => None,
         };
-        let size = r.size.unwrap_or_else(|| snap.as_ref().map(|s| s.size_gib).unwrap_or(0));
+        let size = r
+            .size
+            .unwrap_or_else(|| snap.as_ref().map(|s| s.size_gib).unwrap_or(0));
         if let Some(s) = &snap {
             if size < s.size_gib {
                 bail!(
@@ -43,7 +60,10 @@ impl Core {
         rules::check_volume_size(&volume_type, size)?;
         let ebd = self.cat.read(|tx| self.ebd(tx))?;
         let source = match snap.as_ref().and_then(|s| s.encryption.as_ref()) {
-            Some(e) => Source::Encrypted { key_arn: e.key_arn(), reusable: true },
+            Some(e) => Source::Encrypted {
+                key_arn: e.key_arn(),
+                reusable: true,
+            },
             None => Source::Plain,
         };
         let choice = encryption_outcome(source, r.encrypted, r.kms_key_id.as_deref(), ebd)?;
@@ -63,7 +83,9 @@ impl Core {
             attachment: None,
         };
         let planned = self.cat.write(|tx| {
-            let src = snap.as_ref().map(|s| (s.id.as_str(), s.encryption.as_ref()));
+            let src = snap
+                .as_ref()
+                .map(|s| (s.id.as_str(), s.encryption.as_ref()));
             match self.plan(tx, src, &choice, vol_id.as_str()) {
                 Ok(p) => Ok(Some(p)),
                 Err(e) if is_key_problem(&e) => Ok(None),
@@ -72,7 +94,8 @@ impl Core {
         })?;
         let mut response = rec.to_json();
         response["State"] = json!("creating");
-        if r.encrypted == Some(true) || snap.as_ref().is_some_and(|s| s.encryption.is_some()) || ebd {
+        if r.encrypted == Some(true) || snap.as_ref().is_some_and(|s| s.encryption.is_some()) || ebd
+        {
             response["Encrypted"] = json!(true);
         }
         let Some(planned) = planned else {
@@ -82,7 +105,9 @@ impl Core {
             }
             return Ok(response);
         };
-        let src_meta = snap.as_ref().map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
+        let src_meta = snap
+            .as_ref()
+            .map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
         let tmp = self.produce(&rec.id, size * GIB, sector_size, &planned, src_meta, p)?;
         rec.encryption = planned.encryption;
         self.cat.write(|tx| {
@@ -98,7 +123,12 @@ impl Core {
         let vol = self.cat.write(|tx| {
             let v = self.volume(tx, &r.volume_id)?;
             if let Some(a) = &v.attachment {
-                bail!(Code::VOLUME_IN_USE, "Volume {} is currently attached to {}", v.id, a.instance_id);
+                bail!(
+                    Code::VOLUME_IN_USE,
+                    "Volume {} is currently attached to {}",
+                    v.id,
+                    a.instance_id
+                );
             }
             tx.delete::<VolumeRec>(&v.id)?;
             Ok(v)
@@ -198,12 +228,20 @@ impl Core {
         let _force = r.force.unwrap_or(false);
         // A mounted instance flushes the volume and drops its file first; a file still open
         // makes the detach fail as a busy detach does on AWS.
-        let attached = self.cat.read(|tx| self.volume(tx, &r.volume_id))?.attachment;
+        let attached = self
+            .cat
+            .read(|tx| self.volume(tx, &r.volume_id))?
+            .attachment;
         if let Some(a) = &attached {
             let req = serde_json::json!({"op": "detach", "device": a.device});
             if let Err(e) = crate::mountctl::notify(&self.home, &a.instance_id, req) {
                 if e.code() == Code::RESOURCE_BUSY {
-                    bail!(Code::INCORRECT_STATE, "Volume {} is busy: {}", r.volume_id, e.message());
+                    bail!(
+                        Code::INCORRECT_STATE,
+                        "Volume {} is busy: {}",
+                        r.volume_id,
+                        e.message()
+                    );
                 }
                 return Err(e);
             }
@@ -211,24 +249,41 @@ impl Core {
         let shown = self.cat.write(|tx| {
             let mut v = self.volume(tx, &r.volume_id)?;
             let Some(a) = v.attachment.clone() else {
-                bail!(Code::INVALID_ATTACHMENT_NOT_FOUND, "The volume '{}' is not attached.", v.id);
+                bail!(
+                    Code::INVALID_ATTACHMENT_NOT_FOUND,
+                    "The volume '{}' is not attached.",
+                    v.id
+                );
             };
             if let Some(i) = &r.instance_id {
                 let _: crate::ids::InstanceId = i.parse()?;
                 if *i != a.instance_id {
-                    bail!(Code::INVALID_ATTACHMENT_NOT_FOUND, "The volume '{}' is not attached to instance '{i}'.", v.id);
+                    bail!(
+                        Code::INVALID_ATTACHMENT_NOT_FOUND,
+                        "The volume '{}' is not attached to instance '{i}'.",
+                        v.id
+                    );
                 }
             }
             if let Some(d) = &r.device {
                 if canonical_device(d) != canonical_device(&a.device) {
-                    bail!(Code::INVALID_ATTACHMENT_NOT_FOUND, "The volume '{}' is not attached at '{d}'.", v.id);
+                    bail!(
+                        Code::INVALID_ATTACHMENT_NOT_FOUND,
+                        "The volume '{}' is not attached at '{d}'.",
+                        v.id
+                    );
                 }
             }
             let inst = self.instance(tx, &a.instance_id)?;
             if canonical_device(&a.device) == canonical_device(&inst.root_device_name)
                 && inst.state != InstanceState::Stopped
             {
-                bail!(Code::INCORRECT_STATE, "Unable to detach root volume '{}' from instance '{}'", v.id, inst.id);
+                bail!(
+                    Code::INCORRECT_STATE,
+                    "Unable to detach root volume '{}' from instance '{}'",
+                    v.id,
+                    inst.id
+                );
             }
             let shown = v.attachment_json("detaching");
             v.attachment = None;
@@ -242,7 +297,10 @@ impl Core {
     pub(super) fn describe_volumes(&mut self, r: rq::Describe) -> Result<Value> {
         let region = self.region().to_owned();
         let vols = self.cat.read(|tx| match &r.ids {
-            Some(ids) => ids.iter().map(|id| self.volume(tx, id)).collect::<Result<Vec<_>>>(),
+            Some(ids) => ids
+                .iter()
+                .map(|id| self.volume(tx, id))
+                .collect::<Result<Vec<_>>>(),
             None => tx.list::<VolumeRec>(&region),
         })?;
         let mut out = Vec::new();
@@ -255,15 +313,22 @@ impl Core {
                     "volume-id" => vec![v.id.clone()],
                     "snapshot-id" => vec![v.snapshot_id.clone()],
                     "availability-zone" => vec![v.az.clone()],
-                    "kms-key-id" => v.encryption.iter().map(|e| e.key_arn().to_owned()).collect(),
+                    "kms-key-id" => v
+                        .encryption
+                        .iter()
+                        .map(|e| e.key_arn().to_owned())
+                        .collect(),
                     "size" => vec![v.size_gib.to_string()],
                     "volume-type" => vec![v.volume_type.clone()],
-                    "attachment.instance-id" => att.map(|a| a.instance_id.clone()).into_iter().collect(),
+                    "attachment.instance-id" => {
+                        att.map(|a| a.instance_id.clone()).into_iter().collect()
+                    }
                     "attachment.device" => att.map(|a| a.device.clone()).into_iter().collect(),
                     "attachment.status" => att.map(|_| "attached".to_owned()).into_iter().collect(),
-                    "attachment.delete-on-termination" => {
-                        att.map(|a| rules::bool_str(a.delete_on_termination)).into_iter().collect()
-                    }
+                    "attachment.delete-on-termination" => att
+                        .map(|a| rules::bool_str(a.delete_on_termination))
+                        .into_iter()
+                        .collect(),
                     _ => return None,
                 })
             })?;
