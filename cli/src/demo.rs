@@ -227,6 +227,8 @@ struct Demo {
     keys: Vec<(String, String, String)>,
     /// Every DataEncryptionKeyId observed so far.
     deks: HashSet<String>,
+    /// The S5 instance (three volumes, three keys), mounted by the FUSE part.
+    s5_instance: Option<String>,
 }
 
 impl Demo {
@@ -240,6 +242,7 @@ impl Demo {
             checks: 0,
             keys: Vec::new(),
             deks: HashSet::new(),
+            s5_instance: None,
         }
     }
 
@@ -749,8 +752,10 @@ impl Demo {
         self.s3(&ami_u, &base_snap, &base)?;
         self.s4(&ami_u, &base)?;
         self.s5(&ami_e, &s2_root, &s5_sdf, &s5_sdg)?;
+        let through_fuse = self.fuse_part()?;
         let rekey = self.rekey_throughput(args.rekey_size_mib * MIB)?;
-        let encrypted: Vec<&Disk> = vec![&s1_data, &s2_root, &s5_sdf, &s5_sdg, &rekey];
+        let mut encrypted: Vec<&Disk> = vec![&s1_data, &s2_root, &s5_sdf, &s5_sdg, &rekey];
+        encrypted.extend(through_fuse.as_ref());
         self.scan(&base, &encrypted)
     }
 
@@ -1076,6 +1081,7 @@ impl Demo {
     fn s5(&mut self, ami_1k: &str, root: &Disk, sdf: &Disk, sdg: &Disk) -> Result<()> {
         self.heading("S5. An AMI with a unique key per snapshot");
         let inst = self.run_instance(ami_1k, AZ_B, None)?;
+        self.s5_instance = Some(inst.clone());
         self.step(&format!(
             "launched {inst} in {AZ_B} from AMI-E (root under K1)"
         ));
@@ -1180,6 +1186,73 @@ impl Demo {
             true,
             "after deregistering AMI-M its three snapshots could be deleted",
         )
+    }
+
+    /// The S5 instance mounted with FUSE: dd writes through the mount, create-image while
+    /// mounted, a launch of that image, and the bytes read back through a second mount.
+    fn fuse_part(&mut self) -> Result<Option<Disk>> {
+        self.heading("FUSE: the S5 instance's volumes as block files");
+        if let Some(why) = crate::mount::unavailable() {
+            self.step(&format!("skipped: {why}"));
+            return Ok(None);
+        }
+        let inst = self.s5_instance.clone().context("S5 ran first")?;
+        let opts = |home: &Path| Options {
+            home: home.to_owned(),
+            region: R.to_owned(),
+            profile: "admin".to_owned(),
+        };
+        let dir = self.scratch.join("mnt-s5");
+        std::fs::create_dir_all(&dir)?;
+        let engine = Engine::open(opts(&self.home)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mounted = crate::mount::start(engine, &inst, &dir, false)?;
+        let mut names: Vec<String> = std::fs::read_dir(&dir)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()?;
+        names.sort();
+        self.step(&format!(
+            "mounted {inst} on {}: {}",
+            dir.display(),
+            names.join(", ")
+        ));
+        self.check(
+            names == ["sdf", "sdg", "xvda"],
+            "the mount shows one file per attached volume",
+        )?;
+        let disk = self.disk("fuse-dd", 7, self.size)?;
+        let out = std::process::Command::new("dd")
+            .arg(format!("if={}", disk.path.display()))
+            .arg(format!("of={}", dir.join("sdg").display()))
+            .args(["bs=1M", "conv=fsync,notrunc", "status=none"])
+            .output()
+            .context("run dd")?;
+        self.check(out.status.success(), "dd wrote through the mount")?;
+        self.step(&format!(
+            "dd wrote {} ({}) to {}/sdg, the K3 volume",
+            disk.label,
+            disk.mib(),
+            dir.display()
+        ));
+        let ami = self.create_image(&inst, "demo-fuse-image", json!({}))?;
+        self.step(&format!(
+            "created {ami} from {inst} while mounted (writes frozen for one point in time)"
+        ));
+        let sdg = self.snapshot_of(R, &ami, "/dev/sdg")?;
+        self.check_key(&sdg, "K3", "the image's /dev/sdg snapshot")?;
+        self.check_export(&s(&sdg["SnapshotId"])?, &disk)?;
+        let inst2 = self.run_instance(&ami, AZ_B, None)?;
+        let dir2 = self.scratch.join("mnt-launched");
+        std::fs::create_dir_all(&dir2)?;
+        let engine = Engine::open(opts(&self.home)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let second = crate::mount::start(engine, &inst2, &dir2, true)?;
+        let mut back = vec![0u8; disk.len as usize];
+        File::open(dir2.join("sdg"))?.read_exact(&mut back)?;
+        let want = std::fs::read(&disk.path)?;
+        self.check(back == want, &format!("launched {inst2} from it; its sdg read through a second mount equals what dd wrote"))?;
+        drop(second);
+        drop(mounted);
+        self.step("unmounted both");
+        Ok(Some(disk))
     }
 
     fn rekey_throughput(&mut self, len: u64) -> Result<Disk> {

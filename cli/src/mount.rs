@@ -140,9 +140,23 @@ impl MountControl for Control {
     }
 }
 
-/// Serves the mount of `instance_id` on `dir` until it is unmounted (signal, `blockseal
-/// umount`, `fusermount3 -u`, stop or terminate of the instance).
-pub fn serve(mut engine: Engine, instance_id: &str, dir: &Path, read_only: bool) -> Result<()> {
+/// A mount served by this process, with its control socket. Dropping it unmounts.
+pub struct Running {
+    mount: Option<Arc<Mount>>,
+    server: Option<mountctl::ControlServer>,
+    stop: Arc<AtomicBool>,
+    done: Arc<(Mutex<bool>, Condvar)>,
+    dir: PathBuf,
+}
+
+/// Mounts the attached volumes of running instance `instance_id` on `dir` and starts its control
+/// socket; returns once the files are visible.
+pub fn start(
+    mut engine: Engine,
+    instance_id: &str,
+    dir: &Path,
+    read_only: bool,
+) -> Result<Running> {
     let home = engine.home().to_owned();
     let vols = engine
         .open_instance_volumes(instance_id)
@@ -162,13 +176,6 @@ pub fn serve(mut engine: Engine, instance_id: &str, dir: &Path, read_only: bool)
     };
     let mount = Arc::new(Mount::spawn(dir, devices, opts).map_err(service_error("Mount"))?);
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(sig, stop.clone()).context("install signal handlers")?;
-    }
     let done = Arc::new((Mutex::new(false), Condvar::new()));
     let ctl = Arc::new(Control {
         mount: Arc::downgrade(&mount),
@@ -177,42 +184,107 @@ pub fn serve(mut engine: Engine, instance_id: &str, dir: &Path, read_only: bool)
         stop: stop.clone(),
         done: done.clone(),
     });
-    let server =
-        mountctl::serve(&home, instance_id, dir, ctl.clone()).map_err(service_error("Mount"))?;
+    let server = mountctl::serve(&home, instance_id, dir, ctl).map_err(service_error("Mount"))?;
     log::info!(
         "mounted {instance_id} on {}: {}",
         dir.display(),
         names.join(", ")
     );
-    mount.serve_until(&stop);
-    drop(ctl);
-    // Requests in flight hold the mount for a moment; then it is ours to unmount.
-    let mut mount = mount;
-    let outcome = loop {
-        match Arc::try_unwrap(mount) {
-            Ok(m) => {
-                break m
-                    .unmount()
-                    .map_err(service_error("Unmount"))
-                    .map(|u| format!("{u:?}"))
-            }
-            Err(m) => {
-                mount = m;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-    };
-    // The socket goes before the unmount requester hears back, so it may mount again at once.
-    drop(server);
-    {
-        let (lock, cv) = &*done;
-        *lock.lock().expect("done lock") = true;
-        cv.notify_all();
+    Ok(Running {
+        mount: Some(mount),
+        server: Some(server),
+        stop,
+        done,
+        dir: dir.to_owned(),
+    })
+}
+
+impl Running {
+    /// The stop flag: setting it ends [`Running::serve`].
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
     }
+
+    /// Serves until the stop flag is set (signal, `blockseal umount`, stop or terminate of the
+    /// instance) or the mount is unmounted from outside, then flushes and unmounts.
+    pub fn serve(mut self) -> Result<()> {
+        if let Some(m) = &self.mount {
+            m.serve_until(&self.stop);
+        }
+        self.shutdown()
+    }
+
+    /// Flushes and unmounts; tells a waiting unmount requester once done.
+    fn shutdown(&mut self) -> Result<()> {
+        let Some(mut mount) = self.mount.take() else {
+            return Ok(());
+        };
+        // Requests in flight hold the mount for a moment; then it is ours to unmount.
+        let outcome = loop {
+            match Arc::try_unwrap(mount) {
+                Ok(m) => break m.unmount().map_err(service_error("Unmount")),
+                Err(m) => {
+                    mount = m;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        };
+        // The socket goes before the unmount requester hears back, so it may mount again at
+        // once.
+        drop(self.server.take());
+        {
+            let (lock, cv) = &*self.done;
+            *lock.lock().expect("done lock") = true;
+            cv.notify_all();
+        }
+        log::info!(
+            "unmounted {} ({:?})",
+            self.dir.display(),
+            outcome.as_ref().map_err(|e| e.to_string())
+        );
+        outcome.map(drop)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            log::warn!("unmount {}: {e:#}", self.dir.display());
+        }
+    }
+}
+
+/// Serves the mount of `instance_id` on `dir` in the foreground until it is unmounted (Ctrl-C
+/// and other termination signals, `blockseal umount`, `fusermount3 -u`, stop or terminate of the
+/// instance).
+pub fn serve(engine: Engine, instance_id: &str, dir: &Path, read_only: bool) -> Result<()> {
+    let running = start(engine, instance_id, dir, read_only)?;
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, running.stop_flag()).context("install signal handlers")?;
+    }
+    running.serve()?;
     // Give an unmount requester its answer before the process ends.
     std::thread::sleep(Duration::from_millis(50));
-    log::info!("unmounted {} ({:?})", dir.display(), outcome);
-    outcome.map(drop)
+    Ok(())
+}
+
+/// Why FUSE mounts cannot run here, if they cannot.
+pub fn unavailable() -> Option<&'static str> {
+    if !Path::new("/dev/fuse").exists() {
+        Some("/dev/fuse is missing")
+    } else if std::process::Command::new("fusermount3")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        Some("fusermount3 is not installed (apt-get install fuse3)")
+    } else {
+        None
+    }
 }
 
 /// The log file of a daemon mount.
