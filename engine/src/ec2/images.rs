@@ -32,6 +32,28 @@ impl Core {
         Ok(())
     }
 
+    /// Commits a new image: re-checks its name (another process may have taken it meanwhile),
+    /// moves its snapshot files into place and stores every row, in one transaction.
+    fn commit_image(
+        &self,
+        image: &ImageRec,
+        temps: Vec<TempBlob>,
+        snapshots: &[SnapshotRec],
+        also: impl FnOnce(&Tx<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.cat.write(|tx| {
+            self.check_name_free(tx, &image.name)?;
+            for t in temps {
+                t.persist()?;
+            }
+            for rec in snapshots {
+                tx.put(rec)?;
+            }
+            tx.put(image)?;
+            also(tx)
+        })
+    }
+
     pub(super) fn register_image(&mut self, r: rq::RegisterImage) -> Result<Value> {
         rules::check_ami_name(&r.name)?;
         let Some(root) = r.root_device_name.clone() else {
@@ -233,12 +255,11 @@ impl Core {
             }
             Ok(Some(plans))
         })?;
-        let description = |s: &SnapshotRec, nid: &str| {
+        let description = |s: &SnapshotRec| {
             format!(
                 "Copied for DestinationAmi {image_id} from SourceAmi {} for SourceSnapshot {}. Task created on {created}.",
                 src.id, s.id
             )
-            .replace("{nid}", nid)
         };
         let mut recs = Vec::new();
         let mut temps: Vec<TempBlob> = Vec::new();
@@ -254,7 +275,7 @@ impl Core {
                 state_message: None,
                 start_time: created.clone(),
                 owner_id: self.account().to_owned(),
-                description: description(s, &new_ids[i]),
+                description: description(s),
                 encryption: None,
                 has_data: !failed,
             };
@@ -278,25 +299,23 @@ impl Core {
                 rec.encryption = planned.encryption;
             }
         }
-        let mut by_source = snaps
+        // Source snapshot id -> (copy id, copy encrypted).
+        let copies: Vec<(&str, &str, bool)> = snaps
             .iter()
-            .map(|s| s.id.clone())
-            .zip(recs.iter().map(|r| (r.id.clone(), r.encryption.is_some())));
-        let mut by_source_v: Vec<(String, (String, bool))> = Vec::new();
-        for x in by_source.by_ref() {
-            by_source_v.push(x);
-        }
+            .zip(&recs)
+            .map(|(s, r)| (s.id.as_str(), r.id.as_str(), r.encryption.is_some()))
+            .collect();
         let mappings = src
             .mappings
             .iter()
             .map(|m| {
                 let mut m = m.clone();
                 if let Some(old) = &m.snapshot_id {
-                    let (_, (nid, enc)) = by_source_v
+                    let (_, nid, enc) = copies
                         .iter()
-                        .find(|(o, _)| o == old)
+                        .find(|(o, _, _)| o == old)
                         .expect("every mapped snapshot was copied");
-                    m.snapshot_id = Some(nid.clone());
+                    m.snapshot_id = Some((*nid).to_owned());
                     m.encrypted = if failed {
                         m.encrypted || r.encrypted == Some(true)
                     } else {
@@ -331,19 +350,9 @@ impl Core {
             source_image_id: Some(src.id.clone()),
             source_region: Some(r.source_region.clone()),
         };
-        self.cat.write(|tx| {
-            self.check_name_free(tx, &r.name)?;
-            for t in temps {
-                t.persist()?;
-            }
-            for rec in &recs {
-                tx.put(rec)?;
-            }
-            tx.put(&image)?;
-            if let Some(k) = &token_key {
-                tx.set_setting(k, &format!("{fingerprint}\n{}", image.id))?;
-            }
-            Ok(())
+        self.commit_image(&image, temps, &recs, |tx| match &token_key {
+            Some(k) => tx.set_setting(k, &format!("{fingerprint}\n{}", image.id)),
+            None => Ok(()),
         })?;
         Ok(json!({"ImageId": image.id}))
     }
@@ -507,16 +516,7 @@ impl Core {
             source_image_id: None,
             source_region: None,
         };
-        self.cat.write(|tx| {
-            self.check_name_free(tx, &r.name)?;
-            for t in temps {
-                t.persist()?;
-            }
-            for rec in &recs {
-                tx.put(rec)?;
-            }
-            tx.put(&image)
-        })?;
+        self.commit_image(&image, temps, &recs, |_| Ok(()))?;
         Ok(json!({"ImageId": image.id}))
     }
 

@@ -262,15 +262,7 @@ impl Core {
         }
         let key = target.expect("a different key is a key");
         let cipher = src_enc.map(Encryption::cipher).unwrap_or(DEFAULT_CIPHER);
-        let from = match src_enc {
-            Some(e) => Some(Xts::new(&self.kms.unwrap_data_key(
-                tx,
-                &self.caller,
-                &e.wrapped,
-                &e.context_id,
-            )?)),
-            None => None,
-        };
+        let from = self.xts_of(tx, src_enc)?;
         let (wrapped, dk) =
             self.kms
                 .generate_data_key(tx, &self.caller, &key, new_context, cipher)?;
@@ -288,6 +280,17 @@ impl Core {
             None => DataPlan::Empty,
         };
         Ok(Planned { encryption, plan })
+    }
+
+    /// The XTS transform of a resource's data key (KMS `Decrypt`); `None` when unencrypted.
+    pub(crate) fn xts_of(&self, tx: &Tx<'_>, enc: Option<&Encryption>) -> Result<Option<Xts>> {
+        enc.map(|e| {
+            let dk = self
+                .kms
+                .unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)?;
+            Ok(Xts::new(&dk))
+        })
+        .transpose()
     }
 
     // ----- data -----

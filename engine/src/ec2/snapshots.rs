@@ -124,15 +124,7 @@ impl Core {
         let region = self.region().to_owned();
         let (snap, from) = self.cat.read(|tx| {
             let s = self.completed_snapshot(tx, &region, &r.snapshot_id)?;
-            let from = match &s.encryption {
-                Some(e) => Some(Xts::new(&self.kms.unwrap_data_key(
-                    tx,
-                    &self.caller,
-                    &e.wrapped,
-                    &e.context_id,
-                )?)),
-                None => None,
-            };
+            let from = self.xts_of(tx, s.encryption.as_ref())?;
             Ok((s, from))
         })?;
         let blob = self.open_blob(&snap.id, snap.size_gib * GIB, snap.encryption.as_ref())?;
