@@ -346,7 +346,7 @@ impl fuser::Filesystem for Fs {
         let s = &self.0;
         let result = {
             let _pass = s.gate.enter();
-            io::write_at(s.split.as_ref(), &s.counters, &*e.dev, offset, data)
+            io::write_at(&s.counters, &*e.dev, offset, data)
         };
         match result {
             Ok(()) => {

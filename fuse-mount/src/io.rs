@@ -1,11 +1,11 @@
 //! The byte path between a FUSE request and a device: request counters, and the optional split
-//! of a large request into two halves run on two cores.
+//! of a large read into two halves run on two cores.
 //!
-//! A single 1 MiB dd request is otherwise bound to one core's cipher speed (PERFORMANCE-NOTES
-//! Part B: one stream keeps one request in flight). The halves meet at a 4 KiB boundary, so
-//! for 512- and 4096-byte sectors they share no sector and take disjoint sector locks; the
-//! device stays correct even if they did (its edge sectors are read-modify-written under the
-//! sector's lock).
+//! A single 1 MiB dd read is otherwise bound to one core's cipher speed (PERFORMANCE-NOTES
+//! Part B: one stream keeps one request in flight); split, dd reads of an encrypted volume ran
+//! about 25 % faster here. The halves meet at a 4 KiB boundary, so for 512- and 4096-byte
+//! sectors they share no sector and take disjoint sector locks; the device stays correct even
+//! if they did (its edge sectors are read-modify-written under the sector's lock).
 
 use blockseal_engine::{BlockDevice, Code, Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -116,26 +116,17 @@ pub(crate) fn read_at(
     dev.read_at(offset, buf)
 }
 
-/// Writes `data` at `offset`, in two halves at once when worth it.
+/// Writes `data` at `offset`, always in one piece: splitting writes measured no faster for
+/// encrypted volumes and 10 % slower for plain ones, at +0.2 CPU-seconds per GiB (the halves'
+/// `pwrite`s serialise on the volume file's inode lock, and the helper competes with the
+/// writer for the second core).
 pub(crate) fn write_at(
-    split: Option<&Splitter>,
     counters: &Counters,
     dev: &dyn BlockDevice,
     offset: u64,
     data: &[u8],
 ) -> Result<()> {
     counters.write(data.len());
-    if let Some(s) = split {
-        if let Some(mid) = cut(offset, data.len(), s.min) {
-            counters.split.fetch_add(1, Relaxed);
-            let (lo, hi) = data.split_at(mid);
-            let (a, b) = s.join(
-                || dev.write_at(offset, lo),
-                || dev.write_at(offset + mid as u64, hi),
-            );
-            return a.and(b);
-        }
-    }
     dev.write_at(offset, data)
 }
 
@@ -164,21 +155,21 @@ mod tests {
     }
 
     #[test]
-    fn split_reads_and_writes_match_unsplit_ones() {
+    fn split_reads_match_unsplit_ones() {
         let split = Splitter::new(1, 1).unwrap().unwrap();
         let c = Counters::default();
         let dev = MemDevice::new(4 << 20);
         let data: Vec<u8> = (0..(1 << 20) + 777)
             .map(|i| (i * 7 + i / 4096) as u8)
             .collect();
-        write_at(Some(&split), &c, &dev, 5000, &data).unwrap();
+        write_at(&c, &dev, 5000, &data).unwrap();
         let mut back = vec![0u8; data.len()];
         read_at(Some(&split), &c, &dev, 5000, &mut back).unwrap();
         assert!(back == data);
         let mut plain = vec![0u8; data.len()];
         read_at(None, &c, &dev, 5000, &mut plain).unwrap();
         assert!(plain == data);
-        assert_eq!(c.split.load(Relaxed), 2);
+        assert_eq!(c.split.load(Relaxed), 1);
         assert_eq!(c.largest_write.load(Relaxed), data.len() as u64);
         // An error in either half is reported.
         let mut past = vec![0u8; 1 << 20];

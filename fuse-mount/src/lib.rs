@@ -12,13 +12,14 @@
 //! use std::{path::Path, sync::Arc, time::Duration};
 //!
 //! let root: Arc<dyn BlockDevice> = Arc::new(MemDevice::new(1 << 20));
-//! let mount = Mount::spawn(Path::new("/mnt/i-1"), vec![("xvda".into(), root)], MountOptions::default())?;
-//! mount.add_device("sdf", Arc::new(MemDevice::new(1 << 20)))?;       // attach
+//! let devices = vec![("xvda".to_owned(), root)];
+//! let mount = Mount::spawn(Path::new("/mnt/i-1"), devices, MountOptions::default())?;
+//! mount.add_device("sdf", Arc::new(MemDevice::new(1 << 20)))?; // attach
 //! {
-//!     let _frozen = mount.freeze()?;   // create-image: copy the volumes now
+//!     let _frozen = mount.freeze()?; // create-image: copy the volumes now
 //! }
-//! let _sdf = mount.remove_device("sdf", Duration::from_secs(5))?;   // detach
-//! mount.unmount()?;                                                 // or drop it
+//! let _sdf = mount.remove_device("sdf", Duration::from_secs(5))?; // detach
+//! mount.unmount()?; // or drop it
 //! # Ok::<(), blockseal_engine::Error>(())
 //! ```
 //!
@@ -42,8 +43,8 @@
 //! `n_threads` 2; `max_write` 1 MiB (fuser then asks for `max_pages` 256, the kernel's limit);
 //! `FOPEN_DIRECT_IO` and `FOPEN_PARALLEL_DIRECT_WRITES` on every open, so data is not cached
 //! twice and parallel writers are not serialised on the inode lock; no writeback cache, so a
-//! write reaches the device before it is acknowledged. Requests of 256 KiB or more are cut in
-//! two halves that run on two cores ([`MountOptions::split_min`]).
+//! write reaches the device before it is acknowledged. Reads of 256 KiB or more are cut in two
+//! halves that run on two cores ([`MountOptions::split_min`]).
 //!
 //! # Unmounting and stale mount points
 //! [`Mount::unmount`] and `Drop` flush every device, then unmount. If a file is still open the
@@ -54,6 +55,11 @@
 //! A server killed with SIGKILL leaves a stale mount point ("Transport endpoint is not
 //! connected"); [`Mount::spawn`] detects it and detaches it before mounting, or says how to
 //! clean it up by hand if it cannot.
+//!
+//! Root mounts with `mount(2)` itself and keeps unmounting in this crate's hands. Other users
+//! mount through fuser and the setuid `fusermount3`; there, when a lazily detached session
+//! finally ends, fuser's own handle runs `fusermount3 -u -z` on the path once more, which
+//! would also detach a newer mount by the same user on the same directory.
 
 #![forbid(unsafe_code)]
 

@@ -31,8 +31,9 @@ pub struct MountOptions {
     /// needs `user_allow_other` in /etc/fuse.conf). The mode bits still apply
     /// (`default_permissions`). Default: false.
     pub allow_other: bool,
-    /// Requests of at least this many bytes are cut in two halves run on two cores at once;
-    /// 0 turns that off. Default 256 KiB (a 1 MiB dd block is split, 4 KiB I/O never is).
+    /// Reads of at least this many bytes are cut in two halves run on two cores at once; 0
+    /// turns that off. Default 256 KiB (a 1 MiB dd block is split, 4 KiB I/O never is):
+    /// measured +25 % dd read on an encrypted volume. Writes are never split (no gain measured).
     pub split_min: usize,
     /// Give each worker its own /dev/fuse descriptor (`FUSE_DEV_IOC_CLONE`). Default: false
     /// (measured no better here with 2 threads).
@@ -79,7 +80,7 @@ pub struct MountStats {
     pub write_bytes: u64,
     /// The largest WRITE request seen, in bytes: 1 MiB once `max_write` is negotiated.
     pub largest_write: u64,
-    /// Requests cut in two halves (see [`MountOptions::split_min`]).
+    /// Reads cut in two halves (see [`MountOptions::split_min`]).
     pub split: u64,
     /// Whether the kernel accepted requests above 128 KiB (`FUSE_MAX_PAGES`).
     pub max_pages: bool,
@@ -488,4 +489,38 @@ pub fn run_foreground(
         signal_hook::low_level::unregister(id);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mount_can_be_shared_with_a_control_thread() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Mount>();
+        send_sync::<MountOptions>();
+    }
+
+    #[test]
+    fn bad_options_are_refused_before_mounting() {
+        let dir = tempfile::tempdir().unwrap();
+        for o in [
+            MountOptions {
+                threads: 0,
+                ..MountOptions::default()
+            },
+            MountOptions {
+                max_write: 1024,
+                ..MountOptions::default()
+            },
+            MountOptions {
+                max_write: 32 << 20,
+                ..MountOptions::default()
+            },
+        ] {
+            let e = Mount::spawn(dir.path(), vec![], o).unwrap_err();
+            assert_eq!(e.code(), Code::INVALID_PARAMETER_VALUE);
+        }
+    }
 }
