@@ -1,145 +1,99 @@
-//! Copy-and-rekey and preserve-copy throughput on /dev/shm (tmpfs), where the destination's
-//! page allocation, not the disk, is the limit (PERFORMANCE-NOTES A2).
+//! Re-key and clone throughput by worker thread count, on a 256 MiB source of random data
+//! (4 KiB sectors) on /dev/shm (else the temporary directory):
+//! - `copy-image`: end to end through the engine's CopyImage (KMS checks, data keys, the
+//!   parallel data movement, fsync, catalog commit) in a throw-away home;
+//! - `movers`: the data movers alone (`rekey_blob`, `clone_blob`), with the chunk size and the
+//!   way the source is read (pread or a map) as knobs.
 //!
-//! `cargo bench -p blockseal-engine --bench rekey`; `BLOCKSEAL_BENCH_MIB` sets the volume size
-//! (256 by default, e.g. 1024), `BLOCKSEAL_BENCH_DIR` the directory (default /dev/shm).
-//! Reported as bytes of volume per second; the source is random, so every sector is data.
+//! Criterion's throughput is in bytes, so its GiB/s figures are 2^30 bytes per second. The XTS
+//! kernel by itself, per sector size, is `benches/xts.rs`; `blockseal bench rekey --scaling`
+//! prints the end-to-end figures for larger images.
 
-use blockseal_engine::__bench::{Fixture, Knobs};
-use blockseal_engine::xts::Xts;
-use blockseal_engine::DataKey;
+use blockseal_engine::bench::movers::{Fixture, Knobs};
+use blockseal_engine::bench::{default_dir, RekeyBench};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn dir() -> PathBuf {
-    std::env::var_os("BLOCKSEAL_BENCH_DIR").map_or_else(|| PathBuf::from("/dev/shm"), PathBuf::from)
-}
+const SIZE: u64 = 256 << 20;
 
-fn size() -> u64 {
-    let mib: u64 = std::env::var("BLOCKSEAL_BENCH_MIB")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256);
-    mib << 20
-}
-
-fn copies(c: &mut Criterion) {
-    let home = tempfile::tempdir_in(dir()).expect("bench directory");
-    let size = size();
-    let fx = Fixture::new(home.path(), size).expect("bench source");
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-
-    let mut g = c.benchmark_group("rekey");
-    g.throughput(Throughput::Bytes(size))
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1));
-    let mut threads = vec![1];
-    if cores > 1 {
-        threads.push(cores);
-    }
-    for &t in &threads {
-        for (chunk, mmap) in [(1 << 20, false), (4 << 20, false), (1 << 20, true)] {
-            let name = format!(
-                "{}-{}MiB-t{t}",
-                if mmap { "mmap" } else { "pread" },
-                chunk >> 20
-            );
-            g.bench_function(BenchmarkId::from_parameter(name), |b| {
-                b.iter_custom(|iters| {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..iters {
-                        let knobs = Knobs {
-                            chunk,
-                            mmap,
-                            threads: t,
-                        };
-                        let start = Instant::now();
-                        let out = fx.rekey(knobs).expect("rekey");
-                        spent += start.elapsed();
-                        drop(out); // unlinking the destination is not part of the copy
-                    }
-                    spent
-                })
-            });
-        }
-    }
-    g.finish();
-
-    let mut g = c.benchmark_group("clone");
-    g.throughput(Throughput::Bytes(size))
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1));
-    for &t in &threads {
-        g.bench_function(BenchmarkId::from_parameter(format!("t{t}")), |b| {
-            b.iter_custom(|iters| {
-                let mut spent = Duration::ZERO;
-                for _ in 0..iters {
-                    let start = Instant::now();
-                    let out = fx.clone_copy(t).expect("clone");
-                    spent += start.elapsed();
-                    drop(out);
-                }
-                spent
+fn rekey(c: &mut Criterion) {
+    let mut group = c.benchmark_group("copy-image");
+    group
+        .throughput(Throughput::Bytes(SIZE))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(10);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for threads in 1..=cores.min(4) {
+        let mut b = RekeyBench::prepare(&default_dir(), SIZE, 4096).expect("prepare the image");
+        group.bench_function(BenchmarkId::new("rekey", threads), |bench| {
+            bench.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| Duration::from_secs_f64(b.time_rekey(threads).expect("re-key")))
+                    .sum()
+            })
+        });
+        group.bench_function(BenchmarkId::new("clone", threads), |bench| {
+            bench.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| Duration::from_secs_f64(b.time_clone(threads).expect("clone")))
+                    .sum()
             })
         });
     }
-    g.finish();
-    eprintln!("source: {}", fx.source_path().display());
+    group.finish();
 }
 
-/// The two bounds of a rekey, measured alone: the cipher (decrypt + encrypt of a 1 MiB buffer
-/// that stays in cache) and writing fresh tmpfs pages with pwrite from a 1 MiB buffer.
-fn bounds(c: &mut Criterion) {
-    let key = |b: u8| Xts::new(&DataKey::from_slice(&[b; 64]));
-    let (from, to) = (key(1), key(2));
-    let mut g = c.benchmark_group("bounds");
-    let mut buf = vec![0x5a_u8; 1 << 20];
-    g.throughput(Throughput::Bytes(buf.len() as u64))
-        .sample_size(20);
-    g.bench_function("decrypt+encrypt-1MiB-t1", |b| {
-        b.iter(|| {
-            from.decrypt_sectors(0, 4096, &mut buf);
-            to.encrypt_sectors(0, 4096, &mut buf);
-        })
-    });
-    let size = size();
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    g.throughput(Throughput::Bytes(size)).sample_size(10);
-    for t in [1, threads] {
-        g.bench_function(
-            BenchmarkId::new("pwrite-fresh-pages", format!("t{t}")),
-            |b| {
-                b.iter_custom(|iters| {
-                    let mut spent = Duration::ZERO;
+fn movers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("movers");
+    group
+        .throughput(Throughput::Bytes(SIZE))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(10);
+    let home = tempfile::tempdir_in(default_dir()).expect("a home for the fixture");
+    let fixture = Fixture::new(home.path(), SIZE).expect("write the source blob");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for threads in 1..=cores.min(4) {
+        let knobs = [
+            ("rekey-pread-1M", 1 << 20, false),
+            ("rekey-pread-4M", 4 << 20, false),
+            ("rekey-mmap-1M", 1 << 20, true),
+        ];
+        for (name, chunk, mmap) in knobs {
+            let k = Knobs {
+                chunk,
+                mmap,
+                threads,
+            };
+            group.bench_function(BenchmarkId::new(name, threads), |bench| {
+                bench.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        let f = tempfile::tempfile_in(dir()).expect("temp file");
-                        f.set_len(size).expect("set_len");
-                        let start = Instant::now();
-                        std::thread::scope(|s| {
-                            for w in 0..t as u64 {
-                                let f = &f;
-                                s.spawn(move || {
-                                    let src = vec![0x5a_u8; 1 << 20];
-                                    let share = size / t as u64;
-                                    let mut at = w * share;
-                                    while at < (w + 1) * share {
-                                        f.write_all_at(&src, at).expect("pwrite");
-                                        at += src.len() as u64;
-                                    }
-                                });
-                            }
-                        });
-                        spent += start.elapsed();
+                        let t = Instant::now();
+                        let out = fixture.rekey(k).expect("re-key");
+                        total += t.elapsed();
+                        drop(out);
                     }
-                    spent
+                    total
                 })
-            },
-        );
+            });
+        }
+        group.bench_function(BenchmarkId::new("clone", threads), |bench| {
+            bench.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    let out = fixture.clone_copy(threads).expect("clone");
+                    total += t.elapsed();
+                    drop(out);
+                }
+                total
+            })
+        });
     }
-    g.finish();
+    group.finish();
 }
 
-criterion_group!(benches, copies, bounds);
+criterion_group!(benches, rekey, movers);
 criterion_main!(benches);

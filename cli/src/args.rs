@@ -108,6 +108,9 @@ pub enum Group {
     Mount(MountArgs),
     /// Flush and unmount a `blockseal mount`
     Umount(UmountArgs),
+    /// Measure XTS, re-key and FUSE throughput on this machine (throw-away homes)
+    #[command(long_about = crate::bench::ABOUT, after_help = crate::bench::EXAMPLES)]
+    Bench(crate::bench::BenchArgs),
 }
 
 const MOUNT_ABOUT: &str = "\

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod bench;
 mod demo;
 mod ec2;
 mod kms;
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Group::Bench(a) => bench::run(a),
         Group::Demo(a) => match demo::run(a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -3,6 +3,7 @@
 //! translate requests into calls here and errors into exit codes or errno.
 
 mod api;
+pub mod bench;
 mod blob;
 mod catalog;
 mod clock;
@@ -25,7 +26,3 @@ pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotI
 pub use mount::MountedVolume;
 pub use progress::{NoProgress, Progress};
 pub use secret::DataKey;
-
-/// Fixtures for the criterion benches in `benches/` (not a stable API).
-#[doc(hidden)]
-pub use rekey::bench as __bench;
