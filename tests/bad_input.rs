@@ -1,14 +1,8 @@
 //! Bad input: each gets its AWS-style code and exit 254 (252 for usage errors), and changes
 //! nothing stored.
 
-use crate::support::{image_bytes, Home};
+use crate::support::{image_bytes, s, Home};
 use serde_json::json;
-
-fn s(v: &serde_json::Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_owned()
-}
 
 /// Everything a user can see: every Describe* and every file in the home with its size.
 fn state(h: &Home) -> String {

@@ -1,15 +1,9 @@
 //! SEMANTICS.md §20: the edge cases that need neither FUSE nor a second account.
 
-use crate::support::{image_bytes, Home, GIB};
+use crate::support::{image_bytes, s, Home, GIB};
 use serde_json::json;
 
 const R: &str = "us-east-1";
-
-fn s(v: &serde_json::Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_owned()
-}
 
 fn copy(h: &Home, src: &str, name: &str, extra: &[&str]) -> String {
     let mut a = vec![

@@ -4,18 +4,12 @@
 //! These need /dev/fuse and root. Under CI (CI=true) they fail without them; elsewhere they
 //! skip with a printed reason.
 
-use crate::support::{image_bytes, Home};
+use crate::support::{image_bytes, s, Home};
 use serde_json::json;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn s(v: &serde_json::Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_owned()
-}
 
 /// Whether FUSE mounts can run here; panics under CI when they cannot.
 fn fuse_available() -> bool {

@@ -1,16 +1,10 @@
 //! SEMANTICS.md §19: the five AMI-encryption scenarios, with data that came in through
 //! import-snapshot, checked by bytes (export equals import), key ARNs and data-key lineage.
 
-use crate::support::{image_bytes, Home};
+use crate::support::{image_bytes, s, Home};
 use serde_json::json;
 
 const REGION: &str = "us-east-1";
-
-fn s(v: &serde_json::Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_owned()
-}
 
 #[test]
 fn s1_copy_an_ami_with_an_encrypted_data_snapshot() {

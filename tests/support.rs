@@ -285,6 +285,13 @@ impl Home {
     }
 }
 
+/// A JSON string value, or a panic naming what it was instead.
+pub fn s(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not a string: {v}"))
+        .to_owned()
+}
+
 /// A short random tag for file names.
 pub fn rand_tag() -> String {
     let mut b = [0u8; 8];
