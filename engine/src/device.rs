@@ -108,6 +108,8 @@ pub struct FileDevice {
     locks: Box<[RwLock<()>]>,
     /// Scratch buffers for edge sectors, reused across calls.
     scratch: Mutex<Vec<Vec<u8>>>,
+    /// Buffers for runs of whole sectors being written, reused across calls.
+    runs: Mutex<Vec<Vec<u8>>>,
     path: std::path::PathBuf,
 }
 
@@ -143,6 +145,7 @@ impl FileDevice {
             xts,
             locks,
             scratch: Mutex::new(Vec::new()),
+            runs: Mutex::new(Vec::new()),
             path,
         }
     }
@@ -281,7 +284,9 @@ impl BlockDevice for FileDevice {
         let ss = self.sector as u64;
         let mut pos = offset;
         let mut done = 0usize;
-        let mut run: Vec<u8> = Vec::new();
+        // A pooled buffer: after `write_sectors` it holds ciphertext (or, unencrypted, bytes
+        // stored in the clear anyway), so it needs no wiping between uses.
+        let mut run = self.runs.lock().expect("lock").pop().unwrap_or_default();
         while done < data.len() {
             let sector = pos / ss;
             let within = (pos % ss) as usize;
@@ -313,7 +318,7 @@ impl BlockDevice for FileDevice {
                 pos += take as u64;
             }
         }
-        zeroize::Zeroize::zeroize(&mut run[..]);
+        self.runs.lock().expect("lock").push(run);
         Ok(())
     }
 
