@@ -851,3 +851,57 @@ fn e25_create_volume_from_a_k1_snapshot() {
     assert_eq!(ok["Plaintext"], "aGVsbG8=");
     h.assert_no_plaintext(b"E25-PLAINTEXT");
 }
+
+/// AES-128-XTS and 512-byte sectors work end to end, and a re-keying copy keeps both.
+#[test]
+fn aes_128_and_512_byte_sectors_survive_import_copy_and_launch() {
+    let h = Home::new();
+    let (k1, _) = h.create_key("K1");
+    let (k2, k2_arn) = h.create_key("K2");
+    let data = image_bytes(3 << 20, 128, b"AES128-PLAINTEXT");
+    let snap = h.import(
+        &data,
+        &[
+            "--encrypted",
+            "--kms-key-id",
+            &k1,
+            "--cipher",
+            "aes-128-xts",
+            "--sector-size",
+            "512",
+        ],
+    );
+    // docs/FORMAT.md: sector size u32 at 28, cipher u8 at 32 (1 = AES-128-XTS).
+    let header = |id: &str| std::fs::read(h.path().join("blobs").join(id)).unwrap()[..64].to_vec();
+    let hd = header(&snap);
+    assert_eq!(u32::from_le_bytes(hd[28..32].try_into().unwrap()), 512);
+    assert_eq!(hd[32], 1);
+    let ami = h.register("aes128", "/dev/xvda", &snap, &[]);
+    let copy = copy(&h, &ami, "aes128-k2", &["--encrypted", "--kms-key-id", &k2]);
+    let c = h.snapshot_of(&copy, "/dev/xvda");
+    assert_eq!(c["KmsKeyId"], k2_arn.as_str());
+    let hd = header(&s(&c["SnapshotId"]));
+    assert_eq!(
+        (u32::from_le_bytes(hd[28..32].try_into().unwrap()), hd[32]),
+        (512, 1)
+    );
+    h.assert_export(&s(&c["SnapshotId"]), &data);
+    let inst = h.run_instance(&copy, &[]);
+    let v = h.volume_at(&inst, "/dev/xvda");
+    let again = h.ok(&["ec2", "create-snapshot", "--volume-id", &s(&v["VolumeId"])]);
+    h.assert_export(&s(&again["SnapshotId"]), &data);
+    let bad = h.run(&[
+        "ec2",
+        "import-snapshot",
+        "--file",
+        "/dev/null",
+        "--cipher",
+        "aes-512-xts",
+    ]);
+    assert_eq!(
+        bad.status.code(),
+        Some(252),
+        "an unknown cipher is a usage error"
+    );
+    h.assert_no_plaintext(b"AES128-PLAINTEXT");
+}

@@ -312,6 +312,9 @@ pub struct ImportSnapshot {
     /// The encryption sector size in bytes (the XTS data unit)
     #[arg(long, value_name = "BYTES", value_parser = ["512", "4096"])]
     pub sector_size: Option<String>,
+    /// The XTS variant of the snapshot's data key (copies and volumes made from it keep it)
+    #[arg(long, value_name = "CIPHER", value_parser = ["aes-256-xts", "aes-128-xts"])]
+    pub cipher: Option<String>,
 }
 
 const EX_IMPORT_SNAPSHOT: &str = "\

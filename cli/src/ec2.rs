@@ -22,6 +22,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                     "SectorSize",
                     a.sector_size.as_deref().and_then(|s| s.parse::<u32>().ok()),
                 )
+                .opt("Cipher", a.cipher.clone())
                 .build(),
         ),
         C::ExportSnapshot(a) => (
@@ -239,11 +240,13 @@ mod tests {
                 "root disk",
                 "--sector-size",
                 "512",
+                "--cipher",
+                "aes-128-xts",
             ]),
             (
                 "ImportSnapshot",
                 json!({"File": "/d.raw", "Encrypted": true, "KmsKeyId": "alias/k1",
-                       "Description": "root disk", "SectorSize": 512})
+                       "Description": "root disk", "SectorSize": 512, "Cipher": "aes-128-xts"})
             )
         );
         assert_eq!(

@@ -38,6 +38,8 @@ pub(crate) struct ImportSnapshot {
     pub kms_key_id: Option<String>,
     pub description: Option<String>,
     pub sector_size: Option<u32>,
+    /// Our extension: the XTS variant of a new data key (`aes-256-xts` by default).
+    pub cipher: Option<crate::xts::XtsCipher>,
 }
 
 #[derive(Deserialize)]

@@ -57,7 +57,7 @@ impl Core {
                 &self.caller,
                 &key,
                 snap_id.as_str(),
-                super::DEFAULT_CIPHER,
+                r.cipher.unwrap_or(super::DEFAULT_CIPHER),
             )?;
             Ok((
                 Some(Encryption {
