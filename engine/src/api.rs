@@ -133,7 +133,7 @@ impl Engine {
         request: serde_json::Value,
         progress: &dyn Progress,
     ) -> Result<serde_json::Value> {
-        if let Some(r) = self.core.invoke(op, request.clone(), progress) {
+        if let Some(r) = self.core.invoke(op, &request, progress) {
             return r;
         }
         let core = &mut self.core;

@@ -8,9 +8,8 @@
 use crate::api::Engine;
 use crate::device::FileDevice;
 use crate::ec2::model::{InstanceState, VolumeRec};
-use crate::ec2::{is_key_problem, rules, Core, GIB};
+use crate::ec2::{rules, Core, GIB};
 use crate::error::{bail, Code, Error, Result};
-use crate::xts::Xts;
 use std::sync::Arc;
 
 /// A volume opened for I/O by a mount.
@@ -83,31 +82,7 @@ impl Engine {
 impl Core {
     fn open_device(&self, v: &VolumeRec) -> Result<MountedVolume> {
         let a = v.attachment.as_ref().expect("attached volumes only");
-        let xts = match &v.encryption {
-            None => None,
-            Some(e) => {
-                let dk = self.cat.read(|tx| {
-                    let k = self.kms.resolve(tx, &self.caller, e.key_arn())?;
-                    self.kms.authorize(&k, &self.caller, "CreateGrant")?;
-                    self.kms
-                        .unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)
-                });
-                match dk {
-                    Ok(dk) => Some(Xts::new(&dk)),
-                    Err(err) if is_key_problem(&err) => {
-                        return Err(Error::new(
-                            Code::CUSTOMER_KEY_HAS_BEEN_REVOKED,
-                            format!(
-                                "Volume {} cannot be used. The encrypted volume was unable to access the KMS master key.",
-                                v.id
-                            ),
-                        )
-                        .with_source(err))
-                    }
-                    Err(err) => return Err(err),
-                }
-            }
-        };
+        let xts = self.cat.read(|tx| self.attach_key(tx, v, "mounted"))?;
         let size = v.size_gib * GIB;
         // Validates the header against the catalog before any byte is served.
         drop(self.open_blob(&v.id, size, v.encryption.as_ref())?);

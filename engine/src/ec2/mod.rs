@@ -46,13 +46,10 @@ pub(crate) struct Core {
 }
 
 /// Parses an operation's request, mapping schema errors to `InvalidParameterValue`.
-pub(crate) fn parse<T: DeserializeOwned>(req: Value) -> Result<T> {
-    let req = if req.is_null() {
-        Value::Object(Default::default())
-    } else {
-        req
-    };
-    serde_json::from_value(req).map_err(|e| {
+pub(crate) fn parse<T: DeserializeOwned>(req: &Value) -> Result<T> {
+    let empty = Value::Object(Default::default());
+    let req = if req.is_null() { &empty } else { req };
+    T::deserialize(req).map_err(|e| {
         Error::new(
             Code::INVALID_PARAMETER_VALUE,
             format!("Invalid request: {e}"),
@@ -293,6 +290,40 @@ impl Core {
         .transpose()
     }
 
+    /// The data key of `vol` as the hypervisor gets it at attach (SEMANTICS.md §6 rule 4): EC2
+    /// creates a grant and decrypts the wrapped key. A key that cannot be used is
+    /// `CustomerKeyHasBeenRevoked`; `verb` says what was refused ("attached", "mounted").
+    pub(crate) fn attach_key(
+        &self,
+        tx: &Tx<'_>,
+        vol: &VolumeRec,
+        verb: &str,
+    ) -> Result<Option<Xts>> {
+        let Some(e) = &vol.encryption else {
+            return Ok(None);
+        };
+        let dk = self
+            .kms
+            .resolve(tx, &self.caller, e.key_arn())
+            .and_then(|k| {
+                self.kms.authorize(&k, &self.caller, "CreateGrant")?;
+                self.kms
+                    .unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)
+            });
+        match dk {
+            Ok(dk) => Ok(Some(Xts::new(&dk))),
+            Err(err) if is_key_problem(&err) => Err(Error::new(
+                Code::CUSTOMER_KEY_HAS_BEEN_REVOKED,
+                format!(
+                    "Volume {} cannot be {verb}. The encrypted volume was unable to access the KMS master key.",
+                    vol.id
+                ),
+            )
+            .with_source(err)),
+            Err(err) => Err(err),
+        }
+    }
+
     // ----- data -----
 
     /// The header of a new blob.
@@ -390,7 +421,7 @@ impl Core {
     pub(crate) fn invoke(
         &mut self,
         op: &str,
-        req: Value,
+        req: &Value,
         p: &dyn Progress,
     ) -> Option<Result<Value>> {
         Some(match op {

@@ -6,7 +6,7 @@ use super::requests as rq;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
 use super::{is_key_problem, Core, GIB};
 use crate::clock::now_iso;
-use crate::error::{bail, Code, Error, Result};
+use crate::error::{bail, Code, Result};
 use crate::progress::Progress;
 use serde_json::{json, Value};
 
@@ -142,10 +142,18 @@ impl Core {
             let mut v = self.volume(tx, &r.volume_id)?;
             let inst = self.instance(tx, &r.instance_id)?;
             if v.attachment.is_some() {
-                bail!(Code::VOLUME_IN_USE, "vol '{}' is already attached to an instance", v.id);
+                bail!(
+                    Code::VOLUME_IN_USE,
+                    "vol '{}' is already attached to an instance",
+                    v.id
+                );
             }
             if v.state != VolumeState::Available {
-                bail!(Code::INCORRECT_STATE, "Volume '{}' is not 'available'.", v.id);
+                bail!(
+                    Code::INCORRECT_STATE,
+                    "Volume '{}' is not 'available'.",
+                    v.id
+                );
             }
             if !matches!(inst.state, InstanceState::Running | InstanceState::Stopped) {
                 bail!(
@@ -166,10 +174,9 @@ impl Core {
             rules::check_device(&r.device)?;
             let dev = canonical_device(&r.device);
             let busy = canonical_device(&inst.root_device_name) == dev
-                || self
-                    .attached_volumes(tx, &inst)?
-                    .iter()
-                    .any(|o| canonical_device(&o.attachment.as_ref().expect("attached").device) == dev);
+                || self.attached_volumes(tx, &inst)?.iter().any(|o| {
+                    canonical_device(&o.attachment.as_ref().expect("attached").device) == dev
+                });
             if busy {
                 bail!(
                     Code::INVALID_PARAMETER_VALUE,
@@ -178,26 +185,7 @@ impl Core {
                     r.device
                 );
             }
-            if let Some(e) = &v.encryption {
-                // EC2 creates a grant and decrypts the data key for the hypervisor (§6 rule 4).
-                let usable = self.kms.resolve(tx, &self.caller, e.key_arn()).and_then(|k| {
-                    self.kms.authorize(&k, &self.caller, "CreateGrant")?;
-                    self.kms.unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id).map(drop)
-                });
-                if let Err(err) = usable {
-                    if is_key_problem(&err) {
-                        return Err(Error::new(
-                            Code::CUSTOMER_KEY_HAS_BEEN_REVOKED,
-                            format!(
-                                "Volume {} cannot be attached. The encrypted volume was unable to access the KMS master key.",
-                                v.id
-                            ),
-                        )
-                        .with_source(err));
-                    }
-                    return Err(err);
-                }
-            }
+            self.attach_key(tx, &v, "attached")?;
             v.state = VolumeState::InUse;
             v.attachment = Some(Attachment {
                 instance_id: inst.id.clone(),
