@@ -1,6 +1,6 @@
 //! XTS throughput over 1 MiB buffers: AES-128/256, 512 and 4096-byte sectors, encrypt, decrypt
 //! and re-key (one core). The code path is the one `Xts::new` picks; force one with
-//! `BLOCKSEAL_XTS_IMPL=portable|vaes512`. Criterion's throughput is in bytes, so its GiB/s
+//! `BLOCKSEAL_XTS_IMPL=portable|vaes256|vaes512`. Criterion's throughput is in bytes, so its GiB/s
 //! figures are 2^30 bytes per second.
 
 use blockseal_engine::xts::{rekey_sectors, Xts};

@@ -32,6 +32,9 @@ pub const DEFAULT_XTS_SIZE: u64 = 64 << 20;
 /// Default image size of [`rekey`]: 1 GiB, the size the peers in `shared/bench` copy.
 pub const DEFAULT_REKEY_SIZE: u64 = 1 << 30;
 
+/// Number of data extents a sparse bench image spreads its data over.
+pub const SPARSE_EXTENTS: u64 = 64;
+
 /// Smallest image of a scaling table; sizes double from here up to the requested one.
 pub const SCALING_MIN_SIZE: u64 = 256 << 20;
 
@@ -65,7 +68,7 @@ pub struct XtsReport {
     pub encrypt_gbps: Option<f64>,
     /// AES-256-XTS decryption at 4 KiB sectors; `None` if that pair was not measured.
     pub decrypt_gbps: Option<f64>,
-    /// The code path that ran (`Xts::implementation`: `vaes512` or `portable`).
+    /// The code path that ran (`Xts::implementation`: `vaes512`, `vaes256` or `portable`).
     pub implementation: &'static str,
     /// Bytes per pass.
     pub bytes: u64,
@@ -172,8 +175,12 @@ pub struct RekeyReport {
     pub rekey_gbps: f64,
     /// Same-key CopyImage (a clone of the ciphertext): image bytes per second, end to end.
     pub clone_gbps: f64,
-    /// Bytes of data in the image (all of them non-zero, so none is skipped).
+    /// Bytes of data in the image (all of them non-zero, so none is skipped); the GB/s figures
+    /// count these.
     pub bytes: u64,
+    /// Size of the image: `bytes` for a dense one; larger for a sparse one, whose data lies in
+    /// [`SPARSE_EXTENTS`] extents spread over it and the rest is holes.
+    pub volume_bytes: u64,
     /// Seconds the re-keying CopyImage took.
     pub seconds: f64,
     /// Seconds the same-key CopyImage took.
@@ -238,6 +245,7 @@ pub struct RekeyBench {
     image: String,
     key_b: String,
     size: u64,
+    volume_size: u64,
     sector_size: u32,
     copies: u32,
     _home: TempHome,
@@ -280,10 +288,34 @@ impl RekeyBench {
     /// errors (e.g. `InsufficientStorage` when `dir` is too small for two copies); any error
     /// of the operations.
     pub fn prepare(dir: &Path, size: u64, sector_size: u32) -> Result<RekeyBench> {
+        Self::prepare_sparse(dir, size, size, sector_size)
+    }
+
+    /// As [`RekeyBench::prepare`], but the image is `volume_size` bytes (whole GiB) of which
+    /// only `size` hold data, in [`SPARSE_EXTENTS`] extents spread evenly over it (fewer if
+    /// `size` is under 64 MiB); the rest is holes. With `volume_size == size` the image is
+    /// dense, as `prepare` makes it.
+    ///
+    /// # Errors
+    /// As [`RekeyBench::prepare`]; `InvalidParameterValue` also when `volume_size` is smaller
+    /// than `size`, or is not whole GiB while larger.
+    pub fn prepare_sparse(
+        dir: &Path,
+        size: u64,
+        volume_size: u64,
+        sector_size: u32,
+    ) -> Result<RekeyBench> {
         if size == 0 {
             bail!(
                 Code::INVALID_PARAMETER_VALUE,
                 "the image must have at least one byte"
+            );
+        }
+        if volume_size < size || (volume_size > size && !volume_size.is_multiple_of(1 << 30)) {
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "a sparse image of {size} bytes of data must be at least that large and whole \
+                 GiB, not {volume_size} bytes"
             );
         }
         let home = dir.join(format!(
@@ -306,7 +338,7 @@ impl RekeyBench {
         let key_b = str_at(&key_b, "CreateKey", &["KeyMetadata", "KeyId"])?.to_owned();
 
         let plain = home.0.join("plain.raw");
-        write_random_file(&plain, size)?;
+        write_random_file(&plain, size, volume_size)?;
         let imported = call(
             "ImportSnapshot",
             json!({"File": plain.to_string_lossy(), "Encrypted": true, "KmsKeyId": key_a,
@@ -332,6 +364,7 @@ impl RekeyBench {
             image,
             key_b,
             size,
+            volume_size,
             sector_size,
             copies: 0,
             _home: home,
@@ -352,6 +385,7 @@ impl RekeyBench {
             rekey_gbps: gbps(self.size, seconds),
             clone_gbps: gbps(self.size, clone_seconds),
             bytes: self.size,
+            volume_bytes: self.volume_size,
             seconds,
             clone_seconds,
             threads,
@@ -427,17 +461,45 @@ impl RekeyBench {
     }
 }
 
-/// Writes `size` random bytes to a new file at `path`.
-fn write_random_file(path: &Path, size: u64) -> Result<()> {
+/// Where the data of a `volume`-byte image holding `size` bytes goes: `(offset, len)`
+/// extents, at most [`SPARSE_EXTENTS`] of them (at least 1 MiB each where `size` allows),
+/// spread evenly and 1 MiB aligned; one extent at 0 when the image is dense.
+fn sparse_extents(size: u64, volume: u64) -> Vec<(u64, u64)> {
+    if volume <= size {
+        return vec![(0, size)];
+    }
+    let n = (size >> 20).clamp(1, SPARSE_EXTENTS);
+    let each = size / n;
+    let stride = volume / n;
+    (0..n)
+        .map(|i| {
+            let len = if i == n - 1 {
+                size - each * (n - 1)
+            } else {
+                each
+            };
+            ((i * stride) >> 20 << 20, len)
+        })
+        .collect()
+}
+
+/// Writes a new file of `volume` bytes at `path` holding `size` random bytes in the extents
+/// of [`sparse_extents`]; the rest is holes.
+fn write_random_file(path: &Path, size: u64, volume: u64) -> Result<()> {
+    use std::io::{Seek, SeekFrom};
     let io = |e| Error::io(format!("write {}", path.display()), e);
     let mut f = std::fs::File::create_new(path).map_err(io)?;
+    f.set_len(volume).map_err(io)?;
     let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        let n = usize::try_from(left.min(buf.len() as u64)).expect("at most the buffer length");
-        fill_random(&mut buf[..n]);
-        f.write_all(&buf[..n]).map_err(io)?;
-        left -= n as u64;
+    for (at, len) in sparse_extents(size, volume) {
+        f.seek(SeekFrom::Start(at)).map_err(io)?;
+        let mut left = len;
+        while left > 0 {
+            let n = usize::try_from(left.min(buf.len() as u64)).expect("at most the buffer length");
+            fill_random(&mut buf[..n]);
+            f.write_all(&buf[..n]).map_err(io)?;
+            left -= n as u64;
+        }
     }
     Ok(())
 }
@@ -457,7 +519,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.bytes, size);
         assert_eq!(r.sectors.len(), 4);
-        assert!(["vaes512", "portable"].contains(&r.implementation));
+        assert!(["vaes512", "vaes256", "portable"].contains(&r.implementation));
         for e in &r.sectors {
             assert!(
                 e.encrypt_gbps > 0.0 && e.decrypt_gbps > 0.0 && e.rekey_gbps > 0.0,
@@ -513,6 +575,62 @@ mod tests {
         }
         assert!(b.measure(0).is_err());
         assert!(RekeyBench::prepare(dir.path(), 0, 4096).is_err());
+    }
+
+    #[test]
+    fn sparse_extents_hold_the_data_spread_over_the_volume() {
+        assert_eq!(sparse_extents(5 << 20, 5 << 20), vec![(0, 5 << 20)]);
+        for (size, volume) in [
+            (1u64 << 30, 100u64 << 30),
+            (3 << 20, 1 << 30),
+            (4096, 1 << 30),
+        ] {
+            let e = sparse_extents(size, volume);
+            assert!(e.len() as u64 <= SPARSE_EXTENTS);
+            assert_eq!(e.iter().map(|x| x.1).sum::<u64>(), size);
+            for w in e.windows(2) {
+                assert!(
+                    w[0].0 + w[0].1 < w[1].0,
+                    "disjoint with holes between: {e:?}"
+                );
+            }
+            let last = e.last().unwrap();
+            assert!(last.0 + last.1 <= volume && (e.len() == 1 || last.0 >= volume / 2));
+        }
+        assert_eq!(sparse_extents(1 << 30, 100 << 30).len(), 64);
+    }
+
+    #[test]
+    fn sparse_rekey_bench_stores_and_copies_only_the_data() {
+        use std::os::unix::fs::MetadataExt;
+        fn big_files(dir: &Path, out: &mut Vec<std::fs::Metadata>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let m = e.metadata().unwrap();
+                if m.is_dir() {
+                    big_files(&e.path(), out);
+                } else if m.len() >= 1 << 30 {
+                    out.push(m);
+                }
+            }
+        }
+        let dir = tempfile::tempdir_in(default_dir()).unwrap();
+        let mut b = RekeyBench::prepare_sparse(dir.path(), 4 << 20, 1 << 30, 4096).unwrap();
+        // The imported snapshot: a 1 GiB (+ header) file with about 4 MiB allocated.
+        let mut files = Vec::new();
+        big_files(dir.path(), &mut files);
+        assert_eq!(files.len(), 1);
+        assert!(
+            files[0].blocks() * 512 < 8 << 20,
+            "{} bytes allocated",
+            files[0].blocks() * 512
+        );
+        let r = b.measure(2).unwrap();
+        assert_eq!((r.bytes, r.volume_bytes), (4 << 20, 1 << 30));
+        assert!(RekeyBench::prepare_sparse(dir.path(), 2 << 30, 1 << 30, 4096).is_err());
+        assert!(RekeyBench::prepare_sparse(dir.path(), 1 << 20, (1 << 30) + 4096, 4096).is_err());
+        drop(b);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -4,17 +4,25 @@
 //! number, dm-crypt `plain64`). Sector sizes are multiples of 16 bytes (blockseal uses 512 and
 //! 4096), so ciphertext stealing never occurs.
 //!
-//! Two implementations compute the same function:
+//! Three implementations compute the same function:
 //! - `portable`: the `aes` crate's batched block functions (its own run-time dispatch picks
 //!   AES-NI, VAES-256 or VAES-512), with the tweak arithmetic around them;
-//! - `vaes512` (x86-64 only): a VAES-512 + VPCLMULQDQ kernel that keeps the round keys in
-//!   registers and derives tweaks with carry-less multiplies.
+//! - `vaes512` (x86-64 only): a VAES-512 + VPCLMULQDQ kernel for CPUs with AVX-512 that keeps
+//!   the round keys in registers and derives tweaks with carry-less multiplies;
+//! - `vaes256` (x86-64 only): the same kernel on 256-bit registers, for CPUs with AVX2, VAES
+//!   and VPCLMULQDQ but no AVX-512 (AMD Zen 3/4 client parts, Intel Alder Lake and later client
+//!   cores).
 //!
-//! [`Xts::new`] picks the fastest one the CPU supports, once per process. The environment
-//! variable `BLOCKSEAL_XTS_IMPL=portable|vaes512` forces a choice (for tests and CI); asking for
-//! `vaes512` on a CPU without it falls back to `portable`.
+//! The two kernels share their key schedule (`schedule`). [`Xts::new`] picks the fastest one
+//! the CPU supports (`vaes512`, then `vaes256`, then `portable`), once per process. The
+//! environment variable `BLOCKSEAL_XTS_IMPL=portable|vaes256|vaes512` forces a choice (for tests
+//! and CI); asking for a kernel the CPU cannot run falls back to `portable`.
 
 mod portable;
+#[cfg(target_arch = "x86_64")]
+mod schedule;
+#[cfg(target_arch = "x86_64")]
+mod vaes256;
 #[cfg(target_arch = "x86_64")]
 mod vaes512;
 #[cfg(test)]
@@ -49,6 +57,7 @@ impl XtsCipher {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Backend {
     Portable,
+    Vaes256,
     Vaes512,
 }
 
@@ -56,6 +65,7 @@ impl Backend {
     fn name(self) -> &'static str {
         match self {
             Backend::Portable => "portable",
+            Backend::Vaes256 => "vaes256",
             Backend::Vaes512 => "vaes512",
         }
     }
@@ -65,11 +75,16 @@ impl Backend {
 const IMPL_ENV: &str = "BLOCKSEAL_XTS_IMPL";
 
 /// The backend for `override_value` (the environment variable, if set) on a CPU where the
-/// VAES-512 kernel can (`vaes512_ok`) or cannot run. Unknown values mean "choose".
-fn choose_backend(override_value: Option<&str>, vaes512_ok: bool) -> Backend {
+/// VAES-512 and VAES-256 kernels can (`vaes512_ok`, `vaes256_ok`) or cannot run. A named kernel
+/// the CPU cannot run gives `portable`; unknown values mean "choose".
+fn choose_backend(override_value: Option<&str>, vaes512_ok: bool, vaes256_ok: bool) -> Backend {
+    let forced = |ok, backend| if ok { backend } else { Backend::Portable };
     match override_value.map(str::trim) {
         Some(v) if v.eq_ignore_ascii_case("portable") => Backend::Portable,
+        Some(v) if v.eq_ignore_ascii_case("vaes256") => forced(vaes256_ok, Backend::Vaes256),
+        Some(v) if v.eq_ignore_ascii_case("vaes512") => forced(vaes512_ok, Backend::Vaes512),
         _ if vaes512_ok => Backend::Vaes512,
+        _ if vaes256_ok => Backend::Vaes256,
         _ => Backend::Portable,
     }
 }
@@ -86,17 +101,31 @@ fn vaes512_supported() -> bool {
     }
 }
 
+/// Whether this CPU can run the VAES-256 kernel.
+fn vaes256_supported() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        vaes256::supported()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The process-wide choice: read the environment and the CPU once.
 fn auto_backend() -> Backend {
     static CHOICE: OnceLock<Backend> = OnceLock::new();
     *CHOICE.get_or_init(|| {
         let env = std::env::var(IMPL_ENV).ok();
-        choose_backend(env.as_deref(), vaes512_supported())
+        choose_backend(env.as_deref(), vaes512_supported(), vaes256_supported())
     })
 }
 
 enum Keys {
     Portable(Box<portable::Keys>),
+    #[cfg(target_arch = "x86_64")]
+    Vaes256(vaes256::Keys),
     #[cfg(target_arch = "x86_64")]
     Vaes512(vaes512::Keys),
 }
@@ -135,12 +164,14 @@ impl Xts {
         };
         let (k1, k2) = k.split_at(k.len() / 2);
         #[cfg(target_arch = "x86_64")]
-        if backend == Backend::Vaes512 {
-            if let Some(keys) = vaes512::Keys::new(k1, k2) {
-                return Xts {
-                    cipher,
-                    keys: Keys::Vaes512(keys),
-                };
+        {
+            let keys = match backend {
+                Backend::Vaes512 => vaes512::Keys::new(k1, k2).map(Keys::Vaes512),
+                Backend::Vaes256 => vaes256::Keys::new(k1, k2).map(Keys::Vaes256),
+                Backend::Portable => None,
+            };
+            if let Some(keys) = keys {
+                return Xts { cipher, keys };
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -156,7 +187,7 @@ impl Xts {
         self.cipher
     }
 
-    /// The code path in use, `"portable"` or `"vaes512"`, for logs and benchmarks.
+    /// The code path in use, `"portable"`, `"vaes256"` or `"vaes512"`, for logs and benchmarks.
     pub fn implementation(&self) -> &'static str {
         self.backend().name()
     }
@@ -164,6 +195,8 @@ impl Xts {
     pub(crate) fn backend(&self) -> Backend {
         match self.keys {
             Keys::Portable(_) => Backend::Portable,
+            #[cfg(target_arch = "x86_64")]
+            Keys::Vaes256(_) => Backend::Vaes256,
             #[cfg(target_arch = "x86_64")]
             Keys::Vaes512(_) => Backend::Vaes512,
         }
@@ -194,6 +227,8 @@ impl Xts {
         match &self.keys {
             Keys::Portable(k) => k.encrypt(first, sector_size, data),
             #[cfg(target_arch = "x86_64")]
+            Keys::Vaes256(k) => k.encrypt(first, sector_size, data),
+            #[cfg(target_arch = "x86_64")]
             Keys::Vaes512(k) => k.encrypt(first, sector_size, data),
         }
     }
@@ -201,6 +236,8 @@ impl Xts {
     fn decrypt(&self, first: u128, sector_size: usize, data: &mut [u8]) {
         match &self.keys {
             Keys::Portable(k) => k.decrypt(first, sector_size, data),
+            #[cfg(target_arch = "x86_64")]
+            Keys::Vaes256(k) => k.decrypt(first, sector_size, data),
             #[cfg(target_arch = "x86_64")]
             Keys::Vaes512(k) => k.decrypt(first, sector_size, data),
         }
@@ -248,6 +285,9 @@ mod tests {
     /// Every backend this CPU can run: the portable one always.
     fn backends() -> Vec<Backend> {
         let mut all = vec![Backend::Portable];
+        if vaes256_supported() {
+            all.push(Backend::Vaes256);
+        }
         if vaes512_supported() {
             all.push(Backend::Vaes512);
         }
@@ -408,25 +448,34 @@ mod tests {
 
     #[test]
     fn backend_choice() {
-        assert_eq!(choose_backend(None, true), Backend::Vaes512);
-        assert_eq!(choose_backend(None, false), Backend::Portable);
-        assert_eq!(choose_backend(Some("portable"), true), Backend::Portable);
-        assert_eq!(choose_backend(Some(" Portable "), true), Backend::Portable);
-        assert_eq!(choose_backend(Some("vaes512"), true), Backend::Vaes512);
-        assert_eq!(choose_backend(Some("vaes512"), false), Backend::Portable);
-        assert_eq!(
-            choose_backend(Some("something-else"), true),
-            Backend::Vaes512
-        );
+        use Backend::{Portable, Vaes256, Vaes512};
+        // Automatic: the widest kernel the CPU runs.
+        assert_eq!(choose_backend(None, true, true), Vaes512);
+        assert_eq!(choose_backend(None, false, true), Vaes256);
+        assert_eq!(choose_backend(None, false, false), Portable);
+        assert_eq!(choose_backend(Some("something-else"), true, true), Vaes512);
+        assert_eq!(choose_backend(Some("something-else"), false, true), Vaes256);
+        // Forced.
+        assert_eq!(choose_backend(Some("portable"), true, true), Portable);
+        assert_eq!(choose_backend(Some(" Portable "), true, true), Portable);
+        assert_eq!(choose_backend(Some("vaes512"), true, true), Vaes512);
+        assert_eq!(choose_backend(Some("vaes256"), true, true), Vaes256);
+        assert_eq!(choose_backend(Some(" VAES256 "), false, true), Vaes256);
+        // A forced kernel the CPU cannot run gives the portable path.
+        assert_eq!(choose_backend(Some("vaes512"), false, true), Portable);
+        assert_eq!(choose_backend(Some("vaes512"), false, false), Portable);
+        assert_eq!(choose_backend(Some("vaes256"), true, false), Portable);
         // Asking for a backend the CPU lacks gives the portable one, never a crash.
-        let xts = Xts::with_backend(&DataKey::from_slice(&[0u8; 32]), Backend::Vaes512);
-        let expected = if vaes512_supported() {
-            Backend::Vaes512
-        } else {
-            Backend::Portable
-        };
-        assert_eq!(xts.backend(), expected);
-        assert_eq!(xts.implementation(), expected.name());
+        for (backend, ok) in [
+            (Vaes512, vaes512_supported()),
+            (Vaes256, vaes256_supported()),
+        ] {
+            let xts = Xts::with_backend(&DataKey::from_slice(&[0u8; 32]), backend);
+            let expected = if ok { backend } else { Portable };
+            assert_eq!(xts.backend(), expected);
+            assert_eq!(xts.implementation(), expected.name());
+        }
+        assert_eq!(Vaes256.name(), "vaes256");
     }
 
     #[test]
@@ -454,8 +503,46 @@ mod tests {
         ]
     }
 
+    /// Sector indices for the cross-backend test: anywhere, or so close to `u64::MAX` that the
+    /// run crosses it.
+    fn first_sector() -> impl Strategy<Value = u64> {
+        prop_oneof![any::<u64>(), (u64::MAX - 40)..=u64::MAX, 0u64..40]
+    }
+
+    /// Sector sizes for the cross-backend test: the small ones that end in each kernel's tails,
+    /// blockseal's two, one just past 512, and any other.
+    fn any_sector_size() -> impl Strategy<Value = usize> {
+        prop_oneof![
+            prop::sample::select(vec![16usize, 32, 48, 512, 4096, 528]),
+            (1usize..=300).prop_map(|b| b * 16)
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn all_backends_give_the_same_ciphertext(
+            key in key(),
+            first in first_sector(),
+            sector_size in any_sector_size(),
+            sectors in 1usize..40,
+            seed in any::<u64>(),
+        ) {
+            let mut plain = vec![0u8; sector_size * sectors];
+            fill(seed, &mut plain);
+            let mut reference = plain.clone();
+            keyed(&key, Backend::Portable).encrypt_sectors(first, sector_size, &mut reference);
+            for backend in backends() {
+                let xts = keyed(&key, backend);
+                let mut buf = plain.clone();
+                xts.encrypt_sectors(first, sector_size, &mut buf);
+                prop_assert!(buf == reference, "{:?} encrypt", backend);
+                // Decrypting the portable path's ciphertext gives the plaintext back.
+                xts.decrypt_sectors(first, sector_size, &mut buf);
+                prop_assert!(buf == plain, "{:?} decrypt", backend);
+            }
+        }
 
         #[test]
         fn decrypt_undoes_encrypt(

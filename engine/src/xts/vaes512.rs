@@ -1,6 +1,5 @@
-//! The VAES-512 XTS kernel for x86-64 CPUs with AVX-512 (F, BW, VL), VAES and VPCLMULQDQ. It
-//! owns the AES key schedule in its own format (expanded with `aeskeygenassist`/`aesimc`) and the
-//! vector loop. Pure: bytes in, bytes out; no I/O.
+//! The VAES-512 XTS kernel for x86-64 CPUs with AVX-512 (F, BW, VL), VAES and VPCLMULQDQ: the
+//! vector loop over round keys from `schedule`. Pure: bytes in, bytes out; no I/O.
 //!
 //! Shape of the loop (after the Linux kernel's `aes-xts-avx-x86_64.S`):
 //! - the Key1 round keys are broadcast into zmm registers once per call;
@@ -18,8 +17,9 @@
 
 #![allow(unsafe_code)]
 
+use super::schedule::{from_u128, Expanded};
 use core::arch::x86_64::*;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::Zeroize;
 
 /// Sectors whose first tweaks are computed in one pass (4 zmm).
 const IV_GROUP: usize = 16;
@@ -35,66 +35,19 @@ pub(super) fn supported() -> bool {
         && std::arch::is_x86_feature_detected!("aes")
 }
 
-/// Expanded keys of one XTS key: `RK` = 11 (AES-128) or 15 (AES-256) round keys each.
-#[derive(Zeroize, ZeroizeOnDrop)]
-struct Schedule<const RK: usize> {
-    /// Key1, encryption order.
-    enc1: [u128; RK],
-    /// Key1 for the equivalent inverse cipher (`aesimc` applied), decryption order.
-    dec1: [u128; RK],
-    /// Key2 (tweak key), encryption order.
-    enc2: [u128; RK],
-}
-
 /// Keys for the kernel. A value of this type exists only if [`supported`] returned true when it
 /// was made (its field is private and [`Keys::new`] is its only constructor): that is the
 /// invariant every `unsafe` call into the kernel relies on.
 pub(super) struct Keys(Expanded);
 
-enum Expanded {
-    A128(Box<Schedule<11>>),
-    A256(Box<Schedule<15>>),
-}
-
 impl Keys {
     /// Expands the two halves of an XTS key (16 or 32 bytes each), or `None` if this CPU cannot
-    /// run the kernel. The schedule is expanded in place in its heap box and never moved, so
-    /// moves leave no stale copies of it behind.
+    /// run the kernel.
     pub(super) fn new(k1: &[u8], k2: &[u8]) -> Option<Self> {
         if !supported() {
             return None;
         }
-        assert!(
-            k1.len() == k2.len() && (k1.len() == 16 || k1.len() == 32),
-            "bad XTS key halves"
-        );
-        if k1.len() == 16 {
-            let mut s = Box::new(Schedule {
-                enc1: [0; 11],
-                dec1: [0; 11],
-                enc2: [0; 11],
-            });
-            // SAFETY: `supported()` returned true above, so the CPU has AES-NI.
-            unsafe {
-                expand_128(k1, &mut s.enc1);
-                expand_128(k2, &mut s.enc2);
-                inverse(&s.enc1, &mut s.dec1);
-            }
-            Some(Keys(Expanded::A128(s)))
-        } else {
-            let mut s = Box::new(Schedule {
-                enc1: [0; 15],
-                dec1: [0; 15],
-                enc2: [0; 15],
-            });
-            // SAFETY: `supported()` returned true above, so the CPU has AES-NI.
-            unsafe {
-                expand_256(k1, &mut s.enc1);
-                expand_256(k2, &mut s.enc2);
-                inverse(&s.enc1, &mut s.dec1);
-            }
-            Some(Keys(Expanded::A256(s)))
-        }
+        Expanded::new(k1, k2).map(Keys)
     }
 
     /// Encrypts whole sectors in place.
@@ -132,110 +85,6 @@ impl Keys {
             },
         }
     }
-}
-
-// ---- key schedule -------------------------------------------------------------------------
-
-#[inline(always)]
-fn to_u128(v: __m128i) -> u128 {
-    // SAFETY: both types are 16 bytes of plain data; every bit pattern is valid for both.
-    unsafe { core::mem::transmute::<__m128i, u128>(v) }
-}
-
-#[inline(always)]
-fn from_u128(v: u128) -> __m128i {
-    // SAFETY: both types are 16 bytes of plain data; every bit pattern is valid for both.
-    unsafe { core::mem::transmute::<u128, __m128i>(v) }
-}
-
-/// `k ⊕ (k << 32) ⊕ (k << 64) ⊕ (k << 96) ⊕ t`: the running XOR of the previous round key's
-/// words, plus the `aeskeygenassist` word `t` (already broadcast).
-#[inline]
-#[target_feature(enable = "aes")]
-fn fold(k: __m128i, t: __m128i) -> __m128i {
-    let k = _mm_xor_si128(k, _mm_slli_si128::<4>(k));
-    let k = _mm_xor_si128(k, _mm_slli_si128::<8>(k));
-    _mm_xor_si128(k, t)
-}
-
-/// FIPS-197 key expansion for a 16-byte key.
-#[target_feature(enable = "aes")]
-fn expand_128(key: &[u8], out: &mut [u128; 11]) {
-    let key: &[u8; 16] = key.try_into().expect("16-byte AES-128 key");
-    let mut k = from_u128(u128::from_le_bytes(*key));
-    out[0] = to_u128(k);
-    macro_rules! round {
-        ($i:literal, $rcon:literal) => {
-            k = fold(
-                k,
-                _mm_shuffle_epi32::<0xff>(_mm_aeskeygenassist_si128::<$rcon>(k)),
-            );
-            out[$i] = to_u128(k);
-        };
-    }
-    round!(1, 0x01);
-    round!(2, 0x02);
-    round!(3, 0x04);
-    round!(4, 0x08);
-    round!(5, 0x10);
-    round!(6, 0x20);
-    round!(7, 0x40);
-    round!(8, 0x80);
-    round!(9, 0x1b);
-    round!(10, 0x36);
-}
-
-/// FIPS-197 key expansion for a 32-byte key.
-#[target_feature(enable = "aes")]
-fn expand_256(key: &[u8], out: &mut [u128; 15]) {
-    let lo: &[u8; 16] = key[..16].try_into().expect("32-byte AES-256 key");
-    let hi: &[u8; 16] = key[16..].try_into().expect("32-byte AES-256 key");
-    let mut a = from_u128(u128::from_le_bytes(*lo));
-    let mut b = from_u128(u128::from_le_bytes(*hi));
-    out[0] = to_u128(a);
-    out[1] = to_u128(b);
-    // Round keys 2i and 2i + 1 come from the two before them; the last one (14) has no pair.
-    macro_rules! even {
-        ($i:literal, $rcon:literal) => {
-            a = fold(
-                a,
-                _mm_shuffle_epi32::<0xff>(_mm_aeskeygenassist_si128::<$rcon>(b)),
-            );
-            out[$i] = to_u128(a);
-        };
-    }
-    macro_rules! odd {
-        ($i:literal) => {
-            b = fold(
-                b,
-                _mm_shuffle_epi32::<0xaa>(_mm_aeskeygenassist_si128::<0>(a)),
-            );
-            out[$i] = to_u128(b);
-        };
-    }
-    even!(2, 0x01);
-    odd!(3);
-    even!(4, 0x02);
-    odd!(5);
-    even!(6, 0x04);
-    odd!(7);
-    even!(8, 0x08);
-    odd!(9);
-    even!(10, 0x10);
-    odd!(11);
-    even!(12, 0x20);
-    odd!(13);
-    even!(14, 0x40);
-}
-
-/// Round keys for `aesdec`: reversed, with InvMixColumns on all but the outer two.
-#[target_feature(enable = "aes")]
-fn inverse<const RK: usize>(enc: &[u128; RK], dec: &mut [u128; RK]) {
-    dec[0] = enc[RK - 1];
-    for i in 1..RK - 1 {
-        dec[i] = to_u128(_mm_aesimc_si128(from_u128(enc[RK - 1 - i])));
-    }
-    dec[RK - 1] = enc[0];
 }
 
 // ---- the kernel ---------------------------------------------------------------------------
@@ -447,77 +296,6 @@ fn crypt<const RK: usize, const ENC: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aes::cipher::consts::U16;
-    use aes::cipher::{Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockSizeUser, KeyInit};
-    use aes::{Aes128, Aes256};
-
-    /// One block through a schedule with 128-bit AES-NI.
-    #[target_feature(enable = "aes")]
-    fn one_block<const RK: usize>(rk: &[u128; RK], block: u128, enc: bool) -> u128 {
-        let mut x = _mm_xor_si128(from_u128(block), from_u128(rk[0]));
-        for k in &rk[1..RK - 1] {
-            x = if enc {
-                _mm_aesenc_si128(x, from_u128(*k))
-            } else {
-                _mm_aesdec_si128(x, from_u128(*k))
-            };
-        }
-        let last = from_u128(rk[RK - 1]);
-        to_u128(if enc {
-            _mm_aesenclast_si128(x, last)
-        } else {
-            _mm_aesdeclast_si128(x, last)
-        })
-    }
-
-    fn check<C, const RK: usize>(s: &Schedule<RK>, key1: &[u8], key2: &[u8])
-    where
-        C: KeyInit + BlockCipherEncrypt + BlockCipherDecrypt + BlockSizeUser<BlockSize = U16>,
-    {
-        let c1 = C::new_from_slice(key1).unwrap();
-        let c2 = C::new_from_slice(key2).unwrap();
-        let mut block = 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff_u128;
-        for _ in 0..50 {
-            let mut a = Array(block.to_le_bytes());
-            c1.encrypt_block(&mut a);
-            // SAFETY: tests run this only when `supported()` is true (AES-NI present).
-            let ours = unsafe { one_block(&s.enc1, block, true) };
-            assert_eq!(u128::from_le_bytes(a.0), ours, "Key1 encryption");
-            let mut b = Array(block.to_le_bytes());
-            c2.encrypt_block(&mut b);
-            // SAFETY: as above.
-            assert_eq!(u128::from_le_bytes(b.0), unsafe {
-                one_block(&s.enc2, block, true)
-            });
-            let mut d = Array(block.to_le_bytes());
-            c1.decrypt_block(&mut d);
-            // SAFETY: as above.
-            assert_eq!(u128::from_le_bytes(d.0), unsafe {
-                one_block(&s.dec1, block, false)
-            });
-            block = ours ^ block.rotate_left(7);
-        }
-    }
-
-    #[test]
-    fn key_schedule_matches_aes_crate() {
-        if !supported() {
-            return;
-        }
-        for seed in 0u8..20 {
-            let key: Vec<u8> = (0..64u8)
-                .map(|i| i.wrapping_mul(97).wrapping_add(seed))
-                .collect();
-            match Keys::new(&key[..16], &key[16..32]).unwrap().0 {
-                Expanded::A128(s) => check::<Aes128, 11>(&s, &key[..16], &key[16..32]),
-                Expanded::A256(_) => unreachable!(),
-            }
-            match Keys::new(&key[..32], &key[32..]).unwrap().0 {
-                Expanded::A256(s) => check::<Aes256, 15>(&s, &key[..32], &key[32..]),
-                Expanded::A128(_) => unreachable!(),
-            }
-        }
-    }
 
     #[test]
     fn tweak_steps_match_scalar_mul_x() {
