@@ -410,8 +410,12 @@ impl BlockDevice for FileDevice {
             let guards: Vec<_> = (first..first + n)
                 .map(|s| self.lock_of(s).write().expect("lock"))
                 .collect();
-            punch_hole(&self.file, self.data_offset + first * ss, n * ss)
-                .map_err(|e| self.io_err("punch hole in", e))?;
+            let punched = punch_hole(&self.file, self.data_offset + first * ss, n * ss);
+            if let Some(m) = &self.map {
+                // Even a failed punch may have freed pages.
+                m.forget((first * ss) as usize, (n * ss) as usize);
+            }
+            punched.map_err(|e| self.io_err("punch hole in", e))?;
             drop(guards);
             first += n;
         }
@@ -618,6 +622,18 @@ mod tests {
                 dev.map = None;
             }
             let chunk = vec![0x5au8; 256 << 10];
+            // A discarded range whose pages were populated is populated again before it is
+            // written: with the file system full, that write fails cleanly (a store into the
+            // freed pages would raise SIGBUS and kill this test).
+            dev.write_at(0, &chunk).unwrap();
+            dev.discard(0, chunk.len() as u64).unwrap();
+            let filler = dir.path().join("filler");
+            let mut f = std::fs::File::create(&filler).unwrap();
+            while std::io::Write::write_all(&mut f, &[1u8; 4096]).is_ok() {}
+            drop(f);
+            let e = dev.write_at(0, &chunk).unwrap_err();
+            assert_eq!(e.code(), Code::INSUFFICIENT_STORAGE, "{e}");
+            std::fs::remove_file(&filler).unwrap();
             let mut written = 0u64;
             let err = loop {
                 match dev.write_at(written, &chunk) {
