@@ -134,46 +134,34 @@ impl SectorMap {
         );
     }
 
-    /// Copies `dst.len()` bytes at `offset` out of the map.
+    /// The bytes of `[offset, offset + len)`, to read.
     ///
     /// # Safety
-    /// The caller holds at least read locks on every sector the range touches (so no thread
-    /// writes these bytes meanwhile), and the range holds data (no holes; see the module docs
-    /// for why that matters on tmpfs).
+    /// While the slice lives, the caller holds at least read locks on every sector the range
+    /// touches (so no thread writes these bytes meanwhile), and the range holds data (no holes;
+    /// see the module docs for why that matters on tmpfs).
     #[allow(unsafe_code)]
-    pub(super) unsafe fn read(&self, offset: usize, dst: &mut [u8]) {
-        self.check(offset, dst.len());
-        // SAFETY: the range is inside the map (checked above) and the map stays valid for
-        // `&self`; the caller's locks exclude concurrent writes to these bytes; `dst` is a
-        // distinct Rust allocation, so the two do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.map.as_ptr().add(offset),
-                dst.as_mut_ptr(),
-                dst.len(),
-            )
-        }
+    pub(super) unsafe fn slice(&self, offset: usize, len: usize) -> &[u8] {
+        self.check(offset, len);
+        // SAFETY: the range is inside the map (checked above), which stays mapped for as long
+        // as `&self` lives (the slice's lifetime); the caller's locks exclude writers to these
+        // bytes while the slice lives, so it is never mutated under a shared reference.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(offset), len) }
     }
 
-    /// Copies `src` into the map at `offset`.
+    /// The bytes of `[offset, offset + len)`, to write.
     ///
     /// # Safety
-    /// The caller holds the write locks of every sector the range touches (no other thread
-    /// reads or writes these bytes meanwhile) and has populated the range with
-    /// [`SectorMap::populate_write`].
-    #[allow(unsafe_code)]
-    pub(super) unsafe fn write(&self, offset: usize, src: &[u8]) {
-        self.check(offset, src.len());
-        // SAFETY: the range is inside the map (checked above), the map is writable and valid
-        // for `&self`; the caller's write locks make this thread the only one touching these
-        // bytes; `src` is a distinct Rust allocation, so the two do not overlap.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                src.as_ptr(),
-                self.map.as_mut_ptr().add(offset),
-                src.len(),
-            )
-        }
+    /// While the slice lives, the caller holds the write locks of every sector the range
+    /// touches (no other thread reads or writes these bytes, so this is the only reference to
+    /// them), and it has populated the range with [`SectorMap::populate_write`].
+    #[allow(unsafe_code, clippy::mut_from_ref)]
+    pub(super) unsafe fn slice_mut(&self, offset: usize, len: usize) -> &mut [u8] {
+        self.check(offset, len);
+        // SAFETY: the range is inside the map (checked above), which is writable and stays
+        // mapped for as long as `&self` lives; the caller's write locks make this the only
+        // reference to these bytes while it lives.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(offset), len) }
     }
 }
 

@@ -99,8 +99,8 @@ const STRIPES: usize = 4096;
 /// Most sectors locked at once by one call (a run of whole sectors). Must stay at most
 /// `STRIPES / 2` for the lock order argument in `discard`.
 const RUN: usize = 256;
-/// Bytes transformed per step on the mapped path: small enough to stay in L1 between the
-/// cipher and the copy, a whole number of sectors for both sector sizes.
+/// Bytes per step of a mapped read: its sectors are checked for zeros, then decrypted while
+/// still in L1. A whole number of sectors for both sector sizes.
 const CHUNK: usize = 16 * 1024;
 
 /// A volume file opened for I/O: sectors start at `data_offset`; encrypted volumes decrypt and
@@ -227,12 +227,13 @@ impl FileDevice {
         let off = self.data_offset + rel;
         if let Some(m) = &self.map {
             if m.resident(rel as usize, buf.len()) {
-                // Copy a chunk out of the map and decrypt it while it is in L1.
-                for (i, c) in buf.chunks_mut(CHUNK).enumerate() {
-                    // SAFETY: the caller holds the locks of these sectors, so no thread writes
-                    // them meanwhile, and every page of the range is resident (not a hole).
-                    unsafe { m.read(rel as usize + i * CHUNK, c) };
-                    self.decrypt_in_place(first + (i * CHUNK / self.sector) as u64, c);
+                // SAFETY: the caller holds the locks of these sectors, so no thread writes
+                // them while `src` lives, and every page of the range is resident (not a hole).
+                let src = unsafe { m.slice(rel as usize, buf.len()) };
+                match &self.xts {
+                    // Decrypt straight from the map into the caller's buffer.
+                    Some(x) => self.decrypt_to(x, first, src, buf),
+                    None => buf.copy_from_slice(src),
                 }
                 return Ok(());
             }
@@ -242,6 +243,26 @@ impl FileDevice {
             .map_err(|e| self.io_err("read", e))?;
         self.decrypt_in_place(first, buf);
         Ok(())
+    }
+
+    /// Decrypts whole sectors from `src` into `dst`; all-zero ciphertext sectors (never
+    /// written) become zeros.
+    fn decrypt_to(&self, x: &Xts, first: u64, src: &[u8], dst: &mut [u8]) {
+        let ss = self.sector;
+        for (i, (s, d)) in src.chunks(CHUNK).zip(dst.chunks_mut(CHUNK)).enumerate() {
+            let at = first + (i * CHUNK / ss) as u64;
+            if s.chunks_exact(ss).all(|c| c.iter().any(|&b| b != 0)) {
+                x.decrypt_sectors_to(at, ss, s, d);
+                continue;
+            }
+            for (j, (sc, dc)) in s.chunks_exact(ss).zip(d.chunks_exact_mut(ss)).enumerate() {
+                if sc.iter().any(|&b| b != 0) {
+                    x.decrypt_sectors_to(at + j as u64, ss, sc, dc);
+                } else {
+                    dc.fill(0);
+                }
+            }
+        }
     }
 
     fn decrypt_in_place(&self, first: u64, buf: &mut [u8]) {
@@ -264,27 +285,14 @@ impl FileDevice {
             // Where the pages cannot be allocated (a full file system), fall through to pwrite,
             // which reports the file system's own error.
             if m.populate_write(rel as usize, plain.len()).is_ok() {
+                // SAFETY: the caller holds these sectors' write locks and the range was
+                // populated above.
+                let dst = unsafe { m.slice_mut(rel as usize, plain.len()) };
                 match &self.xts {
-                    Some(x) => {
-                        // Ciphertext goes into the file, plaintext never does: encrypt a chunk
-                        // in a buffer on the stack, then copy it into the map.
-                        let mut bounce = [0u8; CHUNK];
-                        for (i, c) in plain.chunks(CHUNK).enumerate() {
-                            let b = &mut bounce[..c.len()];
-                            b.copy_from_slice(c);
-                            x.encrypt_sectors(
-                                first + (i * CHUNK / self.sector) as u64,
-                                self.sector,
-                                b,
-                            );
-                            // SAFETY: the caller holds these sectors' write locks and the range
-                            // was populated above.
-                            unsafe { m.write(rel as usize + i * CHUNK, b) };
-                        }
-                        // Only ciphertext is left in `bounce`.
-                    }
-                    // SAFETY: as above.
-                    None => unsafe { m.write(rel as usize, plain) },
+                    // Encrypt straight from the caller's buffer into the map: ciphertext goes
+                    // into the file, plaintext never does.
+                    Some(x) => x.encrypt_sectors_to(first, self.sector, plain, dst),
+                    None => dst.copy_from_slice(plain),
                 }
                 return Ok(());
             }

@@ -1,4 +1,5 @@
-//! AES-XTS (IEEE 1619) over whole sectors. Pure: bytes in, bytes out; no I/O, no threads.
+//! AES-XTS (IEEE 1619) over whole sectors, in place or from one buffer into another. Pure: bytes
+//! in, bytes out; no I/O, no threads.
 //!
 //! The tweak of a sector is its index as a little-endian u128 (IEEE 1619 data unit sequence
 //! number, dm-crypt `plain64`). Sector sizes are multiples of 16 bytes (blockseal uses 512 and
@@ -209,7 +210,7 @@ impl Xts {
     /// If `sector_size` is not a non-zero multiple of 16 or `data` is not whole sectors.
     pub fn encrypt_sectors(&self, first_sector: u64, sector_size: usize, data: &mut [u8]) {
         check_shape(sector_size, data);
-        self.encrypt(u128::from(first_sector), sector_size, data);
+        self.encrypt(u128::from(first_sector), sector_size, None, data);
     }
 
     /// Decrypts `data` in place; the inverse of [`Xts::encrypt_sectors`].
@@ -218,28 +219,62 @@ impl Xts {
     /// As [`Xts::encrypt_sectors`].
     pub fn decrypt_sectors(&self, first_sector: u64, sector_size: usize, data: &mut [u8]) {
         check_shape(sector_size, data);
-        self.decrypt(u128::from(first_sector), sector_size, data);
+        self.decrypt(u128::from(first_sector), sector_size, None, data);
     }
 
-    /// Sector indices are u128 inside, so a run that starts near `u64::MAX` keeps counting
-    /// instead of wrapping.
-    fn encrypt(&self, first: u128, sector_size: usize, data: &mut [u8]) {
+    /// Encrypts `src` into `dst` (same length), sectors as in [`Xts::encrypt_sectors`]; `src`
+    /// is not modified. Every block is loaded from `src` and stored to `dst` by the cipher
+    /// itself, with no intermediate copy, so `dst` may be a mapped file or a reply buffer.
+    ///
+    /// # Panics
+    /// As [`Xts::encrypt_sectors`], and if `src.len() != dst.len()`.
+    pub fn encrypt_sectors_to(
+        &self,
+        first_sector: u64,
+        sector_size: usize,
+        src: &[u8],
+        dst: &mut [u8],
+    ) {
+        check_pair(sector_size, src, dst);
+        self.encrypt(u128::from(first_sector), sector_size, Some(src), dst);
+    }
+
+    /// Decrypts `src` into `dst` (same length); the inverse of [`Xts::encrypt_sectors_to`].
+    /// `src` is not modified.
+    ///
+    /// # Panics
+    /// As [`Xts::encrypt_sectors_to`].
+    pub fn decrypt_sectors_to(
+        &self,
+        first_sector: u64,
+        sector_size: usize,
+        src: &[u8],
+        dst: &mut [u8],
+    ) {
+        check_pair(sector_size, src, dst);
+        self.decrypt(u128::from(first_sector), sector_size, Some(src), dst);
+    }
+
+    /// Encrypts `src` into `dst`, or `dst` in place if `src` is `None`. Sector indices are u128
+    /// inside, so a run that starts near `u64::MAX` keeps counting instead of wrapping.
+    fn encrypt(&self, first: u128, sector_size: usize, src: Option<&[u8]>, dst: &mut [u8]) {
         match &self.keys {
-            Keys::Portable(k) => k.encrypt(first, sector_size, data),
+            Keys::Portable(k) => k.encrypt(first, sector_size, src, dst),
             #[cfg(target_arch = "x86_64")]
-            Keys::Vaes256(k) => k.encrypt(first, sector_size, data),
+            Keys::Vaes256(k) => k.encrypt(first, sector_size, src, dst),
             #[cfg(target_arch = "x86_64")]
-            Keys::Vaes512(k) => k.encrypt(first, sector_size, data),
+            Keys::Vaes512(k) => k.encrypt(first, sector_size, src, dst),
         }
     }
 
-    fn decrypt(&self, first: u128, sector_size: usize, data: &mut [u8]) {
+    /// Decrypts `src` into `dst`, or `dst` in place if `src` is `None`.
+    fn decrypt(&self, first: u128, sector_size: usize, src: Option<&[u8]>, dst: &mut [u8]) {
         match &self.keys {
-            Keys::Portable(k) => k.decrypt(first, sector_size, data),
+            Keys::Portable(k) => k.decrypt(first, sector_size, src, dst),
             #[cfg(target_arch = "x86_64")]
-            Keys::Vaes256(k) => k.decrypt(first, sector_size, data),
+            Keys::Vaes256(k) => k.decrypt(first, sector_size, src, dst),
             #[cfg(target_arch = "x86_64")]
-            Keys::Vaes512(k) => k.decrypt(first, sector_size, data),
+            Keys::Vaes512(k) => k.decrypt(first, sector_size, src, dst),
         }
     }
 }
@@ -256,10 +291,16 @@ pub fn rekey_sectors(from: &Xts, to: &Xts, first_sector: u64, sector_size: usize
     let per_chunk = (REKEY_CHUNK / sector_size).max(1);
     let mut sector = u128::from(first_sector);
     for chunk in data.chunks_mut(per_chunk * sector_size) {
-        from.decrypt(sector, sector_size, chunk);
-        to.encrypt(sector, sector_size, chunk);
+        from.decrypt(sector, sector_size, None, chunk);
+        to.encrypt(sector, sector_size, None, chunk);
         sector += per_chunk as u128;
     }
+}
+
+/// The checks of the `_to` calls: `src` is whole sectors and `dst` as long.
+fn check_pair(sector_size: usize, src: &[u8], dst: &[u8]) {
+    check_shape(sector_size, src);
+    assert_eq!(src.len(), dst.len(), "src and dst differ in length");
 }
 
 fn check_shape(sector_size: usize, data: &[u8]) {
@@ -363,6 +404,23 @@ mod tests {
     }
 
     #[test]
+    fn ieee_1619_2007_vectors_out_of_place() {
+        for backend in backends() {
+            for v in VECTORS {
+                let xts = keyed(&v.key_bytes(), backend);
+                let plain = v.plaintext();
+                let cipher = v.ciphertext();
+                let mut out = vec![0xaa; plain.len()];
+                xts.encrypt_sectors_to(v.dusn, plain.len(), &plain, &mut out);
+                assert!(out == cipher, "vector {} encrypt, {backend:?}", v.number);
+                out.fill(0xaa);
+                xts.decrypt_sectors_to(v.dusn, cipher.len(), &cipher, &mut out);
+                assert!(out == plain, "vector {} decrypt, {backend:?}", v.number);
+            }
+        }
+    }
+
+    #[test]
     fn matches_xts_mode_oracle() {
         let cases: &[(usize, &[usize])] = &[
             (512, &[1, 2, 3, 15, 16, 17, 31, 63, 64, 65, 130]),
@@ -431,6 +489,114 @@ mod tests {
             xts.encrypt_sectors(5, 512, &mut []);
             xts.decrypt_sectors(5, 4096, &mut []);
             rekey_sectors(&xts, &xts, 5, 512, &mut []);
+        }
+    }
+
+    /// Out of place, every byte of `dst` is written, whatever it held: sectors of 1 to 17 blocks
+    /// (every tail shape of each kernel) and 512, 528 and 4096 bytes, runs of up to 17 sectors
+    /// (past one group of first tweaks), `dst` filled two different ways, against the in-place
+    /// result.
+    #[test]
+    fn out_of_place_writes_every_byte() {
+        for backend in backends() {
+            for key_len in [32, 64] {
+                let mut key = vec![0; key_len];
+                fill(key_len as u64, &mut key);
+                let xts = keyed(&key, backend);
+                for sector_size in (16..=272).step_by(16).chain([512, 528, 4096]) {
+                    for sectors in [1, 3, 17] {
+                        let what = format!("{backend:?} key {key_len} sector {sector_size}");
+                        let mut plain = vec![0; sector_size * sectors];
+                        fill(sector_size as u64, &mut plain);
+                        let mut cipher = plain.clone();
+                        xts.encrypt_sectors(9, sector_size, &mut cipher);
+                        for garbage in [0xaa, 0x55] {
+                            let mut out = vec![garbage; plain.len()];
+                            xts.encrypt_sectors_to(9, sector_size, &plain, &mut out);
+                            assert!(out == cipher, "encrypt over {garbage:#x}: {what}");
+                            out.fill(garbage);
+                            xts.decrypt_sectors_to(9, sector_size, &cipher, &mut out);
+                            assert!(out == plain, "decrypt over {garbage:#x}: {what}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn out_of_place_empty_is_a_no_op() {
+        for backend in backends() {
+            let xts = keyed(&[1u8; 64], backend);
+            xts.encrypt_sectors_to(5, 512, &[], &mut []);
+            xts.decrypt_sectors_to(5, 16, &[], &mut []);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "src and dst differ in length")]
+    fn encrypt_to_rejects_shorter_dst() {
+        Xts::new(&DataKey::from_slice(&[0u8; 64])).encrypt_sectors_to(
+            0,
+            512,
+            &[0u8; 1024],
+            &mut [0u8; 512],
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "src and dst differ in length")]
+    fn decrypt_to_rejects_longer_dst() {
+        Xts::new(&DataKey::from_slice(&[0u8; 32])).decrypt_sectors_to(
+            0,
+            512,
+            &[0u8; 512],
+            &mut [0u8; 1024],
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "not whole sectors")]
+    fn encrypt_to_rejects_partial_sector() {
+        Xts::new(&DataKey::from_slice(&[0u8; 64])).encrypt_sectors_to(
+            0,
+            512,
+            &[0u8; 700],
+            &mut [0u8; 700],
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "bad sector size")]
+    fn decrypt_to_rejects_sector_size_not_multiple_of_16() {
+        Xts::new(&DataKey::from_slice(&[0u8; 64])).decrypt_sectors_to(
+            0,
+            520,
+            &[0u8; 520],
+            &mut [0u8; 520],
+        );
+    }
+
+    /// Every backend checks the lengths itself too, not only the public calls.
+    #[test]
+    fn backends_reject_length_mismatch() {
+        for backend in backends() {
+            let xts = keyed(&[3u8; 64], backend);
+            let src = [0u8; 1024];
+            let panic = std::panic::catch_unwind(|| {
+                let mut dst = [0u8; 512];
+                xts.encrypt(0, 512, Some(&src), &mut dst);
+            })
+            .expect_err("a longer src is refused");
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|m| m.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            assert!(
+                message.contains("differ in length"),
+                "{backend:?}: {message}"
+            );
         }
     }
 
@@ -541,6 +707,50 @@ mod tests {
                 // Decrypting the portable path's ciphertext gives the plaintext back.
                 xts.decrypt_sectors(first, sector_size, &mut buf);
                 prop_assert!(buf == plain, "{:?} decrypt", backend);
+            }
+        }
+
+        #[test]
+        fn out_of_place_equals_copy_then_in_place(
+            key in key(),
+            first in first_sector(),
+            sector_size in any_sector_size(),
+            sectors in 1usize..24,
+            seed in any::<u64>(),
+            garbage in any::<u8>(),
+            src_shift in 0usize..64,
+            dst_shift in 0usize..64,
+        ) {
+            // Source and destination at any alignment, `dst` full of garbage.
+            let len = sector_size * sectors;
+            let mut src_buf = vec![0u8; src_shift + len];
+            fill(seed, &mut src_buf[src_shift..]);
+            let plain = src_buf[src_shift..].to_vec();
+            let mut dst_buf = vec![garbage; dst_shift + len];
+            for backend in backends() {
+                let xts = keyed(&key, backend);
+                let mut expected = plain.clone();
+                xts.encrypt_sectors(first, sector_size, &mut expected);
+                let src = &src_buf[src_shift..];
+                let dst = &mut dst_buf[dst_shift..];
+                dst.fill(garbage);
+                xts.encrypt_sectors_to(first, sector_size, src, dst);
+                prop_assert!(*dst == expected[..], "{:?} encrypt", backend);
+                prop_assert!(src == &plain[..], "{:?} encrypt changed src", backend);
+
+                // And back: the ciphertext as the source, decrypted into fresh garbage.
+                let cipher = expected;
+                let mut expected = cipher.clone();
+                xts.decrypt_sectors(first, sector_size, &mut expected);
+                prop_assert!(expected == plain);
+                let mut cipher_buf = vec![0u8; src_shift + len];
+                cipher_buf[src_shift..].copy_from_slice(&cipher);
+                let src = &cipher_buf[src_shift..];
+                let dst = &mut dst_buf[dst_shift..];
+                dst.fill(garbage);
+                xts.decrypt_sectors_to(first, sector_size, src, dst);
+                prop_assert!(*dst == expected[..], "{:?} decrypt", backend);
+                prop_assert!(src == &cipher[..], "{:?} decrypt changed src", backend);
             }
         }
 

@@ -5,6 +5,10 @@
 //! round keys are loaded once per call and the data goes through the cipher in full batches of
 //! the backend's parallel width (64 blocks = 1 KiB on VAES-512), batches spanning sector
 //! boundaries when sectors are smaller than a batch. All scratch space is on the stack.
+//!
+//! Out of place, the first tweak XOR of a batch reads the source and writes the destination;
+//! everything after it runs on the destination in place, so the source is read once and nothing
+//! is copied.
 
 use aes::cipher::consts::U16;
 use aes::cipher::typenum::Unsigned;
@@ -57,30 +61,62 @@ impl Keys {
         }
     }
 
-    /// Encrypts whole sectors in place; `data.len()` is a multiple of `sector_size`, itself a
-    /// non-zero multiple of 16 (checked by the caller).
-    pub(super) fn encrypt(&self, first: u128, sector_size: usize, data: &mut [u8]) {
+    /// Encrypts whole sectors from `src` into `dst`, or `dst` in place if `src` is `None`;
+    /// `dst.len()` is a multiple of `sector_size`, itself a non-zero multiple of 16 (checked by
+    /// the caller).
+    ///
+    /// # Panics
+    /// If `src` differs from `dst` in length.
+    pub(super) fn encrypt(
+        &self,
+        first: u128,
+        sector_size: usize,
+        src: Option<&[u8]>,
+        dst: &mut [u8],
+    ) {
         match self {
-            Keys::A128(k1, k2) => run(k1, k2, first, sector_size, data, true),
-            Keys::A256(k1, k2) => run(k1, k2, first, sector_size, data, true),
+            Keys::A128(k1, k2) => run(k1, k2, first, sector_size, src, dst, true),
+            Keys::A256(k1, k2) => run(k1, k2, first, sector_size, src, dst, true),
         }
     }
 
-    /// Decrypts whole sectors in place; the inverse of [`Keys::encrypt`].
-    pub(super) fn decrypt(&self, first: u128, sector_size: usize, data: &mut [u8]) {
+    /// Decrypts whole sectors from `src` into `dst`, or `dst` in place if `src` is `None`; the
+    /// inverse of [`Keys::encrypt`].
+    ///
+    /// # Panics
+    /// As [`Keys::encrypt`].
+    pub(super) fn decrypt(
+        &self,
+        first: u128,
+        sector_size: usize,
+        src: Option<&[u8]>,
+        dst: &mut [u8],
+    ) {
         match self {
-            Keys::A128(k1, k2) => run(k1, k2, first, sector_size, data, false),
-            Keys::A256(k1, k2) => run(k1, k2, first, sector_size, data, false),
+            Keys::A128(k1, k2) => run(k1, k2, first, sector_size, src, dst, false),
+            Keys::A256(k1, k2) => run(k1, k2, first, sector_size, src, dst, false),
         }
     }
 }
 
-fn run<C>(k1: &C, k2: &C, first: u128, sector_size: usize, data: &mut [u8], encrypt: bool)
-where
+fn run<C>(
+    k1: &C,
+    k2: &C,
+    first: u128,
+    sector_size: usize,
+    src: Option<&[u8]>,
+    dst: &mut [u8],
+    encrypt: bool,
+) where
     C: BlockCipherEncrypt + BlockCipherDecrypt + BlockSizeUser<BlockSize = U16>,
 {
+    assert!(
+        src.is_none_or(|s| s.len() == dst.len()),
+        "src and dst differ in length"
+    );
+    let group_len = GROUP.saturating_mul(sector_size);
     let mut sector = first;
-    for chunk in data.chunks_mut(GROUP.saturating_mul(sector_size)) {
+    for (g, chunk) in dst.chunks_mut(group_len).enumerate() {
         let n = chunk.len() / sector_size;
         // T0 of each sector = AES-Key2(sector index), all of the group in one batch.
         let mut ivs = [Block::default(); GROUP];
@@ -94,8 +130,11 @@ where
         }
         let (blocks, rest) = Block::slice_as_chunks_mut(chunk);
         debug_assert!(rest.is_empty());
+        // `g * group_len` does not overflow: it is an offset into `dst`.
+        let src = src.map(|s| Block::slice_as_chunks(&s[g * group_len..][..blocks.len() * 16]).0);
         let pass = Pass {
             blocks,
+            src,
             sector_blocks: sector_size / 16,
             first_tweaks: &first_tweaks[..n],
         };
@@ -108,9 +147,11 @@ where
     }
 }
 
-/// One group of sectors, run through a backend.
+/// One group of sectors, run through a backend: from `src` into `blocks`, or `blocks` in place
+/// if `src` is `None`.
 struct Pass<'a> {
     blocks: &'a mut [Block],
+    src: Option<&'a [Block]>,
     sector_blocks: usize,
     first_tweaks: &'a [u128],
 }
@@ -156,7 +197,7 @@ impl Pass<'_> {
         let mut sector = 0;
         let mut left = self.sector_blocks;
         let mut next = self.first_tweaks[0];
-        for batch in self.blocks.chunks_mut(batch_len) {
+        for (b, batch) in self.blocks.chunks_mut(batch_len).enumerate() {
             let n = batch.len();
             let mut filled = 0;
             while filled < n {
@@ -170,7 +211,10 @@ impl Pass<'_> {
                 filled += m;
                 left -= m;
             }
-            xor_tweaks(batch, &tweaks[..2 * n]);
+            match self.src {
+                Some(src) => xor_tweaks_from(&src[b * batch_len..][..n], batch, &tweaks[..2 * n]),
+                None => xor_tweaks(batch, &tweaks[..2 * n]),
+            }
             cipher(batch);
             xor_tweaks(batch, &tweaks[..2 * n]);
         }
@@ -240,6 +284,17 @@ fn xor_tweaks(blocks: &mut [Block], tweaks: &[u64]) {
     }
 }
 
+/// `dst = src ⊕ tweaks`: the first XOR of an out-of-place batch, which also moves it.
+#[inline(always)]
+fn xor_tweaks_from(src: &[Block], dst: &mut [Block], tweaks: &[u64]) {
+    let from = Block::slice_as_flattened(src);
+    let to = Block::slice_as_flattened_mut(dst);
+    for ((out, word), t) in to.chunks_exact_mut(8).zip(from.chunks_exact(8)).zip(tweaks) {
+        let v = u64::from_le_bytes(word.try_into().expect("8-byte chunk")) ^ t;
+        out.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +341,7 @@ mod tests {
             .map(|i| (i * 7 % 251) as u8)
             .collect();
         let mut expected = plain.clone();
-        keys.encrypt(first, sector_size, &mut expected);
+        keys.encrypt(first, sector_size, None, &mut expected);
 
         let mut first_tweaks = vec![0u128; sectors];
         for (i, t) in first_tweaks.iter_mut().enumerate() {
@@ -299,6 +354,7 @@ mod tests {
         fn pass<'a>(data: &'a mut [u8], sector_size: usize, first_tweaks: &'a [u128]) -> Pass<'a> {
             Pass {
                 blocks: Block::slice_as_chunks_mut(data).0,
+                src: None,
                 sector_blocks: sector_size / 16,
                 first_tweaks,
             }

@@ -18,7 +18,9 @@
 //! - the first tweaks (AES-Key2 of the sector index) of up to 16 sectors are encrypted together;
 //! - a sector whose size is not a multiple of the iteration finishes with 4-, 2- and 1-ymm steps
 //!   and one 128-bit block: no masked loads (an AVX-512 feature), and no access outside the
-//!   sector. Sectors are whole blocks, so ciphertext stealing never happens.
+//!   sector. Sectors are whole blocks, so ciphertext stealing never happens;
+//! - loads go through one pointer and stores through another: the same one in place, a source
+//!   and a destination buffer otherwise, with no copy between them.
 
 #![allow(unsafe_code)]
 
@@ -59,38 +61,52 @@ impl Keys {
         Expanded::new(k1, k2).map(Keys)
     }
 
-    /// Encrypts whole sectors in place.
+    /// Encrypts whole sectors from `src` into `dst`, or `dst` in place if `src` is `None`.
     ///
     /// # Panics
-    /// If `sector_size` is not a non-zero multiple of 16 or `data` is not whole sectors.
-    pub(super) fn encrypt(&self, first: u128, sector_size: usize, data: &mut [u8]) {
+    /// If `sector_size` is not a non-zero multiple of 16, `dst` is not whole sectors or `src`
+    /// differs from it in length.
+    pub(super) fn encrypt(
+        &self,
+        first: u128,
+        sector_size: usize,
+        src: Option<&[u8]>,
+        dst: &mut [u8],
+    ) {
         match &self.0 {
             // SAFETY: a `Keys` exists only after `supported()` returned true (see `Keys::new`),
             // so the CPU has every feature `crypt` is compiled with.
             Expanded::A128(s) => unsafe {
-                crypt::<11, true, WIDTH>(&s.enc1, &s.enc2, first, sector_size, data)
+                crypt::<11, true, WIDTH>(&s.enc1, &s.enc2, first, sector_size, src, dst)
             },
             // SAFETY: as above.
             Expanded::A256(s) => unsafe {
-                crypt::<15, true, WIDTH>(&s.enc1, &s.enc2, first, sector_size, data)
+                crypt::<15, true, WIDTH>(&s.enc1, &s.enc2, first, sector_size, src, dst)
             },
         }
     }
 
-    /// Decrypts whole sectors in place; the inverse of [`Keys::encrypt`].
+    /// Decrypts whole sectors from `src` into `dst`, or `dst` in place if `src` is `None`; the
+    /// inverse of [`Keys::encrypt`].
     ///
     /// # Panics
     /// As [`Keys::encrypt`].
-    pub(super) fn decrypt(&self, first: u128, sector_size: usize, data: &mut [u8]) {
+    pub(super) fn decrypt(
+        &self,
+        first: u128,
+        sector_size: usize,
+        src: Option<&[u8]>,
+        dst: &mut [u8],
+    ) {
         match &self.0 {
             // SAFETY: a `Keys` exists only after `supported()` returned true (see `Keys::new`),
             // so the CPU has every feature `crypt` is compiled with.
             Expanded::A128(s) => unsafe {
-                crypt::<11, false, WIDTH>(&s.dec1, &s.enc2, first, sector_size, data)
+                crypt::<11, false, WIDTH>(&s.dec1, &s.enc2, first, sector_size, src, dst)
             },
             // SAFETY: as above.
             Expanded::A256(s) => unsafe {
-                crypt::<15, false, WIDTH>(&s.dec1, &s.enc2, first, sector_size, data)
+                crypt::<15, false, WIDTH>(&s.dec1, &s.enc2, first, sector_size, src, dst)
             },
         }
     }
@@ -186,31 +202,30 @@ fn xex<const RK: usize, const ENC: bool, const N: usize, const W: usize>(
     x
 }
 
-/// `N` ymm of `sector` at byte `off` through [`xex`] with the first `N` tweaks of `t`, in
-/// place.
+/// `N` ymm at byte `off` through [`xex`] with the first `N` tweaks of `t`: loaded from `src`,
+/// stored to `dst`, all loads before the first store (so `src == dst` works in place).
 ///
 /// # Safety
-/// `off + 32·N <= sector.len()`.
+/// Bytes `off .. off + 32·N` are valid for reads at `src` and for writes at `dst`.
 #[inline]
 #[target_feature(enable = "avx2,vaes,vpclmulqdq,pclmulqdq,aes")]
 unsafe fn xex_at<const RK: usize, const ENC: bool, const N: usize, const W: usize>(
     rk: &[__m256i; RK],
     t: &[__m256i; W],
-    sector: &mut [u8],
+    src: *const u8,
+    dst: *mut u8,
     off: usize,
 ) {
-    debug_assert!(off + 32 * N <= sector.len());
-    let p = sector.as_mut_ptr();
     let mut d = [_mm256_setzero_si256(); N];
     for (i, v) in d.iter_mut().enumerate() {
-        // SAFETY: bytes `off + 32 i .. off + 32 (i + 1)` lie inside `sector` (the caller's
+        // SAFETY: bytes `off + 32 i .. off + 32 (i + 1)` are readable at `src` (the caller's
         // contract); the load is unaligned.
-        *v = unsafe { _mm256_loadu_si256(p.add(off + 32 * i).cast()) };
+        *v = unsafe { _mm256_loadu_si256(src.add(off + 32 * i).cast()) };
     }
     let x = xex::<RK, ENC, N, W>(rk, d, t);
     for (i, v) in x.iter().enumerate() {
-        // SAFETY: as for the loads.
-        unsafe { _mm256_storeu_si256(p.add(off + 32 * i).cast(), *v) };
+        // SAFETY: as for the loads, writable at `dst`.
+        unsafe { _mm256_storeu_si256(dst.add(off + 32 * i).cast(), *v) };
     }
 }
 
@@ -264,25 +279,24 @@ fn first_tweaks<const RK: usize>(k2: &[u128; RK], start: u128, count: usize) -> 
     ivs
 }
 
-/// One block of `sector` at byte `off` with 128-bit AES (VEX-encoded AES-NI) and the low lane of
-/// the tweak vector `t`, in place.
+/// One block at byte `off` with 128-bit AES (VEX-encoded AES-NI) and the low lane of the tweak
+/// vector `t`: loaded from `src`, stored to `dst` (which may be `src`).
 ///
 /// # Safety
-/// `off + 16 <= sector.len()`.
+/// Bytes `off .. off + 16` are valid for reads at `src` and for writes at `dst`.
 #[inline]
 #[target_feature(enable = "avx2,vaes,vpclmulqdq,pclmulqdq,aes")]
 unsafe fn one_block<const RK: usize, const ENC: bool>(
     rk: &[__m256i; RK],
     t: __m256i,
-    sector: &mut [u8],
+    src: *const u8,
+    dst: *mut u8,
     off: usize,
 ) {
-    debug_assert!(off + 16 <= sector.len());
     let t = _mm256_castsi256_si128(t);
     let key = |i: usize| _mm256_castsi256_si128(rk[i]);
-    let p = sector.as_mut_ptr();
-    // SAFETY: bytes `off .. off + 16` lie inside `sector` (the caller's contract); unaligned.
-    let d = unsafe { _mm_loadu_si128(p.add(off).cast()) };
+    // SAFETY: bytes `off .. off + 16` are readable at `src` (the caller's contract); unaligned.
+    let d = unsafe { _mm_loadu_si128(src.add(off).cast()) };
     let mut x = _mm_xor_si128(d, _mm_xor_si128(t, key(0)));
     for i in 1..RK - 1 {
         x = if ENC {
@@ -297,20 +311,27 @@ unsafe fn one_block<const RK: usize, const ENC: bool>(
     } else {
         _mm_aesdeclast_si128(x, last)
     };
-    // SAFETY: as for the load.
-    unsafe { _mm_storeu_si128(p.add(off).cast(), x) };
+    // SAFETY: as for the load, writable at `dst`.
+    unsafe { _mm_storeu_si128(dst.add(off).cast(), x) };
 }
 
-/// One sector, in place. `sector.len()` is a non-zero multiple of 16.
+/// One sector of `len` bytes (a non-zero multiple of 16): loaded from `src`, stored to `dst`.
+/// Each step loads all its bytes before it stores any, and no step loads bytes that an earlier
+/// one stored, so `src == dst` works in place.
+///
+/// # Safety
+/// `src` is valid for reads and `dst` for writes of `len` bytes. (For a right result they are
+/// also the same pointer or do not overlap; memory safety does not depend on that.)
 #[inline]
 #[target_feature(enable = "avx2,vaes,vpclmulqdq,pclmulqdq,aes")]
-fn crypt_sector<const RK: usize, const ENC: bool, const W: usize>(
+unsafe fn crypt_sector<const RK: usize, const ENC: bool, const W: usize>(
     rk: &[__m256i; RK],
     iv: u128,
     poly: __m256i,
-    sector: &mut [u8],
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
 ) {
-    let len = sector.len();
     let step = 32 * W;
     let mut t = first_vectors::<W>(iv, poly);
     let mut off = 0;
@@ -322,8 +343,9 @@ fn crypt_sector<const RK: usize, const ENC: bool, const W: usize>(
                 *v = next_vector::<W>(*v, poly);
             }
         }
-        // SAFETY: `off + 32 W <= len`.
-        unsafe { xex_at::<RK, ENC, W, W>(rk, &t, sector, off) };
+        // SAFETY: `off + 32 W <= len`, and `len` bytes are readable at `src` and writable at
+        // `dst` (the caller's contract); the same holds for each step below.
+        unsafe { xex_at::<RK, ENC, W, W>(rk, &t, src, dst, off) };
         off += step;
     }
     if off == len {
@@ -339,36 +361,38 @@ fn crypt_sector<const RK: usize, const ENC: bool, const W: usize>(
     }
     if W > 4 && len - off >= 128 {
         // SAFETY: `off + 128 <= len`.
-        unsafe { xex_at::<RK, ENC, 4, W>(rk, &t, sector, off) };
+        unsafe { xex_at::<RK, ENC, 4, W>(rk, &t, src, dst, off) };
         t = shifted(t, 4);
         off += 128;
     }
     if len - off >= 64 {
         // SAFETY: `off + 64 <= len`.
-        unsafe { xex_at::<RK, ENC, 2, W>(rk, &t, sector, off) };
+        unsafe { xex_at::<RK, ENC, 2, W>(rk, &t, src, dst, off) };
         t = shifted(t, 2);
         off += 64;
     }
     if len - off >= 32 {
         // SAFETY: `off + 32 <= len`.
-        unsafe { xex_at::<RK, ENC, 1, W>(rk, &t, sector, off) };
+        unsafe { xex_at::<RK, ENC, 1, W>(rk, &t, src, dst, off) };
         t = shifted(t, 1);
         off += 32;
     }
     if len - off >= 16 {
         // SAFETY: `off + 16 <= len`.
-        unsafe { one_block::<RK, ENC>(rk, t[0], sector, off) };
+        unsafe { one_block::<RK, ENC>(rk, t[0], src, dst, off) };
     }
 }
 
-/// XTS over whole sectors in place, `k1` in the order the direction uses, `k2` the tweak key.
+/// XTS over whole sectors, `k1` in the order the direction uses, `k2` the tweak key: from `src`
+/// into `dst`, or `dst` in place if `src` is `None`.
 #[target_feature(enable = "avx2,vaes,vpclmulqdq,pclmulqdq,aes")]
 fn crypt<const RK: usize, const ENC: bool, const W: usize>(
     k1: &[u128; RK],
     k2: &[u128; RK],
     first: u128,
     sector_size: usize,
-    data: &mut [u8],
+    src: Option<&[u8]>,
+    dst: &mut [u8],
 ) {
     // The kernel's memory accesses rely on these; checked here so that they do not depend on
     // the caller.
@@ -377,20 +401,43 @@ fn crypt<const RK: usize, const ENC: bool, const W: usize>(
         "bad sector size"
     );
     assert!(
-        data.len().is_multiple_of(sector_size),
+        dst.len().is_multiple_of(sector_size),
         "data is not whole sectors"
     );
+    assert!(
+        src.is_none_or(|s| s.len() == dst.len()),
+        "src and dst differ in length"
+    );
+    let len = dst.len();
+    let store = dst.as_mut_ptr();
+    // In place, loads go through the store pointer. Otherwise `src` is a shared borrow and
+    // `dst` an exclusive one, so the two do not overlap.
+    let load = src.map_or(store.cast_const(), <[u8]>::as_ptr);
     let mut rk = [_mm256_setzero_si256(); RK];
     for (v, k) in rk.iter_mut().zip(k1) {
         *v = broadcast(*k);
     }
     let poly = poly();
     let mut start = first;
-    for group in data.chunks_mut(IV_GROUP.saturating_mul(sector_size)) {
-        let count = group.len() / sector_size;
+    let mut off = 0;
+    while off < len {
+        let count = ((len - off) / sector_size).min(IV_GROUP);
         let ivs = first_tweaks(k2, start, count);
-        for (sector, iv) in group.chunks_exact_mut(sector_size).zip(ivs) {
-            crypt_sector::<RK, ENC, W>(&rk, iv, poly, sector);
+        for &iv in &ivs[..count] {
+            // SAFETY: `len` is whole sectors and `off` a sector boundary below it, so
+            // `off + sector_size <= len`: the sector's bytes are readable at `load` (inside
+            // `src`, or `dst` in place) and writable at `store` (inside `dst`).
+            unsafe {
+                crypt_sector::<RK, ENC, W>(
+                    &rk,
+                    iv,
+                    poly,
+                    load.add(off),
+                    store.add(off),
+                    sector_size,
+                )
+            };
+            off += sector_size;
         }
         start = start.wrapping_add(count as u128);
     }
@@ -450,7 +497,7 @@ mod tests {
     }
 
     /// Every tail shape (1..=2·W blocks past whole steps) at both widths agrees with the other
-    /// width: the widths share no tail code path for most sizes.
+    /// width, in place and out of place: the widths share no tail code path for most sizes.
     #[test]
     fn widths_agree() {
         if !supported() {
@@ -465,18 +512,23 @@ mod tests {
             let plain: Vec<u8> = (0..sector_size * 3).map(|i| (i * 11 % 253) as u8).collect();
             let mut a = plain.clone();
             let mut b = plain.clone();
+            let mut c = vec![0xaa; plain.len()];
             // SAFETY: `supported()` is true.
             unsafe {
-                crypt::<15, true, 8>(&s.enc1, &s.enc2, 5, sector_size, &mut a);
-                crypt::<15, true, 4>(&s.enc1, &s.enc2, 5, sector_size, &mut b);
+                crypt::<15, true, 8>(&s.enc1, &s.enc2, 5, sector_size, None, &mut a);
+                crypt::<15, true, 4>(&s.enc1, &s.enc2, 5, sector_size, None, &mut b);
+                crypt::<15, true, 4>(&s.enc1, &s.enc2, 5, sector_size, Some(&plain), &mut c);
             }
             assert!(a == b, "encrypt, {blocks} blocks");
+            assert!(c == a, "encrypt out of place, {blocks} blocks");
             // SAFETY: as above.
             unsafe {
-                crypt::<15, false, 8>(&s.dec1, &s.enc2, 5, sector_size, &mut a);
-                crypt::<15, false, 4>(&s.dec1, &s.enc2, 5, sector_size, &mut b);
+                crypt::<15, false, 8>(&s.dec1, &s.enc2, 5, sector_size, None, &mut a);
+                crypt::<15, false, 4>(&s.dec1, &s.enc2, 5, sector_size, Some(&b), &mut c);
+                crypt::<15, false, 4>(&s.dec1, &s.enc2, 5, sector_size, None, &mut b);
             }
             assert!(a == plain && b == plain, "decrypt, {blocks} blocks");
+            assert!(c == plain, "decrypt out of place, {blocks} blocks");
         }
     }
 }

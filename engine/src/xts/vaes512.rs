@@ -13,7 +13,9 @@
 //! - the first tweaks (AES-Key2 of the sector index) of 16 sectors are encrypted together, which
 //!   is what keeps 512-byte sectors fast;
 //! - a sector whose size is not a multiple of 256 bytes finishes with single zmm steps and one
-//!   masked load/store. Sectors are whole blocks, so ciphertext stealing never happens.
+//!   masked load/store. Sectors are whole blocks, so ciphertext stealing never happens;
+//! - loads go through one pointer and stores through another: the same one in place, a source
+//!   and a destination buffer otherwise, with no copy between them.
 
 #![allow(unsafe_code)]
 
@@ -50,38 +52,52 @@ impl Keys {
         Expanded::new(k1, k2).map(Keys)
     }
 
-    /// Encrypts whole sectors in place.
+    /// Encrypts whole sectors from `src` into `dst`, or `dst` in place if `src` is `None`.
     ///
     /// # Panics
-    /// If `sector_size` is not a non-zero multiple of 16 or `data` is not whole sectors.
-    pub(super) fn encrypt(&self, first: u128, sector_size: usize, data: &mut [u8]) {
+    /// If `sector_size` is not a non-zero multiple of 16, `dst` is not whole sectors or `src`
+    /// differs from it in length.
+    pub(super) fn encrypt(
+        &self,
+        first: u128,
+        sector_size: usize,
+        src: Option<&[u8]>,
+        dst: &mut [u8],
+    ) {
         match &self.0 {
             // SAFETY: a `Keys` exists only after `supported()` returned true (see `Keys::new`),
             // so the CPU has every feature `crypt` is compiled with.
             Expanded::A128(s) => unsafe {
-                crypt::<11, true>(&s.enc1, &s.enc2, first, sector_size, data)
+                crypt::<11, true>(&s.enc1, &s.enc2, first, sector_size, src, dst)
             },
             // SAFETY: as above.
             Expanded::A256(s) => unsafe {
-                crypt::<15, true>(&s.enc1, &s.enc2, first, sector_size, data)
+                crypt::<15, true>(&s.enc1, &s.enc2, first, sector_size, src, dst)
             },
         }
     }
 
-    /// Decrypts whole sectors in place; the inverse of [`Keys::encrypt`].
+    /// Decrypts whole sectors from `src` into `dst`, or `dst` in place if `src` is `None`; the
+    /// inverse of [`Keys::encrypt`].
     ///
     /// # Panics
     /// As [`Keys::encrypt`].
-    pub(super) fn decrypt(&self, first: u128, sector_size: usize, data: &mut [u8]) {
+    pub(super) fn decrypt(
+        &self,
+        first: u128,
+        sector_size: usize,
+        src: Option<&[u8]>,
+        dst: &mut [u8],
+    ) {
         match &self.0 {
             // SAFETY: a `Keys` exists only after `supported()` returned true (see `Keys::new`),
             // so the CPU has every feature `crypt` is compiled with.
             Expanded::A128(s) => unsafe {
-                crypt::<11, false>(&s.dec1, &s.enc2, first, sector_size, data)
+                crypt::<11, false>(&s.dec1, &s.enc2, first, sector_size, src, dst)
             },
             // SAFETY: as above.
             Expanded::A256(s) => unsafe {
-                crypt::<15, false>(&s.dec1, &s.enc2, first, sector_size, data)
+                crypt::<15, false>(&s.dec1, &s.enc2, first, sector_size, src, dst)
             },
         }
     }
@@ -189,17 +205,23 @@ fn first_tweaks<const RK: usize>(k2: &[u128; RK], start: u128, count: usize) -> 
     ivs
 }
 
-/// One sector, in place. `sector.len()` is a non-zero multiple of 16.
+/// One sector of `len` bytes (a non-zero multiple of 16): loaded from `src`, stored to `dst`.
+/// Each step loads all its bytes before it stores any, and no step loads bytes that an earlier
+/// one stored, so `src == dst` works in place.
+///
+/// # Safety
+/// `src` is valid for reads and `dst` for writes of `len` bytes. (For a right result they are
+/// also the same pointer or do not overlap; memory safety does not depend on that.)
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes")]
-fn crypt_sector<const RK: usize, const ENC: bool>(
+unsafe fn crypt_sector<const RK: usize, const ENC: bool>(
     rk: &[__m512i; RK],
     iv: u128,
     poly: __m512i,
-    sector: &mut [u8],
+    src: *const u8,
+    dst: *mut u8,
+    len: usize,
 ) {
-    let len = sector.len();
-    let p = sector.as_mut_ptr();
     let mut t = first_vectors(iv, poly);
     let mut off = 0;
     while len - off >= 256 {
@@ -212,14 +234,14 @@ fn crypt_sector<const RK: usize, const ENC: bool>(
         }
         let mut d = [_mm512_setzero_si512(); 4];
         for (i, v) in d.iter_mut().enumerate() {
-            // SAFETY: `off + 256 <= len`, so bytes `off + 64 i .. off + 64 (i + 1)` are inside
-            // `sector`; the load is unaligned.
-            *v = unsafe { _mm512_loadu_si512(p.add(off + 64 * i).cast()) };
+            // SAFETY: `off + 256 <= len`, so bytes `off + 64 i .. off + 64 (i + 1)` are among
+            // the `len` readable bytes at `src` (the caller's contract); the load is unaligned.
+            *v = unsafe { _mm512_loadu_si512(src.add(off + 64 * i).cast()) };
         }
         let x = xex::<RK, ENC, 4>(rk, d, t);
         for (i, v) in x.iter().enumerate() {
-            // SAFETY: as for the loads.
-            unsafe { _mm512_storeu_si512(p.add(off + 64 * i).cast(), *v) };
+            // SAFETY: as for the loads, among the `len` writable bytes at `dst`.
+            unsafe { _mm512_storeu_si512(dst.add(off + 64 * i).cast(), *v) };
         }
         off += 256;
     }
@@ -235,35 +257,36 @@ fn crypt_sector<const RK: usize, const ENC: bool>(
         }
     }
     while len - off >= 64 {
-        // SAFETY: `off + 64 <= len`; unaligned load and store inside `sector`.
-        let d = unsafe { _mm512_loadu_si512(p.add(off).cast()) };
+        // SAFETY: `off + 64 <= len`: an unaligned load of readable bytes at `src`.
+        let d = unsafe { _mm512_loadu_si512(src.add(off).cast()) };
         let [x] = xex::<RK, ENC, 1>(rk, [d], [t[0]]);
-        // SAFETY: as for the load.
-        unsafe { _mm512_storeu_si512(p.add(off).cast(), x) };
+        // SAFETY: as for the load, a store of writable bytes at `dst`.
+        unsafe { _mm512_storeu_si512(dst.add(off).cast(), x) };
         t = [t[1], t[2], t[3], t[3]];
         off += 64;
     }
     if off < len {
         let blocks = (len - off) / 16; // 1..=3
         let mask: __mmask8 = (1u8 << (2 * blocks)) - 1;
-        // SAFETY: the mask enables the 2·blocks qwords at `off .. len`, inside `sector`;
-        // masked-off lanes are neither read nor written and cannot fault (AVX-512 fault
-        // suppression).
-        let d = unsafe { _mm512_maskz_loadu_epi64(mask, p.add(off).cast()) };
+        // SAFETY: the mask enables the 2·blocks qwords at `off .. len`, readable at `src`;
+        // masked-off lanes are not read and cannot fault (AVX-512 fault suppression).
+        let d = unsafe { _mm512_maskz_loadu_epi64(mask, src.add(off).cast()) };
         let [x] = xex::<RK, ENC, 1>(rk, [d], [t[0]]);
-        // SAFETY: as for the load.
-        unsafe { _mm512_mask_storeu_epi64(p.add(off).cast(), mask, x) };
+        // SAFETY: the same qwords, writable at `dst`; masked-off lanes are not written.
+        unsafe { _mm512_mask_storeu_epi64(dst.add(off).cast(), mask, x) };
     }
 }
 
-/// XTS over whole sectors in place, `k1` in the order the direction uses, `k2` the tweak key.
+/// XTS over whole sectors, `k1` in the order the direction uses, `k2` the tweak key: from `src`
+/// into `dst`, or `dst` in place if `src` is `None`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vaes,vpclmulqdq,aes")]
 fn crypt<const RK: usize, const ENC: bool>(
     k1: &[u128; RK],
     k2: &[u128; RK],
     first: u128,
     sector_size: usize,
-    data: &mut [u8],
+    src: Option<&[u8]>,
+    dst: &mut [u8],
 ) {
     // The kernel's memory accesses rely on these; checked here so that they do not depend on
     // the caller.
@@ -272,20 +295,36 @@ fn crypt<const RK: usize, const ENC: bool>(
         "bad sector size"
     );
     assert!(
-        data.len().is_multiple_of(sector_size),
+        dst.len().is_multiple_of(sector_size),
         "data is not whole sectors"
     );
+    assert!(
+        src.is_none_or(|s| s.len() == dst.len()),
+        "src and dst differ in length"
+    );
+    let len = dst.len();
+    let store = dst.as_mut_ptr();
+    // In place, loads go through the store pointer. Otherwise `src` is a shared borrow and
+    // `dst` an exclusive one, so the two do not overlap.
+    let load = src.map_or(store.cast_const(), <[u8]>::as_ptr);
     let mut rk = [_mm512_setzero_si512(); RK];
     for (v, k) in rk.iter_mut().zip(k1) {
         *v = _mm512_broadcast_i32x4(from_u128(*k));
     }
     let poly = poly();
     let mut start = first;
-    for group in data.chunks_mut(IV_GROUP.saturating_mul(sector_size)) {
-        let count = group.len() / sector_size;
+    let mut off = 0;
+    while off < len {
+        let count = ((len - off) / sector_size).min(IV_GROUP);
         let ivs = first_tweaks(k2, start, count);
-        for (sector, iv) in group.chunks_exact_mut(sector_size).zip(ivs) {
-            crypt_sector::<RK, ENC>(&rk, iv, poly, sector);
+        for &iv in &ivs[..count] {
+            // SAFETY: `len` is whole sectors and `off` a sector boundary below it, so
+            // `off + sector_size <= len`: the sector's bytes are readable at `load` (inside
+            // `src`, or `dst` in place) and writable at `store` (inside `dst`).
+            unsafe {
+                crypt_sector::<RK, ENC>(&rk, iv, poly, load.add(off), store.add(off), sector_size)
+            };
+            off += sector_size;
         }
         start = start.wrapping_add(count as u128);
     }
