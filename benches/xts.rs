@@ -3,6 +3,10 @@
 //! (`encrypt_to`, `decrypt_to`, which touch 2 MiB). The code path is the one `Xts::new` picks;
 //! force one with `BLOCKSEAL_XTS_IMPL=portable|vaes256|vaes512`. Criterion's throughput is in
 //! bytes, so its GiB/s figures are 2^30 bytes per second.
+//!
+//! `ceiling/aes256-ecb` is the AES block cipher alone (the `aes` crate encrypting 1 MiB of
+//! independent blocks, no tweaks, on its widest backend): no XTS on this core can beat it, so
+//! it is the yardstick for the kernels (BENCHMARKS.md).
 
 use blockseal_engine::xts::{rekey_sectors, Xts};
 use blockseal_engine::DataKey;
@@ -66,5 +70,25 @@ fn xts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, xts);
+fn ceiling(c: &mut Criterion) {
+    use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
+    let mut group = c.benchmark_group("ceiling");
+    group
+        .throughput(Throughput::Bytes(BUF as u64))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    let mut blocks = vec![aes::Block::default(); BUF / 16];
+    let cipher = aes::Aes256::new(&Array::from([7u8; 32]));
+    group.bench_function("aes256-ecb", |b| {
+        b.iter(|| cipher.encrypt_blocks(black_box(&mut blocks)))
+    });
+    let cipher = aes::Aes128::new(&Array::from([7u8; 16]));
+    group.bench_function("aes128-ecb", |b| {
+        b.iter(|| cipher.encrypt_blocks(black_box(&mut blocks)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, xts, ceiling);
 criterion_main!(benches);

@@ -4,6 +4,11 @@
 //!
 //! Unaligned I/O reads, modifies and writes the edge sectors under that sector's lock, so two
 //! writers never tear a sector and a reader never sees half a sector.
+//!
+//! The volume file is served through a shared map where the file system allows it: writes
+//! encrypt straight from the caller's buffer into the map, reads decrypt straight out of it
+//! (`map.rs` holds the rules that keep that sound and SIGBUS-free); `pread`/`pwrite` otherwise
+//! and for holes.
 
 mod map;
 
