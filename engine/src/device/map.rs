@@ -18,6 +18,7 @@
 //! forgets the chunks it touches. Elsewhere a populated page can need new room again (a
 //! copy-on-write file system after a reflinked snapshot, write-protected after writeback), so
 //! every write populates.
+//!
 //! Reads of holes never go through the map: on tmpfs a read fault allocates a page, which would
 //! fill memory with zeros. Readers use the map only where every page is in memory (`mincore`):
 //! a resident page is not a hole, and only the device itself makes holes (under the sectors'
@@ -50,7 +51,7 @@ impl SectorMap {
     pub(super) fn new(file: &File, offset: u64, len: u64) -> io::Result<SectorMap> {
         let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         let map = MmapOptions::new().offset(offset).len(len).map_raw(file)?;
-        // Zeroed memory from the allocator: untouched words cost no RAM.
+        // 2 KiB per GiB of volume.
         let words = len.div_ceil(CHUNK).div_ceil(64);
         let populated = (0..words).map(|_| AtomicU64::new(0)).collect();
         // `f_type`'s integer type differs between targets.
