@@ -450,16 +450,7 @@ fn unusable_keys_and_principals_without_grants() {
     );
     h.ok(&["kms", "cancel-key-deletion", "--key-id", &k]);
     h.ok(&["kms", "enable-key", "--key-id", &k]);
-    h.ok(&[
-        "ec2",
-        "attach-volume",
-        "--volume-id",
-        &v,
-        "--instance-id",
-        &w.inst,
-        "--device",
-        "/dev/sdf",
-    ]);
+    h.attach(&v, &w.inst, "/dev/sdf");
 }
 
 #[test]

@@ -545,16 +545,7 @@ fn e18_e21_attach_and_detach_rules() {
         ]),
         "InvalidParameterValue"
     );
-    h.ok(&[
-        "ec2",
-        "attach-volume",
-        "--volume-id",
-        &v,
-        "--instance-id",
-        &inst,
-        "--device",
-        "/dev/sdf",
-    ]);
+    h.attach(&v, &inst, "/dev/sdf");
     assert_eq!(
         h.err(&[
             "ec2",

@@ -254,16 +254,7 @@ fn live_attach_detach_second_mount_and_kill_9() {
         "2",
         "--encrypted",
     ])["VolumeId"]);
-    h.ok(&[
-        "ec2",
-        "attach-volume",
-        "--volume-id",
-        &v,
-        "--instance-id",
-        &inst,
-        "--device",
-        "/dev/sdf",
-    ]);
+    h.attach(&v, &inst, "/dev/sdf");
     assert_eq!(m.names(), vec!["sdf", "xvda"]);
     assert_eq!(
         std::fs::metadata(m.file("sdf")).unwrap().len(),
@@ -380,26 +371,8 @@ fn s4_s5_with_data_written_through_the_mount() {
         "--kms-key-id",
         &k3,
     ])["VolumeId"]);
-    h.ok(&[
-        "ec2",
-        "attach-volume",
-        "--volume-id",
-        &v2,
-        "--instance-id",
-        &inst,
-        "--device",
-        "/dev/sdf",
-    ]);
-    h.ok(&[
-        "ec2",
-        "attach-volume",
-        "--volume-id",
-        &v3,
-        "--instance-id",
-        &inst,
-        "--device",
-        "/dev/sdg",
-    ]);
+    h.attach(&v2, &inst, "/dev/sdf");
+    h.attach(&v3, &inst, "/dev/sdg");
     write_at(&m.file("sdf"), 0, &d2, true);
     write_at(&m.file("sdg"), 0, &d3, false);
     // create-image while mounted captures what was written and acknowledged.
@@ -469,16 +442,7 @@ fn e19_disabling_the_key_of_a_mounted_volume() {
         &k2,
     ])["VolumeId"]);
     let m = Mounted::new(&h, &inst, "mnt-e19");
-    h.ok(&[
-        "ec2",
-        "attach-volume",
-        "--volume-id",
-        &v2,
-        "--instance-id",
-        &inst,
-        "--device",
-        "/dev/sdf",
-    ]);
+    h.attach(&v2, &inst, "/dev/sdf");
     write_at(&m.file("sdf"), 0, b"before disable", true);
     h.ok(&["kms", "disable-key", "--key-id", &k2]);
     write_at(&m.file("sdf"), 100, b"after disable", true);
@@ -500,15 +464,6 @@ fn e19_disabling_the_key_of_a_mounted_volume() {
         "CustomerKeyHasBeenRevoked"
     );
     h.ok(&["kms", "enable-key", "--key-id", &k2]);
-    h.ok(&[
-        "ec2",
-        "attach-volume",
-        "--volume-id",
-        &v2,
-        "--instance-id",
-        &inst,
-        "--device",
-        "/dev/sdf",
-    ]);
+    h.attach(&v2, &inst, "/dev/sdf");
     assert_eq!(read_at(&m.file("sdf"), 100, 13), b"after disable");
 }

@@ -42,16 +42,7 @@ fn s1_copy_an_ami_with_an_encrypted_data_snapshot() {
     assert_eq!(v["KmsKeyId"], k1_arn.as_str());
     assert_eq!(v["Size"], 4);
     // 3. Attach at /dev/sdf.
-    let att = h.ok(&[
-        "ec2",
-        "attach-volume",
-        "--volume-id",
-        &vol,
-        "--instance-id",
-        &inst,
-        "--device",
-        "/dev/sdf",
-    ]);
+    let att = h.attach(&vol, &inst, "/dev/sdf");
     assert_eq!(att["State"], "attaching");
     assert_eq!(h.volume(&vol)["State"], "in-use");
     // 4. CreateImage.
@@ -476,26 +467,8 @@ fn s5_an_ami_with_a_unique_key_per_snapshot() {
         &k3,
     ])["VolumeId"]);
     // 4. Attach both.
-    h.ok(&[
-        "ec2",
-        "attach-volume",
-        "--volume-id",
-        &vol2,
-        "--instance-id",
-        &inst,
-        "--device",
-        "/dev/sdf",
-    ]);
-    h.ok(&[
-        "ec2",
-        "attach-volume",
-        "--volume-id",
-        &vol3,
-        "--instance-id",
-        &inst,
-        "--device",
-        "/dev/sdg",
-    ]);
+    h.attach(&vol2, &inst, "/dev/sdf");
+    h.attach(&vol3, &inst, "/dev/sdg");
     assert_eq!(h.volume(&vol2)["State"], "in-use");
     assert_eq!(h.volume(&vol3)["State"], "in-use");
     // 5. CreateImage -> AMI-M with three keys.

@@ -213,6 +213,20 @@ impl Home {
         v["Instances"][0]["InstanceId"].as_str().unwrap().to_owned()
     }
 
+    /// `ec2 attach-volume`, which must succeed; returns its response.
+    pub fn attach(&self, volume_id: &str, instance_id: &str, device: &str) -> Value {
+        self.ok(&[
+            "ec2",
+            "attach-volume",
+            "--volume-id",
+            volume_id,
+            "--instance-id",
+            instance_id,
+            "--device",
+            device,
+        ])
+    }
+
     /// The volume attached at `device` of an instance.
     pub fn volume_at(&self, instance_id: &str, device: &str) -> Value {
         let inst = self.instance(instance_id);

@@ -602,7 +602,7 @@ mod tests {
     }
 
     #[test]
-    fn sparse_rekey_bench_stores_and_copies_only_the_data() {
+    fn sparse_rekey_bench_stores_only_the_data_and_reports_both_sizes() {
         use std::os::unix::fs::MetadataExt;
         fn big_files(dir: &Path, out: &mut Vec<std::fs::Metadata>) {
             for e in std::fs::read_dir(dir).unwrap() {

@@ -104,8 +104,8 @@ const STRIPES: usize = 4096;
 /// Most sectors locked at once by one call (a run of whole sectors). Must stay at most
 /// `STRIPES / 2` for the lock order argument in `discard`.
 const RUN: usize = 256;
-/// Bytes per step of a mapped read: its sectors are checked for zeros, then decrypted while
-/// still in L1. A whole number of sectors for both sector sizes.
+/// Bytes per step of a read: its sectors are checked for zeros, then decrypted while still in
+/// L1. A whole number of sectors for both sector sizes.
 const CHUNK: usize = 16 * 1024;
 
 /// A volume file opened for I/O: sectors start at `data_offset`; encrypted volumes decrypt and
@@ -121,7 +121,7 @@ pub struct FileDevice {
     locks: Box<[RwLock<()>]>,
     /// Scratch buffers for edge sectors, reused across calls.
     scratch: Mutex<Vec<Vec<u8>>>,
-    /// Buffers for runs of whole sectors being written, reused across calls.
+    /// Buffers of the `pwrite` path (no map, or no room to populate it), reused across calls.
     runs: Mutex<Vec<Vec<u8>>>,
     path: std::path::PathBuf,
 }
@@ -237,7 +237,7 @@ impl FileDevice {
                 let src = unsafe { m.slice(rel as usize, buf.len()) };
                 match &self.xts {
                     // Decrypt straight from the map into the caller's buffer.
-                    Some(x) => self.decrypt_to(x, first, src, buf),
+                    Some(x) => decrypt(x, first, self.sector, Some(src), buf),
                     None => buf.copy_from_slice(src),
                 }
                 return Ok(());
@@ -246,45 +246,16 @@ impl FileDevice {
         self.file
             .read_exact_at(buf, off)
             .map_err(|e| self.io_err("read", e))?;
-        self.decrypt_in_place(first, buf);
+        if let Some(x) = &self.xts {
+            decrypt(x, first, self.sector, None, buf);
+        }
         Ok(())
     }
 
-    /// Decrypts whole sectors from `src` into `dst`; all-zero ciphertext sectors (never
-    /// written) become zeros.
-    fn decrypt_to(&self, x: &Xts, first: u64, src: &[u8], dst: &mut [u8]) {
-        let ss = self.sector;
-        for (i, (s, d)) in src.chunks(CHUNK).zip(dst.chunks_mut(CHUNK)).enumerate() {
-            let at = first + (i * CHUNK / ss) as u64;
-            if s.chunks_exact(ss).all(|c| c.iter().any(|&b| b != 0)) {
-                x.decrypt_sectors_to(at, ss, s, d);
-                continue;
-            }
-            for (j, (sc, dc)) in s.chunks_exact(ss).zip(d.chunks_exact_mut(ss)).enumerate() {
-                if sc.iter().any(|&b| b != 0) {
-                    x.decrypt_sectors_to(at + j as u64, ss, sc, dc);
-                } else {
-                    dc.fill(0);
-                }
-            }
-        }
-    }
-
-    fn decrypt_in_place(&self, first: u64, buf: &mut [u8]) {
-        if let Some(x) = &self.xts {
-            for (i, s) in buf.chunks_exact_mut(self.sector).enumerate() {
-                // An all-zero ciphertext sector was never written: it reads as zeros.
-                if s.iter().any(|&b| b != 0) {
-                    x.decrypt_sectors(first + i as u64, self.sector, s);
-                }
-            }
-        }
-    }
-
-    /// Writes whole plaintext sectors from `plain`; `run` is a buffer for the `pwrite` path.
+    /// Writes whole plaintext sectors from `plain`.
     /// The caller holds the sectors' write locks.
     #[allow(unsafe_code)]
-    fn write_sectors(&self, first: u64, plain: &[u8], run: &mut Vec<u8>) -> Result<()> {
+    fn write_sectors(&self, first: u64, plain: &[u8]) -> Result<()> {
         let rel = first * self.sector as u64;
         if let Some(m) = &self.map {
             // Where the pages cannot be allocated (a full file system), fall through to pwrite,
@@ -302,14 +273,47 @@ impl FileDevice {
                 return Ok(());
             }
         }
+        // A pooled buffer: after the encryption it holds ciphertext (or, unencrypted, bytes
+        // stored in the clear anyway), so it needs no wiping between uses.
+        let mut run = self.runs.lock().expect("lock").pop().unwrap_or_default();
         run.clear();
         run.extend_from_slice(plain);
         if let Some(x) = &self.xts {
-            x.encrypt_sectors(first, self.sector, run);
+            x.encrypt_sectors(first, self.sector, &mut run);
         }
-        self.file
-            .write_all_at(run, self.data_offset + rel)
-            .map_err(|e| self.io_err("write", e))
+        let written = self
+            .file
+            .write_all_at(&run, self.data_offset + rel)
+            .map_err(|e| self.io_err("write", e));
+        self.runs.lock().expect("lock").push(run);
+        written
+    }
+}
+
+/// Decrypts whole sectors (the first being `first`) from `src` into `dst`, or `dst` in place
+/// when `src` is `None`, a chunk at a time while it is in L1. An all-zero ciphertext sector was
+/// never written: it reads as zeros.
+fn decrypt(x: &Xts, first: u64, ss: usize, src: Option<&[u8]>, dst: &mut [u8]) {
+    let written = |c: &[u8]| c.iter().any(|&b| b != 0);
+    for (i, d) in dst.chunks_mut(CHUNK).enumerate() {
+        let at = first + (i * CHUNK / ss) as u64;
+        let s = src.map(|s| &s[i * CHUNK..i * CHUNK + d.len()]);
+        let whole = s.unwrap_or(d).chunks_exact(ss).all(written);
+        match s {
+            Some(s) if whole => x.decrypt_sectors_to(at, ss, s, d),
+            None if whole => x.decrypt_sectors(at, ss, d),
+            _ => {
+                for (j, dc) in d.chunks_exact_mut(ss).enumerate() {
+                    let sc = s.map(|s| &s[j * ss..(j + 1) * ss]);
+                    match sc {
+                        Some(sc) if written(sc) => x.decrypt_sectors_to(at + j as u64, ss, sc, dc),
+                        Some(_) => dc.fill(0),
+                        None if written(dc) => x.decrypt_sectors(at + j as u64, ss, dc),
+                        None => {}
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -359,9 +363,6 @@ impl BlockDevice for FileDevice {
         let ss = self.sector as u64;
         let mut pos = offset;
         let mut done = 0usize;
-        // A pooled buffer: after `write_sectors` it holds ciphertext (or, unencrypted, bytes
-        // stored in the clear anyway), so it needs no wiping between uses.
-        let mut run = self.runs.lock().expect("lock").pop().unwrap_or_default();
         while done < data.len() {
             let sector = pos / ss;
             let within = (pos % ss) as usize;
@@ -372,7 +373,7 @@ impl BlockDevice for FileDevice {
                 let guards: Vec<_> = (0..n as u64)
                     .map(|i| self.lock_of(sector + i).write().expect("lock"))
                     .collect();
-                self.write_sectors(sector, &data[done..done + bytes], &mut run)?;
+                self.write_sectors(sector, &data[done..done + bytes])?;
                 drop(guards);
                 done += bytes;
                 pos += bytes as u64;
@@ -384,14 +385,13 @@ impl BlockDevice for FileDevice {
                     let _g = self.lock_of(sector).write().expect("lock");
                     self.read_sectors(sector, &mut s)?;
                     s[within..within + take].copy_from_slice(&data[done..done + take]);
-                    self.write_sectors(sector, &s, &mut run)?;
+                    self.write_sectors(sector, &s)?;
                 }
                 self.put_scratch(s);
                 done += take;
                 pos += take as u64;
             }
         }
-        self.runs.lock().expect("lock").push(run);
         Ok(())
     }
 
