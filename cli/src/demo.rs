@@ -11,7 +11,7 @@ use crate::args::DemoArgs;
 use crate::progress::Bar;
 use crate::wait::{self, Waiter};
 use anyhow::{anyhow, bail, Context, Result};
-use blockseal_engine::{Engine, NoProgress, Options, Progress};
+use blockseal_engine::{NoProgress, Options, Progress, Session};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::fs::File;
@@ -220,7 +220,7 @@ struct Demo {
     home: PathBuf,
     scratch: PathBuf,
     size: u64,
-    engine: Option<(String, Engine)>,
+    engine: Option<(String, Session)>,
     bar: Bar,
     checks: u32,
     /// (name, key id, key ARN) of every key the demo knows, for readable output.
@@ -248,7 +248,7 @@ impl Demo {
 
     // ---- engine access ----------------------------------------------------------------------
 
-    fn engine(&mut self, region: &str) -> Result<&mut Engine> {
+    fn engine(&mut self, region: &str) -> Result<&mut Session> {
         if self.engine.as_ref().is_none_or(|(r, _)| r != region) {
             self.engine = None;
             let opts = Options {
@@ -256,7 +256,7 @@ impl Demo {
                 region: region.into(),
                 profile: "admin".into(),
             };
-            let e = Engine::open(opts)
+            let e = Session::open(opts)
                 .map_err(|e| anyhow!("cannot open the home: {} {}", e.code(), e.message()))?;
             self.engine = Some((region.to_owned(), e));
         }
@@ -1204,7 +1204,7 @@ impl Demo {
         };
         let dir = self.scratch.join("mnt-s5");
         std::fs::create_dir_all(&dir)?;
-        let engine = Engine::open(opts(&self.home)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let engine = Session::open(opts(&self.home)).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mounted = crate::mount::start(engine, &inst, &dir, false)?;
         let mut names: Vec<String> = std::fs::read_dir(&dir)?
             .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -1243,7 +1243,7 @@ impl Demo {
         let inst2 = self.run_instance(&ami, AZ_B, None)?;
         let dir2 = self.scratch.join("mnt-launched");
         std::fs::create_dir_all(&dir2)?;
-        let engine = Engine::open(opts(&self.home)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let engine = Session::open(opts(&self.home)).map_err(|e| anyhow::anyhow!("{e}"))?;
         let second = crate::mount::start(engine, &inst2, &dir2, true)?;
         let mut back = vec![0u8; disk.len as usize];
         File::open(dir2.join("sdg"))?.read_exact(&mut back)?;

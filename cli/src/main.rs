@@ -21,7 +21,7 @@ mod shorthand;
 mod wait;
 
 use args::{Cli, Ec2Command, Group};
-use blockseal_engine::{Engine, Options};
+use blockseal_engine::{Options, Session};
 use clap::Parser;
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
@@ -99,8 +99,7 @@ fn aws_error(op: &str, e: &blockseal_engine::Error) -> String {
 
 fn run_operation(cli: &Cli, op: &str, req: Value) -> ExitCode {
     let progress = progress::Bar::for_stderr();
-    let result =
-        Engine::open(options(cli)).and_then(|mut engine| engine.invoke(op, req, &progress));
+    let result = Session::open(options(cli)).and_then(|engine| engine.invoke(op, req, &progress));
     match result {
         Ok(resp) => print(&resp, op, cli.output),
         Err(e) => {
@@ -132,7 +131,7 @@ fn run_mount(cli: &Cli, a: &args::MountArgs) -> ExitCode {
         })
     } else {
         mount::init_logger();
-        Engine::open(opts)
+        Session::open(opts)
             .map_err(mount::service_error("Mount"))
             .and_then(|engine| mount::serve(engine, &a.instance_id, &a.dir, a.read_only))
     };
@@ -154,7 +153,7 @@ fn run_mount(cli: &Cli, a: &args::MountArgs) -> ExitCode {
 fn run_waiter(cli: &Cli, w: &args::WaitCommand) -> ExitCode {
     let waiter = wait::waiter_of(w);
     let (op, req) = ec2::request(&Ec2Command::Wait(w.clone()), &cli.region);
-    let mut engine = match Engine::open(options(cli)) {
+    let engine = match Session::open(options(cli)) {
         Ok(e) => e,
         Err(e) => {
             eprint!("{}", aws_error(op, &e));

@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use blockseal_engine::mountctl::{self, MountControl};
-use blockseal_engine::{BlockDevice, Code, Engine, Error};
+use blockseal_engine::{BlockDevice, Code, Error, Session};
 use blockseal_fuse::{Mount, MountOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,7 +67,7 @@ const DETACH_WAIT: Duration = Duration::from_secs(5);
 struct Control {
     /// Weak: the serving loop holds the mount, so it can unmount it by value.
     mount: std::sync::Weak<Mount>,
-    engine: Mutex<Engine>,
+    engine: Mutex<Session>,
     instance_id: String,
     stop: Arc<AtomicBool>,
     done: Arc<(Mutex<bool>, Condvar)>,
@@ -151,12 +151,7 @@ pub struct Running {
 
 /// Mounts the attached volumes of running instance `instance_id` on `dir` and starts its control
 /// socket; returns once the files are visible.
-pub fn start(
-    mut engine: Engine,
-    instance_id: &str,
-    dir: &Path,
-    read_only: bool,
-) -> Result<Running> {
+pub fn start(engine: Session, instance_id: &str, dir: &Path, read_only: bool) -> Result<Running> {
     let home = engine.home().to_owned();
     let vols = engine
         .open_instance_volumes(instance_id)
@@ -257,7 +252,7 @@ impl Drop for Running {
 /// Serves the mount of `instance_id` on `dir` in the foreground until it is unmounted (Ctrl-C
 /// and other termination signals, `blockseal umount`, `fusermount3 -u`, stop or terminate of the
 /// instance).
-pub fn serve(engine: Engine, instance_id: &str, dir: &Path, read_only: bool) -> Result<()> {
+pub fn serve(engine: Session, instance_id: &str, dir: &Path, read_only: bool) -> Result<()> {
     let running = start(engine, instance_id, dir, read_only)?;
     for sig in [
         signal_hook::consts::SIGINT,

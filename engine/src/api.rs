@@ -1,5 +1,7 @@
-//! The engine's front door: open a home, invoke operations by their AWS names with JSON requests
-//! shaped as in the AWS API, get JSON responses shaped the same way (docs/OPERATIONS.md).
+//! The engine's front door: open a home once, then call operations — typed [`Request`]s — each
+//! with its own [`Context`] (account, region, principal, request id), from any thread; responses
+//! are JSON shaped as in the AWS API (docs/OPERATIONS.md). [`Session`] binds one context for the
+//! CLI and scripts.
 
 use crate::blob::BlobStore;
 use crate::catalog::Catalog;
@@ -8,6 +10,8 @@ use crate::ec2::{rules, Core};
 use crate::error::{bail, Code, Error, Result};
 use crate::kms::{Caller, Kms};
 use crate::progress::Progress;
+use crate::request::Request;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Where and as whom operations run.
@@ -37,19 +41,109 @@ impl Options {
     }
 }
 
-/// An open home.
+/// Who calls, where, and which call this is: what every operation runs with. The server makes
+/// one per request (principal from the access key, region from the signing scope); the CLI one
+/// per command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Context {
+    account: String,
+    region: String,
+    principal: String,
+    request_id: String,
+}
+
+impl Context {
+    /// A call by user `principal` of `account`, in `region`, with a fresh request id.
+    ///
+    /// # Errors
+    /// `InvalidParameterValue` for a malformed region or principal name.
+    pub fn new(account: &str, region: &str, principal: &str) -> Result<Context> {
+        if !rules::valid_region(region) {
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "Invalid region name: {region:?} (expecting e.g. us-east-1)"
+            );
+        }
+        if !valid_principal(principal) {
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "Invalid profile name: {principal:?}"
+            );
+        }
+        Ok(Context {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            principal: principal.to_owned(),
+            request_id: new_request_id(),
+        })
+    }
+
+    /// The same caller with request id `id` (e.g. one the front end already logged).
+    pub fn with_request_id(mut self, id: impl Into<String>) -> Context {
+        self.request_id = id.into();
+        self
+    }
+
+    /// The account id (12 digits).
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The region, e.g. `us-east-1`.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The acting user's name.
+    pub fn principal(&self) -> &str {
+        &self.principal
+    }
+
+    /// The acting user's ARN, `arn:aws:iam::ACCOUNT:user/NAME`.
+    pub fn principal_arn(&self) -> String {
+        format!("arn:aws:iam::{}:user/{}", self.account, self.principal)
+    }
+
+    /// This call's request id (a UUID).
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    pub(crate) fn caller(&self) -> Caller {
+        Caller::new(&self.region, &self.account, &self.principal)
+    }
+}
+
+/// Whether `name` is a valid user (profile) name: IAM's user-name characters, 1–64 of them.
+pub fn valid_principal(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+/// A fresh request id: a random UUID, as AWS's request ids are.
+pub fn new_request_id() -> String {
+    uuid::Builder::from_random_bytes(crate::secret::random_u128().to_le_bytes())
+        .into_uuid()
+        .to_string()
+}
+
+/// An open home, shared by every thread of a process: calls run side by side, each with its own
+/// [`Context`]; reads never wait for the catalog's write lock, and data work (copies, re-keys)
+/// runs outside any transaction, so a long copy blocks neither describes nor other copies.
 pub struct Engine {
-    core: Core,
+    home: PathBuf,
+    account: String,
+    cat: Catalog,
+    kms: Kms,
+    store: BlobStore,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Engine({}, {})",
-            self.core.home.display(),
-            self.core.caller.region
-        )
+        write!(f, "Engine({})", self.home.display())
     }
 }
 
@@ -57,36 +151,15 @@ impl std::fmt::Debug for Engine {
 const ACCOUNT_SETTING: &str = "account-id";
 
 impl Engine {
-    /// Opens (creating on first use) the home of `opts`, then removes what an interrupted
+    /// Opens (creating on first use) the home folder `home`, then removes what an interrupted
     /// operation left behind (temporary files of dead processes, files no catalog row owns) and
     /// deletes KMS keys whose deletion date has passed.
     ///
     /// # Errors
-    /// `InvalidParameterValue` for a malformed region or profile name; I/O errors opening the
-    /// home.
-    pub fn open(opts: Options) -> Result<Engine> {
-        if !rules::valid_region(&opts.region) {
-            bail!(
-                Code::INVALID_PARAMETER_VALUE,
-                "Invalid region name: {:?} (expecting e.g. us-east-1)",
-                opts.region
-            );
-        }
-        let profile_ok = !opts.profile.is_empty()
-            && opts.profile.len() <= 64
-            && opts
-                .profile
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-        if !profile_ok {
-            bail!(
-                Code::INVALID_PARAMETER_VALUE,
-                "Invalid profile name: {:?}",
-                opts.profile
-            );
-        }
-        create_private_dir(&opts.home)?;
-        let cat = Catalog::open(&opts.home.join("catalog.db"))?;
+    /// I/O errors opening the home; `CorruptFile` for a catalog of a newer schema.
+    pub fn open(home: &Path) -> Result<Engine> {
+        create_private_dir(home)?;
+        let cat = Catalog::open(&home.join("catalog.db"))?;
         let account = cat.write(|tx| match tx.setting(ACCOUNT_SETTING)? {
             Some(a) => Ok(a),
             None => {
@@ -95,64 +168,110 @@ impl Engine {
                 Ok(a)
             }
         })?;
-        let kms = Kms::open(&opts.home)?;
-        let store = BlobStore::new(&opts.home)?;
-        let caller = Caller::new(&opts.region, &account, &opts.profile);
-        let mut core = Core {
-            home: opts.home.clone(),
-            caller,
+        let kms = Kms::open(home)?;
+        let store = BlobStore::new(home)?;
+        let engine = Engine {
+            home: home.to_owned(),
+            account,
             cat,
             kms,
             store,
         };
-        core.recover()?;
-        Ok(Engine { core })
+        engine.recover()?;
+        Ok(engine)
     }
 
-    pub(crate) fn core(&mut self) -> &mut Core {
-        &mut self.core
+    /// The state one call works in.
+    pub(crate) fn core(&self, ctx: &Context) -> Core<'_> {
+        Core {
+            home: &self.home,
+            caller: ctx.caller(),
+            cat: &self.cat,
+            kms: &self.kms,
+            store: &self.store,
+        }
     }
 
     /// The home folder.
     pub fn home(&self) -> &Path {
-        &self.core.home
+        &self.home
+    }
+
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.cat
+    }
+
+    pub(crate) fn kms(&self) -> &Kms {
+        &self.kms
     }
 
     /// The account id of this home (12 digits).
     pub fn account(&self) -> &str {
-        &self.core.caller.account
+        &self.account
     }
 
-    /// Runs operation `op` (an AWS action name such as `CopyImage`) with `request`.
+    /// A context for user `principal` of this home's account in `region`.
     ///
     /// # Errors
-    /// The AWS-style error of the operation; `InvalidAction` for an unknown operation.
-    pub fn invoke(
-        &mut self,
-        op: &str,
-        request: serde_json::Value,
-        progress: &dyn Progress,
-    ) -> Result<serde_json::Value> {
-        if let Some(r) = self.core.invoke(op, &request, progress) {
-            return r;
+    /// As [`Context::new`].
+    pub fn context(&self, region: &str, principal: &str) -> Result<Context> {
+        Context::new(&self.account, region, principal)
+    }
+
+    /// Runs `request` as `ctx` says.
+    ///
+    /// # Errors
+    /// The AWS-style error of the operation; `AuthFailure` for a context of another account.
+    pub fn call(&self, ctx: &Context, request: Request, progress: &dyn Progress) -> Result<Value> {
+        if ctx.account != self.account {
+            bail!(
+                Code::AUTH_FAILURE,
+                "Account {} does not exist in this home.",
+                ctx.account
+            );
         }
-        let core = &mut self.core;
-        let (kms, caller) = (&core.kms, &core.caller);
-        let out = core.cat.write(|tx| kms.invoke(tx, caller, op, &request))?;
-        match out {
-            Some(v) => Ok(v),
-            None => Err(Error::new(
-                Code::INVALID_ACTION,
-                format!("The action {op} is not valid for this web service."),
-            )),
+        let mut core = self.core(ctx);
+        match request {
+            Request::Kms(k) => {
+                let (kms, caller) = (core.kms, &core.caller);
+                let run =
+                    |tx: &crate::catalog::Tx<'_>| kms.invoke(tx, caller, k.action.name(), &k.body);
+                let out = if k.action.is_read_only() {
+                    core.cat.read_mostly(run)?
+                } else {
+                    core.cat.write(run)?
+                };
+                out.ok_or_else(|| {
+                    Error::new(
+                        Code::INVALID_ACTION,
+                        format!(
+                            "The action {} is not valid for this web service.",
+                            k.action.name()
+                        ),
+                    )
+                })
+            }
+            other => core.call(other, progress),
         }
     }
-}
 
-impl Core {
+    /// Parses `request` as operation `op` (an AWS action name such as `CopyImage`) and runs it.
+    ///
+    /// # Errors
+    /// As [`Request::parse`] and [`Engine::call`].
+    pub fn invoke(
+        &self,
+        ctx: &Context,
+        op: &str,
+        request: Value,
+        progress: &dyn Progress,
+    ) -> Result<Value> {
+        self.call(ctx, Request::parse(op, request)?, progress)
+    }
+
     /// Crash recovery at start-up (DESIGN.md, "The catalog"): under the catalog's write lock, so
     /// no other process is between renaming a file into place and committing its row.
-    fn recover(&mut self) -> Result<()> {
+    fn recover(&self) -> Result<()> {
         let (store, kms) = (&self.store, &self.kms);
         self.cat.write(|tx| {
             kms.sweep(tx, crate::clock::now_millis())?;
@@ -170,6 +289,56 @@ impl Core {
     }
 }
 
+/// One home, one principal, one region: what a CLI command or a script works with.
+#[derive(Debug)]
+pub struct Session {
+    engine: Engine,
+    ctx: Context,
+}
+
+impl Session {
+    /// Opens the home of `opts` as its profile in its region.
+    ///
+    /// # Errors
+    /// `InvalidParameterValue` for a malformed region or profile name; as [`Engine::open`].
+    pub fn open(opts: Options) -> Result<Session> {
+        // Check the names before touching the home, so a typo creates nothing.
+        Context::new("000000000000", &opts.region, &opts.profile)?;
+        let engine = Engine::open(&opts.home)?;
+        let ctx = engine.context(&opts.region, &opts.profile)?;
+        Ok(Session { engine, ctx })
+    }
+
+    /// Runs operation `op` with `request` (AWS-API-shaped JSON) as this session's caller.
+    ///
+    /// # Errors
+    /// The AWS-style error of the operation; `InvalidAction` for an unknown operation.
+    pub fn invoke(&self, op: &str, request: Value, progress: &dyn Progress) -> Result<Value> {
+        let ctx = self.ctx.clone().with_request_id(new_request_id());
+        self.engine.invoke(&ctx, op, request, progress)
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The caller.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The home folder.
+    pub fn home(&self) -> &Path {
+        self.engine.home()
+    }
+
+    /// The account id of this home.
+    pub fn account(&self) -> &str {
+        self.engine.account()
+    }
+}
+
 fn create_private_dir(dir: &Path) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     match std::fs::DirBuilder::new()
@@ -179,5 +348,89 @@ fn create_private_dir(dir: &Path) -> Result<()> {
     {
         Ok(()) => Ok(()),
         Err(e) => Err(Error::io(format!("create home {}", dir.display()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::NoProgress;
+    use serde_json::json;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn engine_is_shared_across_threads() {
+        assert_send_sync::<Engine>();
+        assert_send_sync::<Context>();
+    }
+
+    #[test]
+    fn each_call_carries_its_own_region_and_principal() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let east = engine.context("us-east-1", "admin").unwrap();
+        let west = engine.context("eu-west-1", "admin").unwrap();
+        let k = engine
+            .invoke(&west, "CreateKey", json!({"Description": "w"}), &NoProgress)
+            .unwrap();
+        let arn = k["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+        assert!(arn.starts_with("arn:aws:kms:eu-west-1:"), "{arn}");
+        let in_east = engine
+            .invoke(&east, "ListKeys", json!({}), &NoProgress)
+            .unwrap();
+        assert_eq!(in_east["Keys"].as_array().unwrap().len(), 0);
+        let in_west = engine
+            .invoke(&west, "ListKeys", json!({}), &NoProgress)
+            .unwrap();
+        assert_eq!(in_west["Keys"][0]["KeyArn"], json!(arn));
+        // Another account's context is refused before anything runs.
+        let other = Context::new("999999999999", "us-east-1", "admin").unwrap();
+        let e = engine
+            .invoke(&other, "ListKeys", json!({}), &NoProgress)
+            .unwrap_err();
+        assert_eq!(e.code(), Code::AUTH_FAILURE);
+        assert!(Context::new(engine.account(), "mars-1", "admin").is_err());
+        assert!(Context::new(engine.account(), "us-east-1", "no spaces").is_err());
+        assert_ne!(east.request_id(), west.request_id());
+    }
+
+    #[test]
+    fn reads_do_not_wait_for_a_writer() {
+        // A write transaction held open (as a commit of a copy would) must not stall describes
+        // and read-only KMS calls of other threads.
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let ctx = engine.context("us-east-1", "admin").unwrap();
+        engine
+            .invoke(&ctx, "CreateKey", json!({}), &NoProgress)
+            .unwrap();
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            let engine = &engine;
+            s.spawn(move || {
+                engine
+                    .catalog()
+                    .write(|_| {
+                        held_tx.send(()).unwrap();
+                        done_rx
+                            .recv_timeout(std::time::Duration::from_secs(30))
+                            .ok();
+                        Ok(())
+                    })
+                    .unwrap();
+            });
+            held_rx.recv().unwrap();
+            let keys = engine
+                .invoke(&ctx, "ListKeys", json!({}), &NoProgress)
+                .unwrap();
+            assert_eq!(keys["Keys"].as_array().unwrap().len(), 1);
+            let images = engine
+                .invoke(&ctx, "DescribeImages", json!({}), &NoProgress)
+                .unwrap();
+            assert_eq!(images["Images"], json!([]));
+            done_tx.send(()).unwrap();
+        });
     }
 }

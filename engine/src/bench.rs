@@ -9,7 +9,7 @@
 //! Must not: keep or print keys; leave files behind (a throw-away home is removed when its
 //! [`RekeyBench`] is dropped); assert on time.
 
-use crate::api::{Engine, Options};
+use crate::api::{Options, Session};
 use crate::error::{bail, Code, Error, Result};
 use crate::progress::NoProgress;
 use crate::secret::{fill_random, DataKey};
@@ -238,11 +238,11 @@ impl Drop for TempHome {
 
 /// A throw-away home holding a registered image of random data encrypted under KMS key A, ready
 /// to be copied: [`RekeyBench::measure`] times a re-keying copy to key B and a same-key copy,
-/// through `Engine::invoke` exactly as `blockseal ec2 copy-image` runs them. The source is in
+/// through `Session::invoke` exactly as `blockseal ec2 copy-image` runs them. The source is in
 /// the page cache (it was just written); each copy writes fresh pages.
 pub struct RekeyBench {
     // Field order: the engine closes its catalog before the home is removed.
-    engine: Engine,
+    engine: Session,
     image: String,
     key_b: String,
     size: u64,
@@ -327,12 +327,12 @@ impl RekeyBench {
         std::fs::create_dir(&home)
             .map_err(|e| Error::io(format!("create {}", home.display()), e))?;
         let home = TempHome(home);
-        let mut engine = Engine::open(Options {
+        let engine = Session::open(Options {
             home: home.0.join("home"),
             region: "us-east-1".into(),
             profile: "admin".into(),
         })?;
-        let mut call = |op: &str, req: Value| engine.invoke(op, req, &NoProgress);
+        let call = |op: &str, req: Value| engine.invoke(op, req, &NoProgress);
         let key_a = call("CreateKey", json!({"Description": "bench A"}))?;
         let key_a = str_at(&key_a, "CreateKey", &["KeyMetadata", "KeyId"])?.to_owned();
         let key_b = call("CreateKey", json!({"Description": "bench B"}))?;
@@ -373,7 +373,7 @@ impl RekeyBench {
     }
 
     /// Times, in a rayon pool of `threads` workers, a re-keying CopyImage (key A to key B) and
-    /// a same-key CopyImage of the image, each end to end (`Engine::invoke`: key checks, data
+    /// a same-key CopyImage of the image, each end to end (`Session::invoke`: key checks, data
     /// keys, the data, fsync, catalog commit). Each copy is deregistered and deleted once timed,
     /// so only the source and one copy occupy `dir` at a time.
     ///

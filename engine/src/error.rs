@@ -82,6 +82,8 @@ codes! {
     ATTACHMENT_LIMIT_EXCEEDED = "AttachmentLimitExceeded" => InvalidState,
     CUSTOMER_KEY_HAS_BEEN_REVOKED = "CustomerKeyHasBeenRevoked" => KeyUnavailable,
     UNAUTHORIZED_OPERATION = "UnauthorizedOperation" => AccessDenied,
+    AUTH_FAILURE = "AuthFailure" => AccessDenied,
+    DRY_RUN_OPERATION = "DryRunOperation" => InvalidState,
     // Local data path
     INVALID_FILE = "InvalidFile" => InvalidArgument,
     CORRUPT_FILE = "CorruptFile" => Corrupt,
@@ -102,6 +104,11 @@ codes! {
     INVALID_GRANT_ID_EXCEPTION = "InvalidGrantIdException" => NotFound,
     INVALID_ARN_EXCEPTION = "InvalidArnException" => InvalidArgument,
     KMS_INTERNAL_EXCEPTION = "KMSInternalException" => Io,
+    // IAM
+    NO_SUCH_ENTITY = "NoSuchEntity" => NotFound,
+    LIMIT_EXCEEDED = "LimitExceeded" => InvalidState,
+    ACCESS_DENIED = "AccessDenied" => AccessDenied,
+    VALIDATION_ERROR = "ValidationError" => InvalidArgument,
 }
 
 impl Code {

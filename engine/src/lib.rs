@@ -10,19 +10,32 @@ mod clock;
 mod device;
 mod ec2;
 mod error;
+mod iam;
 mod ids;
 mod kms;
 mod mount;
 pub mod mountctl;
 mod progress;
 mod rekey;
+mod request;
 mod secret;
 pub mod xts;
 
-pub use api::{Engine, Options};
+pub use api::{new_request_id, valid_principal, Context, Engine, Options, Session};
 pub use device::{BlockDevice, FileDevice, MemDevice};
 pub use error::{Code, Error, ErrorKind, Result};
+pub use iam::Credential;
 pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotId, VolumeId};
 pub use mount::MountedVolume;
 pub use progress::{NoProgress, Progress};
+pub use request::{KmsAction, KmsRequest, Request, EC2_OPERATIONS, KMS_OPERATIONS};
+/// The typed requests of the EC2 operations.
+pub mod requests {
+    pub use crate::request::{
+        AttachVolume, BlockDeviceMapping, CopyImage, CopySnapshot, CreateImage, CreateSnapshot,
+        CreateVolume, DeregisterImage, Describe, DetachVolume, EbsBlockDevice, Empty,
+        ExportSnapshot, Filter, ImportSnapshot, InstanceIds, KmsKeyIdOnly, Placement,
+        RegisterImage, RunInstances, SnapshotIdOnly, VolumeIdOnly,
+    };
+}
 pub use secret::DataKey;

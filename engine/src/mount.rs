@@ -5,7 +5,7 @@
 //! The FUSE server itself is a front end (crate `blockseal-fuse`); this module only hands it
 //! devices.
 
-use crate::api::Engine;
+use crate::api::{Context, Engine, Session};
 use crate::device::FileDevice;
 use crate::ec2::model::{InstanceState, VolumeRec};
 use crate::ec2::{rules, Core, GIB};
@@ -37,8 +37,12 @@ impl Engine {
     /// `InvalidInstanceID.*` for a bad id; `IncorrectInstanceState` unless the instance is
     /// running; `CustomerKeyHasBeenRevoked` when a volume's key cannot be used (disabled,
     /// pending deletion, no grant); `ResourceBusy` when another mount holds a volume.
-    pub fn open_instance_volumes(&mut self, instance_id: &str) -> Result<Vec<MountedVolume>> {
-        let core = self.core();
+    pub fn open_instance_volumes(
+        &self,
+        ctx: &Context,
+        instance_id: &str,
+    ) -> Result<Vec<MountedVolume>> {
+        let core = self.core(ctx);
         let vols = core.cat.read(|tx| {
             let inst = core.instance(tx, instance_id)?;
             if inst.state != InstanceState::Running {
@@ -60,11 +64,12 @@ impl Engine {
     /// As [`Engine::open_instance_volumes`]; `InvalidAttachment.NotFound` when the volume is not
     /// attached to that instance.
     pub fn open_attached_volume(
-        &mut self,
+        &self,
+        ctx: &Context,
         instance_id: &str,
         volume_id: &str,
     ) -> Result<MountedVolume> {
-        let core = self.core();
+        let core = self.core(ctx);
         let v = core.cat.read(|tx| core.volume(tx, volume_id))?;
         if v.attachment
             .as_ref()
@@ -79,7 +84,31 @@ impl Engine {
     }
 }
 
-impl Core {
+impl Session {
+    /// [`Engine::open_instance_volumes`] as this session's caller.
+    ///
+    /// # Errors
+    /// As [`Engine::open_instance_volumes`].
+    pub fn open_instance_volumes(&self, instance_id: &str) -> Result<Vec<MountedVolume>> {
+        self.engine()
+            .open_instance_volumes(self.context(), instance_id)
+    }
+
+    /// [`Engine::open_attached_volume`] as this session's caller.
+    ///
+    /// # Errors
+    /// As [`Engine::open_attached_volume`].
+    pub fn open_attached_volume(
+        &self,
+        instance_id: &str,
+        volume_id: &str,
+    ) -> Result<MountedVolume> {
+        self.engine()
+            .open_attached_volume(self.context(), instance_id, volume_id)
+    }
+}
+
+impl Core<'_> {
     fn open_device(&self, v: &VolumeRec) -> Result<MountedVolume> {
         let a = v.attachment.as_ref().expect("attached volumes only");
         let xts = self.cat.read(|tx| self.attach_key(tx, v, "mounted"))?;

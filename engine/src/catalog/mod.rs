@@ -39,30 +39,43 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX snapshots_region ON snapshots(region);
      CREATE INDEX images_region ON images(region);
      CREATE INDEX instances_region ON instances(region);",
+    // 2: API access keys (global, region '').
+    "CREATE TABLE access_keys (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);",
 ];
 
-/// An open catalog.
+/// An open catalog: a pool of connections to one database file, so that threads of one process
+/// run transactions side by side (WAL lets readers proceed while one writer commits).
 pub(crate) struct Catalog {
-    conn: Connection,
+    path: std::path::PathBuf,
+    /// Idle connections; a transaction takes one and puts it back.
+    pool: std::sync::Mutex<Vec<Connection>>,
+}
+
+/// Idle connections kept for reuse; more may be open while busy.
+const POOL_KEEP: usize = 16;
+
+fn connect(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
 }
 
 impl Catalog {
     /// Opens (creating if needed) the catalog at `path` and brings its schema up to date.
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(60))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut cat = Catalog { conn };
-        cat.migrate()?;
-        Ok(cat)
+        let mut conn = connect(path)?;
+        Self::migrate(&mut conn)?;
+        Ok(Catalog {
+            path: path.to_owned(),
+            pool: std::sync::Mutex::new(vec![conn]),
+        })
     }
 
-    fn migrate(&mut self) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    fn migrate(conn: &mut Connection) -> Result<()> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version as usize > MIGRATIONS.len() {
             return Err(Error::new(
@@ -84,19 +97,72 @@ impl Catalog {
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
-        let out = f(&Tx { tx: &tx })?;
-        tx.commit()?;
-        Ok(out)
+        self.with_conn(|conn| {
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            let out = f(&Tx { tx: &tx })?;
+            tx.commit()?;
+            Ok(out)
+        })
     }
 
-    /// Runs `f` in a read transaction: one consistent view.
+    /// Runs `f` in a read transaction: one consistent view, taken without the write lock.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
-        let out = f(&Tx { tx: &tx })?;
-        tx.finish()?;
-        Ok(out)
+        self.with_conn(|conn| {
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+            let out = f(&Tx { tx: &tx })?;
+            tx.finish()?;
+            Ok(out)
+        })
     }
+
+    /// Runs `f`, which normally only reads, in a read transaction; should it need to write (e.g.
+    /// `alias/aws/ebs` made on first use) and meet another writer's newer snapshot, runs it again
+    /// in a write transaction.
+    pub(crate) fn read_mostly<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T>) -> Result<T> {
+        match self.with_conn(|conn| {
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+            let out = f(&Tx { tx: &tx })?;
+            tx.commit()?;
+            Ok(out)
+        }) {
+            Err(e) if is_busy(&e) => self.write(f),
+            other => other,
+        }
+    }
+
+    /// Lends `f` an idle connection (opening one if none is idle) and takes it back afterwards.
+    /// A connection whose transaction failed half-way is dropped rather than reused.
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let idle = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let out = f(&conn);
+        if conn.is_autocommit() {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.len() < POOL_KEEP {
+                pool.push(conn);
+            }
+        }
+        out
+    }
+}
+
+/// Whether `e` is SQLite's "busy": a read transaction that tried to write after another writer
+/// committed.
+fn is_busy(e: &Error) -> bool {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(rusqlite::Error::SqliteFailure(f, _)) = s.downcast_ref::<rusqlite::Error>() {
+            return matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            );
+        }
+        src = s.source();
+    }
+    false
 }
 
 /// A transaction over the catalog.

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 /// The default volume type of mappings that name none.
 pub(crate) const DEFAULT_VOLUME_TYPE: &str = "gp2";
 
-impl Core {
+impl Core<'_> {
     /// `InvalidAMIName.Duplicate` if a registered image of this region already has `name`.
     fn check_name_free(&self, tx: &Tx<'_>, name: &str) -> Result<()> {
         if let Some(other) = tx
@@ -475,7 +475,7 @@ impl Core {
         }
         // One point in time: a mounted instance's writes are frozen (after in-flight writes
         // finish, unless NoReboot asks for crash consistency) while every snapshot is taken.
-        let frozen = crate::mountctl::freeze(&self.home, &inst.id, !crash_consistent)?;
+        let frozen = crate::mountctl::freeze(self.home, &inst.id, !crash_consistent)?;
         let mut recs = Vec::new();
         let mut temps = Vec::new();
         let mut mappings = Vec::new();

@@ -33,7 +33,7 @@ struct LaunchVolume {
     kms_key_id: Option<String>,
 }
 
-impl Core {
+impl Core<'_> {
     /// The AMI mapping overlaid by the request's (SEMANTICS.md §13 rule 2).
     fn effective_mapping(
         &self,
@@ -343,7 +343,7 @@ impl Core {
     fn unmount_all(&self, ids: &[String]) -> Result<()> {
         for id in ids {
             let id: crate::ids::InstanceId = id.parse()?;
-            crate::mountctl::notify(&self.home, id.as_str(), json!({"op": "unmount"}))?;
+            crate::mountctl::notify(self.home, id.as_str(), json!({"op": "unmount"}))?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@
 mod images;
 mod instances;
 pub(crate) mod model;
-mod requests;
+pub(crate) mod requests;
 pub(crate) mod rules;
 mod settings;
 mod snapshots;
@@ -22,13 +22,13 @@ use crate::error::{bail, Code, Error, Result};
 use crate::ids::{ImageId, InstanceId, SnapshotId, VolumeId};
 use crate::kms::{Caller, KeyRecord, Kms};
 use crate::progress::Progress;
+use crate::request::Request;
 use crate::secret::random_u128;
 use crate::xts::{Xts, XtsCipher};
 use model::{Encryption, ImageRec, ImageState, InstanceRec, SnapshotRec, SnapshotState, VolumeRec};
 use rules::KeyChoice;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::Path;
 
 /// 1 GiB: volume sizes are whole GiB.
 pub(crate) const GIB: u64 = 1 << 30;
@@ -36,25 +36,13 @@ pub(crate) const GIB: u64 = 1 << 30;
 /// The default XTS variant of new data keys.
 pub(crate) const DEFAULT_CIPHER: XtsCipher = XtsCipher::Aes256Xts;
 
-/// The state an operation works in: one home, one region, one principal.
-pub(crate) struct Core {
-    pub home: PathBuf,
+/// The state one call works in: the shared home (catalog, KMS, files) and the caller.
+pub(crate) struct Core<'e> {
+    pub home: &'e Path,
     pub caller: Caller,
-    pub cat: Catalog,
-    pub kms: Kms,
-    pub store: BlobStore,
-}
-
-/// Parses an operation's request, mapping schema errors to `InvalidParameterValue`.
-pub(crate) fn parse<T: DeserializeOwned>(req: &Value) -> Result<T> {
-    let empty = Value::Object(Default::default());
-    let req = if req.is_null() { &empty } else { req };
-    T::deserialize(req).map_err(|e| {
-        Error::new(
-            Code::INVALID_PARAMETER_VALUE,
-            format!("Invalid request: {e}"),
-        )
-    })
+    pub cat: &'e Catalog,
+    pub kms: &'e Kms,
+    pub store: &'e BlobStore,
 }
 
 /// Whether a KMS error is one AWS reports asynchronously on EC2 resources (a key that is
@@ -91,7 +79,7 @@ pub(crate) struct Planned {
     pub plan: DataPlan,
 }
 
-impl Core {
+impl Core<'_> {
     pub(crate) fn region(&self) -> &str {
         &self.caller.region
     }
@@ -417,43 +405,46 @@ impl Core {
         InstanceId::generate(random_u128())
     }
 
-    /// Runs EC2 operation `op`; `None` if `op` is not an EC2 operation.
-    pub(crate) fn invoke(
-        &mut self,
-        op: &str,
-        req: &Value,
-        p: &dyn Progress,
-    ) -> Option<Result<Value>> {
-        Some(match op {
-            "ImportSnapshot" => parse(req).and_then(|r| self.import_snapshot(r, p)),
-            "ExportSnapshot" => parse(req).and_then(|r| self.export_snapshot(r, p)),
-            "DescribeSnapshots" => parse(req).and_then(|r| self.describe_snapshots(r)),
-            "CopySnapshot" => parse(req).and_then(|r| self.copy_snapshot(r, p)),
-            "CreateSnapshot" => parse(req).and_then(|r| self.create_snapshot(r, p)),
-            "DeleteSnapshot" => parse(req).and_then(|r| self.delete_snapshot(r)),
-            "DescribeImages" => parse(req).and_then(|r| self.describe_images(r)),
-            "RegisterImage" => parse(req).and_then(|r| self.register_image(r)),
-            "CopyImage" => parse(req).and_then(|r| self.copy_image(r, p)),
-            "CreateImage" => parse(req).and_then(|r| self.create_image(r, p)),
-            "DeregisterImage" => parse(req).and_then(|r| self.deregister_image(r)),
-            "DescribeVolumes" => parse(req).and_then(|r| self.describe_volumes(r)),
-            "CreateVolume" => parse(req).and_then(|r| self.create_volume(r, p)),
-            "DeleteVolume" => parse(req).and_then(|r| self.delete_volume(r)),
-            "AttachVolume" => parse(req).and_then(|r| self.attach_volume(r)),
-            "DetachVolume" => parse(req).and_then(|r| self.detach_volume(r)),
-            "DescribeInstances" => parse(req).and_then(|r| self.describe_instances(r)),
-            "RunInstances" => parse(req).and_then(|r| self.run_instances(r, p)),
-            "StartInstances" => parse(req).and_then(|r| self.start_instances(r)),
-            "StopInstances" => parse(req).and_then(|r| self.stop_instances(r)),
-            "TerminateInstances" => parse(req).and_then(|r| self.terminate_instances(r)),
-            "EnableEbsEncryptionByDefault" => parse(req).and_then(|r| self.set_ebd(r, true)),
-            "DisableEbsEncryptionByDefault" => parse(req).and_then(|r| self.set_ebd(r, false)),
-            "GetEbsEncryptionByDefault" => parse(req).and_then(|r| self.get_ebd(r)),
-            "GetEbsDefaultKmsKeyId" => parse(req).and_then(|r| self.get_default_key(r)),
-            "ModifyEbsDefaultKmsKeyId" => parse(req).and_then(|r| self.modify_default_key(r)),
-            "ResetEbsDefaultKmsKeyId" => parse(req).and_then(|r| self.reset_default_key(r)),
-            _ => return None,
-        })
+    /// Runs EC2 operation `req`.
+    pub(crate) fn call(&mut self, req: Request, p: &dyn Progress) -> Result<Value> {
+        use Request as R;
+        match req {
+            R::ImportSnapshot(r) => self.import_snapshot(r, p),
+            R::ExportSnapshot(r) => self.export_snapshot(r, p),
+            R::DescribeSnapshots(r) => self.describe_snapshots(r),
+            R::CopySnapshot(r) => self.copy_snapshot(r, p),
+            R::CreateSnapshot(r) => self.create_snapshot(r, p),
+            R::DeleteSnapshot(r) => self.delete_snapshot(r),
+            R::DescribeImages(r) => self.describe_images(r),
+            R::RegisterImage(r) => self.register_image(r),
+            R::CopyImage(r) => self.copy_image(r, p),
+            R::CreateImage(r) => self.create_image(r, p),
+            R::DeregisterImage(r) => self.deregister_image(r),
+            R::DescribeVolumes(r) => self.describe_volumes(r),
+            R::CreateVolume(r) => self.create_volume(r, p),
+            R::DeleteVolume(r) => self.delete_volume(r),
+            R::AttachVolume(r) => self.attach_volume(r),
+            R::DetachVolume(r) => self.detach_volume(r),
+            R::DescribeInstances(r) => self.describe_instances(r),
+            R::RunInstances(r) => self.run_instances(r, p),
+            R::StartInstances(r) => self.start_instances(r),
+            R::StopInstances(r) => self.stop_instances(r),
+            R::TerminateInstances(r) => self.terminate_instances(r),
+            R::EnableEbsEncryptionByDefault(r) => self.set_ebd(r, true),
+            R::DisableEbsEncryptionByDefault(r) => self.set_ebd(r, false),
+            R::GetEbsEncryptionByDefault(r) => self.get_ebd(r),
+            R::GetEbsDefaultKmsKeyId(r) => self.get_default_key(r),
+            R::ModifyEbsDefaultKmsKeyId(r) => self.modify_default_key(r),
+            R::ResetEbsDefaultKmsKeyId(r) => self.reset_default_key(r),
+            R::CreateAccessKey(r) => self.create_access_key(r),
+            R::ListAccessKeys(r) => self.list_access_keys(r),
+            R::UpdateAccessKey(r) => self.change_access_key(r, false),
+            R::DeleteAccessKey(r) => self.change_access_key(r, true),
+            R::Kms(k) => Err(Error::new(
+                Code::INVALID_ACTION,
+                format!("{} is a KMS operation", k.action.name()),
+            )),
+        }
     }
 }
 

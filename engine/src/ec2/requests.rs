@@ -1,12 +1,13 @@
-//! The typed EC2 requests, deserialized from AWS-API-shaped JSON (docs/OPERATIONS.md). Unknown
-//! fields are refused so a misspelt parameter never passes silently.
+//! The typed EC2 requests: public values with the AWS API's member names, deserialized from
+//! AWS-API-shaped JSON (docs/OPERATIONS.md). Unknown fields are refused so a misspelt parameter
+//! never passes silently.
 
-use super::rules::Filter;
+pub use super::rules::Filter;
 use serde::Deserialize;
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct EbsBlockDevice {
+pub struct EbsBlockDevice {
     pub snapshot_id: Option<String>,
     pub volume_size: Option<u64>,
     pub volume_type: Option<String>,
@@ -21,18 +22,18 @@ pub(crate) struct EbsBlockDevice {
     pub throughput: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct BlockDeviceMapping {
+pub struct BlockDeviceMapping {
     pub device_name: String,
     pub no_device: Option<String>,
     pub virtual_name: Option<String>,
     pub ebs: Option<EbsBlockDevice>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct ImportSnapshot {
+pub struct ImportSnapshot {
     pub file: String,
     pub encrypted: Option<bool>,
     pub kms_key_id: Option<String>,
@@ -42,16 +43,16 @@ pub(crate) struct ImportSnapshot {
     pub cipher: Option<crate::xts::XtsCipher>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct ExportSnapshot {
+pub struct ExportSnapshot {
     pub snapshot_id: String,
     pub file: String,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct Describe {
+pub struct Describe {
     #[serde(
         alias = "ImageIds",
         alias = "SnapshotIds",
@@ -65,9 +66,9 @@ pub(crate) struct Describe {
     pub owners: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct RegisterImage {
+pub struct RegisterImage {
     pub name: String,
     pub description: Option<String>,
     pub root_device_name: Option<String>,
@@ -76,9 +77,9 @@ pub(crate) struct RegisterImage {
     pub architecture: Option<String>,
 }
 
-#[derive(Deserialize, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct CopyImage {
+pub struct CopyImage {
     pub source_image_id: String,
     pub source_region: String,
     pub name: String,
@@ -89,9 +90,9 @@ pub(crate) struct CopyImage {
     pub client_token: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct CopySnapshot {
+pub struct CopySnapshot {
     pub source_snapshot_id: String,
     pub source_region: String,
     pub description: Option<String>,
@@ -101,35 +102,35 @@ pub(crate) struct CopySnapshot {
     pub destination_region: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct CreateSnapshot {
+pub struct CreateSnapshot {
     pub volume_id: String,
     pub description: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct SnapshotIdOnly {
+pub struct SnapshotIdOnly {
     pub snapshot_id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct DeregisterImage {
+pub struct DeregisterImage {
     pub image_id: String,
     pub delete_associated_snapshots: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct Placement {
+pub struct Placement {
     pub availability_zone: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct RunInstances {
+pub struct RunInstances {
     pub image_id: String,
     pub min_count: Option<u32>,
     pub max_count: Option<u32>,
@@ -139,16 +140,16 @@ pub(crate) struct RunInstances {
     pub block_device_mappings: Vec<BlockDeviceMapping>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct InstanceIds {
+pub struct InstanceIds {
     pub instance_ids: Vec<String>,
     pub force: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct CreateVolume {
+pub struct CreateVolume {
     pub availability_zone: Option<String>,
     pub size: Option<u64>,
     pub snapshot_id: Option<String>,
@@ -159,32 +160,32 @@ pub(crate) struct CreateVolume {
     pub throughput: Option<u64>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct VolumeIdOnly {
+pub struct VolumeIdOnly {
     pub volume_id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct AttachVolume {
+pub struct AttachVolume {
     pub volume_id: String,
     pub instance_id: String,
     pub device: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct DetachVolume {
+pub struct DetachVolume {
     pub volume_id: String,
     pub instance_id: Option<String>,
     pub device: Option<String>,
     pub force: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct CreateImage {
+pub struct CreateImage {
     pub instance_id: String,
     pub name: String,
     pub description: Option<String>,
@@ -193,12 +194,12 @@ pub(crate) struct CreateImage {
     pub block_device_mappings: Vec<BlockDeviceMapping>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct Empty {}
+pub struct Empty {}
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct KmsKeyIdOnly {
+pub struct KmsKeyIdOnly {
     pub kms_key_id: String,
 }

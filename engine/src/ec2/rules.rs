@@ -176,7 +176,7 @@ pub(crate) fn check_volume_size(volume_type: &str, size: u64) -> Result<()> {
 /// One Describe* filter: `{Name, Values}`.
 #[derive(Clone, Debug, serde::Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub(crate) struct Filter {
+pub struct Filter {
     pub name: String,
     #[serde(default)]
     pub values: Vec<String>,

@@ -6,7 +6,7 @@ use super::Core;
 use crate::error::Result;
 use serde_json::{json, Value};
 
-impl Core {
+impl Core<'_> {
     pub(super) fn set_ebd(&mut self, _: rq::Empty, on: bool) -> Result<Value> {
         let key = ebd_setting(self.region());
         self.cat

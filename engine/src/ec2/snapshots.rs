@@ -17,7 +17,7 @@ use std::path::Path;
 /// The message AWS shows on a snapshot copy whose key cannot be used.
 pub(crate) const KEY_NOT_ACCESSIBLE: &str = "Given key ID is not accessible";
 
-impl Core {
+impl Core<'_> {
     pub(super) fn import_snapshot(
         &mut self,
         r: rq::ImportSnapshot,
@@ -273,7 +273,7 @@ impl Core {
         let new_id = Self::new_snapshot_id();
         // A volume served by a mount: crash-consistent, at one point in time.
         let frozen = match &vol.attachment {
-            Some(a) => Some(crate::mountctl::freeze(&self.home, &a.instance_id, false)?),
+            Some(a) => Some(crate::mountctl::freeze(self.home, &a.instance_id, false)?),
             None => None,
         };
         let rec =

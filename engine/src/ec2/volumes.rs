@@ -10,7 +10,7 @@ use crate::error::{bail, Code, Result};
 use crate::progress::Progress;
 use serde_json::{json, Value};
 
-impl Core {
+impl Core<'_> {
     pub(super) fn create_volume(&mut self, r: rq::CreateVolume, p: &dyn Progress) -> Result<Value> {
         let Some(az) = r.availability_zone.clone() else {
             bail!(
@@ -200,7 +200,7 @@ impl Core {
         // attach is undone and the mount's reason returned.
         let a = v.attachment.as_ref().expect("just attached");
         let req = serde_json::json!({"op": "attach", "volume_id": v.id, "device": a.device});
-        if let Err(e) = crate::mountctl::notify(&self.home, &a.instance_id, req) {
+        if let Err(e) = crate::mountctl::notify(self.home, &a.instance_id, req) {
             self.cat.write(|tx| {
                 let mut back = self.volume(tx, &v.id)?;
                 back.attachment = None;
@@ -222,7 +222,7 @@ impl Core {
             .attachment;
         if let Some(a) = &attached {
             let req = serde_json::json!({"op": "detach", "device": a.device});
-            if let Err(e) = crate::mountctl::notify(&self.home, &a.instance_id, req) {
+            if let Err(e) = crate::mountctl::notify(self.home, &a.instance_id, req) {
                 if e.code() == Code::RESOURCE_BUSY {
                     bail!(
                         Code::INCORRECT_STATE,

@@ -34,6 +34,8 @@ pub(super) const USER_BLOB: u8 = 0x01;
 pub(super) const EBS_BLOB: u8 = 0x02;
 /// Kind and format version of KMS key material sealed under the root key.
 pub(super) const MATERIAL_BLOB: u8 = 0x03;
+/// Kind and format version of an API secret access key sealed under the root key.
+pub(super) const CREDENTIAL_BLOB: u8 = 0x04;
 
 pub(super) const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
@@ -164,6 +166,35 @@ pub(super) fn open_material(
     }
     out.0.copy_from_slice(&pt);
     Ok(out)
+}
+
+fn credential_ad(access_key_id: &str) -> Vec<u8> {
+    associated_data(
+        CREDENTIAL_BLOB,
+        "blockseal api secret access key",
+        &[access_key_id.as_bytes()],
+    )
+}
+
+/// Seals an API secret access key under the root key, bound to its access key id.
+pub(super) fn seal_credential(
+    root: &Secret32,
+    nonce: &[u8; NONCE_LEN],
+    access_key_id: &str,
+    secret: &[u8],
+) -> Vec<u8> {
+    let ad = credential_ad(access_key_id);
+    seal(root.expose(), nonce, &ad, &[CREDENTIAL_BLOB], secret)
+}
+
+/// Opens the secret of access key `access_key_id`.
+pub(super) fn open_credential(
+    root: &Secret32,
+    access_key_id: &str,
+    blob: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let sealed = strip_kind(blob, CREDENTIAL_BLOB)?;
+    open(root.expose(), &credential_ad(access_key_id), sealed)
 }
 
 /// Where an EBS data key belongs: its KMS key, the resource its encryption context names, its

@@ -411,6 +411,28 @@ impl Kms {
         ops::invoke(self, tx, caller, op, req)
     }
 
+    /// Seals an API secret access key for storage in the catalog, bound to its id.
+    pub(crate) fn seal_credential(&self, access_key_id: &str, secret: &[u8]) -> Vec<u8> {
+        crypto::seal_credential(&self.root, &random_nonce(), access_key_id, secret)
+    }
+
+    /// Opens a secret sealed by [`Kms::seal_credential`].
+    ///
+    /// # Errors
+    /// `CorruptFile` when the blob was changed or belongs to another access key.
+    pub(crate) fn open_credential(
+        &self,
+        access_key_id: &str,
+        blob: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>> {
+        crypto::open_credential(&self.root, access_key_id, blob).map_err(|e| {
+            Error::new(
+                Code::CORRUPT_FILE,
+                format!("the stored secret of access key {access_key_id} does not open: {e}"),
+            )
+        })
+    }
+
     /// Deletes the keys whose deletion date has passed, with their aliases and grants.
     ///
     /// # Errors
