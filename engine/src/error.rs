@@ -104,6 +104,9 @@ codes! {
     INVALID_GRANT_ID_EXCEPTION = "InvalidGrantIdException" => NotFound,
     INVALID_ARN_EXCEPTION = "InvalidArnException" => InvalidArgument,
     KMS_INTERNAL_EXCEPTION = "KMSInternalException" => Io,
+    // EBS direct APIs
+    RESOURCE_NOT_FOUND_EXCEPTION = "ResourceNotFoundException" => NotFound,
+    CONFLICT_EXCEPTION = "ConflictException" => InvalidState,
     // IAM
     NO_SUCH_ENTITY = "NoSuchEntity" => NotFound,
     LIMIT_EXCEEDED = "LimitExceeded" => InvalidState,

@@ -29,13 +29,16 @@ pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotI
 pub use mount::MountedVolume;
 pub use progress::{NoProgress, Progress};
 pub use request::{KmsAction, KmsRequest, Request, EC2_OPERATIONS, KMS_OPERATIONS};
-/// The typed requests of the EC2 operations.
+/// The typed requests of the EC2, EBS direct and IAM operations.
 pub mod requests {
     pub use crate::request::{
-        AttachVolume, BlockDeviceMapping, CopyImage, CopySnapshot, CreateImage, CreateSnapshot,
-        CreateVolume, DeregisterImage, Describe, DetachVolume, EbsBlockDevice, Empty,
-        ExportSnapshot, Filter, ImportSnapshot, InstanceIds, KmsKeyIdOnly, Placement,
-        RegisterImage, RunInstances, SnapshotIdOnly, VolumeIdOnly,
+        AccessKeyRef, AttachVolume, BlockDeviceMapping, CompleteSnapshot, CopyImage, CopySnapshot,
+        CreateImage, CreateSnapshot, CreateVolume, DeregisterImage, Describe,
+        DescribeAccountAttributes, DescribeAvailabilityZones, DescribeRegions, DetachVolume,
+        EbsBlockDevice, Empty, ExportSnapshot, Filter, GetSnapshotBlock, ImportSnapshot,
+        InstanceIds, KmsKeyIdOnly, ListChangedBlocks, ListSnapshotBlocks, Placement,
+        PutSnapshotBlock, RegisterImage, RunInstances, SnapshotIdOnly, StartSnapshot, UserNameOnly,
+        VolumeIdOnly, BLOCK_SIZE,
     };
 }
 pub use secret::DataKey;

@@ -4,6 +4,13 @@
 //!
 //! Pure: parsing and classification only, no I/O.
 
+pub use crate::ec2::account::{
+    DescribeAccountAttributes, DescribeAvailabilityZones, DescribeRegions,
+};
+pub use crate::ec2::direct::{
+    CompleteSnapshot, GetSnapshotBlock, ListChangedBlocks, ListSnapshotBlocks, PutSnapshotBlock,
+    StartSnapshot, BLOCK_SIZE,
+};
 use crate::ec2::requests as rq;
 use crate::error::{Code, Error, Result};
 pub use crate::iam::{AccessKeyRef, UserNameOnly};
@@ -99,6 +106,9 @@ requests! {
     GetEbsDefaultKmsKeyId(Empty) read true,
     ModifyEbsDefaultKmsKeyId(KmsKeyIdOnly),
     ResetEbsDefaultKmsKeyId(Empty),
+    DescribeRegions(DescribeRegions) read true,
+    DescribeAvailabilityZones(DescribeAvailabilityZones) read true,
+    DescribeAccountAttributes(DescribeAccountAttributes) read true,
     CreateAccessKey(UserNameOnly),
     ListAccessKeys(UserNameOnly) read true,
     UpdateAccessKey(AccessKeyRef),

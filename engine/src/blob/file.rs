@@ -13,7 +13,6 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-#[cfg(test)]
 use zeroize::Zeroizing;
 
 /// The blob files of one home: `HOME/blobs/<id>` for committed files, `HOME/tmp/<id>.<pid>.tmp`
@@ -94,7 +93,6 @@ impl BlobStore {
         self.open_with(id, false)
     }
 
-    #[cfg(test)]
     /// As [`BlobStore::open`], read-write, for in-place sector writes.
     ///
     /// # Errors
@@ -356,8 +354,7 @@ pub(crate) struct Blob {
     file: File,
     path: PathBuf,
     header: BlobHeader,
-    /// Whether writes are allowed (checked by the sector writes the tests use).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// Whether writes are allowed (checked by the sector writes).
     writable: bool,
 }
 
@@ -410,7 +407,6 @@ impl Blob {
             .map_err(|e| Error::io(format!("mmap {}", self.path.display()), e))
     }
 
-    #[cfg(test)]
     /// Reads `buf.len() / sector_size` sectors starting at sector `first`, decrypting with
     /// `xts` (None for an unencrypted volume). Holes and all-zero ciphertext sectors read as
     /// zeros.
@@ -422,7 +418,6 @@ impl Blob {
         read_sectors(&self.file, &self.path, &self.header, first, xts, buf)
     }
 
-    #[cfg(test)]
     /// Writes whole sectors starting at sector `first`, encrypting with `xts`. An all-zero
     /// plaintext sector is stored as all-zero bytes, which reads back as zeros ("unwritten").
     /// The plaintext is encrypted in a zeroizing copy; `data` is not modified.
@@ -440,7 +435,6 @@ impl Blob {
         write_sectors(&self.file, &self.path, &self.header, first, xts, data)
     }
 
-    #[cfg(test)]
     /// fsyncs the file (after in-place writes).
     ///
     /// # Errors
@@ -474,7 +468,6 @@ pub(crate) fn check_key(h: &BlobHeader, xts: Option<&Xts>, path: &Path) -> Resul
     Ok(())
 }
 
-#[cfg(test)]
 fn check_range(h: &BlobHeader, path: &Path, first: u64, len: usize) -> Result<u64> {
     let ss = h.sector_size as usize;
     let n = (len / ss) as u64;
@@ -488,7 +481,6 @@ fn check_range(h: &BlobHeader, path: &Path, first: u64, len: usize) -> Result<u6
     Ok(HEADER_LEN as u64 + first * u64::from(h.sector_size))
 }
 
-#[cfg(test)]
 fn read_sectors(
     file: &File,
     path: &Path,
@@ -512,7 +504,6 @@ fn read_sectors(
     Ok(())
 }
 
-#[cfg(test)]
 fn write_sectors(
     file: &File,
     path: &Path,

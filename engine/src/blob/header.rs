@@ -57,7 +57,6 @@ pub(crate) struct BlobHeader {
 }
 
 impl BlobHeader {
-    #[cfg(test)]
     /// Sectors in the volume.
     pub(crate) fn sectors(&self) -> u64 {
         self.size / u64::from(self.sector_size)

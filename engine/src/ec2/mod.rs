@@ -7,6 +7,8 @@
 //! temporary files into place and commits the rows. KMS failures that AWS reports
 //! asynchronously (SEMANTICS.md §17) become failed states on the new resources.
 
+pub(crate) mod account;
+pub(crate) mod direct;
 mod images;
 mod instances;
 pub(crate) mod model;
@@ -436,6 +438,9 @@ impl Core<'_> {
             R::GetEbsDefaultKmsKeyId(r) => self.get_default_key(r),
             R::ModifyEbsDefaultKmsKeyId(r) => self.modify_default_key(r),
             R::ResetEbsDefaultKmsKeyId(r) => self.reset_default_key(r),
+            R::DescribeRegions(r) => self.describe_regions(r),
+            R::DescribeAvailabilityZones(r) => self.describe_availability_zones(r),
+            R::DescribeAccountAttributes(r) => self.describe_account_attributes(r),
             R::CreateAccessKey(r) => self.create_access_key(r),
             R::ListAccessKeys(r) => self.list_access_keys(r),
             R::UpdateAccessKey(r) => self.change_access_key(r, false),

@@ -112,6 +112,8 @@ impl VolumeRec {
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum SnapshotState {
+    /// Being written through the EBS direct APIs (StartSnapshot … CompleteSnapshot).
+    Pending,
     Completed,
     Error,
 }
@@ -146,6 +148,7 @@ impl Record for SnapshotRec {
 impl SnapshotRec {
     pub(crate) fn state_str(&self) -> &'static str {
         match self.state {
+            SnapshotState::Pending => "pending",
             SnapshotState::Completed => "completed",
             SnapshotState::Error => "error",
         }

@@ -12,6 +12,7 @@
 //! the KMS only as a `DataKey` handed to the engine's data path.
 
 mod base64;
+pub(crate) use base64::encode as base64_encode;
 mod crypto;
 mod ops;
 mod policy;

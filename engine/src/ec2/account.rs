@@ -1,0 +1,269 @@
+//! What SDK tools ask first: the regions, the availability zones of a region and the account's
+//! attributes. Pure answers from the region's name: every region has zones `a` to `f`
+//! (`rules::check_az`), and any well-formed region name works (`rules::valid_region`).
+
+use super::rules::{glob, Filter};
+use super::Core;
+use crate::error::{bail, Code, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The regions DescribeRegions lists (AWS's commercial regions opted in by default).
+pub const REGIONS: &[&str] = &[
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ca-central-1",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// The zone letters of every region.
+const ZONES: &str = "abcdef";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeRegions {
+    pub region_names: Option<Vec<String>>,
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    pub all_regions: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeAvailabilityZones {
+    pub zone_names: Option<Vec<String>>,
+    pub zone_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    pub all_availability_zones: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeAccountAttributes {
+    pub attribute_names: Option<Vec<String>>,
+}
+
+/// Whether `item` passes every filter: each filter names a field of `item`; any of its values
+/// (globs) may match.
+fn passes(
+    filters: &[Filter],
+    item: &Value,
+    field: impl Fn(&str) -> Option<&'static str>,
+) -> Result<bool> {
+    for f in filters {
+        let Some(member) = field(&f.name) else {
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "The filter '{}' is invalid",
+                f.name
+            );
+        };
+        let text = item[member].as_str().unwrap_or_default();
+        if !f.values.iter().any(|v| glob(v, text)) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+impl Core<'_> {
+    pub(crate) fn describe_regions(&mut self, r: DescribeRegions) -> Result<Value> {
+        let mut names: Vec<&str> = REGIONS.to_vec();
+        if !names.contains(&self.region()) {
+            names.push(self.region());
+            names.sort_unstable();
+        }
+        let mut out = Vec::new();
+        for n in names {
+            if r.region_names
+                .as_ref()
+                .is_some_and(|w| !w.iter().any(|x| x == n))
+            {
+                continue;
+            }
+            let item = json!({
+                "RegionName": n,
+                "Endpoint": format!("ec2.{n}.amazonaws.com"),
+                "OptInStatus": "opt-in-not-required",
+            });
+            let field = |f: &str| match f {
+                "region-name" => Some("RegionName"),
+                "endpoint" => Some("Endpoint"),
+                "opt-in-status" => Some("OptInStatus"),
+                _ => None,
+            };
+            if passes(&r.filters, &item, field)? {
+                out.push(item);
+            }
+        }
+        if let Some(w) = &r.region_names {
+            if let Some(bad) = w
+                .iter()
+                .find(|x| !out.iter().any(|i| i["RegionName"] == x.as_str()))
+            {
+                if r.filters.is_empty() {
+                    bail!(Code::INVALID_PARAMETER_VALUE, "Invalid region: {bad}");
+                }
+            }
+        }
+        Ok(json!({ "Regions": out }))
+    }
+
+    pub(crate) fn describe_availability_zones(
+        &mut self,
+        r: DescribeAvailabilityZones,
+    ) -> Result<Value> {
+        let region = self.region().to_owned();
+        let short: String = region
+            .split('-')
+            .map(|p| match p {
+                "east" => "e",
+                "west" => "w",
+                "north" => "n",
+                "south" => "s",
+                "central" => "c",
+                "northeast" => "ne",
+                "northwest" => "nw",
+                "southeast" => "se",
+                "southwest" => "sw",
+                other => other,
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (i, z) in ZONES.chars().enumerate() {
+            let name = format!("{region}{z}");
+            let id = format!("{short}-az{}", i + 1);
+            if r.zone_names.as_ref().is_some_and(|w| !w.contains(&name)) {
+                continue;
+            }
+            if r.zone_ids.as_ref().is_some_and(|w| !w.contains(&id)) {
+                continue;
+            }
+            let item = json!({
+                "State": "available",
+                "OptInStatus": "opt-in-not-required",
+                "Messages": [],
+                "RegionName": region,
+                "ZoneName": name,
+                "ZoneId": id,
+                "GroupName": region,
+                "NetworkBorderGroup": region,
+                "ZoneType": "availability-zone",
+            });
+            let field = |f: &str| match f {
+                "zone-name" => Some("ZoneName"),
+                "zone-id" => Some("ZoneId"),
+                "region-name" => Some("RegionName"),
+                "state" => Some("State"),
+                "zone-type" => Some("ZoneType"),
+                "group-name" => Some("GroupName"),
+                "opt-in-status" => Some("OptInStatus"),
+                _ => None,
+            };
+            if passes(&r.filters, &item, field)? {
+                out.push(item);
+            }
+        }
+        if let Some(bad) = r
+            .zone_names
+            .iter()
+            .flatten()
+            .find(|n| !out.iter().any(|i| i["ZoneName"] == n.as_str()))
+        {
+            if r.filters.is_empty() {
+                bail!(
+                    Code::INVALID_PARAMETER_VALUE,
+                    "The zone '{bad}' does not exist."
+                );
+            }
+        }
+        Ok(json!({ "AvailabilityZones": out }))
+    }
+
+    pub(crate) fn describe_account_attributes(
+        &mut self,
+        r: DescribeAccountAttributes,
+    ) -> Result<Value> {
+        // No VPCs are modelled: instances launch into "none" (EC2-VPC is the only platform).
+        let all = [
+            ("supported-platforms", "VPC"),
+            ("default-vpc", "none"),
+            ("max-instances", "20"),
+            ("vpc-max-security-groups-per-interface", "5"),
+            ("max-elastic-ips", "5"),
+            ("vpc-max-elastic-ips", "5"),
+        ];
+        let mut out = Vec::new();
+        for (name, value) in all {
+            if r.attribute_names
+                .as_ref()
+                .is_some_and(|w| !w.iter().any(|x| x == name))
+            {
+                continue;
+            }
+            out.push(json!({
+                "AttributeName": name,
+                "AttributeValues": [{"AttributeValue": value}],
+            }));
+        }
+        Ok(json!({ "AccountAttributes": out }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::api::Engine;
+    use crate::progress::NoProgress;
+    use serde_json::json;
+
+    #[test]
+    fn regions_zones_and_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(dir.path()).unwrap();
+        let ctx = e.context("eu-west-1", "admin").unwrap();
+        let call = |op: &str, v| e.invoke(&ctx, op, v, &NoProgress).unwrap();
+        let r = call("DescribeRegions", json!({}));
+        assert!(r["Regions"].as_array().unwrap().len() >= 17);
+        let r = call(
+            "DescribeRegions",
+            json!({"Filters": [{"Name": "region-name", "Values": ["us-*"]}]}),
+        );
+        assert_eq!(r["Regions"].as_array().unwrap().len(), 4);
+        let z = call("DescribeAvailabilityZones", json!({}));
+        let zones = z["AvailabilityZones"].as_array().unwrap();
+        assert_eq!(zones[0]["ZoneName"], "eu-west-1a");
+        assert_eq!(zones[0]["ZoneId"], "euw1-az1");
+        assert_eq!(zones.len(), 6);
+        let a = call(
+            "DescribeAccountAttributes",
+            json!({"AttributeNames": ["default-vpc"]}),
+        );
+        assert_eq!(
+            a["AccountAttributes"][0]["AttributeValues"][0]["AttributeValue"],
+            "none"
+        );
+        let bad = e
+            .invoke(
+                &ctx,
+                "DescribeAvailabilityZones",
+                json!({"ZoneNames": ["eu-west-1z"]}),
+                &NoProgress,
+            )
+            .unwrap_err();
+        assert_eq!(bad.code().as_str(), "InvalidParameterValue");
+    }
+}
