@@ -108,9 +108,91 @@ pub enum Group {
     Mount(MountArgs),
     /// Flush and unmount a `blockseal mount`
     Umount(UmountArgs),
+    /// Serve the AWS API (EC2, KMS, EBS direct, STS) for the aws CLI, boto3 and SDKs
+    #[command(long_about = SERVE_ABOUT, after_help = EX_SERVE)]
+    Serve(ServeArgs),
+    /// API access keys of the home's users (like `aws iam`)
+    #[command(subcommand, arg_required_else_help = true)]
+    Iam(IamCommand),
     /// Measure XTS, re-key and FUSE throughput on this machine (throw-away homes)
     #[command(long_about = crate::bench::ABOUT, after_help = crate::bench::EXAMPLES)]
     Bench(crate::bench::BenchArgs),
+}
+
+const SERVE_ABOUT: &str = "\
+Serve the AWS API on one port: EC2 (Query protocol), KMS (JSON 1.1), the EBS direct APIs \
+(StartSnapshot, PutSnapshotBlock, GetSnapshotBlock, ...), STS GetCallerIdentity and IAM access \
+keys, so the aws CLI, boto3 and other AWS SDK tools work unchanged with --endpoint-url or \
+AWS_ENDPOINT_URL. Requests are SigV4-signed; the signing scope's region is the region.
+
+The first line printed is the URL. Each request is logged on standard error (operation, \
+principal, status, milliseconds). Ctrl-C or SIGTERM stop the server after the requests in \
+flight. The CLI, mounts and the server can work on one home at the same time.
+
+Access key `test` with secret `test` signs as the account's admin unless \
+--no-default-credentials is given; `blockseal iam create-access-key --user-name NAME` makes \
+keys for any user (profile).";
+
+const EX_SERVE: &str = "\
+Examples:
+  blockseal serve                                 # http://127.0.0.1:4566
+  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \\
+    aws --endpoint-url http://127.0.0.1:4566 ec2 describe-images
+  blockseal serve --listen 127.0.0.1:0 --no-default-credentials";
+
+/// `blockseal serve` flags.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free port)
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:4566")]
+    pub listen: String,
+    /// Refuse the built-in `test`/`test` access key
+    #[arg(long)]
+    pub no_default_credentials: bool,
+}
+
+/// `blockseal iam …`
+#[derive(Subcommand, Debug, Clone)]
+pub enum IamCommand {
+    /// Make an access key (the secret is shown once)
+    CreateAccessKey(IamUser),
+    /// List a user's access keys
+    ListAccessKeys(IamUser),
+    /// Activate or deactivate an access key
+    UpdateAccessKey(IamKeyStatus),
+    /// Delete an access key
+    DeleteAccessKey(IamKey),
+}
+
+/// `--user-name`.
+#[derive(Args, Clone, Debug)]
+pub struct IamUser {
+    /// The user (default: the acting profile)
+    #[arg(long)]
+    pub user_name: Option<String>,
+}
+
+/// `--access-key-id` and `--user-name`.
+#[derive(Args, Clone, Debug)]
+pub struct IamKey {
+    #[arg(long)]
+    pub access_key_id: String,
+    /// The user (default: the acting profile)
+    #[arg(long)]
+    pub user_name: Option<String>,
+}
+
+/// `--access-key-id`, `--status` and `--user-name`.
+#[derive(Args, Clone, Debug)]
+pub struct IamKeyStatus {
+    #[arg(long)]
+    pub access_key_id: String,
+    /// Active or Inactive
+    #[arg(long)]
+    pub status: String,
+    /// The user (default: the acting profile)
+    #[arg(long)]
+    pub user_name: Option<String>,
 }
 
 const MOUNT_ABOUT: &str = "\

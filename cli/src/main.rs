@@ -17,6 +17,7 @@ mod output;
 mod params;
 mod progress;
 mod request;
+mod serve;
 mod shorthand;
 mod wait;
 
@@ -70,6 +71,17 @@ fn main() -> ExitCode {
             }
         }
         Group::Bench(a) => bench::run(a),
+        Group::Serve(a) => match serve::run(&options(&cli).home, a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("blockseal serve: {e:#}");
+                ExitCode::from(EXIT_OTHER)
+            }
+        },
+        Group::Iam(cmd) => {
+            let (op, req) = iam_request(cmd);
+            run_operation(&cli, op, req)
+        }
         Group::Demo(a) => match demo::run(a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -85,6 +97,37 @@ fn options(cli: &Cli) -> Options {
         home: cli.home.clone().unwrap_or_else(Options::default_home),
         region: cli.region.clone(),
         profile: cli.profile.clone(),
+    }
+}
+
+/// The IAM operation and request of a `blockseal iam` command.
+fn iam_request(cmd: &args::IamCommand) -> (&'static str, Value) {
+    use args::IamCommand as C;
+    use request::Req;
+    match cmd {
+        C::CreateAccessKey(u) => (
+            "CreateAccessKey",
+            Req::new().opt("UserName", u.user_name.clone()).build(),
+        ),
+        C::ListAccessKeys(u) => (
+            "ListAccessKeys",
+            Req::new().opt("UserName", u.user_name.clone()).build(),
+        ),
+        C::UpdateAccessKey(k) => (
+            "UpdateAccessKey",
+            Req::new()
+                .set("AccessKeyId", k.access_key_id.clone())
+                .set("Status", k.status.clone())
+                .opt("UserName", k.user_name.clone())
+                .build(),
+        ),
+        C::DeleteAccessKey(k) => (
+            "DeleteAccessKey",
+            Req::new()
+                .set("AccessKeyId", k.access_key_id.clone())
+                .opt("UserName", k.user_name.clone())
+                .build(),
+        ),
     }
 }
 

@@ -138,6 +138,9 @@ pub struct RunInstances {
     pub placement: Option<Placement>,
     #[serde(default)]
     pub block_device_mappings: Vec<BlockDeviceMapping>,
+    /// Accepted as AWS does (SDKs send one with every call); launches are not idempotent here.
+    #[allow(dead_code)]
+    pub client_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +161,9 @@ pub struct CreateVolume {
     pub kms_key_id: Option<String>,
     pub iops: Option<u64>,
     pub throughput: Option<u64>,
+    /// Accepted as AWS does (SDKs send one with every call); creates are not idempotent here.
+    #[allow(dead_code)]
+    pub client_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,0 +1,77 @@
+//! `blockseal serve`: the AWS-compatible endpoint (EC2 Query, KMS JSON, EBS direct APIs, STS,
+//! IAM access keys) on one port, over the home's engine. Loopback by default; the first line on
+//! standard output is the URL; one line per request on standard error; Ctrl-C or SIGTERM stop
+//! it after the requests in flight.
+
+use crate::args::ServeArgs;
+use blockseal_engine::Engine;
+use blockseal_server::http::{Limits, Server};
+use blockseal_server::service::{Config, Endpoint, DEFAULT_ACCESS_KEY};
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs the endpoint until SIGINT or SIGTERM.
+///
+/// # Errors
+/// Opening the home, binding the address, or installing the signal handlers.
+pub fn run(home: &Path, a: &ServeArgs) -> anyhow::Result<()> {
+    let engine = Arc::new(Engine::open(home).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let server = Server::bind(&a.listen, Limits::default())
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?;
+    let addr = server.local_addr();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "http://{addr}")?;
+    out.flush()?;
+    drop(out);
+    eprintln!(
+        "blockseal serve: home {}, account {}; {}",
+        home.display(),
+        engine.account(),
+        if a.no_default_credentials {
+            "sign with an access key from `blockseal iam create-access-key`".to_owned()
+        } else {
+            format!(
+                "access key {DEFAULT_ACCESS_KEY}/{DEFAULT_ACCESS_KEY} signs as admin \
+                 (--no-default-credentials turns it off)"
+            )
+        }
+    );
+    if !addr.ip().is_loopback() {
+        eprintln!("blockseal serve: warning: listening on {addr}, reachable from other machines");
+    }
+    let handle = server.shutdown_handle();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            eprintln!("blockseal serve: signal {sig}: finishing the requests in flight");
+            handle.shutdown();
+        }
+    });
+    let endpoint = Endpoint::new(
+        engine,
+        Config {
+            default_credentials: !a.no_default_credentials,
+        },
+    );
+    server.serve(move |req| {
+        let start = Instant::now();
+        let h = endpoint.handle(req);
+        eprintln!(
+            "{} {} {} {} {:.1}ms {}",
+            req.method,
+            h.operation,
+            h.principal,
+            h.response.status,
+            start.elapsed().as_secs_f64() * 1e3,
+            h.request_id
+        );
+        h.response
+    })?;
+    eprintln!("blockseal serve: stopped");
+    Ok(())
+}

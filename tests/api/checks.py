@@ -1,0 +1,573 @@
+"""The API endpoint, driven by real AWS clients: boto3 (botocore) and the aws CLI.
+
+Run by tests/api.rs, one check per process, against a `blockseal serve` it started on a fresh
+home:  python checks.py URL HOME BLOCKSEAL_BIN CHECK
+
+Every raw response is also checked against botocore's service model (the AWS oracle): an
+element or member the output shape does not have, or a value of the wrong type, fails the check.
+"""
+
+import base64
+import concurrent.futures
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import boto3
+import botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError, WaiterError
+
+URL, HOME, BIN = sys.argv[1], sys.argv[2], sys.argv[3]
+BS = 512 * 1024
+REGION = "us-east-1"
+MODELS = botocore.session.get_session()
+PROBLEMS = []
+
+
+# ----- the model oracle -----------------------------------------------------------------------
+
+def _check_json(shape, value, path):
+    t = shape.type_name
+    if t == "structure":
+        if not isinstance(value, dict):
+            PROBLEMS.append(f"{path}: expected an object")
+            return
+        for k, v in value.items():
+            if k not in shape.members:
+                PROBLEMS.append(f"{path}.{k}: not in {shape.name}")
+            else:
+                _check_json(shape.members[k], v, f"{path}.{k}")
+    elif t == "list":
+        if not isinstance(value, list):
+            PROBLEMS.append(f"{path}: expected a list")
+            return
+        for i, v in enumerate(value):
+            _check_json(shape.member, v, f"{path}[{i}]")
+    elif t in ("integer", "long"):
+        if not isinstance(value, int) or isinstance(value, bool):
+            PROBLEMS.append(f"{path}: expected an integer, got {value!r}")
+    elif t == "boolean":
+        if not isinstance(value, bool):
+            PROBLEMS.append(f"{path}: expected a boolean, got {value!r}")
+    elif t == "timestamp":
+        if not isinstance(value, (int, float)):
+            PROBLEMS.append(f"{path}: expected epoch seconds, got {value!r}")
+    elif t in ("string", "blob"):
+        if not isinstance(value, str):
+            PROBLEMS.append(f"{path}: expected a string, got {value!r}")
+
+
+def _local(tag):
+    return tag.split("}", 1)[-1]
+
+
+def _check_xml(shape, elem, path, top=False):
+    t = shape.type_name
+    if t == "structure":
+        names = {}
+        for name, m in shape.members.items():
+            names[m.serialization.get("name", name)] = m
+        for child in elem:
+            tag = _local(child.tag)
+            if tag in ("requestId", "ResponseMetadata") and top:
+                continue
+            m = names.get(tag)
+            if m is None:
+                PROBLEMS.append(f"{path}.{tag}: not in {shape.name}")
+            else:
+                _check_xml(m, child, f"{path}.{tag}")
+    elif t == "list":
+        item = shape.member.serialization.get("name", "member")
+        for i, child in enumerate(elem):
+            if _local(child.tag) not in (item, "item", "member"):
+                PROBLEMS.append(f"{path}[{i}]: element {_local(child.tag)} is not {item}")
+            _check_xml(shape.member, child, f"{path}[{i}]")
+    else:
+        text = elem.text or ""
+        if t in ("integer", "long"):
+            try:
+                int(text)
+            except ValueError:
+                PROBLEMS.append(f"{path}: {text!r} is not an integer")
+        elif t == "boolean" and text not in ("true", "false"):
+            PROBLEMS.append(f"{path}: {text!r} is not a boolean")
+        elif t == "timestamp" and "T" not in text:
+            PROBLEMS.append(f"{path}: {text!r} is not an ISO 8601 time")
+
+
+def _oracle(http_response, model, operation_name, **_):
+    """botocore's after-call hook: checks the raw body against the operation's output shape."""
+    if http_response.status_code >= 300:
+        return
+    op = model
+    out = op.output_shape
+    if out is None:
+        return
+    proto = op.service_model.protocol
+    if proto == "rest-json" and out.serialization.get("payload"):
+        return  # a streaming body: reading it here would take it from the caller
+    body = http_response.content
+    where = f"{op.service_model.service_name}.{op.name}"
+    if proto in ("ec2", "query"):
+        root = ET.fromstring(body)
+        if proto == "query":
+            wrapper = out.serialization.get("resultWrapper")
+            root = next(c for c in root if _local(c.tag) == wrapper) if wrapper else root
+        _check_xml(out, root, where, top=True)
+    elif proto == "json":
+        _check_json(out, json.loads(body or b"{}"), where)
+    elif proto == "rest-json":
+        payload = out.serialization.get("payload")
+        if payload is None and body:
+            value = json.loads(body)
+            body_members = {k: v for k, v in value.items()}
+            for k in body_members:
+                m = out.members.get(k)
+                if m is None or m.serialization.get("location"):
+                    PROBLEMS.append(f"{where}.{k}: not a body member of {out.name}")
+                else:
+                    _check_json(m, body_members[k], f"{where}.{k}")
+
+
+def client(service, region=REGION, key="test", secret="test"):
+    c = boto3.client(
+        service,
+        endpoint_url=URL,
+        region_name=region,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}, read_timeout=300),
+    )
+
+    def hook(http_response, parsed, model, **kw):
+        _oracle(http_response, model, model.name)
+
+    c.meta.events.register("after-call", hook)
+    return c
+
+
+def fails(code, fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"expected {code}, got {got}: {e}"
+        return e
+    raise AssertionError(f"expected {code}, the call succeeded")
+
+
+# ----- data through the EBS direct APIs -------------------------------------------------------
+
+def pattern(tag, size):
+    """Distinct, recognisable bytes: `tag` repeated with a counter."""
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += f"{tag}:{i:08d};".encode()
+        i += 1
+    return bytes(out[:size])
+
+
+def upload(ebs, data, size_gib=1, **kw):
+    s = ebs.start_snapshot(VolumeSize=size_gib, **kw)
+    sid = s["SnapshotId"]
+    assert s["Status"] == "pending" and s["BlockSize"] == BS, s
+    n = 0
+    for i in range(0, len(data), BS):
+        block = data[i:i + BS].ljust(BS, b"\0")
+        digest = base64.b64encode(hashlib.sha256(block).digest()).decode()
+        r = ebs.put_snapshot_block(SnapshotId=sid, BlockIndex=i // BS, BlockData=block,
+                                   DataLength=BS, Checksum=digest, ChecksumAlgorithm="SHA256")
+        assert r["Checksum"] == digest
+        n += 1
+    assert ebs.complete_snapshot(SnapshotId=sid, ChangedBlocksCount=n)["Status"] == "completed"
+    return sid
+
+
+def download(ebs, sid, nbytes):
+    out = bytearray(nbytes)
+    token = None
+    while True:
+        kw = {"NextToken": token} if token else {}
+        page = ebs.list_snapshot_blocks(SnapshotId=sid, **kw)
+        for b in page["Blocks"]:
+            at = b["BlockIndex"] * BS
+            if at >= nbytes:
+                continue
+            got = ebs.get_snapshot_block(SnapshotId=sid, BlockIndex=b["BlockIndex"],
+                                         BlockToken=b["BlockToken"])
+            data = got["BlockData"].read()
+            digest = base64.b64encode(hashlib.sha256(data).digest()).decode()
+            assert got["Checksum"] == digest and got["ChecksumAlgorithm"] == "SHA256"
+            out[at:at + BS] = data[:nbytes - at]
+        token = page.get("NextToken")
+        if not token:
+            return bytes(out)
+
+
+def key(kms, name=None):
+    k = kms.create_key(Description=name or "k")["KeyMetadata"]
+    if name:
+        kms.create_alias(AliasName=f"alias/{name}", TargetKeyId=k["KeyId"])
+    return k["Arn"]
+
+
+def snapshots_of(ec2, image_id):
+    img = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    ids = {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in img["BlockDeviceMappings"]}
+    snaps = ec2.describe_snapshots(SnapshotIds=list(ids.values()))["Snapshots"]
+    by_id = {s["SnapshotId"]: s for s in snaps}
+    return img, {dev: by_id[sid] for dev, sid in ids.items()}
+
+
+def base_image(ec2, ebs, data, name="base", **kw):
+    root = upload(ebs, data, **kw)
+    return ec2.register_image(
+        Name=name, RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": root}}],
+    )["ImageId"]
+
+
+def data_of(path):
+    """The bytes of a (sparse) file's data extents, holes skipped."""
+    out = bytearray()
+    with open(path, "rb") as fh:
+        fd, end, pos = fh.fileno(), os.fstat(fh.fileno()).st_size, 0
+        while pos < end:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError:
+                break
+            stop = os.lseek(fd, start, os.SEEK_HOLE)
+            out += os.pread(fd, stop - start, start)
+            pos = stop
+    return bytes(out)
+
+
+def no_plaintext_in_snapshot(snapshot_id, marker):
+    blob = data_of(os.path.join(HOME, "blobs", snapshot_id))
+    assert marker not in blob, f"plaintext {marker[:20]!r} found in {snapshot_id}'s file"
+
+
+def no_plaintext_in_home(*markers):
+    for dirpath, _, files in os.walk(HOME):
+        for f in files:
+            blob = data_of(os.path.join(dirpath, f))
+            for m in markers:
+                assert m not in blob, f"plaintext {m[:20]!r} found in {dirpath}/{f}"
+
+
+# ----- checks ---------------------------------------------------------------------------------
+
+def check_discovery():
+    sts = client("sts")
+    me = sts.get_caller_identity()
+    assert me["Arn"].endswith(":user/admin") and len(me["Account"]) == 12, me
+    ec2 = client("ec2", region="eu-west-1")
+    regions = [r["RegionName"] for r in ec2.describe_regions()["Regions"]]
+    assert "us-east-1" in regions and "eu-west-1" in regions
+    zones = ec2.describe_availability_zones()["AvailabilityZones"]
+    assert zones[0]["ZoneName"] == "eu-west-1a" and zones[0]["RegionName"] == "eu-west-1"
+    attrs = ec2.describe_account_attributes(AttributeNames=["supported-platforms"])
+    assert attrs["AccountAttributes"][0]["AttributeValues"][0]["AttributeValue"] == "VPC"
+    # The signing scope's region is the region: a key made in eu-west-1 is not in us-east-1.
+    arn = key(client("kms", region="eu-west-1"))
+    assert ":eu-west-1:" in arn
+    assert client("kms").list_keys()["Keys"] == []
+    assert ec2.get_ebs_encryption_by_default()["EbsEncryptionByDefault"] is False
+
+
+def check_s1():
+    ec2, ebs, kms = client("ec2"), client("ebs"), client("kms")
+    k1 = key(kms, "k1")
+    root_bytes, data_bytes = pattern("s1-root", 3 * BS + 100), pattern("s1-data", 2 * BS)
+    base = base_image(ec2, ebs, root_bytes)
+    data_snap = upload(ebs, data_bytes, Encrypted=True, KmsKeyArn=k1)
+    inst = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]
+    iid, az = inst["InstanceId"], inst["Placement"]["AvailabilityZone"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1})
+    vol = ec2.create_volume(AvailabilityZone=az, Size=4, SnapshotId=data_snap, Encrypted=True,
+                            KmsKeyId=k1)
+    assert vol["Encrypted"] and vol["KmsKeyId"] == k1
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vol["VolumeId"]], WaiterConfig={"Delay": 1})
+    ec2.attach_volume(VolumeId=vol["VolumeId"], InstanceId=iid, Device="/dev/sdf")
+    ec2.get_waiter("volume_in_use").wait(VolumeIds=[vol["VolumeId"]], WaiterConfig={"Delay": 1})
+    ami1 = ec2.create_image(InstanceId=iid, Name="s1-ami-1")["ImageId"]
+    ec2.get_waiter("image_available").wait(ImageIds=[ami1], WaiterConfig={"Delay": 1})
+    img1, snaps1 = snapshots_of(ec2, ami1)
+    enc = {m["DeviceName"]: m["Ebs"]["Encrypted"] for m in img1["BlockDeviceMappings"]}
+    assert enc == {"/dev/xvda": False, "/dev/sdf": True}, enc
+    ami2 = ec2.copy_image(SourceImageId=ami1, SourceRegion=REGION, Name="s1-ami-2")["ImageId"]
+    ec2.get_waiter("image_available").wait(ImageIds=[ami2], WaiterConfig={"Delay": 1})
+    img2, snaps2 = snapshots_of(ec2, ami2)
+    assert snaps2["/dev/xvda"]["Encrypted"] is False
+    assert snaps2["/dev/sdf"]["Encrypted"] is True and snaps2["/dev/sdf"]["KmsKeyId"] == k1
+    assert snaps2["/dev/sdf"]["DataEncryptionKeyId"] == snaps1["/dev/sdf"]["DataEncryptionKeyId"]
+    ids = {s["SnapshotId"] for s in list(snaps1.values()) + list(snaps2.values())}
+    assert len(ids) == 4
+    ec2.deregister_image(ImageId=ami1)
+    assert download(ebs, snaps2["/dev/xvda"]["SnapshotId"], len(root_bytes)) == root_bytes
+    assert download(ebs, snaps2["/dev/sdf"]["SnapshotId"], len(data_bytes)) == data_bytes
+    i2 = ec2.run_instances(ImageId=ami2, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    vols = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [i2]}])
+    by_dev = {v["Attachments"][0]["Device"]: v for v in vols["Volumes"]}
+    assert by_dev["/dev/xvda"]["Encrypted"] is False
+    assert by_dev["/dev/sdf"]["KmsKeyId"] == k1
+    no_plaintext_in_home(data_bytes[:64])
+
+
+def check_s2():
+    ec2, ebs, kms = client("ec2"), client("ebs"), client("kms")
+    k1 = key(kms, "k1")
+    data = pattern("s2-root", BS)
+    ami_e = base_image(ec2, ebs, data, "ami-e", Encrypted=True, KmsKeyArn=k1)
+    copy = ec2.copy_image(SourceImageId=ami_e, SourceRegion=REGION, Name="s2-copy")["ImageId"]
+    _, snaps = snapshots_of(ec2, copy)
+    root = snaps["/dev/xvda"]
+    assert root["Encrypted"] and root["KmsKeyId"] == k1
+    assert download(ebs, root["SnapshotId"], len(data)) == data
+    # Variant A: to another region, no parameters: that region's default key, a new data key.
+    west = client("ec2", region="eu-west-1")
+    far = west.copy_image(SourceImageId=ami_e, SourceRegion=REGION, Name="s2-west")["ImageId"]
+    _, wsnaps = snapshots_of(west, far)
+    default = client("kms", region="eu-west-1").describe_key(KeyId="alias/aws/ebs")
+    assert wsnaps["/dev/xvda"]["KmsKeyId"] == default["KeyMetadata"]["Arn"]
+    assert wsnaps["/dev/xvda"]["DataEncryptionKeyId"] != root["DataEncryptionKeyId"]
+    assert download(client("ebs", region="eu-west-1"), wsnaps["/dev/xvda"]["SnapshotId"],
+                    len(data)) == data
+    no_plaintext_in_home(data[:64])
+
+
+def check_s3():
+    ec2, ebs, kms = client("ec2"), client("ebs"), client("kms")
+    k2 = key(kms, "k2")
+    data = pattern("s3-root", 2 * BS)
+    ami_u = base_image(ec2, ebs, data, "ami-u")
+    before = len(ec2.describe_images()["Images"])
+    fails("InvalidParameterDependency", ec2.copy_image, SourceImageId=ami_u,
+          SourceRegion=REGION, Name="nope", KmsKeyId="alias/k2")
+    assert len(ec2.describe_images()["Images"]) == before
+    copy = ec2.copy_image(SourceImageId=ami_u, SourceRegion=REGION, Name="s3-k2",
+                          Encrypted=True, KmsKeyId="alias/k2")["ImageId"]
+    _, snaps = snapshots_of(ec2, copy)
+    root = snaps["/dev/xvda"]
+    assert root["Encrypted"] and root["KmsKeyId"] == k2 and root["DataEncryptionKeyId"]
+    kms.update_alias(AliasName="alias/k2", TargetKeyId=key(kms))
+    assert snapshots_of(ec2, copy)[1]["/dev/xvda"]["KmsKeyId"] == k2
+    _, src = snapshots_of(ec2, ami_u)
+    assert src["/dev/xvda"]["Encrypted"] is False
+    i = ec2.run_instances(ImageId=copy, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    vol = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [i]}])
+    assert vol["Volumes"][0]["KmsKeyId"] == k2
+    assert download(ebs, root["SnapshotId"], len(data)) == data
+    default_copy = ec2.copy_image(SourceImageId=ami_u, SourceRegion=REGION, Name="s3-default",
+                                  Encrypted=True)["ImageId"]
+    d = snapshots_of(ec2, default_copy)[1]["/dev/xvda"]
+    assert d["KmsKeyId"] == kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["Arn"]
+    # AMI-U's own snapshot is plaintext by design; both encrypted copies hold only ciphertext.
+    no_plaintext_in_snapshot(root["SnapshotId"], data[:64])
+    no_plaintext_in_snapshot(d["SnapshotId"], data[:64])
+
+
+def check_s4():
+    ec2, ebs, kms = client("ec2"), client("ebs"), client("kms")
+    k1 = key(kms, "k1")
+    data = pattern("s4-root", BS)
+    ami_u = base_image(ec2, ebs, data, "ami-u")
+    inst = ec2.run_instances(
+        ImageId=ami_u, MinCount=1, MaxCount=1,
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda",
+                              "Ebs": {"Encrypted": True, "KmsKeyId": k1}}],
+    )["Instances"][0]["InstanceId"]
+    ami = ec2.create_image(InstanceId=inst, Name="s4-image", NoReboot=False)["ImageId"]
+    state = ec2.describe_instances(InstanceIds=[inst])["Reservations"][0]["Instances"][0]
+    assert state["State"]["Name"] == "running"
+    img, snaps = snapshots_of(ec2, ami)
+    assert snaps["/dev/xvda"]["KmsKeyId"] == k1
+    assert img["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    assert download(ebs, snaps["/dev/xvda"]["SnapshotId"], len(data)) == data
+
+
+def check_s5():
+    ec2, ebs, kms = client("ec2"), client("ebs"), client("kms")
+    k1, k2, k3, k4 = (key(kms, n) for n in ("k1", "k2", "k3", "k4"))
+    data = pattern("s5-root", BS)
+    ami_1k = base_image(ec2, ebs, data, "ami-1k", Encrypted=True, KmsKeyArn=k1)
+    inst = ec2.run_instances(ImageId=ami_1k, MinCount=1, MaxCount=1)["Instances"][0]
+    iid, az = inst["InstanceId"], inst["Placement"]["AvailabilityZone"]
+    for k, dev in ((k2, "/dev/sdf"), (k3, "/dev/sdg")):
+        v = ec2.create_volume(AvailabilityZone=az, Size=1, Encrypted=True, KmsKeyId=k)
+        ec2.attach_volume(VolumeId=v["VolumeId"], InstanceId=iid, Device=dev)
+    ami_m = ec2.create_image(InstanceId=iid, Name="ami-m")["ImageId"]
+    _, snaps = snapshots_of(ec2, ami_m)
+    assert {d: s["KmsKeyId"] for d, s in snaps.items()} == {
+        "/dev/xvda": k1, "/dev/sdf": k2, "/dev/sdg": k3}
+    same = ec2.copy_image(SourceImageId=ami_m, SourceRegion=REGION, Name="m-same")["ImageId"]
+    assert {d: s["KmsKeyId"] for d, s in snapshots_of(ec2, same)[1].items()} == {
+        "/dev/xvda": k1, "/dev/sdf": k2, "/dev/sdg": k3}
+    one = ec2.copy_image(SourceImageId=ami_m, SourceRegion=REGION, Name="m-k4", Encrypted=True,
+                         KmsKeyId=k4)["ImageId"]
+    assert {s["KmsKeyId"] for s in snapshots_of(ec2, one)[1].values()} == {k4}
+    fails("InvalidSnapshot.InUse", ec2.delete_snapshot, SnapshotId=snaps["/dev/sdf"]["SnapshotId"])
+    ec2.deregister_image(ImageId=ami_m)
+    ec2.delete_snapshot(SnapshotId=snaps["/dev/sdf"]["SnapshotId"])
+    assert download(ebs, snapshots_of(ec2, one)[1]["/dev/xvda"]["SnapshotId"], len(data)) == data
+
+
+def check_bad_input():
+    ec2, ebs, kms = client("ec2"), client("ebs"), client("kms")
+    fails("InvalidAMIID.Malformed", ec2.describe_images, ImageIds=["ami-xyz"])
+    fails("InvalidAMIID.NotFound", ec2.describe_images, ImageIds=["ami-0123456789abcdef0"])
+    fails("InvalidVolume.NotFound", ec2.delete_volume, VolumeId="vol-0123456789abcdef0")
+    fails("InvalidInstanceID.Malformed", ec2.terminate_instances, InstanceIds=["i-nope"])
+    fails("DryRunOperation", ec2.describe_images, DryRun=True)
+    fails("NotFoundException", kms.describe_key, KeyId="alias/missing")
+    k = key(kms)
+    kms.disable_key(KeyId=k)
+    fails("DisabledException", kms.encrypt, KeyId=k, Plaintext=b"x")
+    data = pattern("bad", BS)
+    base = base_image(ec2, ebs, data, "bad-base")
+    fails("InvalidAMIName.Duplicate", ec2.register_image, Name="bad-base",
+          RootDeviceName="/dev/xvda",
+          BlockDeviceMappings=[{"DeviceName": "/dev/xvda",
+                                "Ebs": {"SnapshotId": snapshots_of(ec2, base)[1]["/dev/xvda"]["SnapshotId"]}}])
+    # A disabled key: the copy is admitted, then the image fails as AWS shows it.
+    failed = ec2.copy_image(SourceImageId=base, SourceRegion=REGION, Name="with-disabled",
+                            Encrypted=True, KmsKeyId=k)["ImageId"]
+    img = ec2.describe_images(ImageIds=[failed])["Images"][0]
+    assert img["State"] == "failed" and img["StateReason"]["Code"], img
+    try:
+        ec2.get_waiter("image_available").wait(ImageIds=[failed], WaiterConfig={"Delay": 1})
+        raise AssertionError("the waiter must fail on a failed image")
+    except WaiterError:
+        pass
+    # The EBS direct APIs check every block.
+    sid = ebs.start_snapshot(VolumeSize=1)["SnapshotId"]
+    block = b"\1" * BS
+    fails("ValidationException", ebs.put_snapshot_block, SnapshotId=sid, BlockIndex=0,
+          BlockData=block, DataLength=BS, ChecksumAlgorithm="SHA256",
+          Checksum=base64.b64encode(hashlib.sha256(b"other").digest()).decode())
+    fails("ResourceNotFoundException", ebs.list_snapshot_blocks,
+          SnapshotId="snap-0123456789abcdef0")
+    fails("ValidationException", ebs.list_snapshot_blocks, SnapshotId=sid)
+    # An unknown parameter, sent raw.
+    status, body = raw("ec2", "Action=DescribeImages&Version=2016-11-15&Bogus=1")
+    assert status == 400 and b"<Code>UnknownParameter</Code>" in body, body
+    status, body = raw("ec2", "Action=LaunchRockets&Version=2016-11-15")
+    assert status == 400 and b"<Code>InvalidAction</Code>" in body, body
+    status, body = raw("kms", b"{not json", target="TrentService.ListKeys")
+    assert status == 400 and json.loads(body)["__type"] == "SerializationException", body
+
+
+def raw(service, body, target=None, key="test", secret="test", region=REGION):
+    """Sends a hand-made signed request; returns (status, body)."""
+    import urllib.request
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    if target:
+        headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target}
+    data = body.encode() if isinstance(body, str) else body
+    req = AWSRequest(method="POST", url=URL + "/", data=data, headers=headers)
+    SigV4Auth(Credentials(key, secret), service, region).add_auth(req)
+    prepared = req.prepare()
+    r = urllib.request.Request(URL + "/", data=data, headers=dict(prepared.headers), method="POST")
+    try:
+        with urllib.request.urlopen(r, timeout=60) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def check_sigv4():
+    ec2, kms = client("ec2"), client("kms")
+    before = len(kms.list_keys()["Keys"])
+    fails("AuthFailure", client("ec2", secret="wrong").describe_images)
+    fails("AuthFailure", client("ec2", key="AKIANOBODY0000000000").describe_images)
+    fails("InvalidSignatureException", client("kms", secret="wrong").create_key)
+    fails("UnrecognizedClientException", client("kms", key="AKIANOBODY0000000000").create_key)
+    fails("InvalidClientTokenId", client("sts", key="AKIANOBODY0000000000").get_caller_identity)
+    fails("SignatureDoesNotMatch", client("sts", secret="wrong").get_caller_identity)
+    assert len(kms.list_keys()["Keys"]) == before, "a refused request changed nothing"
+    status, body = raw("ec2", "Action=DescribeImages&Version=2016-11-15", secret="nope")
+    assert status == 401 and b"AuthFailure" in body
+    # Access keys of another user sign as that user.
+    made = json.loads(subprocess.run(
+        [BIN, "--home", HOME, "iam", "create-access-key", "--user-name", "alice"],
+        check=True, capture_output=True).stdout)["AccessKey"]
+    alice = client("sts", key=made["AccessKeyId"], secret=made["SecretAccessKey"])
+    assert alice.get_caller_identity()["Arn"].endswith(":user/alice")
+    subprocess.run([BIN, "--home", HOME, "iam", "update-access-key", "--user-name", "alice",
+                    "--access-key-id", made["AccessKeyId"], "--status", "Inactive"],
+                   check=True, capture_output=True)
+    fails("InvalidClientTokenId", alice.get_caller_identity)
+    assert ec2.describe_images()["Images"] == []
+
+
+def check_concurrent():
+    """16 clients at once, each making a key, two encrypted volumes and describing: nothing lost."""
+    def worker(n):
+        kms, ec2 = client("kms"), client("ec2")
+        arn = key(kms, f"c{n}")
+        made = []
+        for _ in range(2):
+            v = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1, Encrypted=True,
+                                  KmsKeyId=f"alias/c{n}")
+            assert v["KmsKeyId"] == arn
+            made.append(v["VolumeId"])
+            ec2.describe_volumes()
+        return arn, made
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(worker, range(16)))
+    ec2 = client("ec2")
+    vols = {v["VolumeId"]: v for v in ec2.describe_volumes()["Volumes"]}
+    assert len(vols) == 32, len(vols)
+    for arn, made in results:
+        for v in made:
+            assert vols[v]["KmsKeyId"] == arn
+    assert len(client("kms").list_aliases()["Aliases"]) >= 16
+
+
+def check_aws_cli():
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+               AWS_DEFAULT_REGION=REGION, AWS_ENDPOINT_URL=URL, AWS_PAGER="")
+    env.pop("AWS_PROFILE", None)
+    aws = [os.path.join(os.path.dirname(sys.executable), "aws")]
+
+    def run(*args):
+        p = subprocess.run(aws + list(args), env=env, capture_output=True, text=True)
+        assert p.returncode == 0, f"aws {' '.join(args)}: {p.stderr}"
+        return json.loads(p.stdout) if p.stdout.strip() else None
+
+    k = run("kms", "create-key", "--description", "cli")["KeyMetadata"]
+    run("kms", "create-alias", "--alias-name", "alias/cli", "--target-key-id", k["KeyId"])
+    v = run("ec2", "create-volume", "--availability-zone", "us-east-1b", "--size", "2",
+            "--encrypted", "--kms-key-id", "alias/cli")
+    assert v["KmsKeyId"] == k["Arn"] and v["Size"] == 2
+    run("ec2", "wait", "volume-available", "--volume-ids", v["VolumeId"])
+    ids = run("ec2", "describe-volumes", "--filters", "Name=encrypted,Values=true",
+              "--query", "Volumes[].VolumeId")
+    assert ids == [v["VolumeId"]]
+    p = subprocess.run(aws + ["ec2", "describe-images", "--image-ids", "ami-0123456789abcdef0"],
+                       env=env, capture_output=True, text=True)
+    # awscli 1.x exits 255 on a service error (2.x: 254).
+    assert p.returncode in (254, 255) and "InvalidAMIID.NotFound" in p.stderr, p.stderr
+    me = run("sts", "get-caller-identity")
+    assert me["Arn"].endswith(":user/admin")
+
+
+CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
+
+if __name__ == "__main__":
+    name = sys.argv[4]
+    CHECKS[name]()
+    if PROBLEMS:
+        print("responses that do not fit the service model:", *PROBLEMS, sep="\n  ")
+        sys.exit(1)
+    print(f"{name}: ok")
