@@ -184,3 +184,201 @@ fn default_credentials_can_be_switched_off() {
     assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
     assert!(resp.contains("<Code>AuthFailure</Code>"), "{resp}");
 }
+
+/// A signed EC2 Query call over a raw keep-alive client; returns (status, body).
+fn ec2_query(addr: &str, params: &str) -> (u16, String) {
+    use blockseal_server::{http::Client, sigv4};
+    let sock: std::net::SocketAddr = addr.parse().unwrap();
+    let mut c = Client::connect(sock).unwrap();
+    let body = format!("{params}&Version=2016-11-15");
+    let ct = "application/x-www-form-urlencoded; charset=utf-8";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let headers = vec![("Content-Type".to_owned(), ct.to_owned())];
+    let auth = sigv4::sign(
+        "POST",
+        addr,
+        "/",
+        "",
+        &headers,
+        body.as_bytes(),
+        "test",
+        "test",
+        "us-east-1",
+        "ec2",
+        now,
+    );
+    let mut all: Vec<(&str, &str)> = vec![("Content-Type", ct)];
+    all.extend(auth.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let r = c.send("POST", "/", &all, body.as_bytes()).unwrap();
+    (r.status, String::from_utf8_lossy(&r.body).into_owned())
+}
+
+/// The text of the first `<tag>` in `xml`.
+fn xml_text<'a>(xml: &'a str, tag: &str) -> &'a str {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"))
+        + open.len();
+    let end = xml[start..].find("</").unwrap() + start;
+    &xml[start..end]
+}
+
+#[test]
+fn a_server_killed_during_a_re_keying_copy_resumes_it_on_restart() {
+    // Failure story: the server dies (SIGKILL) while a worker re-keys a 1 GiB image for an
+    // asynchronous CopyImage. The image must stay `pending` (never half-made), and the next
+    // server on the home must finish the copy from the start: same bytes, new key.
+    let served = Served::start(&[]);
+    let home = crate::support::Home {
+        dir: tempfile::tempdir().unwrap(),
+        region: "us-east-1".into(),
+        profile: None,
+    };
+    // The CLI works on the server's home at the same time.
+    let home_path = served.home.path().to_str().unwrap().to_owned();
+    let cli = |args: &[&str]| {
+        let mut full = vec!["--home", home_path.as_str()];
+        full.extend_from_slice(args);
+        home.ok(&full)
+    };
+    let k1 = cli(&["kms", "create-key"])["KeyMetadata"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let k2 = cli(&["kms", "create-key"])["KeyMetadata"]["Arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let raw = home.scratch("big.raw");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&raw).unwrap();
+        let mut block = vec![0u8; 1 << 20];
+        for i in 0..1024u32 {
+            for (j, b) in block.iter_mut().enumerate() {
+                *b = (j as u32)
+                    .wrapping_mul(2654435761)
+                    .wrapping_add(i)
+                    .to_le_bytes()[1];
+            }
+            f.write_all(&block).unwrap();
+        }
+    }
+    let snap = cli(&[
+        "ec2",
+        "import-snapshot",
+        "--file",
+        raw.to_str().unwrap(),
+        "--encrypted",
+        "--kms-key-id",
+        &k1,
+    ])["SnapshotTaskDetail"]["SnapshotId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bdm = format!("[{{\"DeviceName\":\"/dev/xvda\",\"Ebs\":{{\"SnapshotId\":\"{snap}\"}}}}]");
+    let src = cli(&[
+        "ec2",
+        "register-image",
+        "--name",
+        "big",
+        "--root-device-name",
+        "/dev/xvda",
+        "--block-device-mappings",
+        &bdm,
+    ])["ImageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let addr = served.url.trim_start_matches("http://").to_owned();
+    let q = format!(
+        "Action=CopyImage&SourceImageId={src}&SourceRegion=us-east-1&Name=big-k2&Encrypted=true\
+         &KmsKeyId={}",
+        k2.replace(':', "%3A").replace('/', "%2F")
+    );
+    let (status, body) = ec2_query(&addr, &q);
+    assert_eq!(status, 200, "{body}");
+    let copy = xml_text(&body, "imageId").to_owned();
+    // Kill it while the worker re-keys.
+    let mut served = served;
+    let pid = rustix::process::Pid::from_child(&served.child);
+    rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    served.child.wait().unwrap();
+
+    let img = cli(&["ec2", "describe-images", "--image-ids", &copy]);
+    assert_eq!(img["Images"][0]["State"], "pending", "{img}");
+
+    // A new server on the same home resumes the job.
+    let home_dir = std::mem::replace(&mut served.home, tempfile::tempdir().unwrap());
+    drop(served);
+    let mut child = Command::new(BIN)
+        .arg("--home")
+        .arg(home_dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let again = Served {
+        home: home_dir,
+        url: line.trim().to_owned(),
+        child,
+    };
+    let addr = again.url.trim_start_matches("http://").to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let (status, body) = ec2_query(&addr, &format!("Action=DescribeImages&ImageId.1={copy}"));
+        assert_eq!(status, 200, "{body}");
+        match xml_text(&body, "imageState") {
+            "available" => break,
+            "pending" => {}
+            other => panic!("the resumed copy ended {other}: {body}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let cli = |args: &[&str]| {
+        let mut full = vec!["--home", again.home.path().to_str().unwrap()];
+        full.extend_from_slice(args);
+        home.ok(&full)
+    };
+    let img = cli(&["ec2", "describe-images", "--image-ids", &copy]);
+    let new_snap = img["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s = cli(&["ec2", "describe-snapshots", "--snapshot-ids", &new_snap]);
+    assert_eq!(s["Snapshots"][0]["KmsKeyId"], serde_json::json!(k2));
+    let back = home.scratch("back.raw");
+    cli(&[
+        "ec2",
+        "export-snapshot",
+        "--snapshot-id",
+        &new_snap,
+        "--file",
+        back.to_str().unwrap(),
+    ]);
+    let (a, b) = (std::fs::read(&raw).unwrap(), std::fs::read(&back).unwrap());
+    assert!(
+        b.len() >= a.len() && a == b[..a.len()],
+        "the resumed copy holds the source's bytes"
+    );
+    // Nothing of the killed worker is left behind.
+    let tmp: Vec<_> = std::fs::read_dir(again.home.path().join("tmp"))
+        .unwrap()
+        .collect();
+    assert!(tmp.is_empty(), "temporary files left: {tmp:?}");
+    assert!(again.stop().success());
+}

@@ -12,7 +12,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Runs the endpoint until SIGINT or SIGTERM.
+/// Job workers: each re-key already spreads over the cores, two keep a second job moving.
+const WORKERS: usize = 2;
+
+/// Runs the endpoint until SIGINT or SIGTERM. Jobs still running then are left to resume on the
+/// next start (their temporary files go with this process; nothing half-made is committed).
 ///
 /// # Errors
 /// Opening the home, binding the address, or installing the signal handlers.
@@ -52,6 +56,9 @@ pub fn run(home: &Path, a: &ServeArgs) -> anyhow::Result<()> {
             handle.shutdown();
         }
     });
+    // Jobs (copies, re-keys, new volumes) run on workers; ones a stopped server left behind
+    // resume now.
+    let _workers = engine.start_workers(WORKERS);
     let endpoint = Endpoint::new(
         engine,
         Config {

@@ -50,6 +50,9 @@ pub struct Context {
     region: String,
     principal: String,
     request_id: String,
+    /// Whether a data-moving call returns only when its data is in place (the CLI), or at once
+    /// with its resources pending while a worker moves the data (the API endpoint).
+    wait: bool,
 }
 
 impl Context {
@@ -75,7 +78,20 @@ impl Context {
             region: region.to_owned(),
             principal: principal.to_owned(),
             request_id: new_request_id(),
+            wait: true,
         })
+    }
+
+    /// The same caller, with data-moving calls answered at once: their resources are stored
+    /// pending and a job moves the data ([`Engine::start_workers`] runs jobs).
+    pub fn asynchronous(mut self) -> Context {
+        self.wait = false;
+        self
+    }
+
+    /// Whether data-moving calls wait for their data.
+    pub fn waits(&self) -> bool {
+        self.wait
     }
 
     /// The same caller with request id `id` (e.g. one the front end already logged).
@@ -139,6 +155,8 @@ pub struct Engine {
     cat: Catalog,
     kms: Kms,
     store: BlobStore,
+    /// This process's job workers, once started: admitted jobs are handed to them at once.
+    pub(crate) workers: std::sync::Mutex<Option<std::sync::Arc<crate::jobs::WorkerShared>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -176,6 +194,7 @@ impl Engine {
             cat,
             kms,
             store,
+            workers: std::sync::Mutex::new(None),
         };
         engine.recover()?;
         Ok(engine)
@@ -189,6 +208,8 @@ impl Engine {
             cat: &self.cat,
             kms: &self.kms,
             store: &self.store,
+            wait: ctx.wait,
+            queued: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -251,7 +272,18 @@ impl Engine {
                     )
                 })
             }
-            other => core.call(other, progress),
+            other => {
+                let out = core.call(other, progress);
+                for id in core
+                    .queued
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .drain(..)
+                {
+                    self.notify_job(&id);
+                }
+                out
+            }
         }
     }
 

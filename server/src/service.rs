@@ -188,7 +188,8 @@ impl Endpoint {
             .engine
             .context(&cred.region, &identity.0)
             .map_err(|e| fail(engine_failure(service, &e)))?
-            .with_request_id(request_id);
+            .with_request_id(request_id)
+            .asynchronous();
         *principal = ctx.principal_arn();
         let call = decode(service, req).map_err(fail)?;
         *operation = format!("{}.{}", service.name(), call.op);

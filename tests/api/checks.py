@@ -219,6 +219,13 @@ def key(kms, name=None):
     return k["Arn"]
 
 
+def copy(ec2, **kw):
+    """CopyImage, which the endpoint answers at once with a pending image, then its waiter."""
+    image_id = ec2.copy_image(**kw)["ImageId"]
+    ec2.get_waiter("image_available").wait(ImageIds=[image_id], WaiterConfig={"Delay": 1})
+    return image_id
+
+
 def snapshots_of(ec2, image_id):
     img = ec2.describe_images(ImageIds=[image_id])["Images"][0]
     ids = {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in img["BlockDeviceMappings"]}
@@ -304,7 +311,7 @@ def check_s1():
     img1, snaps1 = snapshots_of(ec2, ami1)
     enc = {m["DeviceName"]: m["Ebs"]["Encrypted"] for m in img1["BlockDeviceMappings"]}
     assert enc == {"/dev/xvda": False, "/dev/sdf": True}, enc
-    ami2 = ec2.copy_image(SourceImageId=ami1, SourceRegion=REGION, Name="s1-ami-2")["ImageId"]
+    ami2 = copy(ec2, SourceImageId=ami1, SourceRegion=REGION, Name="s1-ami-2")
     ec2.get_waiter("image_available").wait(ImageIds=[ami2], WaiterConfig={"Delay": 1})
     img2, snaps2 = snapshots_of(ec2, ami2)
     assert snaps2["/dev/xvda"]["Encrypted"] is False
@@ -328,14 +335,14 @@ def check_s2():
     k1 = key(kms, "k1")
     data = pattern("s2-root", BS)
     ami_e = base_image(ec2, ebs, data, "ami-e", Encrypted=True, KmsKeyArn=k1)
-    copy = ec2.copy_image(SourceImageId=ami_e, SourceRegion=REGION, Name="s2-copy")["ImageId"]
-    _, snaps = snapshots_of(ec2, copy)
+    copied = copy(ec2, SourceImageId=ami_e, SourceRegion=REGION, Name="s2-copy")
+    _, snaps = snapshots_of(ec2, copied)
     root = snaps["/dev/xvda"]
     assert root["Encrypted"] and root["KmsKeyId"] == k1
     assert download(ebs, root["SnapshotId"], len(data)) == data
     # Variant A: to another region, no parameters: that region's default key, a new data key.
     west = client("ec2", region="eu-west-1")
-    far = west.copy_image(SourceImageId=ami_e, SourceRegion=REGION, Name="s2-west")["ImageId"]
+    far = copy(west, SourceImageId=ami_e, SourceRegion=REGION, Name="s2-west")
     _, wsnaps = snapshots_of(west, far)
     default = client("kms", region="eu-west-1").describe_key(KeyId="alias/aws/ebs")
     assert wsnaps["/dev/xvda"]["KmsKeyId"] == default["KeyMetadata"]["Arn"]
@@ -354,21 +361,21 @@ def check_s3():
     fails("InvalidParameterDependency", ec2.copy_image, SourceImageId=ami_u,
           SourceRegion=REGION, Name="nope", KmsKeyId="alias/k2")
     assert len(ec2.describe_images()["Images"]) == before
-    copy = ec2.copy_image(SourceImageId=ami_u, SourceRegion=REGION, Name="s3-k2",
-                          Encrypted=True, KmsKeyId="alias/k2")["ImageId"]
-    _, snaps = snapshots_of(ec2, copy)
+    copied = copy(ec2, SourceImageId=ami_u, SourceRegion=REGION, Name="s3-k2",
+                  Encrypted=True, KmsKeyId="alias/k2")
+    _, snaps = snapshots_of(ec2, copied)
     root = snaps["/dev/xvda"]
     assert root["Encrypted"] and root["KmsKeyId"] == k2 and root["DataEncryptionKeyId"]
     kms.update_alias(AliasName="alias/k2", TargetKeyId=key(kms))
-    assert snapshots_of(ec2, copy)[1]["/dev/xvda"]["KmsKeyId"] == k2
+    assert snapshots_of(ec2, copied)[1]["/dev/xvda"]["KmsKeyId"] == k2
     _, src = snapshots_of(ec2, ami_u)
     assert src["/dev/xvda"]["Encrypted"] is False
-    i = ec2.run_instances(ImageId=copy, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    i = ec2.run_instances(ImageId=copied, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
     vol = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [i]}])
     assert vol["Volumes"][0]["KmsKeyId"] == k2
     assert download(ebs, root["SnapshotId"], len(data)) == data
-    default_copy = ec2.copy_image(SourceImageId=ami_u, SourceRegion=REGION, Name="s3-default",
-                                  Encrypted=True)["ImageId"]
+    default_copy = copy(ec2, SourceImageId=ami_u, SourceRegion=REGION, Name="s3-default",
+                                  Encrypted=True)
     d = snapshots_of(ec2, default_copy)[1]["/dev/xvda"]
     assert d["KmsKeyId"] == kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["Arn"]
     # AMI-U's own snapshot is plaintext by design; both encrypted copies hold only ciphertext.
@@ -404,16 +411,19 @@ def check_s5():
     iid, az = inst["InstanceId"], inst["Placement"]["AvailabilityZone"]
     for k, dev in ((k2, "/dev/sdf"), (k3, "/dev/sdg")):
         v = ec2.create_volume(AvailabilityZone=az, Size=1, Encrypted=True, KmsKeyId=k)
+        assert v["State"] == "creating"
+        ec2.get_waiter("volume_available").wait(VolumeIds=[v["VolumeId"]],
+                                                WaiterConfig={"Delay": 1})
         ec2.attach_volume(VolumeId=v["VolumeId"], InstanceId=iid, Device=dev)
     ami_m = ec2.create_image(InstanceId=iid, Name="ami-m")["ImageId"]
     _, snaps = snapshots_of(ec2, ami_m)
     assert {d: s["KmsKeyId"] for d, s in snaps.items()} == {
         "/dev/xvda": k1, "/dev/sdf": k2, "/dev/sdg": k3}
-    same = ec2.copy_image(SourceImageId=ami_m, SourceRegion=REGION, Name="m-same")["ImageId"]
+    same = copy(ec2, SourceImageId=ami_m, SourceRegion=REGION, Name="m-same")
     assert {d: s["KmsKeyId"] for d, s in snapshots_of(ec2, same)[1].items()} == {
         "/dev/xvda": k1, "/dev/sdf": k2, "/dev/sdg": k3}
-    one = ec2.copy_image(SourceImageId=ami_m, SourceRegion=REGION, Name="m-k4", Encrypted=True,
-                         KmsKeyId=k4)["ImageId"]
+    one = copy(ec2, SourceImageId=ami_m, SourceRegion=REGION, Name="m-k4", Encrypted=True,
+                         KmsKeyId=k4)
     assert {s["KmsKeyId"] for s in snapshots_of(ec2, one)[1].values()} == {k4}
     fails("InvalidSnapshot.InUse", ec2.delete_snapshot, SnapshotId=snaps["/dev/sdf"]["SnapshotId"])
     ec2.deregister_image(ImageId=ami_m)

@@ -41,6 +41,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX instances_region ON instances(region);",
     // 2: API access keys (global, region '').
     "CREATE TABLE access_keys (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);",
+    // 3: jobs, the data work of admitted operations.
+    "CREATE TABLE jobs (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);",
 ];
 
 /// An open catalog: a pool of connections to one database file, so that threads of one process

@@ -9,6 +9,7 @@ use crate::blob::TempBlob;
 use crate::catalog::Tx;
 use crate::clock::now_iso;
 use crate::error::{bail, Code, Result};
+use crate::jobs::{SourceRef, Target, Task};
 use crate::progress::Progress;
 use serde_json::{json, Value};
 
@@ -285,17 +286,36 @@ impl Core<'_> {
             }
             recs.push(rec);
         }
+        // An asynchronous call stores its rows pending and leaves the data to a job.
+        let asynchronous = !self.wait && !failed;
+        let mut tasks = Vec::new();
         if let Some(plans) = plans {
             for ((s, planned), rec) in snaps.iter().zip(plans).zip(recs.iter_mut()) {
                 let size = s.size_gib * GIB;
-                temps.push(self.produce(
-                    &rec.id,
-                    size,
-                    s.sector_size,
-                    &planned,
-                    Some((size, s.encryption.as_ref())),
-                    p,
-                )?);
+                if asynchronous {
+                    tasks.push(Task {
+                        new_id: rec.id.clone(),
+                        size,
+                        sector_size: s.sector_size,
+                        encryption: planned.encryption.clone(),
+                        source: Some(SourceRef {
+                            id: s.id.clone(),
+                            size,
+                            encryption: s.encryption.clone(),
+                        }),
+                    });
+                    rec.state = SnapshotState::Pending;
+                    rec.has_data = false;
+                } else {
+                    temps.push(self.produce(
+                        &rec.id,
+                        size,
+                        s.sector_size,
+                        &planned,
+                        Some((size, s.encryption.as_ref())),
+                        p,
+                    )?);
+                }
                 rec.encryption = planned.encryption;
             }
         }
@@ -332,6 +352,8 @@ impl Core<'_> {
             description: r.description.clone().or_else(|| src.description.clone()),
             state: if failed {
                 ImageState::Failed
+            } else if asynchronous {
+                ImageState::Pending
             } else {
                 ImageState::Available
             },
@@ -350,9 +372,19 @@ impl Core<'_> {
             source_image_id: Some(src.id.clone()),
             source_region: Some(r.source_region.clone()),
         };
-        self.commit_image(&image, temps, &recs, |tx| match &token_key {
-            Some(k) => tx.set_setting(k, &format!("{fingerprint}\n{}", image.id)),
-            None => Ok(()),
+        self.commit_image(&image, temps, &recs, |tx| {
+            if asynchronous {
+                let ids = recs.iter().map(|r| r.id.clone()).collect();
+                let target = Target::Snapshots {
+                    ids,
+                    image: Some(image.id.clone()),
+                };
+                self.queue_job(tx, "CopyImage", tasks, target)?;
+            }
+            match &token_key {
+                Some(k) => tx.set_setting(k, &format!("{fingerprint}\n{}", image.id)),
+                None => Ok(()),
+            }
         })?;
         Ok(json!({"ImageId": image.id}))
     }

@@ -16,6 +16,7 @@ pub(crate) mod requests;
 pub(crate) mod rules;
 mod settings;
 mod snapshots;
+pub(crate) use snapshots::KEY_NOT_ACCESSIBLE;
 mod volumes;
 
 use crate::blob::{BlobHeader, BlobStore, TempBlob};
@@ -45,6 +46,10 @@ pub(crate) struct Core<'e> {
     pub cat: &'e Catalog,
     pub kms: &'e Kms,
     pub store: &'e BlobStore,
+    /// Whether data-moving calls run their data work before returning (see `jobs`).
+    pub wait: bool,
+    /// Jobs this call admitted, handed to the workers when it returns.
+    pub queued: std::sync::Mutex<Vec<String>>,
 }
 
 /// Whether a KMS error is one AWS reports asynchronously on EC2 resources (a key that is

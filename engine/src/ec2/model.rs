@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 /// The encryption of a volume or snapshot: the KMS key, the wrapped data key, and the context
 /// (`aws:ebs:id`) the wrapped key is bound to.
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub(crate) struct Encryption {
     pub wrapped: WrappedKey,
     pub context_id: String,
@@ -27,6 +27,8 @@ impl Encryption {
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum VolumeState {
+    /// Its data is being made by a job.
+    Creating,
     Available,
     InUse,
 }
@@ -34,6 +36,7 @@ pub(crate) enum VolumeState {
 impl VolumeState {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            VolumeState::Creating => "creating",
             VolumeState::Available => "available",
             VolumeState::InUse => "in-use",
         }
@@ -193,6 +196,8 @@ pub(crate) struct ImageMapping {
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum ImageState {
+    /// Its snapshots are being made by a job.
+    Pending,
     Available,
     Failed,
     Deregistered,
@@ -229,6 +234,7 @@ impl Record for ImageRec {
 impl ImageRec {
     pub(crate) fn state_str(&self) -> &'static str {
         match self.state {
+            ImageState::Pending => "pending",
             ImageState::Available => "available",
             ImageState::Failed => "failed",
             ImageState::Deregistered => "deregistered",

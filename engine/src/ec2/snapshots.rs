@@ -8,6 +8,7 @@ use super::{gib_ceil, is_key_problem, Core, GIB};
 use crate::clock::now_iso;
 use crate::error::{bail, Code, Result};
 use crate::ids::ImportTaskId;
+use crate::jobs::{JobRec, SourceRef, Target, Task};
 use crate::progress::Progress;
 use crate::secret::random_u128;
 use crate::xts::Xts;
@@ -136,7 +137,7 @@ impl Core<'_> {
     pub(super) fn describe_snapshots(&mut self, r: rq::Describe) -> Result<Value> {
         let region = self.region().to_owned();
         let account = self.account().to_owned();
-        let snaps = self.cat.read(|tx| {
+        let (snaps, jobs) = self.cat.read(|tx| {
             let all = match &r.ids {
                 Some(ids) => ids
                     .iter()
@@ -144,7 +145,12 @@ impl Core<'_> {
                     .collect::<Result<Vec<_>>>()?,
                 None => tx.list::<SnapshotRec>(&region)?,
             };
-            Ok(all)
+            let jobs = if all.iter().any(|s| s.state == SnapshotState::Pending) {
+                tx.list::<JobRec>(&region)?
+            } else {
+                Vec::new()
+            };
+            Ok((all, jobs))
         })?;
         let mut out = Vec::new();
         for s in snaps {
@@ -153,7 +159,10 @@ impl Core<'_> {
                     continue;
                 }
             }
-            let v = s.to_json();
+            let mut v = s.to_json();
+            if let Some(j) = jobs.iter().find(|j| j.makes(&s.id)) {
+                v["Progress"] = json!(j.percent());
+            }
             let ok = matches_filters(&r.filters, |name| {
                 Some(match name {
                     "encrypted" => vec![rules::bool_str(s.encryption.is_some())],
@@ -248,6 +257,32 @@ impl Core<'_> {
             self.cat.write(|tx| tx.put(&rec))?;
             return Ok(json!({"SnapshotId": rec.id}));
         };
+        if !self.wait {
+            let size = src.size_gib * GIB;
+            let task = Task {
+                new_id: rec.id.clone(),
+                size,
+                sector_size: src.sector_size,
+                encryption: planned.encryption.clone(),
+                source: Some(SourceRef {
+                    id: src.id.clone(),
+                    size,
+                    encryption: src.encryption.clone(),
+                }),
+            };
+            rec.state = SnapshotState::Pending;
+            rec.has_data = false;
+            rec.encryption = planned.encryption;
+            let target = Target::Snapshots {
+                ids: vec![rec.id.clone()],
+                image: None,
+            };
+            self.cat.write(|tx| {
+                tx.put(&rec)?;
+                self.queue_job(tx, "CopySnapshot", vec![task], target)
+            })?;
+            return Ok(json!({"SnapshotId": rec.id}));
+        }
         let tmp = self.produce(
             &rec.id,
             src.size_gib * GIB,
@@ -342,6 +377,13 @@ impl Core<'_> {
                     "The snapshot {} is currently in use by {}",
                     s.id,
                     img
+                );
+            }
+            if s.state == SnapshotState::Pending && !s.has_data {
+                bail!(
+                    Code::INCORRECT_STATE,
+                    "The snapshot '{}' is being copied; delete it once it is 'completed'.",
+                    s.id
                 );
             }
             tx.delete::<SnapshotRec>(&s.id)?;

@@ -7,6 +7,7 @@ use super::rules::{self, canonical_device, encryption_outcome, matches_filters, 
 use super::{is_key_problem, Core, GIB};
 use crate::clock::now_iso;
 use crate::error::{bail, Code, Result};
+use crate::jobs::{SourceRef, Target, Task};
 use crate::progress::Progress;
 use serde_json::{json, Value};
 
@@ -105,6 +106,27 @@ impl Core<'_> {
             }
             return Ok(response);
         };
+        if !self.wait {
+            let task = Task {
+                new_id: rec.id.clone(),
+                size: size * GIB,
+                sector_size,
+                encryption: planned.encryption.clone(),
+                source: snap.as_ref().map(|s| SourceRef {
+                    id: s.id.clone(),
+                    size: s.size_gib * GIB,
+                    encryption: s.encryption.clone(),
+                }),
+            };
+            rec.state = VolumeState::Creating;
+            rec.encryption = planned.encryption;
+            let target = Target::Volume { id: rec.id.clone() };
+            self.cat.write(|tx| {
+                tx.put(&rec)?;
+                self.queue_job(tx, "CreateVolume", vec![task], target)
+            })?;
+            return Ok(rec.to_json());
+        }
         let src_meta = snap
             .as_ref()
             .map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
@@ -128,6 +150,13 @@ impl Core<'_> {
                     "Volume {} is currently attached to {}",
                     v.id,
                     a.instance_id
+                );
+            }
+            if v.state == VolumeState::Creating {
+                bail!(
+                    Code::INCORRECT_STATE,
+                    "The volume '{}' is 'creating'; delete it once it is 'available'.",
+                    v.id
                 );
             }
             tx.delete::<VolumeRec>(&v.id)?;
