@@ -36,19 +36,32 @@ fn python() -> Option<PathBuf> {
     None
 }
 
-/// A `blockseal serve` on a fresh home, stopped with SIGTERM when dropped.
+/// A `blockseal serve`, stopped with SIGTERM when dropped.
 pub struct Served {
-    pub home: tempfile::TempDir,
+    /// The home, deleted with `Served` when the server made it.
+    pub home: Option<tempfile::TempDir>,
+    dir: PathBuf,
     pub url: String,
     child: Child,
 }
 
 impl Served {
     pub fn start(extra: &[&str]) -> Served {
-        let home = tempfile::tempdir().unwrap();
+        Served::on(tempfile::tempdir().unwrap(), extra)
+    }
+
+    /// A server on home `home`, which goes with it.
+    pub fn on(home: tempfile::TempDir, extra: &[&str]) -> Served {
+        let mut s = Served::on_path(home.path(), extra);
+        s.home = Some(home);
+        s
+    }
+
+    /// A server on the home folder `dir`, which the caller keeps.
+    pub fn on_path(dir: &std::path::Path, extra: &[&str]) -> Served {
         let mut child = Command::new(BIN)
             .arg("--home")
-            .arg(home.path())
+            .arg(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
@@ -61,7 +74,17 @@ impl Served {
             .unwrap();
         let url = line.trim().to_owned();
         assert!(url.starts_with("http://127.0.0.1:"), "first line: {url:?}");
-        Served { home, url, child }
+        Served {
+            home: None,
+            dir: dir.to_owned(),
+            url,
+            child,
+        }
+    }
+
+    /// The home folder.
+    pub fn path(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// Stops the server as Ctrl-C would and returns its exit status.
@@ -91,12 +114,7 @@ fn check(name: &str) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/api/checks.py");
     let out = Command::new(py)
         .arg(script)
-        .args([
-            &served.url,
-            &served.home.path().display().to_string(),
-            BIN,
-            name,
-        ])
+        .args([&served.url, &served.path().display().to_string(), BIN, name])
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .output()
@@ -157,6 +175,11 @@ fn sixteen_concurrent_clients_lose_nothing() {
 }
 
 #[test]
+fn describes_and_kms_lists_paginate() {
+    check("pagination");
+}
+
+#[test]
 fn the_aws_cli_works_unchanged() {
     check("aws_cli");
 }
@@ -186,7 +209,7 @@ fn default_credentials_can_be_switched_off() {
 }
 
 /// A signed EC2 Query call over a raw keep-alive client; returns (status, body).
-fn ec2_query(addr: &str, params: &str) -> (u16, String) {
+pub fn ec2_query(addr: &str, params: &str) -> (u16, String) {
     use blockseal_server::{http::Client, sigv4};
     let sock: std::net::SocketAddr = addr.parse().unwrap();
     let mut c = Client::connect(sock).unwrap();
@@ -217,7 +240,7 @@ fn ec2_query(addr: &str, params: &str) -> (u16, String) {
 }
 
 /// The text of the first `<tag>` in `xml`.
-fn xml_text<'a>(xml: &'a str, tag: &str) -> &'a str {
+pub fn xml_text<'a>(xml: &'a str, tag: &str) -> &'a str {
     let open = format!("<{tag}>");
     let start = xml
         .find(&open)
@@ -239,7 +262,7 @@ fn a_server_killed_during_a_re_keying_copy_resumes_it_on_restart() {
         profile: None,
     };
     // The CLI works on the server's home at the same time.
-    let home_path = served.home.path().to_str().unwrap().to_owned();
+    let home_path = served.path().to_str().unwrap().to_owned();
     let cli = |args: &[&str]| {
         let mut full = vec!["--home", home_path.as_str()];
         full.extend_from_slice(args);
@@ -314,25 +337,9 @@ fn a_server_killed_during_a_re_keying_copy_resumes_it_on_restart() {
     assert_eq!(img["Images"][0]["State"], "pending", "{img}");
 
     // A new server on the same home resumes the job.
-    let home_dir = std::mem::replace(&mut served.home, tempfile::tempdir().unwrap());
+    let home_dir = served.home.take().unwrap();
     drop(served);
-    let mut child = Command::new(BIN)
-        .arg("--home")
-        .arg(home_dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let again = Served {
-        home: home_dir,
-        url: line.trim().to_owned(),
-        child,
-    };
+    let again = Served::on(home_dir, &[]);
     let addr = again.url.trim_start_matches("http://").to_owned();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
@@ -350,7 +357,7 @@ fn a_server_killed_during_a_re_keying_copy_resumes_it_on_restart() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let cli = |args: &[&str]| {
-        let mut full = vec!["--home", again.home.path().to_str().unwrap()];
+        let mut full = vec!["--home", again.path().to_str().unwrap()];
         full.extend_from_slice(args);
         home.ok(&full)
     };
@@ -376,7 +383,7 @@ fn a_server_killed_during_a_re_keying_copy_resumes_it_on_restart() {
         "the resumed copy holds the source's bytes"
     );
     // Nothing of the killed worker is left behind.
-    let tmp: Vec<_> = std::fs::read_dir(again.home.path().join("tmp"))
+    let tmp: Vec<_> = std::fs::read_dir(again.path().join("tmp"))
         .unwrap()
         .collect();
     assert!(tmp.is_empty(), "temporary files left: {tmp:?}");

@@ -467,3 +467,48 @@ fn e19_disabling_the_key_of_a_mounted_volume() {
     h.attach(&v2, &inst, "/dev/sdf");
     assert_eq!(read_at(&m.file("sdf"), 100, 13), b"after disable");
 }
+
+#[test]
+fn attach_and_detach_through_the_api_change_a_running_mount() {
+    if !fuse_available() {
+        return;
+    }
+    let h = Home::new();
+    let (inst, _) = encrypted_instance(&h, "fuse-api", 1);
+    let az = s(&h.instance(&inst)["Placement"]["AvailabilityZone"]);
+    let m = Mounted::new(&h, &inst, "mnt-api");
+    // A server on the same home as the CLI and the mount.
+    let served = crate::api::Served::on_path(h.path(), &[]);
+    let addr = served.url.trim_start_matches("http://").to_owned();
+    let q = |p: &str| {
+        let (status, body) = crate::api::ec2_query(&addr, p);
+        assert_eq!(status, 200, "{p}: {body}");
+        body
+    };
+    let body = q(&format!(
+        "Action=CreateVolume&AvailabilityZone={az}&Size=1&Encrypted=true"
+    ));
+    let vol = crate::api::xml_text(&body, "volumeId").to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while crate::api::xml_text(
+        &q(&format!("Action=DescribeVolumes&VolumeId.1={vol}")),
+        "status",
+    ) != "available"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{vol} never became available"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    q(&format!(
+        "Action=AttachVolume&VolumeId={vol}&InstanceId={inst}&Device=%2Fdev%2Fsdh"
+    ));
+    assert_eq!(m.names(), vec!["sdh", "xvda"]);
+    let data = image_bytes(1 << 20, 99, b"api-attached");
+    write_at(&m.file("sdh"), 4096, &data, true);
+    assert_eq!(read_at(&m.file("sdh"), 4096, data.len()), data);
+    q(&format!("Action=DetachVolume&VolumeId={vol}"));
+    assert_eq!(m.names(), vec!["xvda"]);
+    assert!(served.stop().success());
+}

@@ -175,6 +175,7 @@ pub struct IamUser {
 /// `--access-key-id` and `--user-name`.
 #[derive(Args, Clone, Debug)]
 pub struct IamKey {
+    /// The access key (AKIA...)
     #[arg(long)]
     pub access_key_id: String,
     /// The user (default: the acting profile)
@@ -185,6 +186,7 @@ pub struct IamKey {
 /// `--access-key-id`, `--status` and `--user-name`.
 #[derive(Args, Clone, Debug)]
 pub struct IamKeyStatus {
+    /// The access key (AKIA...)
     #[arg(long)]
     pub access_key_id: String,
     /// Active or Inactive

@@ -428,6 +428,60 @@ mod tests {
     }
 
     #[test]
+    fn describes_page_with_max_results_and_next_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        let ctx = engine.context("us-east-1", "admin").unwrap();
+        let call = |op: &str, v: Value| engine.invoke(&ctx, op, v, &NoProgress);
+        let mut made: Vec<String> = (0..12)
+            .map(|_| {
+                let v = call(
+                    "CreateVolume",
+                    json!({"AvailabilityZone": "us-east-1a", "Size": 1}),
+                )
+                .unwrap();
+                v["VolumeId"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        made.sort();
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut req = json!({"MaxResults": 5});
+            if let Some(t) = &token {
+                req["NextToken"] = json!(t);
+            }
+            let page = call("DescribeVolumes", req).unwrap();
+            pages += 1;
+            let vols = page["Volumes"].as_array().unwrap();
+            assert!(vols.len() <= 5);
+            seen.extend(
+                vols.iter()
+                    .map(|v| v["VolumeId"].as_str().unwrap().to_owned()),
+            );
+            match page.get("NextToken") {
+                Some(t) => token = Some(t.as_str().unwrap().to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!((pages, seen), (3, made.clone()));
+        let e = call(
+            "DescribeVolumes",
+            json!({"MaxResults": 5, "VolumeIds": [made[0]]}),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_PARAMETER_COMBINATION);
+        let e = call("DescribeVolumes", json!({"MaxResults": 2})).unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_PARAMETER_VALUE);
+        let e = call("DescribeVolumes", json!({"NextToken": "zz"})).unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_PARAMETER_VALUE);
+        let all = call("DescribeVolumes", json!({})).unwrap();
+        assert!(all.get("NextToken").is_none());
+        assert_eq!(all["Volumes"].as_array().unwrap().len(), 12);
+    }
+
+    #[test]
     fn reads_do_not_wait_for_a_writer() {
         // A write transaction held open (as a commit of a copy would) must not stall describes
         // and read-only KMS calls of other threads.

@@ -6,3 +6,4 @@ pub mod codec;
 pub mod http;
 pub mod service;
 pub mod sigv4;
+mod time;

@@ -1005,60 +1005,6 @@ fn sha256_hex(data: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 // Dates, in UTC, without a date library: SigV4 needs only two fixed formats.
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    // Both are in range by construction (1..=12 and 1..=31).
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Seconds since the epoch of a checked calendar date and time of day.
-fn unix_from_parts(year: i64, month: u32, day: u32, hour: u32, min: u32, sec: u32) -> Option<i64> {
-    let valid = (1..=12).contains(&month)
-        && (1..=days_in_month(year, month)).contains(&day)
-        && hour < 24
-        && min < 60
-        && sec < 60;
-    valid.then(|| {
-        days_from_civil(year, month, day) * 86_400
-            + i64::from(hour) * 3600
-            + i64::from(min) * 60
-            + i64::from(sec)
-    })
-}
-
 /// Parses `YYYYMMDDTHHMMSSZ`.
 fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
@@ -1072,20 +1018,23 @@ fn parse_amz_date(s: &str) -> Option<i64> {
             .all(|c| c.is_ascii_digit())
             .then(|| digits.parse().ok())?
     };
-    unix_from_parts(
-        i64::from(num(0..4)?),
-        num(4..6)?,
-        num(6..8)?,
-        num(9..11)?,
-        num(11..13)?,
-        num(13..15)?,
-    )
+    let n = |range| num(range).map(i64::from);
+    let millis = crate::time::civil_millis(
+        n(0..4)?,
+        n(4..6)?,
+        n(6..8)?,
+        n(9..11)?,
+        n(11..13)?,
+        n(13..15)?,
+        0,
+    )?;
+    Some(millis.div_euclid(1000))
 }
 
 /// Formats seconds since the epoch as `YYYYMMDDTHHMMSSZ`.
 fn format_amz_date(unix: i64) -> String {
-    let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
-    let secs = unix.rem_euclid(86_400);
+    let (year, month, day, ms) = crate::time::civil(unix.saturating_mul(1000));
+    let secs = ms / 1000;
     format!(
         "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
         secs / 3600,
@@ -1094,41 +1043,10 @@ fn format_amz_date(unix: i64) -> String {
     )
 }
 
-/// Parses an RFC 1123 date (`Mon, 30 Nov 2026 00:10:00 GMT`); also the `+0000`/`-0000` zone
-/// that Python's `formatdate` writes, and a missing weekday. The weekday is not checked.
+/// Parses an RFC 1123 date (`Mon, 30 Nov 2026 00:10:00 GMT`, also with `+0000`/`-0000` as
+/// Python's `formatdate` writes, or without the weekday) to seconds since the epoch.
 fn parse_http_date(s: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mut fields: Vec<&str> = s.split_ascii_whitespace().collect();
-    if fields.first().is_some_and(|f| f.ends_with(',')) {
-        fields.remove(0);
-    }
-    let [day, month, year, time, zone] = fields[..] else {
-        return None;
-    };
-    if !matches!(zone, "GMT" | "UTC" | "UT" | "Z" | "+0000" | "-0000") {
-        return None;
-    }
-    // Four digits, as RFC 1123 writes them; a longer year would overflow the day arithmetic.
-    if year.len() != 4 || !year.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? + 1;
-    let mut hms = time.split(':').map(|p| p.parse::<u32>().ok());
-    let (Some(Some(hour)), Some(Some(min)), Some(Some(sec)), None) =
-        (hms.next(), hms.next(), hms.next(), hms.next())
-    else {
-        return None;
-    };
-    unix_from_parts(
-        year.parse().ok()?,
-        u32::try_from(month).ok()?,
-        day.parse().ok()?,
-        hour,
-        min,
-        sec,
-    )
+    crate::time::parse_http_date(s).map(|ms| ms.div_euclid(1000))
 }
 
 #[cfg(test)]
@@ -2138,15 +2056,19 @@ mod tests {
     // -- Dates. --
 
     #[test]
-    fn civil_day_arithmetic() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
-        for days in [-800_000, -1, 0, 59, 60, 11_016, 11_017, 20_422, 2_932_896] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
+    fn amz_dates_round_trip() {
+        for unix in [
+            -86_400 * 800,
+            -1,
+            0,
+            59,
+            951_782_400,
+            1_764_460_800,
+            2_932_896 * 86_400,
+        ] {
+            assert_eq!(parse_amz_date(&format_amz_date(unix)), Some(unix), "{unix}");
         }
-        assert_eq!(civil_from_days(20_422), (2025, 11, 30));
+        assert_eq!(format_amz_date(1_764_460_800), "20251130T000000Z");
         assert_eq!(at("20150830T123600Z"), 1_440_938_160);
         assert_eq!(format_amz_date(1_440_938_160), "20150830T123600Z");
         assert_eq!(format_amz_date(-1), "19691231T235959Z");

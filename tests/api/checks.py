@@ -544,6 +544,24 @@ def check_concurrent():
     assert len(client("kms").list_aliases()["Aliases"]) >= 16
 
 
+def check_pagination():
+    ec2, kms = client("ec2"), client("kms")
+    made = sorted(ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+                  for _ in range(12))
+    pages = list(ec2.get_paginator("describe_volumes").paginate(
+        PaginationConfig={"PageSize": 5}))
+    assert [len(p["Volumes"]) for p in pages] == [5, 5, 2], [len(p["Volumes"]) for p in pages]
+    assert sorted(v["VolumeId"] for p in pages for v in p["Volumes"]) == made
+    fails("InvalidParameterCombination", ec2.describe_volumes, VolumeIds=made[:1], MaxResults=5)
+    for n in range(7):
+        key(kms, f"p{n}")
+    pages = list(kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 3}))
+    assert [len(p["Keys"]) for p in pages] == [3, 3, 1]
+    aliases = [a for p in kms.get_paginator("list_aliases").paginate(
+        PaginationConfig={"PageSize": 2}) for a in p["Aliases"]]
+    assert {f"alias/p{n}" for n in range(7)} <= {a["AliasName"] for a in aliases}
+
+
 def check_aws_cli():
     env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                AWS_DEFAULT_REGION=REGION, AWS_ENDPOINT_URL=URL, AWS_PAGER="")

@@ -418,21 +418,25 @@ impl Core<'_> {
         match req {
             R::ImportSnapshot(r) => self.import_snapshot(r, p),
             R::ExportSnapshot(r) => self.export_snapshot(r, p),
-            R::DescribeSnapshots(r) => self.describe_snapshots(r),
+            R::DescribeSnapshots(r) => {
+                paged(r, "Snapshots", "SnapshotId", |r| self.describe_snapshots(r))
+            }
             R::CopySnapshot(r) => self.copy_snapshot(r, p),
             R::CreateSnapshot(r) => self.create_snapshot(r, p),
             R::DeleteSnapshot(r) => self.delete_snapshot(r),
-            R::DescribeImages(r) => self.describe_images(r),
+            R::DescribeImages(r) => paged(r, "Images", "ImageId", |r| self.describe_images(r)),
             R::RegisterImage(r) => self.register_image(r),
             R::CopyImage(r) => self.copy_image(r, p),
             R::CreateImage(r) => self.create_image(r, p),
             R::DeregisterImage(r) => self.deregister_image(r),
-            R::DescribeVolumes(r) => self.describe_volumes(r),
+            R::DescribeVolumes(r) => paged(r, "Volumes", "VolumeId", |r| self.describe_volumes(r)),
             R::CreateVolume(r) => self.create_volume(r, p),
             R::DeleteVolume(r) => self.delete_volume(r),
             R::AttachVolume(r) => self.attach_volume(r),
             R::DetachVolume(r) => self.detach_volume(r),
-            R::DescribeInstances(r) => self.describe_instances(r),
+            R::DescribeInstances(r) => paged(r, "Reservations", "ReservationId", |r| {
+                self.describe_instances(r)
+            }),
             R::RunInstances(r) => self.run_instances(r, p),
             R::StartInstances(r) => self.start_instances(r),
             R::StopInstances(r) => self.stop_instances(r),
@@ -456,6 +460,68 @@ impl Core<'_> {
             )),
         }
     }
+}
+
+/// Runs a Describe* call and returns one page of it: at most `MaxResults` items of the list
+/// `list` (in id order), after the item whose `id_member` the `NextToken` names.
+fn paged(
+    r: crate::request::Describe,
+    list: &str,
+    id_member: &str,
+    describe: impl FnOnce(crate::request::Describe) -> Result<Value>,
+) -> Result<Value> {
+    let (max, token) = (r.max_results, r.next_token.clone());
+    if max.is_some() && r.ids.as_ref().is_some_and(|i| !i.is_empty()) {
+        bail!(
+            Code::INVALID_PARAMETER_COMBINATION,
+            "The parameter MaxResults cannot be used with the parameter {id_member}s"
+        );
+    }
+    if let Some(m) = max {
+        if !(5..=1000).contains(&m) {
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "Value ( {m} ) for parameter maxResults is invalid. Expecting a value between 5 \
+                 and 1000."
+            );
+        }
+    }
+    let after = match &token {
+        Some(t) => Some(
+            hex::decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    Error::new(
+                        Code::INVALID_PARAMETER_VALUE,
+                        format!("Invalid value '{t}' for nextToken"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let mut out = describe(r)?;
+    if max.is_none() && after.is_none() {
+        return Ok(out);
+    }
+    let limit = max.map_or(usize::MAX, |m| m as usize);
+    let Some(Value::Array(items)) = out.get_mut(list).map(std::mem::take) else {
+        return Ok(out);
+    };
+    let id_of = |v: &Value| v[id_member].as_str().unwrap_or_default().to_owned();
+    let mut items: Vec<Value> = items
+        .into_iter()
+        .filter(|v| after.as_ref().is_none_or(|a| id_of(v) > *a))
+        .collect();
+    items.sort_by_key(|v| id_of(v));
+    let more = items.len() > limit;
+    items.truncate(limit);
+    if more {
+        let last = items.last().map(&id_of).unwrap_or_default();
+        out["NextToken"] = Value::String(hex::encode(last));
+    }
+    out[list] = Value::Array(items);
+    Ok(out)
 }
 
 /// Rounds a byte length up to whole GiB (at least 1).

@@ -12,7 +12,7 @@
 
 mod error;
 mod model;
-mod time;
+use crate::time;
 
 pub mod base64;
 pub mod json;

@@ -1,4 +1,4 @@
-//! Timestamps on the wire: parsing the forms AWS clients send (ISO 8601, epoch seconds, the HTTP
+//! Timestamps on the wire (the codec, SigV4 dates, the HTTP `Date` header): parsing the forms AWS clients send (ISO 8601, epoch seconds, the HTTP
 //! date of RFC 7231) and printing the forms AWS services send. Values between the codec and the
 //! engine are ISO 8601 strings with milliseconds, UTC: `2026-11-30T12:00:00.000Z`.
 //!
@@ -98,7 +98,12 @@ pub(crate) fn parse_http_date(text: &str) -> Option<i64> {
     let month = parts.next()?;
     let year = parts.next()?;
     let time = parts.next()?;
-    if !matches!(parts.next(), Some("GMT" | "UTC" | "Z" | "+0000")) || parts.next().is_some() {
+    // `+0000`/`-0000` as Python's `formatdate` writes them.
+    if !matches!(
+        parts.next(),
+        Some("GMT" | "UTC" | "UT" | "Z" | "+0000" | "-0000")
+    ) || parts.next().is_some()
+    {
         return None;
     }
     let day = if day.len() <= 2 {
@@ -106,7 +111,7 @@ pub(crate) fn parse_http_date(text: &str) -> Option<i64> {
     } else {
         return None;
     };
-    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as i64 + 1;
     let year = digits(year.as_bytes(), 0, 4).filter(|_| year.len() == 4)?;
     let t = time.as_bytes();
     if t.len() != 8 || t[2] != b':' || t[5] != b':' {
@@ -185,7 +190,9 @@ fn in_range(millis: i64) -> Option<i64> {
     (MIN..=MAX).contains(&millis).then_some(millis)
 }
 
-fn civil_millis(
+/// Milliseconds since the epoch of a calendar date and time, `None` unless it is a real date
+/// in 0001–9999.
+pub(crate) fn civil_millis(
     year: i64,
     month: i64,
     day: i64,
@@ -233,7 +240,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// (year, month, day, milliseconds into the day) of `millis`.
-fn civil(millis: i64) -> (i64, i64, i64, i64) {
+pub(crate) fn civil(millis: i64) -> (i64, i64, i64, i64) {
     let days = millis.div_euclid(MS_PER_DAY);
     let rest = millis.rem_euclid(MS_PER_DAY);
     let z = days + 719_468;
