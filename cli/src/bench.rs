@@ -1,4 +1,4 @@
-//! `blockseal bench xts|rekey|fuse`: throughput of the data paths on this machine, each in a
+//! `blockseal bench xts|rekey|fuse|api`: throughput of the data paths on this machine, each in a
 //! throw-away home or scratch file, as a table or (`--json`) one JSON object on stdout. One
 //! progress line per measurement goes to stderr, with the load average, because a figure from a
 //! shared machine means little without it.
@@ -6,7 +6,8 @@
 //! `xts` and `rekey` call `blockseal_engine::bench`, which does the measuring. `fuse` lives here
 //! because it needs the FUSE crate and child processes: it serves a scratch volume file through
 //! an in-process mount and runs `dd` and `fio` on it, parsing their output (the parsers are pure
-//! and tested below). No crypto here: keys come from the engine.
+//! and tested below). `api`, the HTTP endpoint under load, lives in `bench_api.rs`. No crypto
+//! here: keys come from the engine.
 
 use anyhow::{anyhow, bail, Context, Result};
 use blockseal_engine::bench::{self as eb, RekeyBench, RekeyReport};
@@ -22,10 +23,13 @@ use std::sync::Arc;
 
 pub const ABOUT: &str = "\
 Measure the data paths on this machine: the XTS transform on one core (`xts`), a re-keying and \
-a same-key copy-image through the engine (`rekey`), and dd and fio on a FUSE block file (`fuse`). \
-Each runs in a throw-away home or scratch file on /dev/shm (the temporary directory when there \
-is no /dev/shm) and prints a table, or with --json one JSON object. GB/s is 10^9 bytes per \
-second. Progress lines, with the load average, go to stderr.
+a same-key copy-image through the engine (`rekey`), dd and fio on a FUSE block file (`fuse`), \
+and the AWS-compatible endpoint over loopback HTTP (`api`: DescribeImages and CreateVolume \
+requests per second and latency, EBS direct block writes and reads in GB/s, beside moto's server \
+when --moto or .venv/bin/moto_server is there). Each runs in a throw-away home or scratch file \
+on /dev/shm (the temporary directory when there is no /dev/shm) and prints a table, or with \
+--json one JSON object. GB/s is 10^9 bytes per second. Progress lines, with the load average, \
+go to stderr.
 
 Sizes take a unit: 256M, 1G, 64MiB, 1GiB (powers of 1024), 500MB, 1GB (powers of 1000), or \
 plain bytes.";
@@ -36,7 +40,9 @@ Examples:
   blockseal bench xts --json | jq .encrypt_gbps
   blockseal bench rekey --size 1G --threads 2 --json
   blockseal bench rekey --scaling --size 4G          # threads 1..N x sizes 256 MiB..4 GiB
-  sudo blockseal bench fuse --size 1G --json         # needs root, /dev/fuse, dd and fio";
+  sudo blockseal bench fuse --size 1G --json         # needs root, /dev/fuse, dd and fio
+  blockseal bench api --images 1000 --clients 8 --seconds 5 --json
+  blockseal bench api --moto .venv/bin/moto_server    # the same EC2 loads against moto";
 
 /// `blockseal bench` flags.
 #[derive(Args, Clone, Debug)]
@@ -54,6 +60,8 @@ pub enum BenchCommand {
     Rekey(RekeyArgs),
     /// dd and fio on a FUSE block file, encrypted and plain (needs root and /dev/fuse)
     Fuse(FuseArgs),
+    /// The HTTP endpoint: DescribeImages and CreateVolume req/s, EBS direct block GB/s, vs moto
+    Api(crate::bench_api::ApiArgs),
 }
 
 /// `blockseal bench xts` flags.
@@ -124,6 +132,7 @@ pub fn run(a: &BenchArgs) -> ExitCode {
         BenchCommand::Xts(x) => xts(x),
         BenchCommand::Rekey(r) => rekey(r),
         BenchCommand::Fuse(f) => fuse(f),
+        BenchCommand::Api(a) => crate::bench_api::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,7 +192,7 @@ fn human(bytes: u64) -> String {
 // ---- output -------------------------------------------------------------------------------------
 
 /// The 1, 5 and 15 minute load averages, as /proc/loadavg shows them.
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -191,12 +200,12 @@ fn load_average() -> String {
 }
 
 /// One progress line on stderr.
-fn note(msg: &str) {
+pub(crate) fn note(msg: &str) {
     eprintln!("bench: {msg} (load {})", load_average());
 }
 
 /// Writes `text` to stdout; a closed pipe is not an error.
-fn emit(text: &str) -> Result<()> {
+pub(crate) fn emit(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("write stdout"),
@@ -204,12 +213,12 @@ fn emit(text: &str) -> Result<()> {
     }
 }
 
-fn emit_json(v: &impl Serialize) -> Result<()> {
+pub(crate) fn emit_json(v: &impl Serialize) -> Result<()> {
     emit(&format!("{}\n", serde_json::to_string_pretty(v)?))
 }
 
 /// Columns right-aligned to their widest cell, the first left-aligned.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in width.iter_mut().zip(r) {

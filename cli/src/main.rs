@@ -9,6 +9,7 @@
 
 mod args;
 mod bench;
+mod bench_api;
 mod demo;
 mod ec2;
 mod kms;

@@ -255,22 +255,12 @@ impl Engine {
         match request {
             Request::Kms(k) => {
                 let (kms, caller) = (core.kms, &core.caller);
-                let run =
-                    |tx: &crate::catalog::Tx<'_>| kms.invoke(tx, caller, k.action.name(), &k.body);
-                let out = if k.action.is_read_only() {
-                    core.cat.read_mostly(run)?
+                let run = |tx: &crate::catalog::Tx<'_>| kms.invoke(tx, caller, &k);
+                if k.is_read_only() {
+                    core.cat.read_mostly(run)
                 } else {
-                    core.cat.write(run)?
-                };
-                out.ok_or_else(|| {
-                    Error::new(
-                        Code::INVALID_ACTION,
-                        format!(
-                            "The action {} is not valid for this web service.",
-                            k.action.name()
-                        ),
-                    )
-                })
+                    core.cat.write(run)
+                }
             }
             other => {
                 let out = core.call(other, progress);

@@ -19,7 +19,8 @@ use crate::api::{Context, Engine};
 use crate::blob::TempBlob;
 use crate::catalog::{Record, Tx};
 use crate::ec2::model::{
-    Encryption, ImageRec, ImageState, SnapshotRec, SnapshotState, VolumeRec, VolumeState,
+    Encryption, ImageRec, ImageState, InstanceRec, InstanceState, SnapshotRec, SnapshotState,
+    VolumeRec, VolumeState,
 };
 use crate::ec2::{is_key_problem, Core, DataPlan, Planned, KEY_NOT_ACCESSIBLE};
 use crate::error::{Code, Error, Result};
@@ -65,6 +66,8 @@ pub(crate) enum Target {
     },
     /// A new volume.
     Volume { id: String },
+    /// A launched instance and its new volumes (RunInstances).
+    Instance { id: String, volumes: Vec<String> },
 }
 
 /// A job's life. `Running` names the process that runs it, so a job whose process died can be
@@ -160,6 +163,7 @@ impl JobRec {
                 ids.iter().any(|s| s == id) || image.as_deref() == Some(id)
             }
             Target::Volume { id: v } => v == id,
+            Target::Instance { id: i, volumes } => i == id || volumes.iter().any(|v| v == id),
         }
     }
 }
@@ -286,6 +290,45 @@ impl Core<'_> {
                                 }
                                 tx.put(&i)?;
                             }
+                        }
+                    }
+                }
+                Target::Instance { id, volumes } => {
+                    let done = outcome == Outcome::Done;
+                    for vid in volumes {
+                        let Some(mut v) = tx.get::<VolumeRec>(vid)? else {
+                            continue;
+                        };
+                        if v.state != VolumeState::Creating {
+                            continue;
+                        }
+                        if done {
+                            v.state = VolumeState::InUse;
+                            keep.push(v.id.clone());
+                            tx.put(&v)?;
+                        } else {
+                            tx.delete::<VolumeRec>(&v.id)?;
+                        }
+                    }
+                    if let Some(mut i) = tx.get::<InstanceRec>(id)? {
+                        if i.state == InstanceState::Pending {
+                            if done {
+                                i.state = InstanceState::Running;
+                            } else {
+                                // SEMANTICS.md §13 rule 8: the launch fails, no volumes left.
+                                i.state = InstanceState::Terminated;
+                                i.state_reason = Some(match outcome {
+                                    Outcome::KeyFailed => (
+                                        crate::ec2::KMS_REASON.0.to_owned(),
+                                        crate::ec2::KMS_REASON.1.to_owned(),
+                                    ),
+                                    _ => (
+                                        "Server.InternalError".to_owned(),
+                                        "Server.InternalError: Internal error on launch".to_owned(),
+                                    ),
+                                });
+                            }
+                            tx.put(&i)?;
                         }
                     }
                 }
@@ -758,6 +801,56 @@ mod engine_tests {
         let snap = f.root_snapshot(&copy);
         assert_eq!(snap["State"], "error");
         assert_eq!(snap["StateMessage"], KEY_NOT_ACCESSIBLE);
+    }
+
+    #[test]
+    fn an_asynchronous_launch_runs_once_its_volumes_are_made() {
+        let f = Fixture::new();
+        let k1 = f.key();
+        let bytes = data(1 << 20);
+        let src = f.image(&bytes, &k1);
+        let a = f.ctx.clone().asynchronous();
+        let r = f.call(
+            &a,
+            "RunInstances",
+            json!({"ImageId": src, "MinCount": 1, "MaxCount": 1}),
+        );
+        let id = r["Instances"][0]["InstanceId"].clone();
+        let desc = |f: &Fixture| {
+            f.call(&f.ctx, "DescribeInstances", json!({"InstanceIds": [id]}))["Reservations"][0]
+                ["Instances"][0]
+                .clone()
+        };
+        assert_eq!(desc(&f)["State"]["Name"], "pending");
+        let vols = f.call(&f.ctx, "DescribeVolumes", json!({}))["Volumes"].clone();
+        assert_eq!(vols[0]["State"], "creating");
+        // Not stoppable or imageable while its volumes are being made.
+        let e = f
+            .engine
+            .invoke(
+                &f.ctx,
+                "TerminateInstances",
+                json!({"InstanceIds": [id]}),
+                &NoProgress,
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), Code::INCORRECT_INSTANCE_STATE);
+        for j in f.engine.runnable_jobs().unwrap() {
+            f.engine.run_job(&j, &NoProgress).unwrap();
+        }
+        assert_eq!(desc(&f)["State"]["Name"], "running");
+        let vols = f.call(&f.ctx, "DescribeVolumes", json!({}))["Volumes"].clone();
+        assert_eq!(vols[0]["State"], "in-use");
+        assert_eq!(vols[0]["KmsKeyId"], json!(k1));
+        // Its root volume holds the image's bytes: image it and read them back.
+        let img = f.call(
+            &f.ctx,
+            "CreateImage",
+            json!({"InstanceId": id, "Name": "again"}),
+        );
+        let snap = f.root_snapshot(img["ImageId"].as_str().unwrap());
+        assert_eq!(f.export(&snap, bytes.len()), bytes);
+        f.call(&f.ctx, "TerminateInstances", json!({"InstanceIds": [id]}));
     }
 
     #[test]

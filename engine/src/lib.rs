@@ -43,4 +43,12 @@ pub mod requests {
         VolumeIdOnly, BLOCK_SIZE,
     };
 }
+/// The typed requests of the KMS operations.
+pub mod kms_requests {
+    pub use crate::kms::requests::{
+        CancelKeyDeletion, CreateAlias, CreateGrant, CreateKey, Decrypt, DeleteAlias, DescribeKey,
+        DisableKey, EnableKey, Encrypt, GenerateDataKeyWithoutPlaintext, GrantConstraints,
+        ListAliases, ListGrants, ListKeys, RevokeGrant, ScheduleKeyDeletion, UpdateAlias,
+    };
+}
 pub use secret::DataKey;

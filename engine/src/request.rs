@@ -14,6 +14,7 @@ pub use crate::ec2::direct::{
 use crate::ec2::requests as rq;
 use crate::error::{Code, Error, Result};
 pub use crate::iam::{AccessKeyRef, UserNameOnly};
+use crate::kms::requests as kq;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -40,7 +41,7 @@ macro_rules! requests {
             pub fn name(&self) -> &'static str {
                 match self {
                     $(Request::$name(_) => stringify!($name),)*
-                    Request::Kms(k) => k.action.name(),
+                    Request::Kms(k) => k.action().name(),
                 }
             }
 
@@ -48,7 +49,7 @@ macro_rules! requests {
             pub fn is_read_only(&self) -> bool {
                 match self {
                     $(Request::$name(_) => false $(|| $ro)?,)*
-                    Request::Kms(k) => k.action.is_read_only(),
+                    Request::Kms(k) => k.is_read_only(),
                 }
             }
 
@@ -57,13 +58,13 @@ macro_rules! requests {
             ///
             /// # Errors
             /// `InvalidAction` for an unknown operation; `InvalidParameterValue` (EC2) for an
-            /// unknown member or a value of the wrong type. KMS requests are checked by the KMS
-            /// when called (`ValidationException`).
+            /// unknown member or a value of the wrong type; for KMS operations, AWS KMS's
+            /// `ValidationException` (see [`KmsRequest::parse`]).
             pub fn parse(op: &str, body: Value) -> Result<Request> {
                 match op {
                     $(stringify!($name) => Ok(Request::$name(parse(body)?)),)*
                     _ => match KmsAction::from_name(op) {
-                        Some(action) => Ok(Request::Kms(KmsRequest { action, body })),
+                        Some(action) => Ok(Request::Kms(KmsRequest::parse(action, body)?)),
                         None => Err(Error::new(
                             Code::INVALID_ACTION,
                             format!("The action {op} is not valid for this web service."),
@@ -163,6 +164,35 @@ macro_rules! kms_actions {
             }
         }
 
+        /// A KMS operation with its request (the types of [`crate::kms_requests`]).
+        #[derive(Debug, Clone)]
+        #[non_exhaustive]
+        pub enum KmsRequest {
+            $(#[allow(missing_docs)] $name(kq::$name),)*
+        }
+
+        impl KmsRequest {
+            /// The operation.
+            pub fn action(&self) -> KmsAction {
+                match self {
+                    $(KmsRequest::$name(_) => KmsAction::$name,)*
+                }
+            }
+
+            /// Parses `action`'s request from its AWS KMS JSON body (`null` is an empty
+            /// request).
+            ///
+            /// # Errors
+            /// `ValidationException` with AWS KMS's message for an unknown member, a value of
+            /// the wrong type or one outside its constraints; `NotAuthorizedException` for an
+            /// alias name under the reserved `alias/aws/`.
+            pub fn parse(action: KmsAction, body: Value) -> Result<KmsRequest> {
+                Ok(match action {
+                    $(KmsAction::$name => KmsRequest::$name(kq::$name::try_from(body)?),)*
+                })
+            }
+        }
+
         /// Every KMS operation's name.
         pub const KMS_OPERATIONS: &[&str] = &[$(stringify!($name),)*];
     };
@@ -188,14 +218,11 @@ kms_actions! {
     Decrypt read true,
 }
 
-/// A KMS request: the action and its AWS KMS JSON body, whose members the KMS validates with
-/// the AWS KMS messages (`ValidationException`).
-#[derive(Debug, Clone)]
-pub struct KmsRequest {
-    /// The operation.
-    pub action: KmsAction,
-    /// The request body as in the AWS KMS JSON API.
-    pub body: Value,
+impl KmsRequest {
+    /// Whether the operation only reads the catalog.
+    pub fn is_read_only(&self) -> bool {
+        self.action().is_read_only()
+    }
 }
 
 #[cfg(test)]

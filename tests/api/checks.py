@@ -226,6 +226,15 @@ def copy(ec2, **kw):
     return image_id
 
 
+def launch(ec2, **kw):
+    """RunInstances (answered at once, pending while its volumes are made), then its waiter."""
+    inst = ec2.run_instances(MinCount=1, MaxCount=1, **kw)["Instances"][0]
+    assert inst["State"]["Name"] == "pending", inst["State"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[inst["InstanceId"]],
+                                           WaiterConfig={"Delay": 1})
+    return inst
+
+
 def snapshots_of(ec2, image_id):
     img = ec2.describe_images(ImageIds=[image_id])["Images"][0]
     ids = {m["DeviceName"]: m["Ebs"]["SnapshotId"] for m in img["BlockDeviceMappings"]}
@@ -297,9 +306,8 @@ def check_s1():
     root_bytes, data_bytes = pattern("s1-root", 3 * BS + 100), pattern("s1-data", 2 * BS)
     base = base_image(ec2, ebs, root_bytes)
     data_snap = upload(ebs, data_bytes, Encrypted=True, KmsKeyArn=k1)
-    inst = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1)["Instances"][0]
+    inst = launch(ec2, ImageId=base)
     iid, az = inst["InstanceId"], inst["Placement"]["AvailabilityZone"]
-    ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig={"Delay": 1})
     vol = ec2.create_volume(AvailabilityZone=az, Size=4, SnapshotId=data_snap, Encrypted=True,
                             KmsKeyId=k1)
     assert vol["Encrypted"] and vol["KmsKeyId"] == k1
@@ -322,7 +330,7 @@ def check_s1():
     ec2.deregister_image(ImageId=ami1)
     assert download(ebs, snaps2["/dev/xvda"]["SnapshotId"], len(root_bytes)) == root_bytes
     assert download(ebs, snaps2["/dev/sdf"]["SnapshotId"], len(data_bytes)) == data_bytes
-    i2 = ec2.run_instances(ImageId=ami2, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    i2 = launch(ec2, ImageId=ami2)["InstanceId"]
     vols = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [i2]}])
     by_dev = {v["Attachments"][0]["Device"]: v for v in vols["Volumes"]}
     assert by_dev["/dev/xvda"]["Encrypted"] is False
@@ -370,7 +378,7 @@ def check_s3():
     assert snapshots_of(ec2, copied)[1]["/dev/xvda"]["KmsKeyId"] == k2
     _, src = snapshots_of(ec2, ami_u)
     assert src["/dev/xvda"]["Encrypted"] is False
-    i = ec2.run_instances(ImageId=copied, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    i = launch(ec2, ImageId=copied)["InstanceId"]
     vol = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [i]}])
     assert vol["Volumes"][0]["KmsKeyId"] == k2
     assert download(ebs, root["SnapshotId"], len(data)) == data
@@ -388,11 +396,11 @@ def check_s4():
     k1 = key(kms, "k1")
     data = pattern("s4-root", BS)
     ami_u = base_image(ec2, ebs, data, "ami-u")
-    inst = ec2.run_instances(
-        ImageId=ami_u, MinCount=1, MaxCount=1,
+    inst = launch(
+        ec2, ImageId=ami_u,
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda",
                               "Ebs": {"Encrypted": True, "KmsKeyId": k1}}],
-    )["Instances"][0]["InstanceId"]
+    )["InstanceId"]
     ami = ec2.create_image(InstanceId=inst, Name="s4-image", NoReboot=False)["ImageId"]
     state = ec2.describe_instances(InstanceIds=[inst])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] == "running"
@@ -407,7 +415,7 @@ def check_s5():
     k1, k2, k3, k4 = (key(kms, n) for n in ("k1", "k2", "k3", "k4"))
     data = pattern("s5-root", BS)
     ami_1k = base_image(ec2, ebs, data, "ami-1k", Encrypted=True, KmsKeyArn=k1)
-    inst = ec2.run_instances(ImageId=ami_1k, MinCount=1, MaxCount=1)["Instances"][0]
+    inst = launch(ec2, ImageId=ami_1k)
     iid, az = inst["InstanceId"], inst["Placement"]["AvailabilityZone"]
     for k, dev in ((k2, "/dev/sdf"), (k3, "/dev/sdg")):
         v = ec2.create_volume(AvailabilityZone=az, Size=1, Encrypted=True, KmsKeyId=k)

@@ -12,12 +12,13 @@ use crate::catalog::Tx;
 use crate::clock::now_iso;
 use crate::error::{bail, Code, Result};
 use crate::ids::ReservationId;
+use crate::jobs::{SourceRef, Target, Task};
 use crate::progress::Progress;
 use crate::secret::random_u128;
 use serde_json::{json, Value};
 
 /// The state reason of an instance whose volumes' key cannot be used (SEMANTICS.md §13 rule 8).
-const KMS_REASON: (&str, &str) = (
+pub(crate) const KMS_REASON: (&str, &str) = (
     "Client.InvalidKMSKey.InvalidState",
     "Client.InvalidKMSKey.InvalidState: The KMS key provided is in an incorrect state",
 );
@@ -212,6 +213,7 @@ impl Core<'_> {
         let mut instances = Vec::new();
         let mut volumes = Vec::new();
         let mut temps = Vec::new();
+        let mut jobs = Vec::new();
         for _ in 0..max {
             let mut inst = InstanceRec {
                 id: Self::new_instance_id().to_string(),
@@ -251,13 +253,41 @@ impl Core<'_> {
                 instances.push(inst);
                 continue;
             };
+            // An asynchronous launch stores the instance pending and its volumes creating; a
+            // job makes the volumes, then the instance runs.
+            let asynchronous = !self.wait;
+            let mut tasks = Vec::new();
+            if asynchronous {
+                inst.state = InstanceState::Pending;
+            }
             for ((v, planned), vid) in layout.iter().zip(plans).zip(vol_ids) {
                 let sector_size = v.snapshot.as_ref().map(|s| s.sector_size).unwrap_or(4096);
-                let src_meta = v
-                    .snapshot
-                    .as_ref()
-                    .map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
-                temps.push(self.produce(&vid, v.size * GIB, sector_size, &planned, src_meta, p)?);
+                if asynchronous {
+                    tasks.push(Task {
+                        new_id: vid.clone(),
+                        size: v.size * GIB,
+                        sector_size,
+                        encryption: planned.encryption.clone(),
+                        source: v.snapshot.as_ref().map(|s| SourceRef {
+                            id: s.id.clone(),
+                            size: s.size_gib * GIB,
+                            encryption: s.encryption.clone(),
+                        }),
+                    });
+                } else {
+                    let src_meta = v
+                        .snapshot
+                        .as_ref()
+                        .map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
+                    temps.push(self.produce(
+                        &vid,
+                        v.size * GIB,
+                        sector_size,
+                        &planned,
+                        src_meta,
+                        p,
+                    )?);
+                }
                 volumes.push(VolumeRec {
                     id: vid,
                     region: region.clone(),
@@ -270,7 +300,11 @@ impl Core<'_> {
                         .as_ref()
                         .map(|s| s.id.clone())
                         .unwrap_or_default(),
-                    state: VolumeState::InUse,
+                    state: if asynchronous {
+                        VolumeState::Creating
+                    } else {
+                        VolumeState::InUse
+                    },
                     create_time: launch_time.clone(),
                     encryption: planned.encryption,
                     attachment: Some(Attachment {
@@ -280,6 +314,13 @@ impl Core<'_> {
                         delete_on_termination: v.delete_on_termination,
                     }),
                 });
+            }
+            if asynchronous {
+                let target = Target::Instance {
+                    id: inst.id.clone(),
+                    volumes: tasks.iter().map(|t| t.new_id.clone()).collect(),
+                };
+                jobs.push((tasks, target));
             }
             instances.push(inst);
         }
@@ -292,6 +333,9 @@ impl Core<'_> {
             }
             for i in &instances {
                 tx.put(i)?;
+            }
+            for (tasks, target) in jobs {
+                self.queue_job(tx, "RunInstances", tasks, target)?;
             }
             Ok(())
         })?;
@@ -338,6 +382,24 @@ impl Core<'_> {
         Ok(json!({ key: out }))
     }
 
+    /// `IncorrectInstanceState` while a launch job is still making the instance's volumes.
+    fn check_not_launching(&self, tx: &Tx<'_>, inst: &InstanceRec) -> Result<()> {
+        if inst.state == InstanceState::Pending
+            && self
+                .attached_volumes(tx, inst)?
+                .iter()
+                .any(|v| v.state == VolumeState::Creating)
+        {
+            bail!(
+                Code::INCORRECT_INSTANCE_STATE,
+                "The instance '{}' is still being launched (pending); try again when it is \
+                 running.",
+                inst.id
+            );
+        }
+        Ok(())
+    }
+
     /// Unmounts the mounts of instances that are stopping or terminating: their volumes are no
     /// longer served.
     fn unmount_all(&self, ids: &[String]) -> Result<()> {
@@ -350,8 +412,9 @@ impl Core<'_> {
 
     pub(super) fn stop_instances(&mut self, r: rq::InstanceIds) -> Result<Value> {
         self.unmount_all(&r.instance_ids)?;
-        self.transition(r, "StoppingInstances", |_, _, inst| match inst.state {
+        self.transition(r, "StoppingInstances", |core, tx, inst| match inst.state {
             InstanceState::Running | InstanceState::Pending => {
+                core.check_not_launching(tx, inst)?;
                 inst.state = InstanceState::Stopped;
                 inst.state_reason = Some((
                     "Client.UserInitiatedShutdown".into(),
@@ -412,6 +475,7 @@ impl Core<'_> {
             if inst.state == InstanceState::Terminated {
                 return Ok((InstanceState::Terminated, vec![]));
             }
+            core.check_not_launching(tx, inst)?;
             let mut gone = Vec::new();
             for mut v in core.attached_volumes(tx, inst)? {
                 let dot = v

@@ -16,6 +16,7 @@ pub(crate) mod requests;
 pub(crate) mod rules;
 mod settings;
 mod snapshots;
+pub(crate) use instances::KMS_REASON;
 pub(crate) use snapshots::KEY_NOT_ACCESSIBLE;
 mod volumes;
 
@@ -456,7 +457,7 @@ impl Core<'_> {
             R::DeleteAccessKey(r) => self.change_access_key(r, true),
             R::Kms(k) => Err(Error::new(
                 Code::INVALID_ACTION,
-                format!("{} is a KMS operation", k.action.name()),
+                format!("{} is a KMS operation", k.action().name()),
             )),
         }
     }

@@ -16,6 +16,7 @@ pub(crate) use base64::encode as base64_encode;
 mod crypto;
 mod ops;
 mod policy;
+pub(crate) mod requests;
 mod store;
 
 pub(crate) use crypto::Context;
@@ -397,19 +398,19 @@ impl Kms {
         })
     }
 
-    /// Runs the KMS operation `op` (an AWS name such as `CreateKey`) with a request shaped like
-    /// the AWS KMS JSON API (docs/OPERATIONS.md). `Ok(None)` if `op` is not a KMS operation.
+    /// Runs the KMS operation `req`, whose response is shaped like the AWS KMS JSON API
+    /// (docs/OPERATIONS.md).
     ///
     /// # Errors
-    /// The AWS KMS error of the operation; `ValidationException` for unknown request fields.
+    /// The AWS KMS error of the operation; `ValidationException` for a request its parser
+    /// would refuse.
     pub fn invoke(
         &self,
         tx: &Tx,
         caller: &Caller,
-        op: &str,
-        req: &serde_json::Value,
-    ) -> Result<Option<serde_json::Value>> {
-        ops::invoke(self, tx, caller, op, req)
+        req: &crate::request::KmsRequest,
+    ) -> Result<serde_json::Value> {
+        ops::invoke(self, tx, caller, req)
     }
 
     /// Seals an API secret access key for storage in the catalog, bound to its id.
@@ -679,6 +680,7 @@ pub(super) mod testkit {
     use super::{Caller, Kms};
     use crate::catalog::{Catalog, Tx};
     use crate::error::{Code, Result};
+    use crate::request::Request;
     use serde_json::Value;
 
     pub(crate) const ACCT: &str = "111122223333";
@@ -704,10 +706,12 @@ pub(super) mod testkit {
             self.cat.write(|tx| f(kms, tx))
         }
 
-        /// Runs KMS operation `op`.
+        /// Parses KMS operation `op`'s request from `req`, as the front ends do, and runs it.
         pub(crate) fn call(&mut self, who: &Caller, op: &str, req: Value) -> Result<Value> {
-            self.tx(|kms, tx| kms.invoke(tx, who, op, &req))
-                .map(|v| v.expect("a KMS operation"))
+            let Request::Kms(req) = Request::parse(op, req)? else {
+                panic!("{op} is not a KMS operation");
+            };
+            self.tx(|kms, tx| kms.invoke(tx, who, &req))
         }
 
         /// Runs `op`, expecting it to fail with `code`; returns the message.
