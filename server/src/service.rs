@@ -273,7 +273,7 @@ impl Endpoint {
             Service::Ebs => {
                 let (out, data) = self
                     .engine
-                    .ebs_direct(ctx, &op, input, payload.as_deref())
+                    .ebs_direct(ctx, &op, input, payload)
                     .map_err(|e| engine_failure(service, &e))?;
                 let wire = rest::encode(model, &op, out, data).map_err(output_failure)?;
                 let mut r = Response::new(wire.status, "", wire.body);

@@ -13,6 +13,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+#[cfg(test)]
 use zeroize::Zeroizing;
 
 /// The blob files of one home: `HOME/blobs/<id>` for committed files, `HOME/tmp/<id>.<pid>.tmp`
@@ -424,7 +425,40 @@ impl Blob {
     ///
     /// # Errors
     /// As [`Blob::read_sectors`]; `InvalidRequest` if the blob was opened read-only.
+    #[cfg(test)]
     pub(crate) fn write_sectors(&self, first: u64, xts: Option<&Xts>, data: &[u8]) -> Result<()> {
+        self.check_writable()?;
+        write_sectors(&self.file, &self.path, &self.header, first, xts, data)
+    }
+
+    /// As [`Blob::write_sectors`], encrypting `data` in place (it holds ciphertext afterwards),
+    /// for callers that own a buffer they would otherwise copy.
+    ///
+    /// # Errors
+    /// As [`Blob::write_sectors`].
+    pub(crate) fn write_sectors_in_place(
+        &self,
+        first: u64,
+        xts: Option<&Xts>,
+        data: &mut [u8],
+    ) -> Result<()> {
+        self.check_writable()?;
+        check_key(&self.header, xts, &self.path)?;
+        let at = check_range(&self.header, &self.path, first, data.len())?;
+        if let Some(xts) = xts {
+            let ss = self.header.sector_size as usize;
+            for (i, s) in data.chunks_exact_mut(ss).enumerate() {
+                if !is_zero(s) {
+                    xts.encrypt_sectors(first + i as u64, ss, s);
+                }
+            }
+        }
+        self.file
+            .write_all_at(data, at)
+            .map_err(|e| Error::io(format!("write {}", self.path.display()), e))
+    }
+
+    fn check_writable(&self) -> Result<()> {
         if !self.writable {
             bail!(
                 Code::INVALID_REQUEST,
@@ -432,7 +466,7 @@ impl Blob {
                 self.path.display()
             );
         }
-        write_sectors(&self.file, &self.path, &self.header, first, xts, data)
+        Ok(())
     }
 
     /// fsyncs the file (after in-place writes).
@@ -504,6 +538,7 @@ fn read_sectors(
     Ok(())
 }
 
+#[cfg(test)]
 fn write_sectors(
     file: &File,
     path: &Path,

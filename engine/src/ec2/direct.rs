@@ -308,7 +308,11 @@ impl Core<'_> {
         Ok(())
     }
 
-    pub(crate) fn put_snapshot_block(&mut self, r: PutSnapshotBlock, data: &[u8]) -> Result<Value> {
+    pub(crate) fn put_snapshot_block(
+        &mut self,
+        r: PutSnapshotBlock,
+        mut data: Vec<u8>,
+    ) -> Result<Value> {
         let s = self.direct_snapshot(&r.snapshot_id)?;
         if s.state != SnapshotState::Pending {
             return Err(validation(
@@ -340,7 +344,7 @@ impl Core<'_> {
                 ),
             ));
         }
-        if block_checksum(data) != r.checksum {
+        if block_checksum(&data) != r.checksum {
             return Err(validation(
                 "INVALID_CHECKSUM",
                 "The checksum does not match the block data.",
@@ -349,7 +353,8 @@ impl Core<'_> {
         let xts = self.direct_xts(s.encryption.as_ref())?;
         let blob = self.store.open_rw(&s.id)?;
         let first = r.block_index * BLOCK_SIZE / u64::from(s.sector_size);
-        blob.write_sectors(first, xts.as_ref(), data)?;
+        // The request's own buffer is encrypted in place: no plaintext copy is left behind.
+        blob.write_sectors_in_place(first, xts.as_ref(), &mut data)?;
         Ok(json!({"Checksum": r.checksum, "ChecksumAlgorithm": "SHA256"}))
     }
 
@@ -560,7 +565,7 @@ impl Engine {
         ctx: &Context,
         op: &str,
         input: Value,
-        payload: Option<&[u8]>,
+        payload: Option<Vec<u8>>,
     ) -> Result<(Value, Option<Vec<u8>>)> {
         let mut core = self.core(ctx);
         let out = match op {
@@ -604,7 +609,7 @@ mod tests {
     fn put(e: &Engine, ctx: &Context, snap: &str, index: u64, data: &[u8]) -> Result<Value> {
         let input = json!({"SnapshotId": snap, "BlockIndex": index, "DataLength": data.len(),
                            "Checksum": block_checksum(data), "ChecksumAlgorithm": "SHA256"});
-        e.ebs_direct(ctx, "PutSnapshotBlock", input, Some(data))
+        e.ebs_direct(ctx, "PutSnapshotBlock", input, Some(data.to_vec()))
             .map(|(v, _)| v)
     }
 
@@ -630,14 +635,14 @@ mod tests {
         let mut bad = json!({"SnapshotId": snap, "BlockIndex": 1, "DataLength": BLOCK_SIZE,
                              "Checksum": block_checksum(&b7), "ChecksumAlgorithm": "SHA256"});
         let err = e
-            .ebs_direct(&ctx, "PutSnapshotBlock", bad.clone(), Some(&b3))
+            .ebs_direct(&ctx, "PutSnapshotBlock", bad.clone(), Some(b3.clone()))
             .unwrap_err();
         assert_eq!(err.code(), Code::VALIDATION_EXCEPTION);
         assert!(err.message().contains("INVALID_CHECKSUM"));
         bad["BlockIndex"] = json!(2048);
         bad["Checksum"] = json!(block_checksum(&b3));
         let err = e
-            .ebs_direct(&ctx, "PutSnapshotBlock", bad, Some(&b3))
+            .ebs_direct(&ctx, "PutSnapshotBlock", bad, Some(b3.clone()))
             .unwrap_err();
         assert!(err.message().contains("INVALID_BLOCK"), "{}", err.message());
         let err = put(&e, &ctx, &snap, 0, &b3[..4096]).unwrap_err();
