@@ -186,26 +186,20 @@ fn the_aws_cli_works_unchanged() {
 
 #[test]
 fn default_credentials_can_be_switched_off() {
-    let served = Served::start(&["--no-default-credentials"]);
-    // The request names the default key; with it switched off the key is unknown, refused
-    // before its signature is even looked at.
-    let addr = served.url.trim_start_matches("http://").to_owned();
-    let mut s = std::net::TcpStream::connect(&addr).unwrap();
-    use std::io::{Read, Write};
-    let body = "Action=DescribeImages&Version=2016-11-15";
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=test/20261130/us-east-1/ec2/aws4_request, \
-         SignedHeaders=host, Signature=00\r\nX-Amz-Date: 20261130T000000Z\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
-    assert!(resp.contains("<Code>AuthFailure</Code>"), "{resp}");
+    // The same request, correctly signed with `test`/`test`: accepted by a default server,
+    // refused as an unknown key by one started with --no-default-credentials.
+    let query = "Action=DescribeImages";
+    let on = Served::start(&[]);
+    let (status, body) = ec2_query(on.url.trim_start_matches("http://"), query);
+    assert_eq!(status, 200, "{body}");
+    let off = Served::start(&["--no-default-credentials"]);
+    let (status, body) = ec2_query(off.url.trim_start_matches("http://"), query);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(xml_text(&body, "Code"), "AuthFailure");
+    assert!(
+        body.contains("not able to validate the provided access credentials"),
+        "{body}"
+    );
 }
 
 /// A signed EC2 Query call over a raw keep-alive client; returns (status, body).

@@ -10,8 +10,8 @@
 
 use crate::bench::{emit, emit_json, load_average, note, table};
 use anyhow::{anyhow, bail, Context as _, Result};
+use blockseal_engine::base64;
 use blockseal_engine::{Engine, NoProgress};
-use blockseal_server::codec::base64;
 use blockseal_server::http::{Client, Limits, Response, Server, ShutdownHandle};
 use blockseal_server::service::{Config, Endpoint, DEFAULT_ACCESS_KEY};
 use blockseal_server::sigv4::{PayloadSigning, SignedRequest, Signer};

@@ -187,37 +187,14 @@ pub fn parse_count(arg: &str) -> Result<(u32, u32), String> {
     }
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Standard base64 with padding (RFC 4648 §4), as the AWS CLI shows blobs.
 pub fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    blockseal_engine::base64::encode(bytes)
 }
 
-/// Whether `s` is non-empty standard base64 with correct padding.
+/// Whether `s` is non-empty canonical standard base64.
 pub fn is_base64(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.is_empty() || !b.len().is_multiple_of(4) {
-        return false;
-    }
-    let pad = b.iter().rev().take_while(|&&c| c == b'=').count();
-    pad <= 2 && b[..b.len() - pad].iter().all(|c| B64.contains(c))
+    !s.is_empty() && blockseal_engine::base64::is_valid(s)
 }
 
 #[cfg(test)]

@@ -61,18 +61,7 @@ impl Context {
     /// # Errors
     /// `InvalidParameterValue` for a malformed region or principal name.
     pub fn new(account: &str, region: &str, principal: &str) -> Result<Context> {
-        if !rules::valid_region(region) {
-            bail!(
-                Code::INVALID_PARAMETER_VALUE,
-                "Invalid region name: {region:?} (expecting e.g. us-east-1)"
-            );
-        }
-        if !valid_principal(principal) {
-            bail!(
-                Code::INVALID_PARAMETER_VALUE,
-                "Invalid profile name: {principal:?}"
-            );
-        }
+        check_names(region, principal)?;
         Ok(Context {
             account: account.to_owned(),
             region: region.to_owned(),
@@ -128,6 +117,23 @@ impl Context {
     pub(crate) fn caller(&self) -> Caller {
         Caller::new(&self.region, &self.account, &self.principal)
     }
+}
+
+/// `InvalidParameterValue` unless `region` and `principal` are well-formed names.
+fn check_names(region: &str, principal: &str) -> Result<()> {
+    if !rules::valid_region(region) {
+        bail!(
+            Code::INVALID_PARAMETER_VALUE,
+            "Invalid region name: {region:?} (expecting e.g. us-east-1)"
+        );
+    }
+    if !valid_principal(principal) {
+        bail!(
+            Code::INVALID_PARAMETER_VALUE,
+            "Invalid profile name: {principal:?}"
+        );
+    }
+    Ok(())
 }
 
 /// Whether `name` is a valid user (profile) name: IAM's user-name characters, 1–64 of them.
@@ -325,7 +331,7 @@ impl Session {
     /// `InvalidParameterValue` for a malformed region or profile name; as [`Engine::open`].
     pub fn open(opts: Options) -> Result<Session> {
         // Check the names before touching the home, so a typo creates nothing.
-        Context::new("000000000000", &opts.region, &opts.profile)?;
+        check_names(&opts.region, &opts.profile)?;
         let engine = Engine::open(&opts.home)?;
         let ctx = engine.context(&opts.region, &opts.profile)?;
         Ok(Session { engine, ctx })

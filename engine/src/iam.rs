@@ -144,7 +144,7 @@ impl Core<'_> {
     /// The user a request is about: `UserName`, else the caller. Only the administrator may name
     /// another user (identity policies are not modelled yet).
     fn key_owner(&self, user_name: Option<&str>) -> Result<String> {
-        let me = self.caller_name();
+        let me = self.caller.user_name();
         let user = user_name.unwrap_or(me);
         if !crate::api::valid_principal(user) {
             bail!(
@@ -161,13 +161,6 @@ impl Core<'_> {
             );
         }
         Ok(user.to_owned())
-    }
-
-    fn caller_name(&self) -> &str {
-        self.caller
-            .principal
-            .rsplit_once('/')
-            .map_or(self.caller.principal.as_str(), |(_, n)| n)
     }
 
     pub(crate) fn create_access_key(&mut self, r: UserNameOnly) -> Result<Value> {

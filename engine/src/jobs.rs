@@ -236,11 +236,7 @@ impl Core<'_> {
             id: id.clone(),
             region: self.region().to_owned(),
             account: self.account().to_owned(),
-            principal: self
-                .caller
-                .principal
-                .rsplit_once('/')
-                .map_or(self.caller.principal.clone(), |(_, n)| n.to_owned()),
+            principal: self.caller.user_name().to_owned(),
             operation: operation.to_owned(),
             tasks,
             target,

@@ -3,6 +3,7 @@
 //! translate requests into calls here and errors into exit codes or errno.
 
 mod api;
+pub mod base64;
 pub mod bench;
 mod blob;
 mod catalog;

@@ -906,7 +906,8 @@ fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a st
     header_values(headers, name).next()
 }
 
-fn header_values<'a, 'n>(
+/// Values of every header named `name` (ASCII case-insensitive), in the order received.
+pub(crate) fn header_values<'a, 'n>(
     headers: &'a [(String, String)],
     name: &'n str,
 ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {

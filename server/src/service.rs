@@ -134,10 +134,12 @@ impl Endpoint {
         let request_id = new_request_id();
         let mut operation = String::from("-");
         let mut principal = String::from("-");
-        let guessed = guess_service(req);
         let response = match self.serve(req, &request_id, &mut operation, &mut principal) {
             Ok(r) => r,
-            Err((service, f)) => error_response(service.unwrap_or(guessed), &f, &request_id),
+            Err((service, f)) => {
+                let service = service.unwrap_or_else(|| guess_service(req));
+                error_response(service, &f, &request_id)
+            }
         };
         Handled {
             response,
@@ -161,9 +163,10 @@ impl Endpoint {
             headers: &req.headers,
             body: &req.body,
         };
-        let guessed = guess_service(req);
+        // Only a request that cannot be attributed needs its service guessed (from its shape),
+        // to answer in that service's dialect.
         let (cred, parsed) =
-            sigv4::parse(&signed).map_err(|e| (None, auth_failure(guessed, &e)))?;
+            sigv4::parse(&signed).map_err(|e| (None, auth_failure(guess_service(req), &e)))?;
         let service = Service::from_signing_name(&cred.service).ok_or_else(|| {
             (
                 None,
@@ -642,6 +645,35 @@ mod tests {
         assert_eq!(p[3], ("Flag".into(), String::new()));
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz"), "%zz");
+    }
+
+    #[test]
+    fn the_readme_table_lists_exactly_the_operations_served() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+        for (service, ops) in operations() {
+            let label = match service {
+                "ec2" => "EC2",
+                "kms" => "KMS",
+                "ebs" => "EBS direct",
+                "sts" => "STS",
+                "iam" => "IAM",
+                other => panic!("{other}"),
+            };
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| {label} |")))
+                .unwrap_or_else(|| panic!("README has no row for {label}"));
+            let mut listed: Vec<String> = row
+                .trim_matches('|')
+                .split('|')
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            listed.sort();
+            assert_eq!(listed, ops, "README row {label}");
+        }
     }
 
     #[test]

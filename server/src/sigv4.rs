@@ -12,6 +12,7 @@
 
 use std::fmt::Write as _;
 
+use crate::http::header_values;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
@@ -952,17 +953,6 @@ fn hex_digit(b: u8) -> Option<u8> {
     char::from(b)
         .to_digit(16)
         .and_then(|d| u8::try_from(d).ok())
-}
-
-/// Values of every header named `name` (ASCII case-insensitive), in the order received.
-fn header_values<'h, 'n>(
-    headers: &'h [(String, String)],
-    name: &'n str,
-) -> impl Iterator<Item = &'h str> + use<'h, 'n> {
-    headers
-        .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 fn sorted_names<'n>(names: impl Iterator<Item = &'n str>) -> Vec<String> {

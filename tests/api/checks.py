@@ -102,7 +102,7 @@ def _check_xml(shape, elem, path, top=False):
             PROBLEMS.append(f"{path}: {text!r} is not an ISO 8601 time")
 
 
-def _oracle(http_response, model, operation_name, **_):
+def _oracle(http_response, model):
     """botocore's after-call hook: checks the raw body against the operation's output shape."""
     if http_response.status_code >= 300:
         return
@@ -126,14 +126,12 @@ def _oracle(http_response, model, operation_name, **_):
     elif proto == "rest-json":
         payload = out.serialization.get("payload")
         if payload is None and body:
-            value = json.loads(body)
-            body_members = {k: v for k, v in value.items()}
-            for k in body_members:
+            for k, v in json.loads(body).items():
                 m = out.members.get(k)
                 if m is None or m.serialization.get("location"):
                     PROBLEMS.append(f"{where}.{k}: not a body member of {out.name}")
                 else:
-                    _check_json(m, body_members[k], f"{where}.{k}")
+                    _check_json(m, v, f"{where}.{k}")
 
 
 def client(service, region=REGION, key="test", secret="test"):
@@ -147,7 +145,7 @@ def client(service, region=REGION, key="test", secret="test"):
     )
 
     def hook(http_response, parsed, model, **kw):
-        _oracle(http_response, model, model.name)
+        _oracle(http_response, model)
 
     c.meta.events.register("after-call", hook)
     return c

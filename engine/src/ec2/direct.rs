@@ -117,7 +117,7 @@ fn not_found(id: &str) -> Error {
 
 /// The base64 SHA-256 of `data`, as the APIs' `Checksum` members carry it.
 pub fn block_checksum(data: &[u8]) -> String {
-    crate::kms::base64_encode(&Sha256::digest(data))
+    crate::base64::encode(&Sha256::digest(data))
 }
 
 /// The opaque token of block `index` of `snapshot`: GetSnapshotBlock accepts only tokens that
@@ -131,12 +131,19 @@ fn block_token(snapshot: &str, index: u64) -> String {
     format!("{index:x}.{}", hex::encode(&d[..12]))
 }
 
-/// Parses a `NextToken`: the next block index, as we hand it out.
-fn parse_next(token: Option<&str>) -> Result<u64> {
-    token.map_or(Ok(0), |t| {
+/// The first block index and the size of a page: the later of `NextToken` (the next block
+/// index, as we hand it out) and `StartingBlockIndex`; `MaxResults` within 100..=10000.
+fn page(
+    next_token: Option<&str>,
+    starting: Option<u64>,
+    max_results: Option<usize>,
+) -> Result<(u64, usize)> {
+    let next = next_token.map_or(Ok(0), |t| {
         t.parse::<u64>()
             .map_err(|_| validation("INVALID_PAGE_TOKEN", "The pagination token is not valid."))
-    })
+    })?;
+    let size = max_results.unwrap_or(DEFAULT_PAGE).clamp(100, DEFAULT_PAGE);
+    Ok((next.max(starting.unwrap_or(0)), size))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
@@ -181,12 +188,22 @@ impl Core<'_> {
                         "The parent snapshot {p} is not completed (Reason: INVALID_PARENT_SNAPSHOT_ID)"
                     );
                 }
+                // A child holds its parent's blocks at their places: same size, checked before
+                // any data moves.
                 if s.size_gib > r.volume_size {
                     bail!(
                         Code::VALIDATION_EXCEPTION,
                         "VolumeSize {} is smaller than the parent snapshot's {} GiB \
                          (Reason: INVALID_VOLUME_SIZE)",
                         r.volume_size,
+                        s.size_gib
+                    );
+                }
+                if s.size_gib != r.volume_size {
+                    bail!(
+                        Code::VALIDATION_EXCEPTION,
+                        "VolumeSize must equal the parent snapshot's size ({} GiB) \
+                         (Reason: INVALID_VOLUME_SIZE)",
                         s.size_gib
                     );
                 }
@@ -233,27 +250,14 @@ impl Core<'_> {
                 let h = Self::header(&id, size, sector_size, planned.encryption.as_ref());
                 self.store.create_temp(&id, &h)?
             }
-            (_, Some(p)) => {
-                // The parent may be smaller: copy it at its own size, then grow.
-                let t = self.produce(
-                    &id,
-                    p.size_gib * GIB,
-                    sector_size,
-                    &planned,
-                    Some((p.size_gib * GIB, p.encryption.as_ref())),
-                    &NoProgress,
-                )?;
-                if p.size_gib != r.volume_size {
-                    drop(t);
-                    bail!(
-                        Code::VALIDATION_EXCEPTION,
-                        "VolumeSize must equal the parent snapshot's size ({} GiB) \
-                         (Reason: INVALID_VOLUME_SIZE)",
-                        p.size_gib
-                    );
-                }
-                t
-            }
+            (_, Some(p)) => self.produce(
+                &id,
+                size,
+                sector_size,
+                &planned,
+                Some((p.size_gib * GIB, p.encryption.as_ref())),
+                &NoProgress,
+            )?,
         };
         let rec = SnapshotRec {
             id: id.clone(),
@@ -427,11 +431,11 @@ impl Core<'_> {
 
     pub(crate) fn list_snapshot_blocks(&mut self, r: ListSnapshotBlocks) -> Result<Value> {
         let (s, blocks) = self.readable(&r.snapshot_id)?;
-        let from = parse_next(r.next_token.as_deref())?.max(r.starting_block_index.unwrap_or(0));
-        let page = r
-            .max_results
-            .unwrap_or(DEFAULT_PAGE)
-            .clamp(100, DEFAULT_PAGE);
+        let (from, page) = page(
+            r.next_token.as_deref(),
+            r.starting_block_index,
+            r.max_results,
+        )?;
         let listed: Vec<u64> = blocks.into_iter().filter(|&i| i >= from).collect();
         let (now, rest) = listed.split_at(listed.len().min(page));
         let mut out = json!({
@@ -461,11 +465,11 @@ impl Core<'_> {
                 ));
             }
         }
-        let from = parse_next(r.next_token.as_deref())?.max(r.starting_block_index.unwrap_or(0));
-        let page = r
-            .max_results
-            .unwrap_or(DEFAULT_PAGE)
-            .clamp(100, DEFAULT_PAGE);
+        let (from, page) = page(
+            r.next_token.as_deref(),
+            r.starting_block_index,
+            r.max_results,
+        )?;
         let mut all: Vec<u64> = second_blocks.clone();
         if let Some((_, fb)) = &first {
             all.extend(fb);

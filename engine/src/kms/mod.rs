@@ -11,8 +11,6 @@
 //! to disk only sealed (key material) or in the 0600 root key file. A volume's data key leaves
 //! the KMS only as a `DataKey` handed to the engine's data path.
 
-mod base64;
-pub(crate) use base64::encode as base64_encode;
 mod crypto;
 mod ops;
 mod policy;
@@ -66,6 +64,13 @@ impl Caller {
             account: account.to_owned(),
             principal: format!("arn:aws:iam::{account}:user/{name}"),
         }
+    }
+
+    /// The user's name: the last part of `principal`.
+    pub(crate) fn user_name(&self) -> &str {
+        self.principal
+            .rsplit_once('/')
+            .map_or(self.principal.as_str(), |(_, n)| n)
     }
 }
 

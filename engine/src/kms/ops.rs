@@ -10,7 +10,8 @@ use super::requests::{
     principal_arn,
 };
 use super::store::{self, AliasRecord, Constraints, GrantRecord, KeyManager, KeyRecord, KeyState};
-use super::{base64, invalid_ciphertext, random_nonce, Caller, KeyRef, Kms, AWS_EBS_ALIAS};
+use super::{invalid_ciphertext, random_nonce, Caller, KeyRef, Kms, AWS_EBS_ALIAS};
+use crate::base64;
 use crate::catalog::Tx;
 use crate::clock;
 use crate::error::{bail, Code, Error, Result};

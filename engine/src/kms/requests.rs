@@ -7,10 +7,10 @@
 //! Pure: no catalog, clock or randomness; resolving keys and checking permissions is `ops`' job.
 //! Blobs stay base64 text, as on the wire; `Encrypt`'s plaintext is never printed by `Debug`.
 
-use super::base64;
 use super::crypto::Context;
 use super::policy::Action;
 use super::store;
+use crate::base64;
 use crate::error::{bail, Code, Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -539,7 +539,7 @@ fn context_of(v: &Value, name: &str) -> Result<Context> {
 
 /// The bytes of base64 blob member `name`, of `1..=max` bytes.
 pub(super) fn decode_blob(name: &str, text: &str, max: usize) -> Result<Zeroizing<Vec<u8>>> {
-    let bytes = Zeroizing::new(base64::decode(text).ok_or_else(|| {
+    let bytes = Zeroizing::new(base64::decode(text).map_err(|_| {
         Error::new(
             Code::VALIDATION_EXCEPTION,
             format!(

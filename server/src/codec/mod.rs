@@ -14,7 +14,7 @@ mod error;
 mod model;
 use crate::time;
 
-pub mod base64;
+pub use blockseal_engine::base64;
 pub mod json;
 pub mod query;
 pub mod rest;

@@ -1,5 +1,6 @@
-//! Base64 (RFC 4648 §4, standard alphabet, `=` padding): how every AWS protocol but REST payloads
-//! carries blobs, and how blobs travel between the codec and the engine.
+//! Base64 (RFC 4648 §4, standard alphabet, `=` padding): how the KMS JSON API, the AWS CLI and
+//! every AWS protocol but REST payloads carry blobs. One implementation for the engine, the CLI
+//! and the API endpoint's codec. Pure; no I/O.
 //!
 //! Decoding is strict (padding required, no whitespace, no stray bits), because botocore always
 //! sends canonical base64 and a lenient decoder would let two spellings mean the same bytes.
