@@ -508,6 +508,42 @@ fn attach_and_detach_through_the_api_change_a_running_mount() {
     let data = image_bytes(1 << 20, 99, b"api-attached");
     write_at(&m.file("sdh"), 4096, &data, true);
     assert_eq!(read_at(&m.file("sdh"), 4096, data.len()), data);
+    // CreateSnapshot answers at once with a pending snapshot of the volume as it is now: a
+    // write made right after the answer waits for the capture and is not in the snapshot.
+    let body = q(&format!("Action=CreateSnapshot&VolumeId={vol}"));
+    assert_eq!(crate::api::xml_text(&body, "status"), "pending", "{body}");
+    let snap = crate::api::xml_text(&body, "snapshotId").to_owned();
+    let later = image_bytes(1 << 20, 7, b"written-after-the-call");
+    write_at(&m.file("sdh"), 4096, &later, true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while crate::api::xml_text(
+        &q(&format!("Action=DescribeSnapshots&SnapshotId.1={snap}")),
+        "status",
+    ) != "completed"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{snap} never completed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("snap.raw");
+    h.ok(&[
+        "ec2",
+        "export-snapshot",
+        "--snapshot-id",
+        &snap,
+        "--file",
+        out.to_str().unwrap(),
+    ]);
+    let got = std::fs::read(&out).unwrap();
+    assert_eq!(
+        &got[4096..4096 + data.len()],
+        &data[..],
+        "the snapshot is the call's data"
+    );
+    assert_eq!(read_at(&m.file("sdh"), 4096, later.len()), later);
     q(&format!("Action=DetachVolume&VolumeId={vol}"));
     assert_eq!(m.names(), vec!["xvda"]);
     assert!(served.stop().success());

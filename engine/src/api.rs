@@ -10,7 +10,7 @@ use crate::ec2::{rules, Core};
 use crate::error::{bail, Code, Error, Result};
 use crate::kms::{Caller, Kms};
 use crate::progress::Progress;
-use crate::request::Request;
+use crate::request::{Request, Response};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -163,6 +163,8 @@ pub struct Engine {
     store: BlobStore,
     /// This process's job workers, once started: admitted jobs are handed to them at once.
     pub(crate) workers: std::sync::Mutex<Option<std::sync::Arc<crate::jobs::WorkerShared>>>,
+    /// Mount freezes held by this process's capture jobs, by job id (see `jobs::CAPTURES`).
+    pub(crate) held: std::sync::Mutex<std::collections::HashMap<String, crate::mountctl::Frozen>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -201,6 +203,7 @@ impl Engine {
             kms,
             store,
             workers: std::sync::Mutex::new(None),
+            held: std::sync::Mutex::new(std::collections::HashMap::new()),
         };
         engine.recover()?;
         Ok(engine)
@@ -249,7 +252,12 @@ impl Engine {
     ///
     /// # Errors
     /// The AWS-style error of the operation; `AuthFailure` for a context of another account.
-    pub fn call(&self, ctx: &Context, request: Request, progress: &dyn Progress) -> Result<Value> {
+    pub fn call(
+        &self,
+        ctx: &Context,
+        request: Request,
+        progress: &dyn Progress,
+    ) -> Result<Response> {
         if ctx.account != self.account {
             bail!(
                 Code::AUTH_FAILURE,
@@ -262,11 +270,12 @@ impl Engine {
             Request::Kms(k) => {
                 let (kms, caller) = (core.kms, &core.caller);
                 let run = |tx: &crate::catalog::Tx<'_>| kms.invoke(tx, caller, &k);
-                if k.is_read_only() {
+                let out = if k.is_read_only() {
                     core.cat.read_mostly(run)
                 } else {
                     core.cat.write(run)
-                }
+                };
+                out.map(|v| Response::Kms(crate::request::KmsResponse(v, k.action().name())))
             }
             other => {
                 let out = core.call(other, progress);
@@ -276,7 +285,7 @@ impl Engine {
                     .unwrap_or_else(|p| p.into_inner())
                     .drain(..)
                 {
-                    self.notify_job(&id);
+                    self.notify_job(id);
                 }
                 out
             }
@@ -294,7 +303,8 @@ impl Engine {
         request: Value,
         progress: &dyn Progress,
     ) -> Result<Value> {
-        self.call(ctx, Request::parse(op, request)?, progress)
+        let out = self.call(ctx, Request::parse(op, request)?, progress)?;
+        Ok(serde_json::to_value(&out).expect("responses serialize"))
     }
 
     /// Crash recovery at start-up (DESIGN.md, "The catalog"): under the catalog's write lock, so

@@ -8,10 +8,13 @@
 
 use crate::api::{Context, Engine};
 use crate::catalog::Record;
+use crate::ec2::responses::{
+    AccessKey, AccessKeyMetadata, CreateAccessKeyResult, Empty, ListAccessKeysResult,
+};
 use crate::ec2::Core;
 use crate::error::{bail, Code, Result};
+use crate::secret::SecretString;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 /// How many access keys one user may have, as in IAM.
@@ -59,13 +62,13 @@ impl Record for AccessKeyRec {
 }
 
 impl AccessKeyRec {
-    fn metadata(&self) -> Value {
-        json!({
-            "UserName": self.user,
-            "AccessKeyId": self.id,
-            "Status": self.status.as_str(),
-            "CreateDate": self.create_date,
-        })
+    fn metadata(&self) -> AccessKeyMetadata {
+        AccessKeyMetadata {
+            user_name: self.user.clone(),
+            access_key_id: self.id.clone(),
+            status: self.status.as_str().to_owned(),
+            create_date: self.create_date.clone(),
+        }
     }
 }
 
@@ -163,7 +166,7 @@ impl Core<'_> {
         Ok(user.to_owned())
     }
 
-    pub(crate) fn create_access_key(&mut self, r: UserNameOnly) -> Result<Value> {
+    pub(crate) fn create_access_key(&mut self, r: UserNameOnly) -> Result<CreateAccessKeyResult> {
         let user = self.key_owner(r.user_name.as_deref())?;
         let id = base32_id("AKIA", 16);
         let secret = new_secret();
@@ -190,25 +193,34 @@ impl Core<'_> {
             }
             tx.put(&rec)
         })?;
-        let mut out = rec.metadata();
-        out["SecretAccessKey"] = json!(secret.as_str());
-        Ok(json!({ "AccessKey": out }))
+        Ok(CreateAccessKeyResult {
+            access_key: AccessKey {
+                user_name: rec.user,
+                access_key_id: rec.id,
+                status: rec.status.as_str().to_owned(),
+                create_date: rec.create_date,
+                secret_access_key: SecretString::new(secret.as_str().to_owned()),
+            },
+        })
     }
 
-    pub(crate) fn list_access_keys(&mut self, r: UserNameOnly) -> Result<Value> {
+    pub(crate) fn list_access_keys(&mut self, r: UserNameOnly) -> Result<ListAccessKeysResult> {
         let user = self.key_owner(r.user_name.as_deref())?;
         let account = self.caller.account.clone();
         let keys = self.cat.read(|tx| tx.list::<AccessKeyRec>(""))?;
-        let meta: Vec<Value> = keys
+        let meta: Vec<AccessKeyMetadata> = keys
             .iter()
             .filter(|k| k.account == account && k.user == user)
             .map(AccessKeyRec::metadata)
             .collect();
-        Ok(json!({"AccessKeyMetadata": meta, "IsTruncated": false}))
+        Ok(ListAccessKeysResult {
+            access_key_metadata: meta,
+            is_truncated: false,
+        })
     }
 
     /// UpdateAccessKey (`status` given) or DeleteAccessKey.
-    pub(crate) fn change_access_key(&mut self, r: AccessKeyRef, delete: bool) -> Result<Value> {
+    pub(crate) fn change_access_key(&mut self, r: AccessKeyRef, delete: bool) -> Result<Empty> {
         let user = self.key_owner(r.user_name.as_deref())?;
         let status = match (delete, r.status.as_deref()) {
             (true, None) => None,
@@ -243,7 +255,7 @@ impl Core<'_> {
             }
             Ok(())
         })?;
-        Ok(json!({}))
+        Ok(Empty {})
     }
 }
 
@@ -295,6 +307,7 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::progress::NoProgress;
+    use serde_json::{json, Value};
 
     #[test]
     fn access_keys_are_made_listed_disabled_and_deleted() {

@@ -70,6 +70,12 @@ pub(crate) enum Target {
     Instance { id: String, volumes: Vec<String> },
 }
 
+/// Operations whose jobs capture a volume at the time of the call (CreateSnapshot,
+/// CreateImage): they start at once on their own thread, holding the mount's freeze (if the
+/// volume is served) until the copy is made, and calls that would let the volume change
+/// (AttachVolume) or disappear (DeleteVolume, TerminateInstances) wait for them.
+pub(crate) const CAPTURES: &[&str] = &["CreateSnapshot", "CreateImage"];
+
 /// A job's life. `Running` names the process that runs it, so a job whose process died can be
 /// told from one still in progress.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -156,6 +162,15 @@ impl JobRec {
         format!("{p}%")
     }
 
+    /// Whether this job captures volume `volume_id` (see [`CAPTURES`]).
+    pub(crate) fn captures(&self, volume_id: &str) -> bool {
+        CAPTURES.contains(&self.operation.as_str())
+            && self
+                .tasks
+                .iter()
+                .any(|t| t.source.as_ref().is_some_and(|s| s.id == volume_id))
+    }
+
     /// Whether this job makes resource `id`.
     pub(crate) fn makes(&self, id: &str) -> bool {
         match &self.target {
@@ -230,7 +245,11 @@ impl Core<'_> {
         self.queued
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(id.clone());
+            .push(Queued {
+                id: id.clone(),
+                frozen: None,
+                urgent: CAPTURES.contains(&operation),
+            });
         let total_bytes = tasks.iter().map(Task::bytes).sum();
         tx.put(&JobRec {
             id: id.clone(),
@@ -245,6 +264,48 @@ impl Core<'_> {
             done_bytes: 0,
         })?;
         Ok(id)
+    }
+
+    /// Hands `frozen` (the freeze of the mount serving the volumes job `id` captures) to the
+    /// job: it is released when the job's copies are made.
+    pub(crate) fn hold_freeze(&self, id: &str, frozen: crate::mountctl::Frozen) {
+        let mut q = self.queued.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(job) = q.iter_mut().find(|j| j.id == id) {
+            job.frozen = Some(frozen);
+        }
+    }
+
+    /// Waits until no job is capturing volume `volume_id` (CreateSnapshot or CreateImage
+    /// admitted before this call): the capture holds the data as it was at its call.
+    ///
+    /// # Errors
+    /// `IncorrectState` if the capture is not being run: its process died, or no worker claimed
+    /// it within [`CAPTURE_START`].
+    pub(crate) fn wait_for_captures(&self, volume_id: &str) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let jobs = self.cat.read(|tx| tx.list_all::<JobRec>())?;
+            let Some(job) = jobs.iter().find(|j| j.captures(volume_id)) else {
+                return Ok(());
+            };
+            // A queued capture is claimed within moments by its process's workers; one whose
+            // process died is run again only when a server starts.
+            let stuck = match job.state {
+                JobState::Running { pid } => !crate::blob::pid_alive(pid),
+                JobState::Queued => started.elapsed() > CAPTURE_START,
+            };
+            if stuck {
+                return Err(Error::new(
+                    Code::INCORRECT_STATE,
+                    format!(
+                        "The volume '{volume_id}' is being captured by {} ({}), which is not \
+                         running; retry once a server runs it.",
+                        job.operation, job.id
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Ends job `job`: in one transaction, moves `temps` into place and flips the target rows
@@ -279,9 +340,14 @@ impl Core<'_> {
                             if i.state == ImageState::Pending {
                                 i.state = image_state;
                                 if outcome != Outcome::Done {
+                                    let what = if job.operation == "CreateImage" {
+                                        "Create"
+                                    } else {
+                                        "Copy"
+                                    };
                                     i.state_reason = Some((
                                         "Client.InternalError".to_owned(),
-                                        "Copy image failed with an internal error".to_owned(),
+                                        format!("{what} image failed with an internal error"),
                                     ));
                                 }
                                 tx.put(&i)?;
@@ -431,7 +497,10 @@ impl Engine {
             saved: Mutex::new(Instant::now()),
             outer: p,
         };
-        let (temps, outcome) = match core.run_tasks(&job.tasks, &progress) {
+        let ran = core.run_tasks(&job.tasks, &progress);
+        // The copies are made (or failed): a mount frozen for the capture writes again.
+        drop(self.held_freezes().remove(&job.id));
+        let (temps, outcome) = match ran {
             Ok(t) => (t, Outcome::Done),
             Err(e) if is_key_problem(&e) => (Vec::new(), Outcome::KeyFailed),
             Err(e) => {
@@ -464,6 +533,7 @@ impl Engine {
         let shared = Arc::new(WorkerShared {
             queue: Mutex::new(WorkQueue::default()),
             wake: Condvar::new(),
+            engine: Arc::downgrade(self),
         });
         *self.workers.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&shared));
         let threads = (0..n.max(1))
@@ -510,10 +580,35 @@ impl Engine {
         }
     }
 
-    /// Hands job `id` to this engine's workers, if it has any.
-    pub(crate) fn notify_job(&self, id: &str) {
+    /// The freezes held for capture jobs of this process, by job id.
+    fn held_freezes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, crate::mountctl::Frozen>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands admitted job `q` to this engine's workers, if it has any: a capture starts at once
+    /// on its own thread (it may hold a mount's writes), others queue for the pool.
+    /// Without workers in this process the freeze is let go at once: the job runs in the next
+    /// process that has workers, on the volume as it is then.
+    pub(crate) fn notify_job(&self, q: Queued) {
+        let id = q.id.as_str();
         let w = self.workers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(shared) = w.as_ref() {
+            if let Some(f) = q.frozen {
+                self.held_freezes().insert(q.id.clone(), f);
+            }
+            if q.urgent {
+                if let Some(engine) = shared.engine.upgrade() {
+                    let id = id.to_owned();
+                    std::thread::spawn(move || {
+                        if let Err(e) = engine.run_job(&id, &crate::progress::NoProgress) {
+                            log_job_error(&id, &e);
+                        }
+                    });
+                    return;
+                }
+            }
             shared
                 .queue
                 .lock()
@@ -543,6 +638,18 @@ fn log_job_error(id: &str, e: &Error) {
     );
 }
 
+/// How long a call waits for a queued capture to be claimed before it gives up.
+const CAPTURE_START: Duration = Duration::from_secs(10);
+
+/// A job admitted by a call, handed to the workers when the call returns.
+pub(crate) struct Queued {
+    pub id: String,
+    /// The mount freeze the job holds until its copies are made.
+    pub frozen: Option<crate::mountctl::Frozen>,
+    /// Run at once on its own thread rather than queued for the pool.
+    pub urgent: bool,
+}
+
 #[derive(Default)]
 struct WorkQueue {
     ids: Vec<String>,
@@ -552,6 +659,8 @@ struct WorkQueue {
 pub(crate) struct WorkerShared {
     queue: Mutex<WorkQueue>,
     wake: Condvar,
+    /// The engine, for threads started for capture jobs.
+    engine: std::sync::Weak<Engine>,
 }
 
 /// Running job workers; [`Workers::stop`] lets each finish its current job and ends them. Jobs
@@ -847,6 +956,113 @@ mod engine_tests {
         let snap = f.root_snapshot(img["ImageId"].as_str().unwrap());
         assert_eq!(f.export(&snap, bytes.len()), bytes);
         f.call(&f.ctx, "TerminateInstances", json!({"InstanceIds": [id]}));
+    }
+
+    #[test]
+    fn asynchronous_snapshots_and_images_capture_the_volume_at_their_call() {
+        let f = Fixture::new();
+        let k1 = f.key();
+        let bytes = data(2 << 20);
+        let src = f.image(&bytes, &k1);
+        let run = f.call(
+            &f.ctx,
+            "RunInstances",
+            json!({"ImageId": src, "MinCount": 1, "MaxCount": 1}),
+        );
+        let inst = run["Instances"][0]["InstanceId"].clone();
+        let root = run["Instances"][0]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"].clone();
+        let a = f.ctx.clone().asynchronous();
+        let snap = f.call(&a, "CreateSnapshot", json!({"VolumeId": root}));
+        assert_eq!(snap["State"], "pending");
+        assert_eq!(snap["KmsKeyId"], json!(k1));
+        let img = f.call(
+            &a,
+            "CreateImage",
+            json!({"InstanceId": inst, "Name": "later"}),
+        );
+        let img = img["ImageId"].as_str().unwrap().to_owned();
+        assert_eq!(f.image_view(&img)["State"], "pending");
+        let img_snap = f.root_snapshot(&img);
+        assert_eq!(img_snap["State"], "pending");
+        assert_eq!(img_snap["Progress"], "0%");
+        // The name is taken at admission, and a pending snapshot cannot be deleted.
+        let again = json!({"InstanceId": inst, "Name": "later"});
+        let e = f
+            .engine
+            .invoke(&a, "CreateImage", again, &NoProgress)
+            .unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_AMI_NAME_DUPLICATE);
+        let e = f
+            .engine
+            .invoke(
+                &f.ctx,
+                "DeleteSnapshot",
+                json!({"SnapshotId": snap["SnapshotId"]}),
+                &NoProgress,
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), Code::INCORRECT_STATE);
+        let jobs = f.engine.runnable_jobs().unwrap();
+        assert_eq!(jobs.len(), 2);
+        for j in jobs {
+            assert!(f.engine.run_job(&j, &NoProgress).unwrap());
+        }
+        let desc = |id: &Value| {
+            f.call(&f.ctx, "DescribeSnapshots", json!({"SnapshotIds": [id]}))["Snapshots"][0]
+                .clone()
+        };
+        let snap = desc(&snap["SnapshotId"]);
+        assert_eq!(
+            (snap["State"].as_str(), snap["Progress"].as_str()),
+            (Some("completed"), Some("100%"))
+        );
+        assert_eq!(f.export(&snap, bytes.len()), bytes);
+        assert_eq!(f.image_view(&img)["State"], "available");
+        let img_snap = f.root_snapshot(&img);
+        assert_eq!(img_snap["State"], "completed");
+        assert_eq!(img_snap["KmsKeyId"], json!(k1));
+        assert_eq!(f.export(&img_snap, bytes.len()), bytes);
+    }
+
+    #[test]
+    fn a_capture_not_run_holds_back_calls_that_would_change_its_volume() {
+        let f = Fixture::new();
+        let k1 = f.key();
+        let src = f.image(&data(1 << 20), &k1);
+        let snap = f.root_snapshot(&src)["SnapshotId"].clone();
+        let vol = f.call(
+            &f.ctx,
+            "CreateVolume",
+            json!({"AvailabilityZone": "us-east-1a", "SnapshotId": snap}),
+        )["VolumeId"]
+            .clone();
+        let a = f.ctx.clone().asynchronous();
+        f.call(&a, "CreateSnapshot", json!({"VolumeId": vol}));
+        // Pretend the process running the capture died.
+        let ids = f.engine.runnable_jobs().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        f.engine
+            .catalog()
+            .write(|tx| {
+                let mut j = tx.get::<JobRec>(&ids[0])?.unwrap();
+                j.state = JobState::Running { pid: dead };
+                tx.put(&j)
+            })
+            .unwrap();
+        let attach = json!({"VolumeId": vol, "InstanceId": "i-0123456789abcdef0",
+                            "Device": "/dev/sdf"});
+        for (op, req) in [
+            ("AttachVolume", attach),
+            ("DeleteVolume", json!({"VolumeId": vol})),
+        ] {
+            let e = f.engine.invoke(&f.ctx, op, req, &NoProgress).unwrap_err();
+            assert_eq!(e.code(), Code::INCORRECT_STATE, "{op}");
+        }
+        // Once it runs, the volume can be deleted.
+        assert!(f.engine.run_job(&ids[0], &NoProgress).unwrap());
+        f.call(&f.ctx, "DeleteVolume", json!({"VolumeId": vol}));
     }
 
     #[test]

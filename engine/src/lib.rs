@@ -31,7 +31,9 @@ pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotI
 pub use jobs::Workers;
 pub use mount::MountedVolume;
 pub use progress::{NoProgress, Progress};
-pub use request::{KmsAction, KmsRequest, Request, EC2_OPERATIONS, KMS_OPERATIONS};
+pub use request::{
+    KmsAction, KmsRequest, KmsResponse, Request, Response, EC2_OPERATIONS, KMS_OPERATIONS,
+};
 /// The typed requests of the EC2, EBS direct and IAM operations.
 pub mod requests {
     pub use crate::request::{
@@ -52,4 +54,8 @@ pub mod kms_requests {
         ListAliases, ListGrants, ListKeys, RevokeGrant, ScheduleKeyDeletion, UpdateAlias,
     };
 }
-pub use secret::DataKey;
+/// The typed answers of the EC2, EBS and IAM operations.
+pub mod responses {
+    pub use crate::ec2::responses::*;
+}
+pub use secret::{DataKey, SecretString};

@@ -46,6 +46,42 @@ impl Secret32 {
     }
 }
 
+/// A secret shown once in an operation's answer (a new access key's secret): zeroized on
+/// drop, `Debug` shows no part of it; it serializes as the plain string, because showing it to
+/// its owner is the point of the answer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(zeroize::Zeroizing<String>);
+
+impl SecretString {
+    /// Wraps `s`.
+    pub fn new(s: String) -> Self {
+        SecretString(zeroize::Zeroizing::new(s))
+    }
+
+    /// The secret.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl serde::Serialize for SecretString {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(SecretString::new)
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(<redacted>)")
+    }
+}
+
 /// Fills `buf` from the operating system's random source.
 ///
 /// # Panics

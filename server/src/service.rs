@@ -295,9 +295,11 @@ impl Endpoint {
         op: &str,
         input: Value,
     ) -> Result<Value, Failure> {
-        Op::parse(op, input)
+        let out = Op::parse(op, input)
             .and_then(|r| self.engine.call(ctx, r, &NoProgress))
-            .map_err(|e| engine_failure(service, &e))
+            .map_err(|e| engine_failure(service, &e))?;
+        // The codecs are driven by the service model, over the answer's JSON form.
+        Ok(serde_json::to_value(&out).expect("responses serialize"))
     }
 }
 

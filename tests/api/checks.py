@@ -400,8 +400,17 @@ def check_s4():
                               "Ebs": {"Encrypted": True, "KmsKeyId": k1}}],
     )["InstanceId"]
     ami = ec2.create_image(InstanceId=inst, Name="s4-image", NoReboot=False)["ImageId"]
+    # CreateImage answers at once; its snapshots are captured by a job, then the waiter.
+    assert ec2.describe_images(ImageIds=[ami])["Images"][0]["State"] in ("pending", "available")
+    ec2.get_waiter("image_available").wait(ImageIds=[ami], WaiterConfig={"Delay": 1})
     state = ec2.describe_instances(InstanceIds=[inst])["Reservations"][0]["Instances"][0]
     assert state["State"]["Name"] == "running"
+    root = state["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+    snap = ec2.create_snapshot(VolumeId=root, Description="s4 root")
+    assert snap["State"] == "pending" and snap["KmsKeyId"] == k1, snap
+    ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snap["SnapshotId"]],
+                                              WaiterConfig={"Delay": 1})
+    assert download(ebs, snap["SnapshotId"], len(data)) == data
     img, snaps = snapshots_of(ec2, ami)
     assert snaps["/dev/xvda"]["KmsKeyId"] == k1
     assert img["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
@@ -422,6 +431,7 @@ def check_s5():
                                                 WaiterConfig={"Delay": 1})
         ec2.attach_volume(VolumeId=v["VolumeId"], InstanceId=iid, Device=dev)
     ami_m = ec2.create_image(InstanceId=iid, Name="ami-m")["ImageId"]
+    ec2.get_waiter("image_available").wait(ImageIds=[ami_m], WaiterConfig={"Delay": 1})
     _, snaps = snapshots_of(ec2, ami_m)
     assert {d: s["KmsKeyId"] for d, s in snaps.items()} == {
         "/dev/xvda": k1, "/dev/sdf": k2, "/dev/sdg": k3}

@@ -2,11 +2,11 @@
 //! attributes. Pure answers from the region's name: every region has zones `a` to `f`
 //! (`rules::check_az`), and any well-formed region name works (`rules::valid_region`).
 
-use super::rules::{glob, Filter};
+use super::responses as out;
+use super::rules::{matches_filters, Filter};
 use super::Core;
 use crate::error::{bail, Code, Result};
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 /// The regions DescribeRegions lists (AWS's commercial regions opted in by default).
 pub const REGIONS: &[&str] = &[
@@ -57,37 +57,17 @@ pub struct DescribeAccountAttributes {
     pub attribute_names: Option<Vec<String>>,
 }
 
-/// Whether `item` passes every filter: each filter names a field of `item`; any of its values
-/// (globs) may match.
-fn passes(
-    filters: &[Filter],
-    item: &Value,
-    field: impl Fn(&str) -> Option<&'static str>,
-) -> Result<bool> {
-    for f in filters {
-        let Some(member) = field(&f.name) else {
-            bail!(
-                Code::INVALID_PARAMETER_VALUE,
-                "The filter '{}' is invalid",
-                f.name
-            );
-        };
-        let text = item[member].as_str().unwrap_or_default();
-        if !f.values.iter().any(|v| glob(v, text)) {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 impl Core<'_> {
-    pub(crate) fn describe_regions(&mut self, r: DescribeRegions) -> Result<Value> {
+    pub(crate) fn describe_regions(
+        &mut self,
+        r: DescribeRegions,
+    ) -> Result<out::DescribeRegionsResult> {
         let mut names: Vec<&str> = REGIONS.to_vec();
         if !names.contains(&self.region()) {
             names.push(self.region());
             names.sort_unstable();
         }
-        let mut out = Vec::new();
+        let mut regions: Vec<out::Region> = Vec::new();
         for n in names {
             if r.region_names
                 .as_ref()
@@ -95,38 +75,40 @@ impl Core<'_> {
             {
                 continue;
             }
-            let item = json!({
-                "RegionName": n,
-                "Endpoint": format!("ec2.{n}.amazonaws.com"),
-                "OptInStatus": "opt-in-not-required",
-            });
-            let field = |f: &str| match f {
-                "region-name" => Some("RegionName"),
-                "endpoint" => Some("Endpoint"),
-                "opt-in-status" => Some("OptInStatus"),
-                _ => None,
+            let item = out::Region {
+                region_name: n.to_owned(),
+                endpoint: format!("ec2.{n}.amazonaws.com"),
+                opt_in_status: "opt-in-not-required".to_owned(),
             };
-            if passes(&r.filters, &item, field)? {
-                out.push(item);
+            let ok = matches_filters(&r.filters, |f| {
+                Some(vec![match f {
+                    "region-name" => item.region_name.clone(),
+                    "endpoint" => item.endpoint.clone(),
+                    "opt-in-status" => item.opt_in_status.clone(),
+                    _ => return None,
+                }])
+            })?;
+            if ok {
+                regions.push(item);
             }
         }
         if let Some(w) = &r.region_names {
             if let Some(bad) = w
                 .iter()
-                .find(|x| !out.iter().any(|i| i["RegionName"] == x.as_str()))
+                .find(|x| !regions.iter().any(|i| i.region_name == **x))
             {
                 if r.filters.is_empty() {
                     bail!(Code::INVALID_PARAMETER_VALUE, "Invalid region: {bad}");
                 }
             }
         }
-        Ok(json!({ "Regions": out }))
+        Ok(out::DescribeRegionsResult { regions })
     }
 
     pub(crate) fn describe_availability_zones(
         &mut self,
         r: DescribeAvailabilityZones,
-    ) -> Result<Value> {
+    ) -> Result<out::DescribeAvailabilityZonesResult> {
         let region = self.region().to_owned();
         let short: String = region
             .split('-')
@@ -143,7 +125,7 @@ impl Core<'_> {
                 other => other,
             })
             .collect();
-        let mut out = Vec::new();
+        let mut zones: Vec<out::AvailabilityZone> = Vec::new();
         for (i, z) in ZONES.chars().enumerate() {
             let name = format!("{region}{z}");
             let id = format!("{short}-az{}", i + 1);
@@ -153,36 +135,38 @@ impl Core<'_> {
             if r.zone_ids.as_ref().is_some_and(|w| !w.contains(&id)) {
                 continue;
             }
-            let item = json!({
-                "State": "available",
-                "OptInStatus": "opt-in-not-required",
-                "Messages": [],
-                "RegionName": region,
-                "ZoneName": name,
-                "ZoneId": id,
-                "GroupName": region,
-                "NetworkBorderGroup": region,
-                "ZoneType": "availability-zone",
-            });
-            let field = |f: &str| match f {
-                "zone-name" => Some("ZoneName"),
-                "zone-id" => Some("ZoneId"),
-                "region-name" => Some("RegionName"),
-                "state" => Some("State"),
-                "zone-type" => Some("ZoneType"),
-                "group-name" => Some("GroupName"),
-                "opt-in-status" => Some("OptInStatus"),
-                _ => None,
+            let item = out::AvailabilityZone {
+                state: "available".to_owned(),
+                opt_in_status: "opt-in-not-required".to_owned(),
+                messages: Vec::new(),
+                region_name: region.clone(),
+                zone_name: name,
+                zone_id: id,
+                group_name: region.clone(),
+                network_border_group: region.clone(),
+                zone_type: "availability-zone".to_owned(),
             };
-            if passes(&r.filters, &item, field)? {
-                out.push(item);
+            let ok = matches_filters(&r.filters, |f| {
+                Some(vec![match f {
+                    "zone-name" => item.zone_name.clone(),
+                    "zone-id" => item.zone_id.clone(),
+                    "region-name" => item.region_name.clone(),
+                    "state" => item.state.clone(),
+                    "zone-type" => item.zone_type.clone(),
+                    "group-name" => item.group_name.clone(),
+                    "opt-in-status" => item.opt_in_status.clone(),
+                    _ => return None,
+                }])
+            })?;
+            if ok {
+                zones.push(item);
             }
         }
         if let Some(bad) = r
             .zone_names
             .iter()
             .flatten()
-            .find(|n| !out.iter().any(|i| i["ZoneName"] == n.as_str()))
+            .find(|n| !zones.iter().any(|i| i.zone_name == **n))
         {
             if r.filters.is_empty() {
                 bail!(
@@ -191,13 +175,15 @@ impl Core<'_> {
                 );
             }
         }
-        Ok(json!({ "AvailabilityZones": out }))
+        Ok(out::DescribeAvailabilityZonesResult {
+            availability_zones: zones,
+        })
     }
 
     pub(crate) fn describe_account_attributes(
         &mut self,
         r: DescribeAccountAttributes,
-    ) -> Result<Value> {
+    ) -> Result<out::DescribeAccountAttributesResult> {
         // No VPCs are modelled: instances launch into "none" (EC2-VPC is the only platform).
         let all = [
             ("supported-platforms", "VPC"),
@@ -207,7 +193,7 @@ impl Core<'_> {
             ("max-elastic-ips", "5"),
             ("vpc-max-elastic-ips", "5"),
         ];
-        let mut out = Vec::new();
+        let mut attributes = Vec::new();
         for (name, value) in all {
             if r.attribute_names
                 .as_ref()
@@ -215,12 +201,16 @@ impl Core<'_> {
             {
                 continue;
             }
-            out.push(json!({
-                "AttributeName": name,
-                "AttributeValues": [{"AttributeValue": value}],
-            }));
+            attributes.push(out::AccountAttribute {
+                attribute_name: name.to_owned(),
+                attribute_values: vec![out::AccountAttributeValue {
+                    attribute_value: value.to_owned(),
+                }],
+            });
         }
-        Ok(json!({ "AccountAttributes": out }))
+        Ok(out::DescribeAccountAttributesResult {
+            account_attributes: attributes,
+        })
     }
 }
 

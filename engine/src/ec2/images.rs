@@ -2,8 +2,9 @@
 
 use super::model::{ImageMapping, ImageRec, ImageState, SnapshotRec, SnapshotState, VolumeRec};
 use super::requests as rq;
+use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
-use super::snapshots::{image_using, KEY_NOT_ACCESSIBLE};
+use super::snapshots::{capture_job, image_using, KEY_NOT_ACCESSIBLE};
 use super::{is_key_problem, Core, Planned, GIB};
 use crate::blob::TempBlob;
 use crate::catalog::Tx;
@@ -11,7 +12,6 @@ use crate::clock::now_iso;
 use crate::error::{bail, Code, Result};
 use crate::jobs::{SourceRef, Target, Task};
 use crate::progress::Progress;
-use serde_json::{json, Value};
 
 /// The default volume type of mappings that name none.
 pub(crate) const DEFAULT_VOLUME_TYPE: &str = "gp2";
@@ -55,7 +55,7 @@ impl Core<'_> {
         })
     }
 
-    pub(super) fn register_image(&mut self, r: rq::RegisterImage) -> Result<Value> {
+    pub(super) fn register_image(&mut self, r: rq::RegisterImage) -> Result<out::ImageIdResult> {
         rules::check_ami_name(&r.name)?;
         let Some(root) = r.root_device_name.clone() else {
             bail!(
@@ -154,10 +154,16 @@ impl Core<'_> {
                 source_region: None,
             })
         })?;
-        Ok(json!({"ImageId": image_id.to_string()}))
+        Ok(out::ImageIdResult {
+            image_id: image_id.to_string(),
+        })
     }
 
-    pub(super) fn copy_image(&mut self, r: rq::CopyImage, p: &dyn Progress) -> Result<Value> {
+    pub(super) fn copy_image(
+        &mut self,
+        r: rq::CopyImage,
+        p: &dyn Progress,
+    ) -> Result<out::ImageIdResult> {
         let src_id: crate::ids::ImageId = r.source_image_id.parse()?;
         if !rules::valid_region(&r.source_region) {
             bail!(
@@ -184,7 +190,9 @@ impl Core<'_> {
             if let Some(prev) = self.cat.read(|tx| tx.setting(k))? {
                 let (fp, id) = prev.split_once('\n').unwrap_or(("", ""));
                 if fp == fingerprint {
-                    return Ok(json!({"ImageId": id}));
+                    return Ok(out::ImageIdResult {
+                        image_id: id.to_owned(),
+                    });
                 }
                 bail!(
                     Code::IDEMPOTENT_PARAMETER_MISMATCH,
@@ -386,10 +394,14 @@ impl Core<'_> {
                 None => Ok(()),
             }
         })?;
-        Ok(json!({"ImageId": image.id}))
+        Ok(out::ImageIdResult { image_id: image.id })
     }
 
-    pub(super) fn create_image(&mut self, r: rq::CreateImage, p: &dyn Progress) -> Result<Value> {
+    pub(super) fn create_image(
+        &mut self,
+        r: rq::CreateImage,
+        p: &dyn Progress,
+    ) -> Result<out::ImageIdResult> {
         rules::check_ami_name(&r.name)?;
         let crash_consistent = r.no_reboot.unwrap_or(false);
         let (inst, vols) = self.cat.read(|tx| {
@@ -508,36 +520,12 @@ impl Core<'_> {
         // One point in time: a mounted instance's writes are frozen (after in-flight writes
         // finish, unless NoReboot asks for crash consistency) while every snapshot is taken.
         let frozen = crate::mountctl::freeze(self.home, &inst.id, !crash_consistent)?;
-        let mut recs = Vec::new();
-        let mut temps = Vec::new();
-        let mut mappings = Vec::new();
-        for (v, dot) in &keep {
-            let a = v.attachment.as_ref().expect("attached");
-            let sid = Self::new_snapshot_id();
-            let desc = format!(
-                "Created by CreateImage({}) for {} from {}",
-                inst.id, image_id, v.id
-            );
-            let (rec, tmp) = self.snapshot_of_volume(v, sid.as_str(), desc, p)?;
-            mappings.push(ImageMapping {
-                device_name: a.device.clone(),
-                snapshot_id: Some(rec.id.clone()),
-                volume_size: v.size_gib,
-                volume_type: v.volume_type.clone(),
-                delete_on_termination: *dot,
-                encrypted: v.encryption.is_some(),
-            });
-            recs.push(rec);
-            temps.push(tmp);
-        }
-        drop(frozen);
-        mappings.extend(extra);
-        let image = ImageRec {
+        let image_of = |state, mappings| ImageRec {
             id: image_id.to_string(),
             region: self.region().to_owned(),
             name: r.name.clone(),
             description: r.description.clone(),
-            state: ImageState::Available,
+            state,
             state_reason: None,
             owner_id: self.account().to_owned(),
             creation_date: now_iso(),
@@ -548,11 +536,75 @@ impl Core<'_> {
             source_image_id: None,
             source_region: None,
         };
+        let describe = |v: &VolumeRec| {
+            format!(
+                "Created by CreateImage({}) for {} from {}",
+                inst.id, image_id, v.id
+            )
+        };
+        let mapping = |v: &VolumeRec, dot: bool, snapshot_id: &str| ImageMapping {
+            device_name: v.attachment.as_ref().expect("attached").device.clone(),
+            snapshot_id: Some(snapshot_id.to_owned()),
+            volume_size: v.size_gib,
+            volume_type: v.volume_type.clone(),
+            delete_on_termination: dot,
+            encrypted: v.encryption.is_some(),
+        };
+        if !self.wait {
+            // Admitted now (pending image and snapshots), captured by a job that holds the
+            // freeze until its copies are made.
+            let recs: Vec<SnapshotRec> = keep
+                .iter()
+                .map(|(v, _)| {
+                    let sid = Self::new_snapshot_id();
+                    self.pending_snapshot_of(v, sid.as_str(), Some(describe(v)))
+                })
+                .collect();
+            let mut mappings: Vec<ImageMapping> = keep
+                .iter()
+                .zip(&recs)
+                .map(|((v, dot), s)| mapping(v, *dot, &s.id))
+                .collect();
+            mappings.extend(extra);
+            let image = image_of(ImageState::Pending, mappings);
+            let vols: Vec<&VolumeRec> = keep.iter().map(|(v, _)| *v).collect();
+            let snaps: Vec<&SnapshotRec> = recs.iter().collect();
+            let (tasks, target) = capture_job(&vols, &snaps, Some(image.id.clone()));
+            let job = self.cat.write(|tx| {
+                self.check_name_free(tx, &image.name)?;
+                for v in &vols {
+                    self.volume(tx, &v.id)?;
+                }
+                for rec in &recs {
+                    tx.put(rec)?;
+                }
+                tx.put(&image)?;
+                self.queue_job(tx, "CreateImage", tasks, target)
+            })?;
+            self.hold_freeze(&job, frozen);
+            return Ok(out::ImageIdResult { image_id: image.id });
+        }
+        let mut recs = Vec::new();
+        let mut temps = Vec::new();
+        let mut mappings = Vec::new();
+        for (v, dot) in &keep {
+            let sid = Self::new_snapshot_id();
+            let (rec, tmp) = self.snapshot_of_volume(v, sid.as_str(), describe(v), p)?;
+            mappings.push(mapping(v, *dot, &rec.id));
+            recs.push(rec);
+            temps.push(tmp);
+        }
+        drop(frozen);
+        mappings.extend(extra);
+        let image = image_of(ImageState::Available, mappings);
         self.commit_image(&image, temps, &recs, |_| Ok(()))?;
-        Ok(json!({"ImageId": image.id}))
+        Ok(out::ImageIdResult { image_id: image.id })
     }
 
-    pub(super) fn deregister_image(&mut self, r: rq::DeregisterImage) -> Result<Value> {
+    pub(super) fn deregister_image(
+        &mut self,
+        r: rq::DeregisterImage,
+    ) -> Result<out::DeregisterImageResult> {
         let id: crate::ids::ImageId = r.image_id.parse()?;
         let region = self.region().to_owned();
         let removed = self.cat.write(|tx| {
@@ -576,8 +628,10 @@ impl Core<'_> {
             if r.delete_associated_snapshots == Some(true) {
                 for sid in img.mappings.iter().filter_map(|m| m.snapshot_id.clone()) {
                     if image_using(tx, &region, &sid)?.is_some() {
-                        results
-                            .push(json!({"SnapshotId": sid, "ReturnCode": "warn-skipped-in-use"}));
+                        results.push(out::DeleteSnapshotReturnCode {
+                            snapshot_id: sid,
+                            return_code: "warn-skipped-in-use".to_owned(),
+                        });
                         continue;
                     }
                     if let Some(s) = tx.get::<SnapshotRec>(&sid)? {
@@ -586,7 +640,10 @@ impl Core<'_> {
                             removed.push(sid.clone());
                         }
                     }
-                    results.push(json!({"SnapshotId": sid, "ReturnCode": "success"}));
+                    results.push(out::DeleteSnapshotReturnCode {
+                        snapshot_id: sid,
+                        return_code: "success".to_owned(),
+                    });
                 }
             }
             Ok((removed, results))
@@ -594,14 +651,14 @@ impl Core<'_> {
         for sid in &removed.0 {
             self.store.remove(sid)?;
         }
-        let mut out = json!({"Return": true});
-        if r.delete_associated_snapshots == Some(true) {
-            out["DeleteSnapshotResults"] = json!(removed.1);
-        }
-        Ok(out)
+        Ok(out::DeregisterImageResult {
+            r#return: true,
+            delete_snapshot_results: (r.delete_associated_snapshots == Some(true))
+                .then_some(removed.1),
+        })
     }
 
-    pub(super) fn describe_images(&mut self, r: rq::Describe) -> Result<Value> {
+    pub(super) fn describe_images(&mut self, r: rq::Describe) -> Result<Vec<out::Image>> {
         let region = self.region().to_owned();
         let account = self.account().to_owned();
         let images = self.cat.read(|tx| match &r.ids {
@@ -615,7 +672,7 @@ impl Core<'_> {
                 .filter(|i| i.state != ImageState::Deregistered)
                 .collect()),
         })?;
-        let mut out = Vec::new();
+        let mut shown = Vec::new();
         for i in images {
             if let Some(owners) = &r.owners {
                 if !owners.iter().any(|o| o == "self" || *o == account) {
@@ -649,9 +706,9 @@ impl Core<'_> {
                 })
             })?;
             if ok {
-                out.push(i.to_json());
+                shown.push(i.view());
             }
         }
-        Ok(json!({"Images": out}))
+        Ok(shown)
     }
 }

@@ -6,6 +6,7 @@ use super::model::{
     Attachment, ImageRec, InstanceRec, InstanceState, SnapshotRec, VolumeRec, VolumeState,
 };
 use super::requests as rq;
+use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
 use super::{is_key_problem, Core, GIB};
 use crate::catalog::Tx;
@@ -15,7 +16,7 @@ use crate::ids::ReservationId;
 use crate::jobs::{SourceRef, Target, Task};
 use crate::progress::Progress;
 use crate::secret::random_u128;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The state reason of an instance whose volumes' key cannot be used (SEMANTICS.md §13 rule 8).
 pub(crate) const KMS_REASON: (&str, &str) = (
@@ -157,7 +158,11 @@ impl Core<'_> {
         Ok(out)
     }
 
-    pub(super) fn run_instances(&mut self, r: rq::RunInstances, p: &dyn Progress) -> Result<Value> {
+    pub(super) fn run_instances(
+        &mut self,
+        r: rq::RunInstances,
+        p: &dyn Progress,
+    ) -> Result<out::Reservation> {
         let min = r.min_count.unwrap_or(1);
         let max = r.max_count.unwrap_or(min);
         if min == 0 || max < min {
@@ -339,7 +344,7 @@ impl Core<'_> {
             }
             Ok(())
         })?;
-        let shown: Vec<Value> = instances
+        let shown = instances
             .iter()
             .map(|i| {
                 let vols: Vec<VolumeRec> = volumes
@@ -347,24 +352,25 @@ impl Core<'_> {
                     .filter(|v| v.attachment.as_ref().is_some_and(|a| a.instance_id == i.id))
                     .cloned()
                     .collect();
-                let mut j = i.to_json(&vols, InstanceState::Pending);
-                if let Some(o) = j.as_object_mut() {
-                    o.remove("StateReason");
-                }
+                let mut j = i.view(&vols, InstanceState::Pending);
+                j.state_reason = None;
                 j
             })
             .collect();
-        Ok(json!({"ReservationId": reservation, "OwnerId": self.account(), "Instances": shown}))
+        Ok(out::Reservation {
+            reservation_id: reservation.to_string(),
+            owner_id: self.account().to_owned(),
+            instances: shown,
+        })
     }
 
     fn transition(
         &mut self,
         r: rq::InstanceIds,
-        key: &str,
         apply: impl Fn(&Self, &Tx<'_>, &mut InstanceRec) -> Result<(InstanceState, Vec<String>)>,
-    ) -> Result<Value> {
-        let (out, removed) = self.cat.write(|tx| {
-            let mut out = Vec::new();
+    ) -> Result<Vec<out::InstanceStateChange>> {
+        let (changes, removed) = self.cat.write(|tx| {
+            let mut changes = Vec::new();
             let mut removed = Vec::new();
             for id in &r.instance_ids {
                 let mut inst = self.instance(tx, id)?;
@@ -372,14 +378,18 @@ impl Core<'_> {
                 let (shown, gone) = apply(self, tx, &mut inst)?;
                 removed.extend(gone);
                 tx.put(&inst)?;
-                out.push(json!({"InstanceId": inst.id, "CurrentState": shown.to_json(), "PreviousState": prev.to_json()}));
+                changes.push(out::InstanceStateChange {
+                    instance_id: inst.id.clone(),
+                    current_state: shown.view(),
+                    previous_state: prev.view(),
+                });
             }
-            Ok((out, removed))
+            Ok((changes, removed))
         })?;
         for v in removed {
             self.store.remove(&v)?;
         }
-        Ok(json!({ key: out }))
+        Ok(changes)
     }
 
     /// `IncorrectInstanceState` while a launch job is still making the instance's volumes.
@@ -410,9 +420,12 @@ impl Core<'_> {
         Ok(())
     }
 
-    pub(super) fn stop_instances(&mut self, r: rq::InstanceIds) -> Result<Value> {
+    pub(super) fn stop_instances(
+        &mut self,
+        r: rq::InstanceIds,
+    ) -> Result<out::StopInstancesResult> {
         self.unmount_all(&r.instance_ids)?;
-        self.transition(r, "StoppingInstances", |core, tx, inst| match inst.state {
+        let changes = self.transition(r, |core, tx, inst| match inst.state {
             InstanceState::Running | InstanceState::Pending => {
                 core.check_not_launching(tx, inst)?;
                 inst.state = InstanceState::Stopped;
@@ -431,11 +444,17 @@ impl Core<'_> {
                 inst.id,
                 s.name()
             ),
+        })?;
+        Ok(out::StopInstancesResult {
+            stopping_instances: changes,
         })
     }
 
-    pub(super) fn start_instances(&mut self, r: rq::InstanceIds) -> Result<Value> {
-        self.transition(r, "StartingInstances", |core, tx, inst| match inst.state {
+    pub(super) fn start_instances(
+        &mut self,
+        r: rq::InstanceIds,
+    ) -> Result<out::StartInstancesResult> {
+        let changes = self.transition(r, |core, tx, inst| match inst.state {
             InstanceState::Stopped => {
                 // Starting decrypts every encrypted volume's data key again (§17): a key disabled
                 // meanwhile keeps the instance stopped, with the KMS state reason.
@@ -465,13 +484,32 @@ impl Core<'_> {
                 inst.id,
                 s.name()
             ),
+        })?;
+        Ok(out::StartInstancesResult {
+            starting_instances: changes,
         })
     }
 
-    pub(super) fn terminate_instances(&mut self, r: rq::InstanceIds) -> Result<Value> {
+    pub(super) fn terminate_instances(
+        &mut self,
+        r: rq::InstanceIds,
+    ) -> Result<out::TerminateInstancesResult> {
         let _ = r.force;
+        // Volumes deleted on termination may still be being captured by a snapshot.
+        let attached = self.cat.read(|tx| {
+            let mut ids = Vec::new();
+            for id in &r.instance_ids {
+                if let Ok(inst) = self.instance(tx, id) {
+                    ids.extend(self.attached_volumes(tx, &inst)?.into_iter().map(|v| v.id));
+                }
+            }
+            Ok(ids)
+        })?;
+        for v in &attached {
+            self.wait_for_captures(v)?;
+        }
         self.unmount_all(&r.instance_ids)?;
-        self.transition(r, "TerminatingInstances", |core, tx, inst| {
+        let changes = self.transition(r, |core, tx, inst| {
             if inst.state == InstanceState::Terminated {
                 return Ok((InstanceState::Terminated, vec![]));
             }
@@ -504,10 +542,13 @@ impl Core<'_> {
                 ));
             }
             Ok((InstanceState::ShuttingDown, gone))
+        })?;
+        Ok(out::TerminateInstancesResult {
+            terminating_instances: changes,
         })
     }
 
-    pub(super) fn describe_instances(&mut self, r: rq::Describe) -> Result<Value> {
+    pub(super) fn describe_instances(&mut self, r: rq::Describe) -> Result<Vec<out::Reservation>> {
         let region = self.region().to_owned();
         let rows = self.cat.read(|tx| {
             let insts = match &r.ids {
@@ -524,7 +565,7 @@ impl Core<'_> {
             }
             Ok(rows)
         })?;
-        let mut reservations: Vec<(String, String, Vec<Value>)> = Vec::new();
+        let mut reservations: Vec<out::Reservation> = Vec::new();
         for (i, vols) in rows {
             let ok = matches_filters(&r.filters, |name| {
                 Some(match name {
@@ -542,19 +583,19 @@ impl Core<'_> {
             if !ok {
                 continue;
             }
-            let j = i.to_json(&vols, i.state);
+            let j = i.view(&vols, i.state);
             match reservations
                 .iter_mut()
-                .find(|(rid, _, _)| *rid == i.reservation_id)
+                .find(|r| r.reservation_id == i.reservation_id)
             {
-                Some((_, _, list)) => list.push(j),
-                None => reservations.push((i.reservation_id.clone(), i.owner_id.clone(), vec![j])),
+                Some(r) => r.instances.push(j),
+                None => reservations.push(out::Reservation {
+                    reservation_id: i.reservation_id.clone(),
+                    owner_id: i.owner_id.clone(),
+                    instances: vec![j],
+                }),
             }
         }
-        let out: Vec<Value> = reservations
-            .into_iter()
-            .map(|(rid, owner, list)| json!({"ReservationId": rid, "OwnerId": owner, "Instances": list}))
-            .collect();
-        Ok(json!({"Reservations": out}))
+        Ok(reservations)
     }
 }

@@ -13,6 +13,7 @@ mod images;
 mod instances;
 pub(crate) mod model;
 pub(crate) mod requests;
+pub mod responses;
 pub(crate) mod rules;
 mod settings;
 mod snapshots;
@@ -26,12 +27,12 @@ use crate::error::{bail, Code, Error, Result};
 use crate::ids::{ImageId, InstanceId, SnapshotId, VolumeId};
 use crate::kms::{Caller, KeyRecord, Kms};
 use crate::progress::Progress;
-use crate::request::Request;
+use crate::request::{Request, Response};
 use crate::secret::random_u128;
 use crate::xts::{Xts, XtsCipher};
 use model::{Encryption, ImageRec, ImageState, InstanceRec, SnapshotRec, SnapshotState, VolumeRec};
+use responses as out;
 use rules::KeyChoice;
-use serde_json::Value;
 use std::path::Path;
 
 /// 1 GiB: volume sizes are whole GiB.
@@ -50,7 +51,7 @@ pub(crate) struct Core<'e> {
     /// Whether data-moving calls run their data work before returning (see `jobs`).
     pub wait: bool,
     /// Jobs this call admitted, handed to the workers when it returns.
-    pub queued: std::sync::Mutex<Vec<String>>,
+    pub queued: std::sync::Mutex<Vec<crate::jobs::Queued>>,
 }
 
 /// Whether a KMS error is one AWS reports asynchronously on EC2 resources (a key that is
@@ -414,63 +415,113 @@ impl Core<'_> {
     }
 
     /// Runs EC2 operation `req`.
-    pub(crate) fn call(&mut self, req: Request, p: &dyn Progress) -> Result<Value> {
+    pub(crate) fn call(&mut self, req: Request, p: &dyn Progress) -> Result<Response> {
         use Request as R;
-        match req {
-            R::ImportSnapshot(r) => self.import_snapshot(r, p),
-            R::ExportSnapshot(r) => self.export_snapshot(r, p),
+        use Response as O;
+        Ok(match req {
+            R::ImportSnapshot(r) => O::ImportSnapshot(self.import_snapshot(r, p)?),
+            R::ExportSnapshot(r) => O::ExportSnapshot(self.export_snapshot(r, p)?),
             R::DescribeSnapshots(r) => {
-                paged(r, "Snapshots", "SnapshotId", |r| self.describe_snapshots(r))
+                let (snapshots, next_token) = paged(
+                    r,
+                    "SnapshotId",
+                    |s: &out::Snapshot| &s.snapshot_id,
+                    |r| self.describe_snapshots(r),
+                )?;
+                O::DescribeSnapshots(out::DescribeSnapshotsResult {
+                    snapshots,
+                    next_token,
+                })
             }
-            R::CopySnapshot(r) => self.copy_snapshot(r, p),
-            R::CreateSnapshot(r) => self.create_snapshot(r, p),
-            R::DeleteSnapshot(r) => self.delete_snapshot(r),
-            R::DescribeImages(r) => paged(r, "Images", "ImageId", |r| self.describe_images(r)),
-            R::RegisterImage(r) => self.register_image(r),
-            R::CopyImage(r) => self.copy_image(r, p),
-            R::CreateImage(r) => self.create_image(r, p),
-            R::DeregisterImage(r) => self.deregister_image(r),
-            R::DescribeVolumes(r) => paged(r, "Volumes", "VolumeId", |r| self.describe_volumes(r)),
-            R::CreateVolume(r) => self.create_volume(r, p),
-            R::DeleteVolume(r) => self.delete_volume(r),
-            R::AttachVolume(r) => self.attach_volume(r),
-            R::DetachVolume(r) => self.detach_volume(r),
-            R::DescribeInstances(r) => paged(r, "Reservations", "ReservationId", |r| {
-                self.describe_instances(r)
-            }),
-            R::RunInstances(r) => self.run_instances(r, p),
-            R::StartInstances(r) => self.start_instances(r),
-            R::StopInstances(r) => self.stop_instances(r),
-            R::TerminateInstances(r) => self.terminate_instances(r),
-            R::EnableEbsEncryptionByDefault(r) => self.set_ebd(r, true),
-            R::DisableEbsEncryptionByDefault(r) => self.set_ebd(r, false),
-            R::GetEbsEncryptionByDefault(r) => self.get_ebd(r),
-            R::GetEbsDefaultKmsKeyId(r) => self.get_default_key(r),
-            R::ModifyEbsDefaultKmsKeyId(r) => self.modify_default_key(r),
-            R::ResetEbsDefaultKmsKeyId(r) => self.reset_default_key(r),
-            R::DescribeRegions(r) => self.describe_regions(r),
-            R::DescribeAvailabilityZones(r) => self.describe_availability_zones(r),
-            R::DescribeAccountAttributes(r) => self.describe_account_attributes(r),
-            R::CreateAccessKey(r) => self.create_access_key(r),
-            R::ListAccessKeys(r) => self.list_access_keys(r),
-            R::UpdateAccessKey(r) => self.change_access_key(r, false),
-            R::DeleteAccessKey(r) => self.change_access_key(r, true),
-            R::Kms(k) => Err(Error::new(
+            R::CopySnapshot(r) => O::CopySnapshot(self.copy_snapshot(r, p)?),
+            R::CreateSnapshot(r) => O::CreateSnapshot(self.create_snapshot(r, p)?),
+            R::DeleteSnapshot(r) => O::DeleteSnapshot(self.delete_snapshot(r)?),
+            R::DescribeImages(r) => {
+                let (images, next_token) = paged(
+                    r,
+                    "ImageId",
+                    |i: &out::Image| &i.image_id,
+                    |r| self.describe_images(r),
+                )?;
+                O::DescribeImages(out::DescribeImagesResult { images, next_token })
+            }
+            R::RegisterImage(r) => O::RegisterImage(self.register_image(r)?),
+            R::CopyImage(r) => O::CopyImage(self.copy_image(r, p)?),
+            R::CreateImage(r) => O::CreateImage(self.create_image(r, p)?),
+            R::DeregisterImage(r) => O::DeregisterImage(self.deregister_image(r)?),
+            R::DescribeVolumes(r) => {
+                let (volumes, next_token) = paged(
+                    r,
+                    "VolumeId",
+                    |v: &out::Volume| &v.volume_id,
+                    |r| self.describe_volumes(r),
+                )?;
+                O::DescribeVolumes(out::DescribeVolumesResult {
+                    volumes,
+                    next_token,
+                })
+            }
+            R::CreateVolume(r) => O::CreateVolume(self.create_volume(r, p)?),
+            R::DeleteVolume(r) => O::DeleteVolume(self.delete_volume(r)?),
+            R::AttachVolume(r) => O::AttachVolume(self.attach_volume(r)?),
+            R::DetachVolume(r) => O::DetachVolume(self.detach_volume(r)?),
+            R::DescribeInstances(r) => {
+                let (reservations, next_token) = paged(
+                    r,
+                    "ReservationId",
+                    |r: &out::Reservation| &r.reservation_id,
+                    |r| self.describe_instances(r),
+                )?;
+                O::DescribeInstances(out::DescribeInstancesResult {
+                    reservations,
+                    next_token,
+                })
+            }
+            R::RunInstances(r) => O::RunInstances(self.run_instances(r, p)?),
+            R::StartInstances(r) => O::StartInstances(self.start_instances(r)?),
+            R::StopInstances(r) => O::StopInstances(self.stop_instances(r)?),
+            R::TerminateInstances(r) => O::TerminateInstances(self.terminate_instances(r)?),
+            R::EnableEbsEncryptionByDefault(r) => {
+                O::EnableEbsEncryptionByDefault(self.set_ebd(r, true)?)
+            }
+            R::DisableEbsEncryptionByDefault(r) => {
+                O::DisableEbsEncryptionByDefault(self.set_ebd(r, false)?)
+            }
+            R::GetEbsEncryptionByDefault(r) => O::GetEbsEncryptionByDefault(self.get_ebd(r)?),
+            R::GetEbsDefaultKmsKeyId(r) => O::GetEbsDefaultKmsKeyId(self.get_default_key(r)?),
+            R::ModifyEbsDefaultKmsKeyId(r) => {
+                O::ModifyEbsDefaultKmsKeyId(self.modify_default_key(r)?)
+            }
+            R::ResetEbsDefaultKmsKeyId(r) => O::ResetEbsDefaultKmsKeyId(self.reset_default_key(r)?),
+            R::DescribeRegions(r) => O::DescribeRegions(self.describe_regions(r)?),
+            R::DescribeAvailabilityZones(r) => {
+                O::DescribeAvailabilityZones(self.describe_availability_zones(r)?)
+            }
+            R::DescribeAccountAttributes(r) => {
+                O::DescribeAccountAttributes(self.describe_account_attributes(r)?)
+            }
+            R::CreateAccessKey(r) => O::CreateAccessKey(self.create_access_key(r)?),
+            R::ListAccessKeys(r) => O::ListAccessKeys(self.list_access_keys(r)?),
+            R::UpdateAccessKey(r) => O::UpdateAccessKey(self.change_access_key(r, false)?),
+            R::DeleteAccessKey(r) => O::DeleteAccessKey(self.change_access_key(r, true)?),
+            R::Kms(k) => bail!(
                 Code::INVALID_ACTION,
-                format!("{} is a KMS operation", k.action().name()),
-            )),
-        }
+                "{} is a KMS operation",
+                k.action().name()
+            ),
+        })
     }
 }
 
-/// Runs a Describe* call and returns one page of it: at most `MaxResults` items of the list
-/// `list` (in id order), after the item whose `id_member` the `NextToken` names.
-fn paged(
+/// Runs a Describe* call and returns one page of it with the page's `NextToken`: at most
+/// `MaxResults` items (in id order), after the item whose id (`id_member`, read by `id_of`) the
+/// `NextToken` names.
+fn paged<T>(
     r: crate::request::Describe,
-    list: &str,
     id_member: &str,
-    describe: impl FnOnce(crate::request::Describe) -> Result<Value>,
-) -> Result<Value> {
+    id_of: impl Fn(&T) -> &String,
+    describe: impl FnOnce(crate::request::Describe) -> Result<Vec<T>>,
+) -> Result<(Vec<T>, Option<String>)> {
     let (max, token) = (r.max_results, r.next_token.clone());
     if max.is_some() && r.ids.as_ref().is_some_and(|i| !i.is_empty()) {
         bail!(
@@ -501,28 +552,24 @@ fn paged(
         ),
         None => None,
     };
-    let mut out = describe(r)?;
+    let items = describe(r)?;
     if max.is_none() && after.is_none() {
-        return Ok(out);
+        return Ok((items, None));
     }
     let limit = max.map_or(usize::MAX, |m| m as usize);
-    let Some(Value::Array(items)) = out.get_mut(list).map(std::mem::take) else {
-        return Ok(out);
-    };
-    let id_of = |v: &Value| v[id_member].as_str().unwrap_or_default().to_owned();
-    let mut items: Vec<Value> = items
+    let mut items: Vec<T> = items
         .into_iter()
-        .filter(|v| after.as_ref().is_none_or(|a| id_of(v) > *a))
+        .filter(|v| after.as_ref().is_none_or(|a| id_of(v) > a))
         .collect();
-    items.sort_by_key(|v| id_of(v));
+    items.sort_by(|a, b| id_of(a).cmp(id_of(b)));
     let more = items.len() > limit;
     items.truncate(limit);
-    if more {
-        let last = items.last().map(&id_of).unwrap_or_default();
-        out["NextToken"] = Value::String(hex::encode(last));
-    }
-    out[list] = Value::Array(items);
-    Ok(out)
+    let next = if more {
+        items.last().map(|v| hex::encode(id_of(v)))
+    } else {
+        None
+    };
+    Ok((items, next))
 }
 
 /// Rounds a byte length up to whole GiB (at least 1).

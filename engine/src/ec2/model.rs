@@ -1,11 +1,11 @@
-//! EC2 catalog records (volumes, snapshots, images, instances) and their AWS-shaped JSON views.
-//! Pure: no I/O; the records are stored by the catalog and rendered for Describe* responses.
+//! EC2 catalog records (volumes, snapshots, images, instances) and their AWS views
+//! (`responses`). Pure: no I/O; the records are stored by the catalog and shown by Describe*.
 
+use super::responses as out;
 use crate::catalog::Record;
 use crate::kms::WrappedKey;
 use crate::xts::XtsCipher;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
 
 /// The encryption of a volume or snapshot: the KMS key, the wrapped data key, and the context
 /// (`aws:ebs:id`) the wrapped key is bound to.
@@ -77,38 +77,39 @@ impl Record for VolumeRec {
 }
 
 impl VolumeRec {
-    pub(crate) fn attachment_json(&self, state: &str) -> Value {
+    pub(crate) fn attachment_view(&self, state: &str) -> out::VolumeAttachment {
         let a = self
             .attachment
             .as_ref()
             .expect("only attached volumes have an attachment view");
-        json!({
-            "AttachTime": a.attach_time,
-            "Device": a.device,
-            "InstanceId": a.instance_id,
-            "State": state,
-            "VolumeId": self.id,
-            "DeleteOnTermination": a.delete_on_termination,
-        })
+        out::VolumeAttachment {
+            attach_time: a.attach_time.clone(),
+            device: a.device.clone(),
+            instance_id: a.instance_id.clone(),
+            state: state.to_owned(),
+            volume_id: self.id.clone(),
+            delete_on_termination: a.delete_on_termination,
+        }
     }
 
-    pub(crate) fn to_json(&self) -> Value {
-        let mut v = json!({
-            "VolumeId": self.id,
-            "Size": self.size_gib,
-            "SnapshotId": self.snapshot_id,
-            "AvailabilityZone": self.az,
-            "State": self.state.as_str(),
-            "CreateTime": self.create_time,
-            "VolumeType": self.volume_type,
-            "Encrypted": self.encryption.is_some(),
-            "Attachments": if self.attachment.is_some() { vec![self.attachment_json("attached")] } else { vec![] },
-            "MultiAttachEnabled": false,
-        });
-        if let Some(e) = &self.encryption {
-            v["KmsKeyId"] = json!(e.key_arn());
+    pub(crate) fn view(&self) -> out::Volume {
+        out::Volume {
+            volume_id: self.id.clone(),
+            size: self.size_gib,
+            snapshot_id: self.snapshot_id.clone(),
+            availability_zone: self.az.clone(),
+            state: self.state.as_str().to_owned(),
+            create_time: self.create_time.clone(),
+            volume_type: self.volume_type.clone(),
+            encrypted: self.encryption.is_some(),
+            attachments: self
+                .attachment
+                .iter()
+                .map(|_| self.attachment_view("attached"))
+                .collect(),
+            multi_attach_enabled: false,
+            kms_key_id: self.encryption.as_ref().map(|e| e.key_arn().to_owned()),
         }
-        v
     }
 }
 
@@ -157,27 +158,27 @@ impl SnapshotRec {
         }
     }
 
-    pub(crate) fn to_json(&self) -> Value {
-        let mut v = json!({
-            "SnapshotId": self.id,
-            "VolumeId": self.volume_id,
-            "VolumeSize": self.size_gib,
-            "State": self.state_str(),
-            "Progress": if self.state == SnapshotState::Completed { "100%" } else { "0%" },
-            "StartTime": self.start_time,
-            "OwnerId": self.owner_id,
-            "Description": self.description,
-            "Encrypted": self.encryption.is_some(),
-            "StorageTier": "standard",
-        });
-        if let Some(m) = &self.state_message {
-            v["StateMessage"] = json!(m);
+    pub(crate) fn view(&self) -> out::Snapshot {
+        let progress = if self.state == SnapshotState::Completed {
+            "100%"
+        } else {
+            "0%"
+        };
+        out::Snapshot {
+            snapshot_id: self.id.clone(),
+            volume_id: self.volume_id.clone(),
+            volume_size: self.size_gib,
+            state: self.state_str().to_owned(),
+            progress: progress.to_owned(),
+            start_time: self.start_time.clone(),
+            owner_id: self.owner_id.clone(),
+            description: self.description.clone(),
+            encrypted: self.encryption.is_some(),
+            storage_tier: "standard".to_owned(),
+            state_message: self.state_message.clone(),
+            kms_key_id: self.encryption.as_ref().map(|e| e.key_arn().to_owned()),
+            data_encryption_key_id: self.encryption.as_ref().map(|e| e.wrapped.dek_id.clone()),
         }
-        if let Some(e) = &self.encryption {
-            v["KmsKeyId"] = json!(e.key_arn());
-            v["DataEncryptionKeyId"] = json!(e.wrapped.dek_id);
-        }
-        v
     }
 }
 
@@ -241,52 +242,40 @@ impl ImageRec {
         }
     }
 
-    pub(crate) fn to_json(&self) -> Value {
-        let bdm: Vec<Value> = self
+    pub(crate) fn view(&self) -> out::Image {
+        let block_device_mappings = self
             .mappings
             .iter()
-            .map(|m| {
-                let mut ebs = Map::new();
-                ebs.insert("DeleteOnTermination".into(), json!(m.delete_on_termination));
-                if let Some(s) = &m.snapshot_id {
-                    ebs.insert("SnapshotId".into(), json!(s));
-                }
-                ebs.insert("VolumeSize".into(), json!(m.volume_size));
-                ebs.insert("VolumeType".into(), json!(m.volume_type));
-                ebs.insert("Encrypted".into(), json!(m.encrypted));
-                json!({"DeviceName": m.device_name, "Ebs": ebs})
+            .map(|m| out::BlockDeviceMapping {
+                device_name: m.device_name.clone(),
+                ebs: out::EbsBlockDevice {
+                    delete_on_termination: m.delete_on_termination,
+                    snapshot_id: m.snapshot_id.clone(),
+                    volume_size: m.volume_size,
+                    volume_type: m.volume_type.clone(),
+                    encrypted: m.encrypted,
+                },
             })
             .collect();
-        let mut v = json!({
-            "ImageId": self.id,
-            "Name": self.name,
-            "State": self.state_str(),
-            "OwnerId": self.owner_id,
-            "Public": false,
-            "CreationDate": self.creation_date,
-            "ImageType": "machine",
-            "RootDeviceType": "ebs",
-            "RootDeviceName": self.root_device_name,
-            "Architecture": self.architecture,
-            "VirtualizationType": "hvm",
-            "BlockDeviceMappings": bdm,
-        });
-        if let Some(d) = &self.description {
-            v["Description"] = json!(d);
+        out::Image {
+            image_id: self.id.clone(),
+            name: self.name.clone(),
+            state: self.state_str().to_owned(),
+            owner_id: self.owner_id.clone(),
+            public: false,
+            creation_date: self.creation_date.clone(),
+            image_type: "machine".to_owned(),
+            root_device_type: "ebs".to_owned(),
+            root_device_name: self.root_device_name.clone(),
+            architecture: self.architecture.clone(),
+            virtualization_type: "hvm".to_owned(),
+            block_device_mappings,
+            description: self.description.clone(),
+            state_reason: state_reason(&self.state_reason),
+            source_instance_id: self.source_instance_id.clone(),
+            source_image_id: self.source_image_id.clone(),
+            source_image_region: self.source_region.clone(),
         }
-        if let Some((code, msg)) = &self.state_reason {
-            v["StateReason"] = json!({"Code": code, "Message": msg});
-        }
-        if let Some(i) = &self.source_instance_id {
-            v["SourceInstanceId"] = json!(i);
-        }
-        if let Some(i) = &self.source_image_id {
-            v["SourceImageId"] = json!(i);
-        }
-        if let Some(r) = &self.source_region {
-            v["SourceImageRegion"] = json!(r);
-        }
-        v
     }
 }
 
@@ -322,8 +311,11 @@ impl InstanceState {
             InstanceState::Stopped => "stopped",
         }
     }
-    pub(crate) fn to_json(self) -> Value {
-        json!({"Code": self.code(), "Name": self.name()})
+    pub(crate) fn view(self) -> out::InstanceState {
+        out::InstanceState {
+            code: self.code(),
+            name: self.name().to_owned(),
+        }
     }
 }
 
@@ -354,40 +346,50 @@ impl Record for InstanceRec {
 
 impl InstanceRec {
     /// The instance's AWS view; `volumes` are the volumes attached to it.
-    pub(crate) fn to_json(&self, volumes: &[VolumeRec], shown_state: InstanceState) -> Value {
+    pub(crate) fn view(&self, volumes: &[VolumeRec], shown_state: InstanceState) -> out::Instance {
         let mut vols: Vec<&VolumeRec> = volumes.iter().collect();
         vols.sort_by_key(|v| {
             let a = v.attachment.as_ref().expect("attached");
             (a.device != self.root_device_name, a.device.clone())
         });
-        let bdm: Vec<Value> = vols
+        let block_device_mappings = vols
             .iter()
             .map(|v| {
                 let a = v.attachment.as_ref().expect("attached");
-                json!({"DeviceName": a.device, "Ebs": {
-                    "VolumeId": v.id,
-                    "Status": "attached",
-                    "AttachTime": a.attach_time,
-                    "DeleteOnTermination": a.delete_on_termination,
-                }})
+                out::InstanceBlockDeviceMapping {
+                    device_name: a.device.clone(),
+                    ebs: out::EbsInstanceBlockDevice {
+                        volume_id: v.id.clone(),
+                        status: "attached".to_owned(),
+                        attach_time: a.attach_time.clone(),
+                        delete_on_termination: a.delete_on_termination,
+                    },
+                }
             })
             .collect();
-        let mut v = json!({
-            "InstanceId": self.id,
-            "ImageId": self.image_id,
-            "InstanceType": self.instance_type,
-            "State": shown_state.to_json(),
-            "LaunchTime": self.launch_time,
-            "Placement": {"AvailabilityZone": self.az},
-            "RootDeviceName": self.root_device_name,
-            "RootDeviceType": "ebs",
-            "BlockDeviceMappings": bdm,
-        });
-        if let Some((code, msg)) = &self.state_reason {
-            v["StateReason"] = json!({"Code": code, "Message": msg});
+        out::Instance {
+            instance_id: self.id.clone(),
+            image_id: self.image_id.clone(),
+            instance_type: self.instance_type.clone(),
+            state: shown_state.view(),
+            launch_time: self.launch_time.clone(),
+            placement: out::Placement {
+                availability_zone: self.az.clone(),
+            },
+            root_device_name: self.root_device_name.clone(),
+            root_device_type: "ebs".to_owned(),
+            block_device_mappings,
+            state_reason: state_reason(&self.state_reason),
         }
-        v
     }
+}
+
+/// A stored `(code, message)` reason as AWS shows it.
+fn state_reason(r: &Option<(String, String)>) -> Option<out::StateReason> {
+    r.as_ref().map(|(code, message)| out::StateReason {
+        code: code.clone(),
+        message: message.clone(),
+    })
 }
 
 /// Settings keys, per region.

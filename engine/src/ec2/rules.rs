@@ -3,7 +3,6 @@
 //! names, availability zones, volume sizes and Describe* filters. Values in, values out.
 
 use crate::error::{bail, Code, Result};
-use serde_json::Value;
 
 /// The encryption of the source of a new volume or snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,14 +232,6 @@ pub(crate) fn matches_filters(
 /// A JSON bool as a filter value.
 pub(crate) fn bool_str(b: bool) -> String {
     if b { "true" } else { "false" }.to_owned()
-}
-
-/// A string field of a JSON value as a filter value list.
-pub(crate) fn json_str(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .map(|s| vec![s.to_owned()])
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use super::model::{Encryption, ImageRec, ImageState, SnapshotRec, SnapshotState};
 use super::requests as rq;
+use super::responses as out;
 use super::rules::{self, encryption_outcome, matches_filters, Source};
 use super::{gib_ceil, is_key_problem, Core, GIB};
 use crate::clock::now_iso;
@@ -12,7 +13,6 @@ use crate::jobs::{JobRec, SourceRef, Target, Task};
 use crate::progress::Progress;
 use crate::secret::random_u128;
 use crate::xts::Xts;
-use serde_json::{json, Value};
 use std::path::Path;
 
 /// The message AWS shows on a snapshot copy whose key cannot be used.
@@ -23,7 +23,7 @@ impl Core<'_> {
         &mut self,
         r: rq::ImportSnapshot,
         p: &dyn Progress,
-    ) -> Result<Value> {
+    ) -> Result<out::ImportSnapshotResult> {
         let sector_size = r.sector_size.unwrap_or(4096);
         if sector_size != 512 && sector_size != 4096 {
             bail!(
@@ -97,31 +97,28 @@ impl Core<'_> {
             tmp.persist()?;
             tx.put(&rec)
         })?;
-        let mut detail = json!({
-            "SnapshotId": rec.id,
-            "Status": "completed",
-            "Progress": "100",
-            "DiskImageSize": len,
-            "Format": "RAW",
-            "Encrypted": rec.encryption.is_some(),
-            "Description": description,
-            "Url": r.file,
-        });
-        if let Some(e) = &rec.encryption {
-            detail["KmsKeyId"] = json!(e.key_arn());
-        }
-        Ok(json!({
-            "ImportTaskId": task_id.to_string(),
-            "Description": description,
-            "SnapshotTaskDetail": detail,
-        }))
+        Ok(out::ImportSnapshotResult {
+            import_task_id: task_id.to_string(),
+            description: description.clone(),
+            snapshot_task_detail: out::SnapshotTaskDetail {
+                snapshot_id: rec.id,
+                status: "completed".to_owned(),
+                progress: "100".to_owned(),
+                disk_image_size: len,
+                format: "RAW".to_owned(),
+                encrypted: rec.encryption.is_some(),
+                description,
+                url: r.file,
+                kms_key_id: rec.encryption.as_ref().map(|e| e.key_arn().to_owned()),
+            },
+        })
     }
 
     pub(super) fn export_snapshot(
         &mut self,
         r: rq::ExportSnapshot,
         p: &dyn Progress,
-    ) -> Result<Value> {
+    ) -> Result<out::ExportSnapshotResult> {
         let region = self.region().to_owned();
         let (snap, from) = self.cat.read(|tx| {
             let s = self.completed_snapshot(tx, &region, &r.snapshot_id)?;
@@ -131,10 +128,14 @@ impl Core<'_> {
         let blob = self.open_blob(&snap.id, snap.size_gib * GIB, snap.encryption.as_ref())?;
         crate::rekey::export_plain(&blob, from.as_ref(), Path::new(&r.file), p)?;
         let size = snap.size_gib * GIB;
-        Ok(json!({"SnapshotId": snap.id, "File": r.file, "Size": size}))
+        Ok(out::ExportSnapshotResult {
+            snapshot_id: snap.id,
+            file: r.file,
+            size,
+        })
     }
 
-    pub(super) fn describe_snapshots(&mut self, r: rq::Describe) -> Result<Value> {
+    pub(super) fn describe_snapshots(&mut self, r: rq::Describe) -> Result<Vec<out::Snapshot>> {
         let region = self.region().to_owned();
         let account = self.account().to_owned();
         let (snaps, jobs) = self.cat.read(|tx| {
@@ -152,16 +153,16 @@ impl Core<'_> {
             };
             Ok((all, jobs))
         })?;
-        let mut out = Vec::new();
+        let mut shown = Vec::new();
         for s in snaps {
             if let Some(owners) = &r.owners {
                 if !owners.iter().any(|o| o == "self" || *o == account) {
                     continue;
                 }
             }
-            let mut v = s.to_json();
+            let mut v = s.view();
             if let Some(j) = jobs.iter().find(|j| j.makes(&s.id)) {
-                v["Progress"] = json!(j.percent());
+                v.progress = j.percent();
             }
             let ok = matches_filters(&r.filters, |name| {
                 Some(match name {
@@ -177,18 +178,22 @@ impl Core<'_> {
                     "owner-id" => vec![s.owner_id.clone()],
                     "description" => vec![s.description.clone()],
                     "volume-size" => vec![s.size_gib.to_string()],
-                    "data-encryption-key-id" => rules::json_str(&v, "DataEncryptionKeyId"),
+                    "data-encryption-key-id" => v.data_encryption_key_id.iter().cloned().collect(),
                     _ => return None,
                 })
             })?;
             if ok {
-                out.push(v);
+                shown.push(v);
             }
         }
-        Ok(json!({ "Snapshots": out }))
+        Ok(shown)
     }
 
-    pub(super) fn copy_snapshot(&mut self, r: rq::CopySnapshot, p: &dyn Progress) -> Result<Value> {
+    pub(super) fn copy_snapshot(
+        &mut self,
+        r: rq::CopySnapshot,
+        p: &dyn Progress,
+    ) -> Result<out::SnapshotIdResult> {
         let _ = (&r.presigned_url, &r.destination_region);
         if !rules::valid_region(&r.source_region) {
             bail!(
@@ -255,7 +260,9 @@ impl Core<'_> {
             rec.state_message = Some(KEY_NOT_ACCESSIBLE.into());
             rec.has_data = false;
             self.cat.write(|tx| tx.put(&rec))?;
-            return Ok(json!({"SnapshotId": rec.id}));
+            return Ok(out::SnapshotIdResult {
+                snapshot_id: rec.id,
+            });
         };
         if !self.wait {
             let size = src.size_gib * GIB;
@@ -281,7 +288,9 @@ impl Core<'_> {
                 tx.put(&rec)?;
                 self.queue_job(tx, "CopySnapshot", vec![task], target)
             })?;
-            return Ok(json!({"SnapshotId": rec.id}));
+            return Ok(out::SnapshotIdResult {
+                snapshot_id: rec.id,
+            });
         }
         let tmp = self.produce(
             &rec.id,
@@ -296,14 +305,16 @@ impl Core<'_> {
             tmp.persist()?;
             tx.put(&rec)
         })?;
-        Ok(json!({"SnapshotId": rec.id}))
+        Ok(out::SnapshotIdResult {
+            snapshot_id: rec.id,
+        })
     }
 
     pub(super) fn create_snapshot(
         &mut self,
         r: rq::CreateSnapshot,
         p: &dyn Progress,
-    ) -> Result<Value> {
+    ) -> Result<out::Snapshot> {
         let vol = self.cat.read(|tx| self.volume(tx, &r.volume_id))?;
         let new_id = Self::new_snapshot_id();
         // A volume served by a mount: crash-consistent, at one point in time.
@@ -311,6 +322,23 @@ impl Core<'_> {
             Some(a) => Some(crate::mountctl::freeze(self.home, &a.instance_id, false)?),
             None => None,
         };
+        if !self.wait {
+            // Admitted now, captured by a job that holds the freeze until its copy is made.
+            let rec = self.pending_snapshot_of(&vol, new_id.as_str(), r.description);
+            let (tasks, target) = capture_job(&[&vol], &[&rec], None);
+            let job = self.cat.write(|tx| {
+                // The volume may have gone between the read and this write.
+                self.volume(tx, &vol.id)?;
+                tx.put(&rec)?;
+                self.queue_job(tx, "CreateSnapshot", tasks, target)
+            })?;
+            if let Some(f) = frozen {
+                self.hold_freeze(&job, f);
+            }
+            let mut v = rec.view();
+            v.progress = String::new();
+            return Ok(v);
+        }
         let rec =
             self.snapshot_of_volume(&vol, new_id.as_str(), r.description.unwrap_or_default(), p)?;
         drop(frozen);
@@ -321,10 +349,33 @@ impl Core<'_> {
             tmp.persist()?;
             tx.put(&rec)
         })?;
-        let mut v = rec.to_json();
-        v["State"] = json!("pending");
-        v["Progress"] = json!("");
+        let mut v = rec.view();
+        v.state = "pending".to_owned();
+        v.progress = String::new();
         Ok(v)
+    }
+
+    /// The pending record of a snapshot of `vol` that a capture job will fill.
+    pub(crate) fn pending_snapshot_of(
+        &self,
+        vol: &super::model::VolumeRec,
+        new_id: &str,
+        description: Option<String>,
+    ) -> SnapshotRec {
+        SnapshotRec {
+            id: new_id.to_owned(),
+            region: vol.region.clone(),
+            volume_id: vol.id.clone(),
+            size_gib: vol.size_gib,
+            sector_size: vol.sector_size,
+            state: SnapshotState::Pending,
+            state_message: None,
+            start_time: now_iso(),
+            owner_id: self.account().to_owned(),
+            description: description.unwrap_or_default(),
+            encryption: vol.encryption.clone(),
+            has_data: false,
+        }
     }
 
     /// A snapshot of `vol` (same encryption, same data key, same context): its record and file.
@@ -367,7 +418,7 @@ impl Core<'_> {
         Ok((rec, tmp))
     }
 
-    pub(super) fn delete_snapshot(&mut self, r: rq::SnapshotIdOnly) -> Result<Value> {
+    pub(super) fn delete_snapshot(&mut self, r: rq::SnapshotIdOnly) -> Result<out::Empty> {
         let region = self.region().to_owned();
         let snap = self.cat.write(|tx| {
             let s = self.snapshot(tx, &region, &r.snapshot_id)?;
@@ -392,7 +443,7 @@ impl Core<'_> {
         if snap.has_data {
             self.store.remove(&snap.id)?;
         }
-        Ok(json!({}))
+        Ok(out::Empty {})
     }
 }
 
@@ -412,4 +463,31 @@ pub(crate) fn image_using(
                     .any(|m| m.snapshot_id.as_deref() == Some(snapshot_id))
         })
         .map(|i| i.id))
+}
+
+/// The tasks and target of a job capturing `vols` into the pending snapshots `snaps` (same
+/// order), and the pending image that maps them, if any: each copy keeps the volume's data key,
+/// so it is a copy of the ciphertext.
+pub(crate) fn capture_job(
+    vols: &[&super::model::VolumeRec],
+    snaps: &[&SnapshotRec],
+    image: Option<String>,
+) -> (Vec<Task>, Target) {
+    let tasks = vols
+        .iter()
+        .zip(snaps)
+        .map(|(v, s)| Task {
+            new_id: s.id.clone(),
+            size: v.size_gib * GIB,
+            sector_size: v.sector_size,
+            encryption: v.encryption.clone(),
+            source: Some(SourceRef {
+                id: v.id.clone(),
+                size: v.size_gib * GIB,
+                encryption: v.encryption.clone(),
+            }),
+        })
+        .collect();
+    let ids = snaps.iter().map(|s| s.id.clone()).collect();
+    (tasks, Target::Snapshots { ids, image })
 }

@@ -3,16 +3,20 @@
 use super::images::DEFAULT_VOLUME_TYPE;
 use super::model::{Attachment, InstanceState, VolumeRec, VolumeState};
 use super::requests as rq;
+use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
 use super::{is_key_problem, Core, GIB};
 use crate::clock::now_iso;
 use crate::error::{bail, Code, Result};
 use crate::jobs::{SourceRef, Target, Task};
 use crate::progress::Progress;
-use serde_json::{json, Value};
 
 impl Core<'_> {
-    pub(super) fn create_volume(&mut self, r: rq::CreateVolume, p: &dyn Progress) -> Result<Value> {
+    pub(super) fn create_volume(
+        &mut self,
+        r: rq::CreateVolume,
+        p: &dyn Progress,
+    ) -> Result<out::Volume> {
         let Some(az) = r.availability_zone.clone() else {
             bail!(
                 Code::MISSING_PARAMETER,
@@ -93,16 +97,16 @@ impl Core<'_> {
                 Err(e) => Err(e),
             }
         })?;
-        let mut response = rec.to_json();
-        response["State"] = json!("creating");
+        let mut response = rec.view();
+        response.state = "creating".to_owned();
         if r.encrypted == Some(true) || snap.as_ref().is_some_and(|s| s.encryption.is_some()) || ebd
         {
-            response["Encrypted"] = json!(true);
+            response.encrypted = true;
         }
         let Some(planned) = planned else {
             // SEMANTICS.md §5 rule 7: the call succeeds, the volume then fails and disappears.
             if let Some(k) = &r.kms_key_id {
-                response["KmsKeyId"] = json!(k);
+                response.kms_key_id = Some(k.clone());
             }
             return Ok(response);
         };
@@ -125,7 +129,7 @@ impl Core<'_> {
                 tx.put(&rec)?;
                 self.queue_job(tx, "CreateVolume", vec![task], target)
             })?;
-            return Ok(rec.to_json());
+            return Ok(rec.view());
         }
         let src_meta = snap
             .as_ref()
@@ -136,12 +140,13 @@ impl Core<'_> {
             tmp.persist()?;
             tx.put(&rec)
         })?;
-        let mut response = rec.to_json();
-        response["State"] = json!("creating");
+        let mut response = rec.view();
+        response.state = "creating".to_owned();
         Ok(response)
     }
 
-    pub(super) fn delete_volume(&mut self, r: rq::VolumeIdOnly) -> Result<Value> {
+    pub(super) fn delete_volume(&mut self, r: rq::VolumeIdOnly) -> Result<out::Empty> {
+        self.wait_for_captures(&r.volume_id)?;
         let vol = self.cat.write(|tx| {
             let v = self.volume(tx, &r.volume_id)?;
             if let Some(a) = &v.attachment {
@@ -163,10 +168,12 @@ impl Core<'_> {
             Ok(v)
         })?;
         self.store.remove(&vol.id)?;
-        Ok(json!({}))
+        Ok(out::Empty {})
     }
 
-    pub(super) fn attach_volume(&mut self, r: rq::AttachVolume) -> Result<Value> {
+    pub(super) fn attach_volume(&mut self, r: rq::AttachVolume) -> Result<out::VolumeAttachment> {
+        // A snapshot still being captured sees the volume as it was at its call.
+        self.wait_for_captures(&r.volume_id)?;
         let v = self.cat.write(|tx| {
             let mut v = self.volume(tx, &r.volume_id)?;
             let inst = self.instance(tx, &r.instance_id)?;
@@ -238,10 +245,10 @@ impl Core<'_> {
             })?;
             return Err(e);
         }
-        Ok(v.attachment_json("attaching"))
+        Ok(v.attachment_view("attaching"))
     }
 
-    pub(super) fn detach_volume(&mut self, r: rq::DetachVolume) -> Result<Value> {
+    pub(super) fn detach_volume(&mut self, r: rq::DetachVolume) -> Result<out::VolumeAttachment> {
         let _force = r.force.unwrap_or(false);
         // A mounted instance flushes the volume and drops its file first; a file still open
         // makes the detach fail as a busy detach does on AWS.
@@ -302,7 +309,7 @@ impl Core<'_> {
                     inst.id
                 );
             }
-            let shown = v.attachment_json("detaching");
+            let shown = v.attachment_view("detaching");
             v.attachment = None;
             v.state = VolumeState::Available;
             tx.put(&v)?;
@@ -311,7 +318,7 @@ impl Core<'_> {
         Ok(shown)
     }
 
-    pub(super) fn describe_volumes(&mut self, r: rq::Describe) -> Result<Value> {
+    pub(super) fn describe_volumes(&mut self, r: rq::Describe) -> Result<Vec<out::Volume>> {
         let region = self.region().to_owned();
         let vols = self.cat.read(|tx| match &r.ids {
             Some(ids) => ids
@@ -320,7 +327,7 @@ impl Core<'_> {
                 .collect::<Result<Vec<_>>>(),
             None => tx.list::<VolumeRec>(&region),
         })?;
-        let mut out = Vec::new();
+        let mut shown = Vec::new();
         for v in vols {
             let ok = matches_filters(&r.filters, |name| {
                 let att = v.attachment.as_ref();
@@ -350,9 +357,9 @@ impl Core<'_> {
                 })
             })?;
             if ok {
-                out.push(v.to_json());
+                shown.push(v.view());
             }
         }
-        Ok(json!({"Volumes": out}))
+        Ok(shown)
     }
 }

@@ -1,0 +1,506 @@
+//! Operations' answers as typed values: one output type per EC2, EBS and IAM operation, with
+//! the member names of AWS's service models (botocore's `ec2`, `ebs` and `iam` `service-2.json`;
+//! `server/model/` holds the trimmed copies the endpoint and its tests check them against).
+//! Optional members are left out when absent, as AWS leaves them out.
+//!
+//! Pure data: built by the operations in `ec2`, turned into JSON, XML or CLI output by the
+//! front ends.
+
+use crate::secret::SecretString;
+use serde::{Deserialize, Serialize};
+
+macro_rules! shape {
+    ($(#[$m:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        #[allow(missing_docs)]
+        pub struct $name { $($body)* }
+    };
+}
+
+// ----- snapshots -----
+
+shape! {
+    /// An EBS snapshot (`Snapshot`).
+    pub struct Snapshot {
+        pub snapshot_id: String,
+        pub volume_id: String,
+        pub volume_size: u64,
+        pub state: String,
+        pub progress: String,
+        pub start_time: String,
+        pub owner_id: String,
+        pub description: String,
+        pub encrypted: bool,
+        pub storage_tier: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub state_message: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub kms_key_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub data_encryption_key_id: Option<String>,
+    }
+}
+
+shape! {
+    /// DescribeSnapshots' answer.
+    pub struct DescribeSnapshotsResult {
+        pub snapshots: Vec<Snapshot>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub next_token: Option<String>,
+    }
+}
+
+shape! {
+    /// The new snapshot's id (CopySnapshot).
+    pub struct SnapshotIdResult {
+        pub snapshot_id: String,
+    }
+}
+
+shape! {
+    /// ImportSnapshot's answer.
+    pub struct ImportSnapshotResult {
+        pub import_task_id: String,
+        pub description: String,
+        pub snapshot_task_detail: SnapshotTaskDetail,
+    }
+}
+
+shape! {
+    /// What an import made (`SnapshotTaskDetail`).
+    pub struct SnapshotTaskDetail {
+        pub snapshot_id: String,
+        pub status: String,
+        pub progress: String,
+        pub disk_image_size: u64,
+        pub format: String,
+        pub encrypted: bool,
+        pub description: String,
+        pub url: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub kms_key_id: Option<String>,
+    }
+}
+
+shape! {
+    /// ExportSnapshot's answer (blockseal's own operation: the plaintext written to a file).
+    pub struct ExportSnapshotResult {
+        pub snapshot_id: String,
+        pub file: String,
+        pub size: u64,
+    }
+}
+
+// ----- images -----
+
+shape! {
+    /// An AMI (`Image`).
+    pub struct Image {
+        pub image_id: String,
+        pub name: String,
+        pub state: String,
+        pub owner_id: String,
+        pub public: bool,
+        pub creation_date: String,
+        pub image_type: String,
+        pub root_device_type: String,
+        pub root_device_name: String,
+        pub architecture: String,
+        pub virtualization_type: String,
+        pub block_device_mappings: Vec<BlockDeviceMapping>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub description: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub state_reason: Option<StateReason>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub source_instance_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub source_image_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub source_image_region: Option<String>,
+    }
+}
+
+shape! {
+    /// One entry of an image's block device mapping.
+    pub struct BlockDeviceMapping {
+        pub device_name: String,
+        pub ebs: EbsBlockDevice,
+    }
+}
+
+shape! {
+    /// An image mapping's EBS volume.
+    pub struct EbsBlockDevice {
+        pub delete_on_termination: bool,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub snapshot_id: Option<String>,
+        pub volume_size: u64,
+        pub volume_type: String,
+        pub encrypted: bool,
+    }
+}
+
+shape! {
+    /// Why an image failed or an instance stopped (`StateReason`).
+    pub struct StateReason {
+        pub code: String,
+        pub message: String,
+    }
+}
+
+shape! {
+    /// DescribeImages' answer.
+    pub struct DescribeImagesResult {
+        pub images: Vec<Image>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub next_token: Option<String>,
+    }
+}
+
+shape! {
+    /// The image's id (RegisterImage, CopyImage, CreateImage).
+    pub struct ImageIdResult {
+        pub image_id: String,
+    }
+}
+
+shape! {
+    /// DeregisterImage's answer.
+    pub struct DeregisterImageResult {
+        pub r#return: bool,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub delete_snapshot_results: Option<Vec<DeleteSnapshotReturnCode>>,
+    }
+}
+
+shape! {
+    /// What DeregisterImage did with one of the image's snapshots.
+    pub struct DeleteSnapshotReturnCode {
+        pub snapshot_id: String,
+        pub return_code: String,
+    }
+}
+
+// ----- volumes -----
+
+shape! {
+    /// An EBS volume (`Volume`; CreateVolume answers with one).
+    pub struct Volume {
+        pub volume_id: String,
+        pub size: u64,
+        pub snapshot_id: String,
+        pub availability_zone: String,
+        pub state: String,
+        pub create_time: String,
+        pub volume_type: String,
+        pub encrypted: bool,
+        pub attachments: Vec<VolumeAttachment>,
+        pub multi_attach_enabled: bool,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub kms_key_id: Option<String>,
+    }
+}
+
+shape! {
+    /// A volume's attachment (AttachVolume and DetachVolume answer with one).
+    pub struct VolumeAttachment {
+        pub attach_time: String,
+        pub device: String,
+        pub instance_id: String,
+        pub state: String,
+        pub volume_id: String,
+        pub delete_on_termination: bool,
+    }
+}
+
+shape! {
+    /// DescribeVolumes' answer.
+    pub struct DescribeVolumesResult {
+        pub volumes: Vec<Volume>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub next_token: Option<String>,
+    }
+}
+
+// ----- instances -----
+
+shape! {
+    /// A reservation: the instances of one RunInstances call.
+    pub struct Reservation {
+        pub reservation_id: String,
+        pub owner_id: String,
+        pub instances: Vec<Instance>,
+    }
+}
+
+shape! {
+    /// An instance.
+    pub struct Instance {
+        pub instance_id: String,
+        pub image_id: String,
+        pub instance_type: String,
+        pub state: InstanceState,
+        pub launch_time: String,
+        pub placement: Placement,
+        pub root_device_name: String,
+        pub root_device_type: String,
+        pub block_device_mappings: Vec<InstanceBlockDeviceMapping>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub state_reason: Option<StateReason>,
+    }
+}
+
+shape! {
+    /// An instance's state: AWS's code (0 pending … 80 stopped) and name.
+    pub struct InstanceState {
+        pub code: u32,
+        pub name: String,
+    }
+}
+
+shape! {
+    /// Where an instance runs.
+    pub struct Placement {
+        pub availability_zone: String,
+    }
+}
+
+shape! {
+    /// A volume attached to an instance, as the instance shows it.
+    pub struct InstanceBlockDeviceMapping {
+        pub device_name: String,
+        pub ebs: EbsInstanceBlockDevice,
+    }
+}
+
+shape! {
+    /// The attachment of an instance's volume.
+    pub struct EbsInstanceBlockDevice {
+        pub volume_id: String,
+        pub status: String,
+        pub attach_time: String,
+        pub delete_on_termination: bool,
+    }
+}
+
+shape! {
+    /// DescribeInstances' answer.
+    pub struct DescribeInstancesResult {
+        pub reservations: Vec<Reservation>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub next_token: Option<String>,
+    }
+}
+
+shape! {
+    /// One instance's change of state.
+    pub struct InstanceStateChange {
+        pub instance_id: String,
+        pub current_state: InstanceState,
+        pub previous_state: InstanceState,
+    }
+}
+
+shape! {
+    /// StartInstances' answer.
+    pub struct StartInstancesResult {
+        pub starting_instances: Vec<InstanceStateChange>,
+    }
+}
+
+shape! {
+    /// StopInstances' answer.
+    pub struct StopInstancesResult {
+        pub stopping_instances: Vec<InstanceStateChange>,
+    }
+}
+
+shape! {
+    /// TerminateInstances' answer.
+    pub struct TerminateInstancesResult {
+        pub terminating_instances: Vec<InstanceStateChange>,
+    }
+}
+
+// ----- EBS encryption settings -----
+
+shape! {
+    /// Encryption by default, as the Enable/Disable/Get calls answer.
+    pub struct EbsEncryptionByDefaultResult {
+        pub ebs_encryption_by_default: bool,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub sse_type: Option<String>,
+    }
+}
+
+shape! {
+    /// The region's default EBS key, as the Get/Modify/Reset calls answer.
+    pub struct EbsDefaultKmsKeyIdResult {
+        pub kms_key_id: String,
+    }
+}
+
+// ----- account -----
+
+shape! {
+    /// DescribeRegions' answer.
+    pub struct DescribeRegionsResult {
+        pub regions: Vec<Region>,
+    }
+}
+
+shape! {
+    /// A region.
+    pub struct Region {
+        pub region_name: String,
+        pub endpoint: String,
+        pub opt_in_status: String,
+    }
+}
+
+shape! {
+    /// DescribeAvailabilityZones' answer.
+    pub struct DescribeAvailabilityZonesResult {
+        pub availability_zones: Vec<AvailabilityZone>,
+    }
+}
+
+shape! {
+    /// An availability zone.
+    pub struct AvailabilityZone {
+        pub state: String,
+        pub opt_in_status: String,
+        pub messages: Vec<AvailabilityZoneMessage>,
+        pub region_name: String,
+        pub zone_name: String,
+        pub zone_id: String,
+        pub group_name: String,
+        pub network_border_group: String,
+        pub zone_type: String,
+    }
+}
+
+shape! {
+    /// A message about a zone.
+    pub struct AvailabilityZoneMessage {
+        pub message: String,
+    }
+}
+
+shape! {
+    /// DescribeAccountAttributes' answer.
+    pub struct DescribeAccountAttributesResult {
+        pub account_attributes: Vec<AccountAttribute>,
+    }
+}
+
+shape! {
+    /// One account attribute.
+    pub struct AccountAttribute {
+        pub attribute_name: String,
+        pub attribute_values: Vec<AccountAttributeValue>,
+    }
+}
+
+shape! {
+    /// One value of an account attribute.
+    pub struct AccountAttributeValue {
+        pub attribute_value: String,
+    }
+}
+
+// ----- IAM access keys -----
+
+shape! {
+    /// CreateAccessKey's answer.
+    pub struct CreateAccessKeyResult {
+        pub access_key: AccessKey,
+    }
+}
+
+shape! {
+    /// A new access key with its secret: the only time the secret is shown.
+    pub struct AccessKey {
+        pub user_name: String,
+        pub access_key_id: String,
+        pub status: String,
+        pub create_date: String,
+        pub secret_access_key: SecretString,
+    }
+}
+
+shape! {
+    /// ListAccessKeys' answer.
+    pub struct ListAccessKeysResult {
+        pub access_key_metadata: Vec<AccessKeyMetadata>,
+        pub is_truncated: bool,
+    }
+}
+
+shape! {
+    /// An access key without its secret.
+    pub struct AccessKeyMetadata {
+        pub user_name: String,
+        pub access_key_id: String,
+        pub status: String,
+        pub create_date: String,
+    }
+}
+
+shape! {
+    /// An answer with no members (DeleteSnapshot, DeleteVolume, UpdateAccessKey, …).
+    pub struct Empty {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn optional_members_are_left_out_and_names_are_aws_names() {
+        let v = serde_json::to_value(DeregisterImageResult {
+            r#return: true,
+            delete_snapshot_results: None,
+        })
+        .unwrap();
+        assert_eq!(v, json!({"Return": true}));
+        let s = Snapshot {
+            snapshot_id: "snap-1".into(),
+            volume_id: "vol-ffffffff".into(),
+            volume_size: 1,
+            state: "completed".into(),
+            progress: "100%".into(),
+            start_time: "t".into(),
+            owner_id: "111122223333".into(),
+            description: String::new(),
+            encrypted: false,
+            storage_tier: "standard".into(),
+            state_message: None,
+            kms_key_id: None,
+            data_encryption_key_id: None,
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert!(v.get("KmsKeyId").is_none());
+        assert_eq!(v["SnapshotId"], "snap-1");
+        let back: Snapshot = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn a_new_access_keys_secret_is_not_in_its_debug_form() {
+        let k = AccessKey {
+            user_name: "alice".into(),
+            access_key_id: "AKIAEXAMPLE".into(),
+            status: "Active".into(),
+            create_date: "t".into(),
+            secret_access_key: SecretString::new("wJalrXUtnFEMI/K7MDENG".into()),
+        };
+        assert!(!format!("{k:?}").contains("wJalr"));
+        let v = serde_json::to_value(&k).unwrap();
+        assert_eq!(v["SecretAccessKey"], "wJalrXUtnFEMI/K7MDENG");
+    }
+}
