@@ -537,3 +537,69 @@ fn names_and_snapshots_in_use() {
         "InvalidParameterDependency",
     );
 }
+
+#[test]
+fn duplicate_devices_empty_filters_pseudo_files_and_a_cipher_without_encryption() {
+    let w = world();
+    let h = &w.h;
+    let twice = json!([
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 1}},
+        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 2}}
+    ])
+    .to_string();
+    refused(
+        h,
+        &[
+            "ec2",
+            "run-instances",
+            "--image-id",
+            &w.ami,
+            "--block-device-mappings",
+            &twice,
+        ],
+        "InvalidBlockDeviceMapping",
+    );
+    // A filter with no values is refused rather than matching nothing.
+    let empty = json!([{"Name": "encrypted", "Values": []}]).to_string();
+    assert_eq!(
+        h.err(&["ec2", "describe-snapshots", "--filters", &empty]),
+        "InvalidParameterValue"
+    );
+    let with_value = json!([{"Name": "encrypted", "Values": ["true"]}]).to_string();
+    let found = h.ok(&["ec2", "describe-snapshots", "--filters", &with_value]);
+    assert_eq!(found["Snapshots"][0]["SnapshotId"], w.snap.as_str());
+    // /proc files say they are empty regular files: importing one is refused, not 0 bytes.
+    refused(
+        h,
+        &["ec2", "import-snapshot", "--file", "/proc/self/status"],
+        "InvalidParameterValue",
+    );
+    // A cipher only means something for an encrypted snapshot.
+    let scratch = tempfile::tempdir().unwrap();
+    let f = scratch.path().join("disk.raw");
+    std::fs::write(&f, image_bytes(4096, 5, b"CIPHER")).unwrap();
+    refused(
+        h,
+        &[
+            "ec2",
+            "import-snapshot",
+            "--file",
+            f.to_str().unwrap(),
+            "--cipher",
+            "aes-128-xts",
+        ],
+        "InvalidParameterCombination",
+    );
+    let ok = h.ok(&[
+        "ec2",
+        "import-snapshot",
+        "--file",
+        f.to_str().unwrap(),
+        "--cipher",
+        "aes-128-xts",
+        "--encrypted",
+        "--kms-key-id",
+        &w.k1,
+    ]);
+    assert_eq!(ok["SnapshotTaskDetail"]["Encrypted"], true);
+}

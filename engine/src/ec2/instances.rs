@@ -60,9 +60,18 @@ impl Core<'_> {
                 kms_key_id: None,
             });
         }
+        let mut seen = Vec::new();
         for m in req {
             rules::check_device(&m.device_name)?;
             let dev = canonical_device(&m.device_name);
+            if seen.contains(&dev) {
+                bail!(
+                    Code::INVALID_BLOCK_DEVICE_MAPPING,
+                    "The device {} is mapped twice",
+                    m.device_name
+                );
+            }
+            seen.push(dev.clone());
             let pos = out.iter().position(|v| canonical_device(&v.device) == dev);
             if let Some(nd) = &m.no_device {
                 if !nd.is_empty() {

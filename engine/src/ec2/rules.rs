@@ -218,6 +218,13 @@ pub(crate) fn matches_filters(
                 f.name
             );
         };
+        if f.values.is_empty() {
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "The filter '{}' needs at least one value",
+                f.name
+            );
+        }
         if !f
             .values
             .iter()

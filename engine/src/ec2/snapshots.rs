@@ -33,6 +33,12 @@ impl Core<'_> {
         }
         let path = Path::new(&r.file);
         let len = match std::fs::metadata(path) {
+            // Pseudo-files (/proc, /sys) claim to be empty regular files.
+            Ok(m) if m.is_file() && m.len() == 0 => bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "The disk image {} is empty (or a pseudo-file whose size is unknown)",
+                r.file
+            ),
             Ok(m) if m.is_file() => m.len(),
             Ok(_) => bail!(
                 Code::INVALID_PARAMETER_VALUE,
@@ -49,6 +55,13 @@ impl Core<'_> {
         let snap_id = Self::new_snapshot_id();
         let ebd = self.cat.read(|tx| self.ebd(tx))?;
         let choice = encryption_outcome(Source::Plain, r.encrypted, r.kms_key_id.as_deref(), ebd)?;
+        if r.cipher.is_some() && choice == rules::KeyChoice::Unencrypted {
+            bail!(
+                Code::INVALID_PARAMETER_COMBINATION,
+                "Cipher applies only to an encrypted snapshot: add Encrypted (--encrypted) or \
+                 turn on encryption by default"
+            );
+        }
         let (encryption, to) = self.cat.write(|tx| {
             let Some(key) = self.target_key(tx, &choice)? else {
                 return Ok((None, None));
