@@ -262,11 +262,12 @@ impl Engine {
             Request::Kms(k) => {
                 let (kms, caller) = (core.kms, &core.caller);
                 let run = |tx: &crate::catalog::Tx<'_>| kms.invoke(tx, caller, &k);
-                if k.is_read_only() {
+                let out = if k.is_read_only() {
                     core.cat.read_mostly(run)
                 } else {
                     core.cat.write(run)
-                }
+                }?;
+                Ok(serde_json::to_value(&out).expect("KMS responses serialize"))
             }
             other => {
                 let out = core.call(other, progress);

@@ -52,4 +52,14 @@ pub mod kms_requests {
         ListAliases, ListGrants, ListKeys, RevokeGrant, ScheduleKeyDeletion, UpdateAlias,
     };
 }
+/// The typed responses of the KMS operations.
+pub mod kms_responses {
+    pub use crate::kms::responses::{
+        AliasListEntry, CancelKeyDeletionResponse, CreateGrantResponse, CreateKeyResponse,
+        DecryptResponse, DescribeKeyResponse, Empty, EncryptResponse,
+        GenerateDataKeyWithoutPlaintextResponse, GrantConstraints, GrantListEntry, KeyListEntry,
+        KeyMetadata, KmsResponse, ListAliasesResponse, ListGrantsResponse, ListKeysResponse,
+        Plaintext, ScheduleKeyDeletionResponse, Timestamp,
+    };
+}
 pub use secret::DataKey;
