@@ -275,7 +275,7 @@ impl Engine {
                 } else {
                     core.cat.write(run)
                 };
-                out.map(|v| Response::Kms(crate::request::KmsResponse(v, k.action().name())))
+                out.map(Response::Kms)
             }
             other => {
                 let out = core.call(other, progress);

@@ -31,9 +31,7 @@ pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotI
 pub use jobs::Workers;
 pub use mount::MountedVolume;
 pub use progress::{NoProgress, Progress};
-pub use request::{
-    KmsAction, KmsRequest, KmsResponse, Request, Response, EC2_OPERATIONS, KMS_OPERATIONS,
-};
+pub use request::{KmsAction, KmsRequest, Request, Response, EC2_OPERATIONS, KMS_OPERATIONS};
 /// The typed requests of the EC2, EBS direct and IAM operations.
 pub mod requests {
     pub use crate::request::{
@@ -57,5 +55,15 @@ pub mod kms_requests {
 /// The typed answers of the EC2, EBS and IAM operations.
 pub mod responses {
     pub use crate::ec2::responses::*;
+}
+/// The typed responses of the KMS operations.
+pub mod kms_responses {
+    pub use crate::kms::responses::{
+        AliasListEntry, CancelKeyDeletionResponse, CreateGrantResponse, CreateKeyResponse,
+        DecryptResponse, DescribeKeyResponse, Empty, EncryptResponse,
+        GenerateDataKeyWithoutPlaintextResponse, GrantConstraints, GrantListEntry, KeyListEntry,
+        KeyMetadata, KmsResponse, ListAliasesResponse, ListGrantsResponse, ListKeysResponse,
+        Plaintext, ScheduleKeyDeletionResponse, Timestamp,
+    };
 }
 pub use secret::{DataKey, SecretString};

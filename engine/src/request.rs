@@ -16,6 +16,7 @@ use crate::ec2::responses as out;
 use crate::error::{Code, Error, Result};
 pub use crate::iam::{AccessKeyRef, UserNameOnly};
 use crate::kms::requests as kq;
+pub use crate::kms::responses::KmsResponse;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -297,17 +298,5 @@ mod tests {
                 Err(e) => assert_ne!(e.code(), Code::INVALID_ACTION, "{op}"),
             }
         }
-    }
-}
-
-/// Interim: KMS answers as JSON until the KMS operations build typed answers.
-#[derive(Debug, Clone, Serialize)]
-#[serde(transparent)]
-pub struct KmsResponse(pub Value, #[serde(skip)] pub &'static str);
-
-impl KmsResponse {
-    /// The operation's name.
-    pub fn name(&self) -> &'static str {
-        self.1
     }
 }

@@ -15,6 +15,7 @@ mod crypto;
 mod ops;
 mod policy;
 pub(crate) mod requests;
+pub mod responses;
 mod store;
 
 pub(crate) use crypto::Context;
@@ -403,7 +404,7 @@ impl Kms {
         })
     }
 
-    /// Runs the KMS operation `req`, whose response is shaped like the AWS KMS JSON API
+    /// Runs the KMS operation `req`; its response serializes as the AWS KMS JSON API's
     /// (docs/OPERATIONS.md).
     ///
     /// # Errors
@@ -414,7 +415,7 @@ impl Kms {
         tx: &Tx,
         caller: &Caller,
         req: &crate::request::KmsRequest,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<responses::KmsResponse> {
         ops::invoke(self, tx, caller, req)
     }
 
@@ -716,7 +717,8 @@ pub(super) mod testkit {
             let Request::Kms(req) = Request::parse(op, req)? else {
                 panic!("{op} is not a KMS operation");
             };
-            self.tx(|kms, tx| kms.invoke(tx, who, &req))
+            let out = self.tx(|kms, tx| kms.invoke(tx, who, &req))?;
+            Ok(serde_json::to_value(&out).expect("a KMS response serializes"))
         }
 
         /// Runs `op`, expecting it to fail with `code`; returns the message.

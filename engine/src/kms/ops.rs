@@ -1,7 +1,8 @@
-//! The KMS operations, one function per typed request (`requests`), with responses shaped like
-//! the AWS KMS JSON API (docs/OPERATIONS.md): key resolution, permission and state through
-//! `policy`, and the catalog writes of each operation. Requests arrive checked by their parser
-//! (`ValidationException` with AWS's `Member must …` messages); nothing here reads raw JSON.
+//! The KMS operations, one function per typed request (`requests`), each returning its typed
+//! response (`responses`, shaped like the AWS KMS JSON API, docs/OPERATIONS.md): key
+//! resolution, permission and state through `policy`, and the catalog writes of each operation.
+//! Requests arrive checked by their parser (`ValidationException` with AWS's `Member must …`
+//! messages); nothing here reads raw JSON.
 
 use super::crypto::{self, Context};
 use super::policy::{self, Action, Via};
@@ -9,6 +10,7 @@ use super::requests::{
     self as rq, checked, data_key_len, decode_blob, grant_operations, not_a_principal,
     principal_arn,
 };
+use super::responses::{self as rs, AliasListEntry, Empty, KeyListEntry, KmsResponse, Plaintext};
 use super::store::{self, AliasRecord, Constraints, GrantRecord, KeyManager, KeyRecord, KeyState};
 use super::{invalid_ciphertext, random_nonce, Caller, KeyRef, Kms, AWS_EBS_ALIAS};
 use crate::base64;
@@ -17,36 +19,52 @@ use crate::clock;
 use crate::error::{bail, Code, Error, Result};
 use crate::request::KmsRequest;
 use crate::secret::fill_random;
-use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
 const DAY_MILLIS: i64 = 86_400_000;
 
 /// Runs `req`, after checking it as its parser does (a request built in code may hold values
 /// no parser would have let through).
-pub(super) fn invoke(kms: &Kms, tx: &Tx, caller: &Caller, req: &KmsRequest) -> Result<Value> {
+pub(super) fn invoke(kms: &Kms, tx: &Tx, caller: &Caller, req: &KmsRequest) -> Result<KmsResponse> {
     use KmsRequest as K;
-    match req {
-        K::CreateKey(r) => create_key(kms, tx, caller, &checked(r)?),
-        K::DescribeKey(r) => describe_key(kms, tx, caller, &checked(r)?),
-        K::ListKeys(r) => list_keys(tx, caller, &checked(r)?),
-        K::CreateAlias(r) => create_alias(kms, tx, caller, &checked(r)?),
-        K::UpdateAlias(r) => update_alias(kms, tx, caller, &checked(r)?),
-        K::DeleteAlias(r) => delete_alias(kms, tx, caller, &checked(r)?),
-        K::ListAliases(r) => list_aliases(kms, tx, caller, &checked(r)?),
-        K::EnableKey(r) => set_enabled(kms, tx, caller, &checked(r)?.key_id, Action::EnableKey),
-        K::DisableKey(r) => set_enabled(kms, tx, caller, &checked(r)?.key_id, Action::DisableKey),
-        K::ScheduleKeyDeletion(r) => schedule_key_deletion(kms, tx, caller, &checked(r)?),
-        K::CancelKeyDeletion(r) => cancel_key_deletion(kms, tx, caller, &checked(r)?),
-        K::CreateGrant(r) => create_grant(kms, tx, caller, &checked(r)?),
-        K::ListGrants(r) => list_grants(kms, tx, caller, &checked(r)?),
-        K::RevokeGrant(r) => revoke_grant(kms, tx, caller, &checked(r)?),
-        K::GenerateDataKeyWithoutPlaintext(r) => {
-            generate_data_key_without_plaintext(kms, tx, caller, &checked(r)?)
+    use KmsResponse as O;
+    Ok(match req {
+        K::CreateKey(r) => O::CreateKey(create_key(kms, tx, caller, &checked(r)?)?),
+        K::DescribeKey(r) => O::DescribeKey(describe_key(kms, tx, caller, &checked(r)?)?),
+        K::ListKeys(r) => O::ListKeys(list_keys(tx, caller, &checked(r)?)?),
+        K::CreateAlias(r) => O::CreateAlias(create_alias(kms, tx, caller, &checked(r)?)?),
+        K::UpdateAlias(r) => O::UpdateAlias(update_alias(kms, tx, caller, &checked(r)?)?),
+        K::DeleteAlias(r) => O::DeleteAlias(delete_alias(kms, tx, caller, &checked(r)?)?),
+        K::ListAliases(r) => O::ListAliases(list_aliases(kms, tx, caller, &checked(r)?)?),
+        K::EnableKey(r) => O::EnableKey(set_enabled(
+            kms,
+            tx,
+            caller,
+            &checked(r)?.key_id,
+            Action::EnableKey,
+        )?),
+        K::DisableKey(r) => O::DisableKey(set_enabled(
+            kms,
+            tx,
+            caller,
+            &checked(r)?.key_id,
+            Action::DisableKey,
+        )?),
+        K::ScheduleKeyDeletion(r) => {
+            O::ScheduleKeyDeletion(schedule_key_deletion(kms, tx, caller, &checked(r)?)?)
         }
-        K::Encrypt(r) => encrypt(kms, tx, caller, &checked(r)?),
-        K::Decrypt(r) => decrypt(kms, tx, caller, &checked(r)?),
-    }
+        K::CancelKeyDeletion(r) => {
+            O::CancelKeyDeletion(cancel_key_deletion(kms, tx, caller, &checked(r)?)?)
+        }
+        K::CreateGrant(r) => O::CreateGrant(create_grant(kms, tx, caller, &checked(r)?)?),
+        K::ListGrants(r) => O::ListGrants(list_grants(kms, tx, caller, &checked(r)?)?),
+        K::RevokeGrant(r) => O::RevokeGrant(revoke_grant(kms, tx, caller, &checked(r)?)?),
+        K::GenerateDataKeyWithoutPlaintext(r) => O::GenerateDataKeyWithoutPlaintext(
+            generate_data_key_without_plaintext(kms, tx, caller, &checked(r)?)?,
+        ),
+        K::Encrypt(r) => O::Encrypt(encrypt(kms, tx, caller, &checked(r)?)?),
+        K::Decrypt(r) => O::Decrypt(decrypt(kms, tx, caller, &checked(r)?)?),
+    })
 }
 
 /// A page's size (`Limit`, `max` if absent: the parser kept it within 1..=`max`) and `Marker`.
@@ -54,29 +72,35 @@ fn paging(limit: Option<i64>, marker: Option<&str>, max: i64) -> (usize, Option<
     (limit.unwrap_or(max) as usize, marker)
 }
 
-/// One page of `items` (sorted by `id`) after `marker`; the response fields `Truncated` and
-/// `NextMarker` go into `out`.
+/// One page of a listing: its items, and the response members `Truncated` and `NextMarker`.
+struct Page<T> {
+    items: Vec<T>,
+    truncated: bool,
+    next_marker: Option<String>,
+}
+
+/// One page of `items` (sorted by `id`) after `marker`.
 fn page<T>(
     items: Vec<T>,
     (limit, marker): (usize, Option<&str>),
     id: impl Fn(&T) -> String,
-    out: &mut Map<String, Value>,
-) -> Vec<T> {
+) -> Page<T> {
     let mut rest: Vec<T> = items
         .into_iter()
         .filter(|t| marker.is_none_or(|m| id(t).as_str() > m))
         .collect();
     let truncated = rest.len() > limit;
     rest.truncate(limit);
-    out.insert("Truncated".into(), json!(truncated));
-    if truncated {
-        let last = rest
-            .last()
+    let next_marker = truncated.then(|| {
+        rest.last()
             .map(&id)
-            .expect("a truncated page holds at least one item");
-        out.insert("NextMarker".into(), json!(last));
+            .expect("a truncated page holds at least one item")
+    });
+    Page {
+        items: rest,
+        truncated,
+        next_marker,
     }
-    rest
 }
 
 /// Resolves a `KeyId` that must name a key directly (key id or key ARN), failing with
@@ -103,7 +127,12 @@ fn aliases_not_supported() -> Error {
 
 // ----- keys -----
 
-fn create_key(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::CreateKey) -> Result<Value> {
+fn create_key(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::CreateKey,
+) -> Result<rs::CreateKeyResponse> {
     let origin = rq::origin(req.origin.as_deref())?;
     let key = kms.new_key(
         &caller.region,
@@ -115,33 +144,47 @@ fn create_key(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::CreateKey) -> Resul
         clock::now_millis(),
     );
     tx.put(&key)?;
-    Ok(json!({ "KeyMetadata": key.metadata() }))
+    Ok(rs::CreateKeyResponse {
+        key_metadata: key.metadata(),
+    })
 }
 
-fn describe_key(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::DescribeKey) -> Result<Value> {
+fn describe_key(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::DescribeKey,
+) -> Result<rs::DescribeKeyResponse> {
     let key = kms.resolve(tx, caller, &req.key_id)?;
     policy::check(&key, caller, Action::DescribeKey, None, Via::Api)?;
-    Ok(json!({ "KeyMetadata": key.metadata() }))
+    Ok(rs::DescribeKeyResponse {
+        key_metadata: key.metadata(),
+    })
 }
 
-fn list_keys(tx: &Tx, caller: &Caller, req: &rq::ListKeys) -> Result<Value> {
+fn list_keys(tx: &Tx, caller: &Caller, req: &rq::ListKeys) -> Result<rs::ListKeysResponse> {
     let paging = paging(req.limit, req.marker.as_deref(), 1000);
     let keys: Vec<KeyRecord> = tx
         .list::<KeyRecord>(&caller.region)?
         .into_iter()
         .filter(|k| k.account == caller.account)
         .collect();
-    let mut out = Map::new();
-    let keys = page(keys, paging, |k| k.key_id.to_string(), &mut out);
-    let list: Vec<Value> = keys
-        .iter()
-        .map(|k| json!({ "KeyId": k.key_id.as_str(), "KeyArn": k.arn }))
-        .collect();
-    out.insert("Keys".into(), Value::Array(list));
-    Ok(Value::Object(out))
+    let keys = page(keys, paging, |k| k.key_id.to_string());
+    Ok(rs::ListKeysResponse {
+        truncated: keys.truncated,
+        next_marker: keys.next_marker,
+        keys: keys
+            .items
+            .iter()
+            .map(|k| KeyListEntry {
+                key_id: k.key_id.as_str().to_owned(),
+                key_arn: k.arn.clone(),
+            })
+            .collect(),
+    })
 }
 
-fn set_enabled(kms: &Kms, tx: &Tx, caller: &Caller, key_id: &str, action: Action) -> Result<Value> {
+fn set_enabled(kms: &Kms, tx: &Tx, caller: &Caller, key_id: &str, action: Action) -> Result<Empty> {
     let mut key = kms.resolve(tx, caller, key_id)?;
     policy::check(&key, caller, action, None, Via::Api)?;
     key.state = if action == Action::EnableKey {
@@ -150,7 +193,7 @@ fn set_enabled(kms: &Kms, tx: &Tx, caller: &Caller, key_id: &str, action: Action
         KeyState::Disabled
     };
     tx.put(&key)?;
-    Ok(json!({}))
+    Ok(Empty {})
 }
 
 fn schedule_key_deletion(
@@ -158,7 +201,7 @@ fn schedule_key_deletion(
     tx: &Tx,
     caller: &Caller,
     req: &rq::ScheduleKeyDeletion,
-) -> Result<Value> {
+) -> Result<rs::ScheduleKeyDeletionResponse> {
     let days = req.pending_window_in_days.unwrap_or(30);
     let mut key = kms.resolve(tx, caller, &req.key_id)?;
     policy::check(&key, caller, Action::ScheduleKeyDeletion, None, Via::Api)?;
@@ -167,12 +210,12 @@ fn schedule_key_deletion(
     key.deletion_millis = Some(deletion);
     key.pending_window_days = Some(days as u32);
     tx.put(&key)?;
-    Ok(json!({
-        "KeyId": key.arn,
-        "DeletionDate": clock::iso(deletion),
-        "KeyState": key.state.as_str(),
-        "PendingWindowInDays": days,
-    }))
+    Ok(rs::ScheduleKeyDeletionResponse {
+        key_id: key.arn,
+        deletion_date: clock::iso(deletion),
+        key_state: key.state.as_str().to_owned(),
+        pending_window_in_days: days,
+    })
 }
 
 fn cancel_key_deletion(
@@ -180,7 +223,7 @@ fn cancel_key_deletion(
     tx: &Tx,
     caller: &Caller,
     req: &rq::CancelKeyDeletion,
-) -> Result<Value> {
+) -> Result<rs::CancelKeyDeletionResponse> {
     let mut key = kms.resolve(tx, caller, &req.key_id)?;
     policy::check(&key, caller, Action::CancelKeyDeletion, None, Via::Api)?;
     // AWS: a cancelled key is Disabled; one whose material was never imported is PendingImport.
@@ -192,7 +235,7 @@ fn cancel_key_deletion(
     key.deletion_millis = None;
     key.pending_window_days = None;
     tx.put(&key)?;
-    Ok(json!({ "KeyId": key.arn }))
+    Ok(rs::CancelKeyDeletionResponse { key_id: key.arn })
 }
 
 // ----- aliases -----
@@ -206,7 +249,7 @@ fn alias_target(kms: &Kms, tx: &Tx, caller: &Caller, key_ref: &str) -> Result<Ke
     })
 }
 
-fn create_alias(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::CreateAlias) -> Result<Value> {
+fn create_alias(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::CreateAlias) -> Result<Empty> {
     let name = req.alias_name.as_str();
     let key = alias_target(kms, tx, caller, &req.target_key_id)?;
     policy::check(&key, caller, Action::CreateAlias, None, Via::Api)?;
@@ -227,7 +270,7 @@ fn create_alias(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::CreateAlias) -> R
         creation_millis: now,
         updated_millis: now,
     })?;
-    Ok(json!({}))
+    Ok(Empty {})
 }
 
 /// The alias `name` of the caller's account and region.
@@ -237,7 +280,7 @@ fn existing_alias(tx: &Tx, caller: &Caller, name: &str) -> Result<AliasRecord> {
         .ok_or_else(|| super::alias_not_found(&arn))
 }
 
-fn update_alias(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::UpdateAlias) -> Result<Value> {
+fn update_alias(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::UpdateAlias) -> Result<Empty> {
     let mut alias = existing_alias(tx, caller, &req.alias_name)?;
     let key = alias_target(kms, tx, caller, &req.target_key_id)?;
     // AWS asks for kms:UpdateAlias on the old key too, whatever its state.
@@ -250,21 +293,26 @@ fn update_alias(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::UpdateAlias) -> R
     alias.target_key_id = key.key_id;
     alias.updated_millis = clock::now_millis();
     tx.put(&alias)?;
-    Ok(json!({}))
+    Ok(Empty {})
 }
 
-fn delete_alias(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::DeleteAlias) -> Result<Value> {
+fn delete_alias(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::DeleteAlias) -> Result<Empty> {
     let alias = existing_alias(tx, caller, &req.alias_name)?;
     if let Some(key) = kms.load_key(tx, &alias.target_key_id)? {
         policy::check(&key, caller, Action::DeleteAlias, None, Via::Api)?;
     }
     tx.delete::<AliasRecord>(&alias.arn)?;
-    Ok(json!({}))
+    Ok(Empty {})
 }
 
-fn list_aliases(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::ListAliases) -> Result<Value> {
+fn list_aliases(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::ListAliases,
+) -> Result<rs::ListAliasesResponse> {
     let paging = paging(req.limit, req.marker.as_deref(), 100);
-    let mut aliases: Vec<Value> = Vec::new();
+    let mut aliases: Vec<AliasListEntry> = Vec::new();
     let stored = tx
         .list::<AliasRecord>(&caller.region)?
         .into_iter()
@@ -282,20 +330,25 @@ fn list_aliases(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::ListAliases) -> R
             aliases.extend(stored.map(|a| a.listing()));
             // SEMANTICS §3.3 rule 4: the predefined alias shows, without a target, until the
             // AWS managed key exists.
-            if !aliases.iter().any(|a| a["AliasName"] == AWS_EBS_ALIAS) {
-                aliases.push(json!({
-                    "AliasName": AWS_EBS_ALIAS,
-                    "AliasArn": store::alias_arn(&caller.region, &caller.account, AWS_EBS_ALIAS),
-                }));
+            if !aliases.iter().any(|a| a.alias_name == AWS_EBS_ALIAS) {
+                aliases.push(AliasListEntry {
+                    alias_name: AWS_EBS_ALIAS.to_owned(),
+                    alias_arn: store::alias_arn(&caller.region, &caller.account, AWS_EBS_ALIAS),
+                    target_key_id: None,
+                    creation_date: None,
+                    last_updated_date: None,
+                });
             }
         }
     }
-    let name = |a: &Value| a["AliasName"].as_str().unwrap_or_default().to_owned();
+    let name = |a: &AliasListEntry| a.alias_name.clone();
     aliases.sort_by_key(name);
-    let mut out = Map::new();
-    let aliases = page(aliases, paging, name, &mut out);
-    out.insert("Aliases".into(), Value::Array(aliases));
-    Ok(Value::Object(out))
+    let aliases = page(aliases, paging, name);
+    Ok(rs::ListAliasesResponse {
+        truncated: aliases.truncated,
+        next_marker: aliases.next_marker,
+        aliases: aliases.items,
+    })
 }
 
 // ----- grants -----
@@ -306,7 +359,12 @@ fn principal(caller: &Caller, name: &str, text: &str) -> Result<String> {
     principal_arn(&caller.account, text).ok_or_else(|| not_a_principal(name, text))
 }
 
-fn create_grant(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::CreateGrant) -> Result<Value> {
+fn create_grant(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::CreateGrant,
+) -> Result<rs::CreateGrantResponse> {
     let grantee = principal(caller, "GranteePrincipal", &req.grantee_principal)?;
     let retiring = (req.retiring_principal.as_deref())
         .map(|p| principal(caller, "RetiringPrincipal", p))
@@ -350,10 +408,18 @@ fn create_grant(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::CreateGrant) -> R
         creation_millis: clock::now_millis(),
     };
     tx.put(&grant)?;
-    Ok(json!({ "GrantId": grant.grant_id, "GrantToken": grant.token }))
+    Ok(rs::CreateGrantResponse {
+        grant_id: grant.grant_id,
+        grant_token: grant.token,
+    })
 }
 
-fn list_grants(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::ListGrants) -> Result<Value> {
+fn list_grants(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::ListGrants,
+) -> Result<rs::ListGrantsResponse> {
     let grant_id = req.grant_id.as_deref();
     let grantee = (req.grantee_principal.as_deref())
         .map(|p| principal(caller, "GranteePrincipal", p))
@@ -368,16 +434,15 @@ fn list_grants(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::ListGrants) -> Res
         .filter(|g| grantee.as_ref().is_none_or(|p| &g.grantee == p))
         .collect();
     grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
-    let mut out = Map::new();
-    let grants = page(grants, paging, |g| g.grant_id.clone(), &mut out);
-    out.insert(
-        "Grants".into(),
-        grants.iter().map(|g| g.listing()).collect(),
-    );
-    Ok(Value::Object(out))
+    let grants = page(grants, paging, |g| g.grant_id.clone());
+    Ok(rs::ListGrantsResponse {
+        truncated: grants.truncated,
+        next_marker: grants.next_marker,
+        grants: grants.items.iter().map(|g| g.listing()).collect(),
+    })
 }
 
-fn revoke_grant(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::RevokeGrant) -> Result<Value> {
+fn revoke_grant(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::RevokeGrant) -> Result<Empty> {
     let grant_id = req.grant_id.as_str();
     let key = resolve_key_only(kms, tx, caller, &req.key_id, aliases_not_supported)?;
     policy::check(&key, caller, Action::RevokeGrant, None, Via::Api)?;
@@ -389,7 +454,7 @@ fn revoke_grant(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::RevokeGrant) -> R
         );
     }
     tx.delete::<GrantRecord>(grant_id)?;
-    Ok(json!({}))
+    Ok(Empty {})
 }
 
 // ----- cryptographic operations -----
@@ -399,7 +464,7 @@ fn generate_data_key_without_plaintext(
     tx: &Tx,
     caller: &Caller,
     req: &rq::GenerateDataKeyWithoutPlaintext,
-) -> Result<Value> {
+) -> Result<rs::GenerateDataKeyWithoutPlaintextResponse> {
     let len = data_key_len(req.key_spec.as_deref(), req.number_of_bytes)?;
     let context: &Context = &req.encryption_context;
     let key = kms.resolve(tx, caller, &req.key_id)?;
@@ -414,24 +479,27 @@ fn generate_data_key_without_plaintext(
     let mut plaintext = Zeroizing::new(vec![0u8; len]);
     fill_random(&mut plaintext);
     let blob = crypto::seal_user(&material, &random_nonce(), &key.arn, context, &plaintext);
-    Ok(json!({ "CiphertextBlob": base64::encode(&blob), "KeyId": key.arn }))
+    Ok(rs::GenerateDataKeyWithoutPlaintextResponse {
+        ciphertext_blob: base64::encode(&blob),
+        key_id: key.arn,
+    })
 }
 
-fn encrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Encrypt) -> Result<Value> {
+fn encrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Encrypt) -> Result<rs::EncryptResponse> {
     let plaintext = decode_blob("Plaintext", &req.plaintext, 4096)?;
     let context: &Context = &req.encryption_context;
     let key = kms.resolve(tx, caller, &req.key_id)?;
     policy::check(&key, caller, Action::Encrypt, Some(context), Via::Api)?;
     let material = kms.material(&key)?;
     let blob = crypto::seal_user(&material, &random_nonce(), &key.arn, context, &plaintext);
-    Ok(json!({
-        "CiphertextBlob": base64::encode(&blob),
-        "KeyId": key.arn,
-        "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
-    }))
+    Ok(rs::EncryptResponse {
+        ciphertext_blob: base64::encode(&blob),
+        key_id: key.arn,
+        encryption_algorithm: "SYMMETRIC_DEFAULT".to_owned(),
+    })
 }
 
-fn decrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Decrypt) -> Result<Value> {
+fn decrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Decrypt) -> Result<rs::DecryptResponse> {
     let blob = decode_blob("CiphertextBlob", &req.ciphertext_blob, 6144)?;
     let context: &Context = &req.encryption_context;
     let arn = crypto::user_blob_key_arn(&blob)
@@ -459,11 +527,11 @@ fn decrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Decrypt) -> Result<Val
     let material = kms.material(&key)?;
     let plaintext =
         crypto::open_user(&material, &key.arn, context, &blob).map_err(invalid_ciphertext)?;
-    Ok(json!({
-        "Plaintext": base64::encode(&plaintext),
-        "KeyId": key.arn,
-        "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
-    }))
+    Ok(rs::DecryptResponse {
+        plaintext: Plaintext::new(base64::encode(&plaintext)),
+        key_id: key.arn,
+        encryption_algorithm: "SYMMETRIC_DEFAULT".to_owned(),
+    })
 }
 
 #[cfg(test)]
@@ -471,6 +539,7 @@ mod tests {
     use super::super::testkit::{admin, arn, user, Home, ACCT, REGION};
     use super::*;
     use crate::xts::XtsCipher;
+    use serde_json::{json, Value};
 
     fn b64(bytes: &[u8]) -> String {
         base64::encode(bytes)

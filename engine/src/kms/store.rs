@@ -1,15 +1,16 @@
 //! The KMS's catalog records (keys, aliases, grants), their state enums, ARN forms, and their
-//! JSON shapes in API responses. Pure: the shell reads and writes these through `catalog::Tx`.
+//! shapes in API responses (`responses`). Pure: the shell reads and writes these through
+//! `catalog::Tx`.
 //!
 //! Key material is stored only sealed under the root key (see `crypto`); nothing here holds a
 //! plaintext secret.
 
 use super::crypto::Context;
+use super::responses::{AliasListEntry, GrantConstraints, GrantListEntry, KeyMetadata};
 use crate::catalog::Record;
 use crate::clock;
 use crate::ids::KeyId;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
 use std::fmt;
 
 /// A KMS key's state (SEMANTICS §3.1). Only the four states reachable here are modelled.
@@ -154,32 +155,29 @@ impl Record for KeyRecord {
 
 impl KeyRecord {
     /// `KeyMetadata` as DescribeKey and CreateKey return it.
-    pub(crate) fn metadata(&self) -> Value {
-        let mut m = json!({
-            "AWSAccountId": self.account,
-            "KeyId": self.key_id.as_str(),
-            "Arn": self.arn,
-            "CreationDate": clock::iso(self.creation_millis),
-            "Enabled": self.state == KeyState::Enabled,
-            "Description": self.description,
-            "KeyUsage": "ENCRYPT_DECRYPT",
-            "KeyState": self.state.as_str(),
-            "Origin": self.origin.as_str(),
-            "KeyManager": self.key_manager.as_str(),
-            "KeySpec": "SYMMETRIC_DEFAULT",
-            "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT",
-            "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
-            "MultiRegion": false,
-        });
-        if self.state == KeyState::PendingDeletion {
-            if let Some(d) = self.deletion_millis {
-                m["DeletionDate"] = json!(clock::iso(d));
-            }
-            if let Some(w) = self.pending_window_days {
-                m["PendingDeletionWindowInDays"] = json!(w);
-            }
+    pub(crate) fn metadata(&self) -> KeyMetadata {
+        let pending = self.state == KeyState::PendingDeletion;
+        KeyMetadata {
+            aws_account_id: self.account.clone(),
+            key_id: self.key_id.as_str().to_owned(),
+            arn: self.arn.clone(),
+            creation_date: clock::iso(self.creation_millis),
+            enabled: self.state == KeyState::Enabled,
+            description: self.description.clone(),
+            key_usage: "ENCRYPT_DECRYPT".to_owned(),
+            key_state: self.state.as_str().to_owned(),
+            origin: self.origin.as_str().to_owned(),
+            key_manager: self.key_manager.as_str().to_owned(),
+            key_spec: "SYMMETRIC_DEFAULT".to_owned(),
+            customer_master_key_spec: "SYMMETRIC_DEFAULT".to_owned(),
+            encryption_algorithms: vec!["SYMMETRIC_DEFAULT".to_owned()],
+            multi_region: false,
+            deletion_date: self.deletion_millis.filter(|_| pending).map(clock::iso),
+            pending_deletion_window_in_days: self
+                .pending_window_days
+                .filter(|_| pending)
+                .map(i64::from),
         }
-        m
     }
 }
 
@@ -209,14 +207,14 @@ impl Record for AliasRecord {
 
 impl AliasRecord {
     /// An entry of ListAliases.
-    pub(super) fn listing(&self) -> Value {
-        json!({
-            "AliasName": self.name,
-            "AliasArn": self.arn,
-            "TargetKeyId": self.target_key_id.as_str(),
-            "CreationDate": clock::iso(self.creation_millis),
-            "LastUpdatedDate": clock::iso(self.updated_millis),
-        })
+    pub(super) fn listing(&self) -> AliasListEntry {
+        AliasListEntry {
+            alias_name: self.name.clone(),
+            alias_arn: self.arn.clone(),
+            target_key_id: Some(self.target_key_id.as_str().to_owned()),
+            creation_date: Some(clock::iso(self.creation_millis)),
+            last_updated_date: Some(clock::iso(self.updated_millis)),
+        }
     }
 }
 
@@ -242,15 +240,12 @@ impl Constraints {
         subset_ok && equals_ok
     }
 
-    fn json(&self) -> Value {
-        let mut m = Map::new();
-        if let Some(s) = &self.subset {
-            m.insert("EncryptionContextSubset".into(), json!(s));
+    /// The constraints as ListGrants returns them.
+    fn listing(&self) -> GrantConstraints {
+        GrantConstraints {
+            encryption_context_subset: self.subset.clone(),
+            encryption_context_equals: self.equals.clone(),
         }
-        if let Some(e) = &self.equals {
-            m.insert("EncryptionContextEquals".into(), json!(e));
-        }
-        Value::Object(m)
     }
 }
 
@@ -287,25 +282,18 @@ impl Record for GrantRecord {
 
 impl GrantRecord {
     /// An entry of ListGrants.
-    pub(super) fn listing(&self) -> Value {
-        let mut m = json!({
-            "KeyId": self.key_arn,
-            "GrantId": self.grant_id,
-            "CreationDate": clock::iso(self.creation_millis),
-            "GranteePrincipal": self.grantee,
-            "IssuingAccount": account_root_arn(&self.account),
-            "Operations": self.operations,
-        });
-        if let Some(n) = &self.name {
-            m["Name"] = json!(n);
+    pub(super) fn listing(&self) -> GrantListEntry {
+        GrantListEntry {
+            key_id: self.key_arn.clone(),
+            grant_id: self.grant_id.clone(),
+            creation_date: clock::iso(self.creation_millis),
+            grantee_principal: self.grantee.clone(),
+            issuing_account: account_root_arn(&self.account),
+            operations: self.operations.clone(),
+            name: self.name.clone(),
+            retiring_principal: self.retiring.clone(),
+            constraints: self.constraints.as_ref().map(Constraints::listing),
         }
-        if let Some(r) = &self.retiring {
-            m["RetiringPrincipal"] = json!(r);
-        }
-        if let Some(c) = &self.constraints {
-            m["Constraints"] = c.json();
-        }
-        m
     }
 
     /// Whether this grant names `principal` (of `account`) as its grantee.
