@@ -129,8 +129,9 @@ impl Endpoint {
         Endpoint { engine, config }
     }
 
-    /// Handles one HTTP request.
-    pub fn handle(&self, req: &Request) -> Handled {
+    /// Handles one HTTP request. A PutSnapshotBlock body is encrypted in place: `req.body`
+    /// holds ciphertext afterwards.
+    pub fn handle(&self, req: &mut Request) -> Handled {
         let request_id = new_request_id();
         let mut operation = String::from("-");
         let mut principal = String::from("-");
@@ -151,7 +152,7 @@ impl Endpoint {
 
     fn serve(
         &self,
-        req: &Request,
+        req: &mut Request,
         request_id: &str,
         operation: &mut String,
         principal: &mut String,
@@ -194,9 +195,15 @@ impl Endpoint {
             .with_request_id(request_id)
             .asynchronous();
         *principal = ctx.principal_arn();
-        let call = decode(service, req).map_err(fail)?;
+        let mut call = decode(service, req).map_err(fail)?;
         *operation = format!("{}.{}", service.name(), call.op);
-        self.run(&ctx, call, request_id).map_err(fail)
+        let mut payload = call.payload.take();
+        let out = self.run(&ctx, call, payload.as_deref_mut(), request_id);
+        if let Some(body) = payload {
+            // Back to the request, whose allocation the connection reuses.
+            req.body = body;
+        }
+        out.map_err(fail)
     }
 
     /// The user and secret of access key `id`.
@@ -214,12 +221,20 @@ impl Endpoint {
             .map(|c| (c.user.clone(), Zeroizing::new(c.secret().to_owned()))))
     }
 
-    fn run(&self, ctx: &Context, call: Call, request_id: &str) -> Result<Response, Failure> {
+    /// Runs `call`; `payload` is its streaming body (taken out of the call by the caller, so that
+    /// it can have the buffer back).
+    fn run(
+        &self,
+        ctx: &Context,
+        call: Call,
+        payload: Option<&mut [u8]>,
+        request_id: &str,
+    ) -> Result<Response, Failure> {
         let Call {
             service,
             op,
             mut input,
-            payload,
+            payload: _,
         } = call;
         let model = service.model();
         match service {
@@ -389,8 +404,9 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Decodes the request of `service` into an operation and its input.
-fn decode(service: Service, req: &Request) -> Result<Call, Failure> {
+/// Decodes the request of `service` into an operation and its input. An EBS direct request's
+/// body moves into the call (as its payload, or decoded), leaving `req.body` empty.
+fn decode(service: Service, req: &mut Request) -> Result<Call, Failure> {
     let model = service.model();
     let codec_failure = |e: CodecError| Failure::new(e.code(), e.message(), e.status());
     match service {
@@ -451,7 +467,7 @@ fn decode(service: Service, req: &Request) -> Result<Call, Failure> {
                 &labels,
                 &req.query,
                 &req.headers,
-                req.body.clone(),
+                std::mem::take(&mut req.body),
             )
             .map_err(codec_failure)?;
             Ok(Call {

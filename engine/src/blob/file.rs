@@ -431,28 +431,31 @@ impl Blob {
         write_sectors(&self.file, &self.path, &self.header, first, xts, data)
     }
 
-    /// As [`Blob::write_sectors`], encrypting `data` in place (it holds ciphertext afterwards),
-    /// for callers that own a buffer they would otherwise copy.
+    /// Writes whole sectors starting at sector `first` that [`encrypt_in_place`] has already
+    /// encrypted with `xts` for sectors of `sector_size` bytes (`xts` None: plaintext of an
+    /// unencrypted volume), in one write. For callers that encrypt a buffer they own while it
+    /// is in cache anyway (checking it on the way) rather than copy it.
     ///
     /// # Errors
-    /// As [`Blob::write_sectors`].
-    pub(crate) fn write_sectors_in_place(
+    /// As [`Blob::write_sectors`]; `InternalError` if `sector_size` is not the header's.
+    pub(crate) fn write_encrypted_sectors(
         &self,
         first: u64,
         xts: Option<&Xts>,
-        data: &mut [u8],
+        sector_size: u32,
+        data: &[u8],
     ) -> Result<()> {
         self.check_writable()?;
         check_key(&self.header, xts, &self.path)?;
-        let at = check_range(&self.header, &self.path, first, data.len())?;
-        if let Some(xts) = xts {
-            let ss = self.header.sector_size as usize;
-            for (i, s) in data.chunks_exact_mut(ss).enumerate() {
-                if !is_zero(s) {
-                    xts.encrypt_sectors(first + i as u64, ss, s);
-                }
-            }
+        if sector_size != self.header.sector_size {
+            bail!(
+                Code::INTERNAL_ERROR,
+                "{}: encrypted for {sector_size}-byte sectors, but the volume's are {}",
+                self.path.display(),
+                self.header.sector_size
+            );
         }
+        let at = check_range(&self.header, &self.path, first, data.len())?;
         self.file
             .write_all_at(data, at)
             .map_err(|e| Error::io(format!("write {}", self.path.display()), e))
@@ -564,6 +567,25 @@ fn write_sectors(
     }
     file.write_all_at(&buf, at)
         .map_err(|e| Error::io(format!("write {p}"), e))
+}
+
+/// Encrypts the whole sectors of `data` in place, the first being sector `first`, as the sector
+/// writes store them: an all-zero plaintext sector stays all-zero, which reads back as zeros
+/// ("unwritten").
+///
+/// # Panics
+/// If `sector_size` is not a non-zero multiple of 16 or `data` is not whole sectors.
+pub(crate) fn encrypt_in_place(xts: &Xts, first: u64, sector_size: usize, data: &mut [u8]) {
+    assert!(
+        sector_size > 0 && data.len().is_multiple_of(sector_size),
+        "{} bytes are not whole {sector_size}-byte sectors",
+        data.len()
+    );
+    for (i, s) in data.chunks_exact_mut(sector_size).enumerate() {
+        if !is_zero(s) {
+            xts.encrypt_sectors(first + i as u64, sector_size, s);
+        }
+    }
 }
 
 /// Whether every byte of `s` is zero. ORs 64-byte blocks (which the compiler vectorises) and

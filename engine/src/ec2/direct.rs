@@ -26,6 +26,9 @@ pub const BLOCK_SIZE: u64 = 512 * 1024;
 const MAX_VOLUME_SIZE: u64 = 65_536;
 /// Blocks per ListSnapshotBlocks/ListChangedBlocks page when MaxResults is not given.
 const DEFAULT_PAGE: usize = 10_000;
+/// PutSnapshotBlock hashes and encrypts a block in slices of this size, each encrypted right
+/// after it is hashed, while it is still in the core's cache.
+const FUSED_SLICE: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
@@ -312,10 +315,13 @@ impl Core<'_> {
         Ok(())
     }
 
+    /// Checks and stores one block. `data` is encrypted in place, so no plaintext copy is made
+    /// and `data` holds ciphertext afterwards, even when the block is refused for its checksum:
+    /// nothing reaches the file unless the checksum matches.
     pub(crate) fn put_snapshot_block(
         &mut self,
         r: PutSnapshotBlock,
-        mut data: Vec<u8>,
+        data: &mut [u8],
     ) -> Result<Value> {
         let s = self.direct_snapshot(&r.snapshot_id)?;
         if s.state != SnapshotState::Pending {
@@ -348,17 +354,36 @@ impl Core<'_> {
                 ),
             ));
         }
-        if block_checksum(&data) != r.checksum {
-            return Err(validation(
+        let bad_checksum = || {
+            validation(
                 "INVALID_CHECKSUM",
                 "The checksum does not match the block data.",
-            ));
-        }
-        let xts = self.direct_xts(s.encryption.as_ref())?;
-        let blob = self.store.open_rw(&s.id)?;
+            )
+        };
+        // The key comes first so that each slice is encrypted right after it is hashed; a block
+        // with a wrong checksum is refused for that even if the key cannot be had, as when the
+        // checksum was checked first.
+        let xts = match self.direct_xts(s.encryption.as_ref()) {
+            Ok(xts) => xts,
+            Err(_) if block_checksum(data) != r.checksum => return Err(bad_checksum()),
+            Err(e) => return Err(e),
+        };
+        let ss = s.sector_size as usize;
         let first = r.block_index * BLOCK_SIZE / u64::from(s.sector_size);
-        // The request's own buffer is encrypted in place: no plaintext copy is left behind.
-        blob.write_sectors_in_place(first, xts.as_ref(), &mut data)?;
+        let slice = (FUSED_SLICE / ss).max(1) * ss;
+        let mut sha = Sha256::new();
+        for (k, part) in data.chunks_mut(slice).enumerate() {
+            sha.update(&*part);
+            if let Some(xts) = &xts {
+                let at = first + (k * slice / ss) as u64;
+                crate::blob::encrypt_in_place(xts, at, ss, part);
+            }
+        }
+        if crate::base64::encode(&sha.finalize()) != r.checksum {
+            return Err(bad_checksum());
+        }
+        let blob = self.store.open_rw(&s.id)?;
+        blob.write_encrypted_sectors(first, xts.as_ref(), s.sector_size, data)?;
         Ok(json!({"Checksum": r.checksum, "ChecksumAlgorithm": "SHA256"}))
     }
 
@@ -557,7 +582,8 @@ impl Core<'_> {
 
 impl Engine {
     /// Runs EBS direct API operation `op` (`StartSnapshot`, `PutSnapshotBlock`, …) with its
-    /// input members as JSON and, for PutSnapshotBlock, the block's bytes; returns the output
+    /// input members as JSON and, for PutSnapshotBlock, the block's bytes (encrypted in place:
+    /// the buffer holds ciphertext afterwards); returns the output
     /// members and, for GetSnapshotBlock, the block's bytes.
     ///
     /// # Errors
@@ -569,7 +595,7 @@ impl Engine {
         ctx: &Context,
         op: &str,
         input: Value,
-        payload: Option<Vec<u8>>,
+        payload: Option<&mut [u8]>,
     ) -> Result<(Value, Option<Vec<u8>>)> {
         let mut core = self.core(ctx);
         let out = match op {
@@ -613,7 +639,7 @@ mod tests {
     fn put(e: &Engine, ctx: &Context, snap: &str, index: u64, data: &[u8]) -> Result<Value> {
         let input = json!({"SnapshotId": snap, "BlockIndex": index, "DataLength": data.len(),
                            "Checksum": block_checksum(data), "ChecksumAlgorithm": "SHA256"});
-        e.ebs_direct(ctx, "PutSnapshotBlock", input, Some(data.to_vec()))
+        e.ebs_direct(ctx, "PutSnapshotBlock", input, Some(&mut data.to_vec()))
             .map(|(v, _)| v)
     }
 
@@ -639,14 +665,14 @@ mod tests {
         let mut bad = json!({"SnapshotId": snap, "BlockIndex": 1, "DataLength": BLOCK_SIZE,
                              "Checksum": block_checksum(&b7), "ChecksumAlgorithm": "SHA256"});
         let err = e
-            .ebs_direct(&ctx, "PutSnapshotBlock", bad.clone(), Some(b3.clone()))
+            .ebs_direct(&ctx, "PutSnapshotBlock", bad.clone(), Some(&mut b3.clone()))
             .unwrap_err();
         assert_eq!(err.code(), Code::VALIDATION_EXCEPTION);
         assert!(err.message().contains("INVALID_CHECKSUM"));
         bad["BlockIndex"] = json!(2048);
         bad["Checksum"] = json!(block_checksum(&b3));
         let err = e
-            .ebs_direct(&ctx, "PutSnapshotBlock", bad, Some(b3.clone()))
+            .ebs_direct(&ctx, "PutSnapshotBlock", bad, Some(&mut b3.clone()))
             .unwrap_err();
         assert!(err.message().contains("INVALID_BLOCK"), "{}", err.message());
         let err = put(&e, &ctx, &snap, 0, &b3[..4096]).unwrap_err();
