@@ -11,7 +11,7 @@
 use crate::bench::{emit, emit_json, load_average, note, table};
 use anyhow::{anyhow, bail, Context as _, Result};
 use blockseal_engine::base64;
-use blockseal_engine::{Engine, NoProgress};
+use blockseal_engine::{requests, EbsRequest, EbsResponse, Engine, NoProgress, Request};
 use blockseal_server::http::{Client, Limits, Response, Server, ShutdownHandle};
 use blockseal_server::service::{Config, Endpoint, DEFAULT_ACCESS_KEY};
 use blockseal_server::sigv4::{PayloadSigning, SignedRequest, Signer};
@@ -226,15 +226,38 @@ fn blockseal_loads(a: &ApiArgs) -> Result<[Rate; 4]> {
 /// A snapshot and `images` images of it, straight through the engine.
 fn register_images(engine: &Engine, images: u32) -> Result<()> {
     let ctx = engine.context(REGION, "admin")?;
-    let start = json!({"VolumeSize": 1, "Encrypted": true});
-    let (s, _) = engine.ebs_direct(&ctx, "StartSnapshot", start, None)?;
-    let snap = string_at(&s, "SnapshotId")?;
-    let done = json!({"SnapshotId": snap, "ChangedBlocksCount": 0});
-    engine.ebs_direct(&ctx, "CompleteSnapshot", done, None)?;
+    let start = requests::StartSnapshot {
+        volume_size: 1,
+        encrypted: Some(true),
+        ..Default::default()
+    };
+    let EbsResponse::StartSnapshot(started) =
+        engine.ebs(&ctx, EbsRequest::StartSnapshot(start), None)?
+    else {
+        bail!("StartSnapshot answered with another operation's answer");
+    };
+    let done = requests::CompleteSnapshot {
+        snapshot_id: started.snapshot_id.clone(),
+        ..Default::default()
+    };
+    engine.ebs(&ctx, EbsRequest::CompleteSnapshot(done), None)?;
     for i in 0..images {
-        let image = json!({"Name": image_name(i), "RootDeviceName": "/dev/xvda",
-            "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snap}}]});
-        engine.invoke(&ctx, "RegisterImage", image, &NoProgress)?;
+        let image = requests::RegisterImage {
+            name: image_name(i),
+            description: None,
+            root_device_name: Some("/dev/xvda".into()),
+            block_device_mappings: vec![requests::BlockDeviceMapping {
+                device_name: "/dev/xvda".into(),
+                no_device: None,
+                virtual_name: None,
+                ebs: Some(requests::EbsBlockDevice {
+                    snapshot_id: Some(started.snapshot_id.clone()),
+                    ..Default::default()
+                }),
+            }],
+            architecture: None,
+        };
+        engine.call(&ctx, Request::RegisterImage(image), &NoProgress)?;
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ pub mod xts;
 
 pub use api::{new_request_id, valid_principal, Context, Engine, Options, Session};
 pub use device::{BlockDevice, FileDevice, MemDevice};
+pub use ec2::direct::{EbsRequest, EbsResponse};
 pub use error::{Code, Error, ErrorKind, Result};
 pub use iam::Credential;
 pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotId, VolumeId};

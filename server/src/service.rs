@@ -7,7 +7,9 @@
 use crate::codec::{json, query, rest, xml, CodecError, Model};
 use crate::http::{Request, Response};
 use crate::sigv4::{self, AuthError, SignedRequest};
-use blockseal_engine::{new_request_id, Code, Context, Engine, Error, NoProgress, Request as Op};
+use blockseal_engine::{
+    new_request_id, Code, Context, EbsRequest, Engine, Error, NoProgress, Request as Op,
+};
 use serde_json::{json as j, Value};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -289,10 +291,11 @@ impl Endpoint {
                 .header("x-amzn-RequestId", request_id))
             }
             Service::Ebs => {
-                let (out, data) = self
-                    .engine
-                    .ebs_direct(ctx, &op, input, payload)
+                let mut out = EbsRequest::parse(&op, input)
+                    .and_then(|r| self.engine.ebs(ctx, r, payload))
                     .map_err(|e| engine_failure(service, &e))?;
+                let data = out.block_data();
+                let out = serde_json::to_value(&out).expect("responses serialize");
                 let wire = rest::encode(model, &op, out, data).map_err(output_failure)?;
                 let mut r = Response::new(wire.status, "", wire.body);
                 for (k, v) in wire.headers {

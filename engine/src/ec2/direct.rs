@@ -9,6 +9,7 @@
 //! copy, launch, mount).
 
 use super::model::{Encryption, SnapshotRec, SnapshotState};
+use super::responses as out;
 use super::rules::{encryption_outcome, Source};
 use super::{Core, DataPlan, GIB};
 use crate::api::{Context, Engine};
@@ -17,7 +18,7 @@ use crate::error::{bail, Code, Error, Result};
 use crate::progress::NoProgress;
 use crate::xts::Xts;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The block size of the EBS direct APIs: 512 KiB.
@@ -30,7 +31,7 @@ const DEFAULT_PAGE: usize = 10_000;
 /// after it is hashed, while it is still in the core's cache.
 const FUSED_SLICE: usize = 64 * 1024;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct StartSnapshot {
     pub volume_size: u64,
@@ -61,7 +62,7 @@ pub struct PutSnapshotBlock {
     pub progress: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CompleteSnapshot {
     pub snapshot_id: String,
@@ -149,6 +150,71 @@ fn page(
     Ok((next.max(starting.unwrap_or(0)), size))
 }
 
+/// An EBS direct API operation with its request (the streaming block travels beside it).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum EbsRequest {
+    StartSnapshot(StartSnapshot),
+    PutSnapshotBlock(PutSnapshotBlock),
+    CompleteSnapshot(CompleteSnapshot),
+    ListSnapshotBlocks(ListSnapshotBlocks),
+    ListChangedBlocks(ListChangedBlocks),
+    GetSnapshotBlock(GetSnapshotBlock),
+}
+
+impl EbsRequest {
+    /// Parses operation `op`'s members (as the REST-JSON codec gathers them from the path,
+    /// query, headers and body).
+    ///
+    /// # Errors
+    /// `ValidationException` for members of the wrong shape; `InvalidAction` for another name.
+    pub fn parse(op: &str, input: Value) -> Result<EbsRequest> {
+        Ok(match op {
+            "StartSnapshot" => EbsRequest::StartSnapshot(parse_json(input)?),
+            "PutSnapshotBlock" => EbsRequest::PutSnapshotBlock(parse_json(input)?),
+            "CompleteSnapshot" => EbsRequest::CompleteSnapshot(parse_json(input)?),
+            "ListSnapshotBlocks" => EbsRequest::ListSnapshotBlocks(parse_json(input)?),
+            "ListChangedBlocks" => EbsRequest::ListChangedBlocks(parse_json(input)?),
+            "GetSnapshotBlock" => EbsRequest::GetSnapshotBlock(parse_json(input)?),
+            _ => bail!(
+                Code::INVALID_ACTION,
+                "The action {op} is not valid for this web service."
+            ),
+        })
+    }
+}
+
+/// An EBS direct API operation's answer; its serde form is the JSON members (GetSnapshotBlock's
+/// block is not among them: see [`EbsResponse::block_data`]).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+#[allow(missing_docs)]
+pub enum EbsResponse {
+    StartSnapshot(out::StartSnapshotResult),
+    PutSnapshotBlock(out::PutSnapshotBlockResult),
+    CompleteSnapshot(out::CompleteSnapshotResult),
+    ListSnapshotBlocks(out::ListSnapshotBlocksResult),
+    ListChangedBlocks(out::ListChangedBlocksResult),
+    GetSnapshotBlock(out::GetSnapshotBlockResult),
+}
+
+impl EbsResponse {
+    /// GetSnapshotBlock's block, taken out of the answer.
+    pub fn block_data(&mut self) -> Option<Vec<u8>> {
+        match self {
+            EbsResponse::GetSnapshotBlock(r) => Some(std::mem::take(&mut r.block_data)),
+            _ => None,
+        }
+    }
+}
+
+/// When block tokens stop being valid: an hour from now, as AWS gives them.
+fn token_expiry() -> String {
+    crate::clock::iso(crate::clock::now_millis() + 3_600_000)
+}
+
 fn parse_json<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
     T::deserialize(v).map_err(|e| validation("INVALID_PARAMETER_VALUE", format!("{e}")))
 }
@@ -173,7 +239,7 @@ impl Core<'_> {
         self.cat.read_mostly(|tx| self.xts_of(tx, enc))
     }
 
-    pub(crate) fn start_snapshot(&mut self, r: StartSnapshot) -> Result<Value> {
+    pub(crate) fn start_snapshot(&mut self, r: StartSnapshot) -> Result<out::StartSnapshotResult> {
         if r.volume_size == 0 || r.volume_size > MAX_VOLUME_SIZE {
             bail!(
                 Code::VALIDATION_EXCEPTION,
@@ -280,25 +346,18 @@ impl Core<'_> {
             tmp.persist()?;
             tx.put(&rec)
         })?;
-        let mut out = json!({
-            "SnapshotId": rec.id,
-            "OwnerId": rec.owner_id,
-            "Status": "pending",
-            "StartTime": rec.start_time,
-            "VolumeSize": rec.size_gib,
-            "BlockSize": BLOCK_SIZE,
-            "Tags": r.tags,
-        });
-        if let Some(d) = &r.description {
-            out["Description"] = json!(d);
-        }
-        if let Some(p) = &r.parent_snapshot_id {
-            out["ParentSnapshotId"] = json!(p);
-        }
-        if let Some(e) = &rec.encryption {
-            out["KmsKeyArn"] = json!(e.key_arn());
-        }
-        Ok(out)
+        Ok(out::StartSnapshotResult {
+            kms_key_arn: rec.encryption.as_ref().map(|e| e.key_arn().to_owned()),
+            snapshot_id: rec.id,
+            owner_id: rec.owner_id,
+            status: "pending".to_owned(),
+            start_time: rec.start_time,
+            volume_size: rec.size_gib,
+            block_size: BLOCK_SIZE,
+            tags: r.tags,
+            description: r.description,
+            parent_snapshot_id: r.parent_snapshot_id,
+        })
     }
 
     fn check_block(&self, s: &SnapshotRec, index: u64) -> Result<()> {
@@ -322,7 +381,7 @@ impl Core<'_> {
         &mut self,
         r: PutSnapshotBlock,
         data: &mut [u8],
-    ) -> Result<Value> {
+    ) -> Result<out::PutSnapshotBlockResult> {
         let s = self.direct_snapshot(&r.snapshot_id)?;
         if s.state != SnapshotState::Pending {
             return Err(validation(
@@ -384,10 +443,19 @@ impl Core<'_> {
         }
         let blob = self.store.open_rw(&s.id)?;
         blob.write_encrypted_sectors(first, xts.as_ref(), s.sector_size, data)?;
-        Ok(json!({"Checksum": r.checksum, "ChecksumAlgorithm": "SHA256"}))
+        Ok(out::PutSnapshotBlockResult {
+            checksum: r.checksum,
+            checksum_algorithm: "SHA256".to_owned(),
+        })
     }
 
-    pub(crate) fn complete_snapshot(&mut self, r: CompleteSnapshot) -> Result<Value> {
+    pub(crate) fn complete_snapshot(
+        &mut self,
+        r: CompleteSnapshot,
+    ) -> Result<out::CompleteSnapshotResult> {
+        let completed = || out::CompleteSnapshotResult {
+            status: "completed".to_owned(),
+        };
         let s = self.direct_snapshot(&r.snapshot_id)?;
         if let Some(a) = &r.checksum_algorithm {
             if a != "SHA256" {
@@ -399,7 +467,7 @@ impl Core<'_> {
         }
         match s.state {
             SnapshotState::Pending => {}
-            SnapshotState::Completed => return Ok(json!({"Status": "completed"})),
+            SnapshotState::Completed => return Ok(completed()),
             SnapshotState::Error => {
                 return Err(validation(
                     "INVALID_SNAPSHOT_STATE",
@@ -418,7 +486,7 @@ impl Core<'_> {
             }
             Ok(())
         })?;
-        Ok(json!({"Status": "completed"}))
+        Ok(completed())
     }
 
     /// A completed snapshot for reading, and the indices of its blocks that hold data.
@@ -454,7 +522,10 @@ impl Core<'_> {
         Ok(buf)
     }
 
-    pub(crate) fn list_snapshot_blocks(&mut self, r: ListSnapshotBlocks) -> Result<Value> {
+    pub(crate) fn list_snapshot_blocks(
+        &mut self,
+        r: ListSnapshotBlocks,
+    ) -> Result<out::ListSnapshotBlocksResult> {
         let (s, blocks) = self.readable(&r.snapshot_id)?;
         let (from, page) = page(
             r.next_token.as_deref(),
@@ -463,19 +534,25 @@ impl Core<'_> {
         )?;
         let listed: Vec<u64> = blocks.into_iter().filter(|&i| i >= from).collect();
         let (now, rest) = listed.split_at(listed.len().min(page));
-        let mut out = json!({
-            "Blocks": now.iter().map(|&i| json!({"BlockIndex": i, "BlockToken": block_token(&s.id, i)})).collect::<Vec<_>>(),
-            "ExpiryTime": crate::clock::iso(crate::clock::now_millis() + 3_600_000),
-            "VolumeSize": s.size_gib,
-            "BlockSize": BLOCK_SIZE,
-        });
-        if let Some(next) = rest.first() {
-            out["NextToken"] = json!(next.to_string());
-        }
-        Ok(out)
+        Ok(out::ListSnapshotBlocksResult {
+            blocks: now
+                .iter()
+                .map(|&i| out::Block {
+                    block_index: i,
+                    block_token: block_token(&s.id, i),
+                })
+                .collect(),
+            expiry_time: token_expiry(),
+            volume_size: s.size_gib,
+            block_size: BLOCK_SIZE,
+            next_token: rest.first().map(u64::to_string),
+        })
     }
 
-    pub(crate) fn list_changed_blocks(&mut self, r: ListChangedBlocks) -> Result<Value> {
+    pub(crate) fn list_changed_blocks(
+        &mut self,
+        r: ListChangedBlocks,
+    ) -> Result<out::ListChangedBlocksResult> {
         let (second, second_blocks) = self.readable(&r.second_snapshot_id)?;
         let first = r
             .first_snapshot_id
@@ -514,10 +591,14 @@ impl Core<'_> {
                 break;
             }
             let in_second = second_blocks.binary_search(&i).is_ok();
-            let mut entry = json!({"BlockIndex": i});
+            let mut entry = out::ChangedBlock {
+                block_index: i,
+                first_block_token: None,
+                second_block_token: None,
+            };
             match &first {
                 None => {
-                    entry["SecondBlockToken"] = json!(block_token(&second.id, i));
+                    entry.second_block_token = Some(block_token(&second.id, i));
                 }
                 Some((f, fb)) => {
                     let in_first = fb.binary_search(&i).is_ok();
@@ -529,28 +610,28 @@ impl Core<'_> {
                         }
                     }
                     if in_first {
-                        entry["FirstBlockToken"] = json!(block_token(&f.id, i));
+                        entry.first_block_token = Some(block_token(&f.id, i));
                     }
                     if in_second {
-                        entry["SecondBlockToken"] = json!(block_token(&second.id, i));
+                        entry.second_block_token = Some(block_token(&second.id, i));
                     }
                 }
             }
             changed.push(entry);
         }
-        let mut out = json!({
-            "ChangedBlocks": changed,
-            "ExpiryTime": crate::clock::iso(crate::clock::now_millis() + 3_600_000),
-            "VolumeSize": second.size_gib,
-            "BlockSize": BLOCK_SIZE,
-        });
-        if let Some(n) = next {
-            out["NextToken"] = json!(n.to_string());
-        }
-        Ok(out)
+        Ok(out::ListChangedBlocksResult {
+            changed_blocks: changed,
+            expiry_time: token_expiry(),
+            volume_size: second.size_gib,
+            block_size: BLOCK_SIZE,
+            next_token: next.map(|n| n.to_string()),
+        })
     }
 
-    pub(crate) fn get_snapshot_block(&mut self, r: GetSnapshotBlock) -> Result<(Value, Vec<u8>)> {
+    pub(crate) fn get_snapshot_block(
+        &mut self,
+        r: GetSnapshotBlock,
+    ) -> Result<out::GetSnapshotBlockResult> {
         let s = self.direct_snapshot(&r.snapshot_id)?;
         if s.state != SnapshotState::Completed || !s.has_data {
             return Err(validation(
@@ -571,57 +652,81 @@ impl Core<'_> {
         }
         let xts = self.direct_xts(s.encryption.as_ref())?;
         let data = self.read_block(&s, xts.as_ref(), r.block_index)?;
-        let out = json!({
-            "DataLength": BLOCK_SIZE,
-            "Checksum": block_checksum(&data),
-            "ChecksumAlgorithm": "SHA256",
-        });
-        Ok((out, data))
+        Ok(out::GetSnapshotBlockResult {
+            data_length: BLOCK_SIZE,
+            checksum: block_checksum(&data),
+            checksum_algorithm: "SHA256".to_owned(),
+            block_data: data,
+        })
     }
 }
 
 impl Engine {
-    /// Runs EBS direct API operation `op` (`StartSnapshot`, `PutSnapshotBlock`, …) with its
-    /// input members as JSON and, for PutSnapshotBlock, the block's bytes (encrypted in place:
-    /// the buffer holds ciphertext afterwards); returns the output
-    /// members and, for GetSnapshotBlock, the block's bytes.
+    /// Runs an EBS direct API operation. `payload` is PutSnapshotBlock's block (encrypted in
+    /// place, so the caller's buffer holds ciphertext afterwards); GetSnapshotBlock's block is in
+    /// its answer.
     ///
     /// # Errors
     /// `ValidationException` (with the AWS reason in the message) for bad input or a checksum
     /// mismatch; `ResourceNotFoundException` for an unknown snapshot; KMS errors for a key the
-    /// caller cannot use; `UnknownOperationException`-style `InvalidAction` for another name.
-    pub fn ebs_direct(
+    /// caller cannot use.
+    pub fn ebs(
         &self,
         ctx: &Context,
-        op: &str,
-        input: Value,
+        request: EbsRequest,
         payload: Option<&mut [u8]>,
-    ) -> Result<(Value, Option<Vec<u8>>)> {
+    ) -> Result<EbsResponse> {
         let mut core = self.core(ctx);
-        let out = match op {
-            "StartSnapshot" => core.start_snapshot(parse_json(input)?)?,
-            "PutSnapshotBlock" => {
-                core.put_snapshot_block(parse_json(input)?, payload.unwrap_or_default())?
-            }
-            "CompleteSnapshot" => core.complete_snapshot(parse_json(input)?)?,
-            "ListSnapshotBlocks" => core.list_snapshot_blocks(parse_json(input)?)?,
-            "ListChangedBlocks" => core.list_changed_blocks(parse_json(input)?)?,
-            "GetSnapshotBlock" => {
-                let (v, data) = core.get_snapshot_block(parse_json(input)?)?;
-                return Ok((v, Some(data)));
-            }
-            _ => bail!(
-                Code::INVALID_ACTION,
-                "The action {op} is not valid for this web service."
+        Ok(match request {
+            EbsRequest::StartSnapshot(r) => EbsResponse::StartSnapshot(core.start_snapshot(r)?),
+            EbsRequest::PutSnapshotBlock(r) => EbsResponse::PutSnapshotBlock(
+                core.put_snapshot_block(r, payload.unwrap_or_default())?,
             ),
-        };
-        Ok((out, None))
+            EbsRequest::CompleteSnapshot(r) => {
+                EbsResponse::CompleteSnapshot(core.complete_snapshot(r)?)
+            }
+            EbsRequest::ListSnapshotBlocks(r) => {
+                EbsResponse::ListSnapshotBlocks(core.list_snapshot_blocks(r)?)
+            }
+            EbsRequest::ListChangedBlocks(r) => {
+                EbsResponse::ListChangedBlocks(core.list_changed_blocks(r)?)
+            }
+            EbsRequest::GetSnapshotBlock(r) => {
+                EbsResponse::GetSnapshotBlock(core.get_snapshot_block(r)?)
+            }
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    /// The tests speak JSON, as the endpoint's codec does.
+    trait Direct {
+        fn ebs_direct(
+            &self,
+            ctx: &Context,
+            op: &str,
+            input: Value,
+            payload: Option<&mut [u8]>,
+        ) -> Result<(Value, Option<Vec<u8>>)>;
+    }
+
+    impl Direct for Engine {
+        fn ebs_direct(
+            &self,
+            ctx: &Context,
+            op: &str,
+            input: Value,
+            payload: Option<&mut [u8]>,
+        ) -> Result<(Value, Option<Vec<u8>>)> {
+            let mut out = self.ebs(ctx, EbsRequest::parse(op, input)?, payload)?;
+            let data = out.block_data();
+            Ok((serde_json::to_value(&out).unwrap(), data))
+        }
+    }
 
     fn engine() -> (tempfile::TempDir, Engine, Context) {
         let dir = tempfile::tempdir().unwrap();

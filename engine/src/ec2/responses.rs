@@ -450,6 +450,111 @@ shape! {
     }
 }
 
+// ----- EBS direct APIs -----
+
+shape! {
+    /// StartSnapshot's answer.
+    pub struct StartSnapshotResult {
+        pub snapshot_id: String,
+        pub owner_id: String,
+        pub status: String,
+        pub start_time: String,
+        pub volume_size: u64,
+        pub block_size: u64,
+        /// Echoed as given (`[{"Key": …, "Value": …}]`).
+        pub tags: Vec<serde_json::Value>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub description: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub parent_snapshot_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub kms_key_arn: Option<String>,
+    }
+}
+
+shape! {
+    /// PutSnapshotBlock's answer: the checksum the block was verified against.
+    pub struct PutSnapshotBlockResult {
+        pub checksum: String,
+        pub checksum_algorithm: String,
+    }
+}
+
+shape! {
+    /// CompleteSnapshot's answer.
+    pub struct CompleteSnapshotResult {
+        pub status: String,
+    }
+}
+
+shape! {
+    /// ListSnapshotBlocks' answer.
+    pub struct ListSnapshotBlocksResult {
+        pub blocks: Vec<Block>,
+        pub expiry_time: String,
+        pub volume_size: u64,
+        pub block_size: u64,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub next_token: Option<String>,
+    }
+}
+
+shape! {
+    /// A written block of a snapshot.
+    pub struct Block {
+        pub block_index: u64,
+        pub block_token: String,
+    }
+}
+
+shape! {
+    /// ListChangedBlocks' answer.
+    pub struct ListChangedBlocksResult {
+        pub changed_blocks: Vec<ChangedBlock>,
+        pub expiry_time: String,
+        pub volume_size: u64,
+        pub block_size: u64,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub next_token: Option<String>,
+    }
+}
+
+shape! {
+    /// A block that differs between two snapshots (a token for each side that has it).
+    pub struct ChangedBlock {
+        pub block_index: u64,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub first_block_token: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub second_block_token: Option<String>,
+    }
+}
+
+/// GetSnapshotBlock's answer: the members AWS sends as headers, and the block itself (the
+/// streaming body, not a JSON member).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetSnapshotBlockResult {
+    /// The block's length in bytes.
+    pub data_length: u64,
+    /// Base64 SHA-256 of the block.
+    pub checksum: String,
+    /// Always `SHA256`.
+    pub checksum_algorithm: String,
+    /// The block's plaintext.
+    #[serde(skip)]
+    pub block_data: Vec<u8>,
+}
+
+impl std::fmt::Debug for GetSnapshotBlockResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetSnapshotBlockResult")
+            .field("data_length", &self.data_length)
+            .field("checksum", &self.checksum)
+            .finish_non_exhaustive()
+    }
+}
+
 shape! {
     /// An answer with no members (DeleteSnapshot, DeleteVolume, UpdateAccessKey, …).
     pub struct Empty {}
