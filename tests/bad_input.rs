@@ -603,3 +603,94 @@ fn duplicate_devices_empty_filters_pseudo_files_and_a_cipher_without_encryption(
     ]);
     assert_eq!(ok["SnapshotTaskDetail"]["Encrypted"], true);
 }
+
+/// A tmpfs of `mib` MiB mounted for the test (root only), unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(mib: u32) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}M"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "CI runs as root and can mount a tmpfs"
+            );
+            eprintln!("skipping: cannot mount a tmpfs (not root)");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_still_reads_and_writes_fail_as_insufficient_storage() {
+    let Some(disk) = SmallDisk::mount(24) else {
+        return;
+    };
+    let h = Home {
+        dir: tempfile::tempdir_in(disk.dir.path()).unwrap(),
+        region: "us-east-1".into(),
+        profile: None,
+    };
+    let (k1, _) = h.create_key("K1");
+    let snap = h.import(
+        &image_bytes(1 << 20, 9, b"FULL-DISK"),
+        &["--encrypted", "--kms-key-id", &k1],
+    );
+    // Fill the file system to the last byte.
+    let filler = disk.dir.path().join("filler");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M"])
+        .arg(format!("of={}", filler.display()))
+        .stderr(std::process::Stdio::null())
+        .status();
+    // Reads work: every describe and list, from a fresh process.
+    let snaps = h.ok(&["ec2", "describe-snapshots"]);
+    assert_eq!(snaps["Snapshots"][0]["SnapshotId"], snap.as_str());
+    assert_eq!(
+        h.ok(&["kms", "list-keys"])["Keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    h.ok(&["ec2", "describe-volumes"]);
+    // Writes fail as InsufficientStorage and leave nothing behind.
+    let before = state(&h);
+    let code = h.err(&[
+        "ec2",
+        "create-volume",
+        "--availability-zone",
+        "us-east-1a",
+        "--snapshot-id",
+        &snap,
+    ]);
+    assert_eq!(code, "InsufficientStorage");
+    assert_eq!(state(&h), before);
+    // Space back: the same call works.
+    std::fs::remove_file(&filler).unwrap();
+    h.ok(&[
+        "ec2",
+        "create-volume",
+        "--availability-zone",
+        "us-east-1a",
+        "--snapshot-id",
+        &snap,
+    ]);
+}

@@ -23,14 +23,39 @@ pub fn flatten(v: &[Values]) -> Option<Value> {
     ))
 }
 
+/// The most a `file://` or `fileb://` parameter may hold. AWS's largest request bodies are a
+/// few MiB (EC2 Query requests are limited well below this, KMS plaintexts to 4 KiB), so a
+/// bigger file is a mistake — or a FIFO or device that never ends.
+pub const MAX_PARAM_FILE: u64 = 16 << 20;
+
+/// Reads at most [`MAX_PARAM_FILE`] bytes of `path`, refusing a longer file rather than
+/// reading it to the end.
+fn read_bounded(arg: &str, path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("unable to load paramfile {arg}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_PARAM_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("unable to load paramfile {arg}: {e}"))?;
+    if bytes.len() as u64 > MAX_PARAM_FILE {
+        return Err(format!(
+            "unable to load paramfile {arg}: larger than {} MiB",
+            MAX_PARAM_FILE >> 20
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Loads `file://PATH` as text; anything else is returned unchanged.
 ///
 /// # Errors
-/// The path and the I/O error when the file cannot be read.
+/// The path and the I/O error when the file cannot be read, is not UTF-8 or is larger than
+/// [`MAX_PARAM_FILE`].
 pub fn load_text(arg: &str) -> Result<String, String> {
     match arg.strip_prefix("file://") {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("unable to load paramfile {arg}: {e}")),
+        Some(path) => String::from_utf8(read_bounded(arg, path)?)
+            .map_err(|_| format!("unable to load paramfile {arg}: not UTF-8 text")),
         None => Ok(arg.to_owned()),
     }
 }
@@ -149,8 +174,7 @@ pub fn parse_encryption_context(arg: &str) -> Result<Value, String> {
 /// Unreadable file, or text that is not valid base64.
 pub fn parse_blob(arg: &str) -> Result<String, String> {
     if let Some(path) = arg.strip_prefix("fileb://") {
-        let bytes =
-            std::fs::read(path).map_err(|e| format!("unable to load paramfile {arg}: {e}"))?;
+        let bytes = read_bounded(arg, path)?;
         return Ok(base64_encode(&bytes));
     }
     let text = load_text(arg)?;
@@ -272,6 +296,21 @@ mod tests {
             "from a file"
         );
         assert_eq!(parse_string("plain").unwrap(), "plain");
+    }
+
+    #[test]
+    fn endless_parameter_files_are_refused_not_read_to_the_end() {
+        // /dev/zero never ends: reading it whole would grow until the OOM killer fires.
+        let e = parse_blob("fileb:///dev/zero").unwrap_err();
+        assert!(e.contains("larger than 16 MiB"), "{e}");
+        let e = load_text("file:///dev/zero").unwrap_err();
+        assert!(e.contains("larger than 16 MiB"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("big.bin");
+        std::fs::write(&f, vec![7u8; (MAX_PARAM_FILE + 1) as usize]).unwrap();
+        assert!(parse_blob(&format!("fileb://{}", f.display())).is_err());
+        std::fs::write(&f, vec![7u8; MAX_PARAM_FILE as usize]).unwrap();
+        assert!(parse_blob(&format!("fileb://{}", f.display())).is_ok());
     }
 
     #[test]

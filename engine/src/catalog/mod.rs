@@ -60,6 +60,12 @@ fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Keep the WAL and its index when the last connection closes: a home whose disk is full
+    // still opens for reads (recreating them would need space).
+    conn.file_control(
+        Some(rusqlite::MAIN_DB),
+        rusqlite::FileControl::PersistWal(&mut 1),
+    )?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(conn)
