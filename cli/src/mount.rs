@@ -162,11 +162,25 @@ pub struct Running {
 
 /// Mounts the attached volumes of running instance `instance_id` on `dir` and starts its control
 /// socket; returns once the files are visible.
+///
+/// The process becomes undumpable first: it holds the volumes' data keys for as long as it
+/// serves them, and the KMS root key too, because an attach through the control socket
+/// unwraps a new volume's key here (the keys themselves sit in locked pages left out of core
+/// dumps either way).
 pub fn start(engine: Session, instance_id: &str, dir: &Path, read_only: bool) -> Result<Running> {
+    if let Err(e) = blockseal_engine::forbid_core_dumps() {
+        log::warn!("cannot turn core dumps off (prctl PR_SET_DUMPABLE): {e}");
+    }
     let home = engine.home().to_owned();
     let vols = engine
         .open_instance_volumes(instance_id)
         .map_err(service_error("Mount"))?;
+    if let Some(e) = blockseal_engine::key_lock_failure() {
+        log::warn!(
+            "cannot lock key memory against swap ({e}; raise RLIMIT_MEMLOCK, `ulimit -l`): \
+             keys stay out of core dumps but may be written to swap"
+        );
+    }
     let devices: Vec<(String, Arc<dyn BlockDevice>)> = vols
         .iter()
         .map(|v| (v.file_name.clone(), v.dev.clone() as Arc<dyn BlockDevice>))
