@@ -548,3 +548,246 @@ fn attach_and_detach_through_the_api_change_a_running_mount() {
     assert_eq!(m.names(), vec!["xvda"]);
     assert!(served.stop().success());
 }
+
+/// The mount deadline the tests below give the daemon and the commands (seconds): the lease
+/// is half of it. Short, so the failures show quickly.
+const MOUNT_TIMEOUT: &str = "2";
+
+/// Runs blockseal with the short mount deadline.
+fn run_t(h: &Home, args: &[&str]) -> std::process::Output {
+    h.command(args)
+        .env("BLOCKSEAL_MOUNT_TIMEOUT", MOUNT_TIMEOUT)
+        .output()
+        .unwrap()
+}
+
+/// The AWS error code a failed command printed.
+fn error_code(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "{stderr}");
+    let rest = &stderr[stderr
+        .find("An error occurred (")
+        .expect("an AWS error line")
+        + 19..];
+    rest[..rest.find(')').unwrap()].to_owned()
+}
+
+/// The pid of the mount daemon of `instance`.
+fn daemon_pid(h: &Home, instance: &str) -> i32 {
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(h.path().join("mounts").join(format!("{instance}.json"))).unwrap(),
+    )
+    .unwrap();
+    rec["pid"].as_i64().unwrap() as i32
+}
+
+fn signal(pid: i32, sig: libc::c_int) {
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    let sig = rustix::process::Signal::from_named_raw(sig).unwrap();
+    rustix::process::kill_process(pid, sig).unwrap();
+}
+
+/// Sends SIGCONT when dropped, so a failing test never leaves a process stopped.
+struct Stopped(i32);
+
+impl Stopped {
+    fn new(pid: i32) -> Stopped {
+        signal(pid, libc::SIGSTOP);
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(self.0).unwrap(),
+            rustix::process::Signal::CONT,
+        );
+    }
+}
+
+#[test]
+fn a_stopped_mount_fails_commands_within_the_deadline_and_changes_nothing() {
+    if !fuse_available() {
+        return;
+    }
+    let h = Home::new();
+    let (inst, _) = encrypted_instance(&h, "fuse-stopped", 1);
+    let az = s(&h.instance(&inst)["Placement"]["AvailabilityZone"]);
+    let v = s(&h.ok(&[
+        "ec2",
+        "create-volume",
+        "--availability-zone",
+        &az,
+        "--size",
+        "1",
+    ])["VolumeId"]);
+    h.attach(&v, &inst, "/dev/sdf");
+    let dir = h.scratch("mnt-stopped");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = run_t(
+        &h,
+        &[
+            "mount",
+            "--instance-id",
+            &inst,
+            dir.to_str().unwrap(),
+            "--daemon",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let m = Mounted { h: &h, dir };
+    write_at(&m.file("sdf"), 0, b"before the stop", true);
+    let stopped = Stopped::new(daemon_pid(&h, &inst));
+    let name = "fuse-stopped-image";
+    for args in [
+        &["ec2", "stop-instances", "--instance-ids", &inst][..],
+        &[
+            "ec2",
+            "create-image",
+            "--instance-id",
+            &inst,
+            "--name",
+            name,
+        ],
+        &["ec2", "create-snapshot", "--volume-id", &v],
+        &["ec2", "detach-volume", "--volume-id", &v],
+        &["umount", m.dir.to_str().unwrap()],
+    ] {
+        let started = std::time::Instant::now();
+        let out = run_t(&h, args);
+        let took = started.elapsed();
+        assert_eq!(error_code(&out), "MountNotResponding", "{args:?}");
+        // The deadline (2 s), with room for a loaded machine; never "forever".
+        assert!(
+            took < std::time::Duration::from_secs(8),
+            "{args:?} took {took:?}"
+        );
+    }
+    // Nothing changed.
+    assert_eq!(h.instance(&inst)["State"]["Name"], "running");
+    assert_eq!(h.volume(&v)["State"], "in-use");
+    let images = h.ok(&["ec2", "describe-images", "--owners", "self"]);
+    assert_eq!(images["Images"].as_array().unwrap().len(), 1, "{images}");
+    let snaps = h.ok(&["ec2", "describe-snapshots", "--owner-ids", "self"]);
+    assert_eq!(snaps["Snapshots"].as_array().unwrap().len(), 1, "{snaps}");
+
+    // Resumed, the mount drops the requests whose senders gave up, and serves again.
+    drop(stopped);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(m.names(), vec!["sdf", "xvda"]);
+    assert_eq!(read_at(&m.file("sdf"), 0, 15), b"before the stop");
+    write_at(&m.file("sdf"), 0, b"after the start", true);
+    let out = run_t(
+        &h,
+        &[
+            "ec2",
+            "create-image",
+            "--instance-id",
+            &inst,
+            "--name",
+            name,
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let ami = s(&serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["ImageId"]);
+    h.assert_export(
+        &s(&h.snapshot_of(&ami, "/dev/sdf")["SnapshotId"]),
+        b"after the start",
+    );
+    let out = run_t(&h, &["ec2", "detach-volume", "--volume-id", &v]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(m.names(), vec!["xvda"]);
+    let out = run_t(&h, &["ec2", "stop-instances", "--instance-ids", &inst]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(h.instance(&inst)["State"]["Name"], "stopped");
+}
+
+/// Not a test by itself: the freezer process of
+/// `a_stopped_freezer_loses_its_freeze_after_the_lease`, run as a child of the test binary.
+#[test]
+fn freeze_holder_process() {
+    let Ok(what) = std::env::var("BLOCKSEAL_TEST_FREEZER") else {
+        return;
+    };
+    let (home, inst) = what.split_once('|').unwrap();
+    let frozen = blockseal_engine::mountctl::freeze(Path::new(home), inst, true).unwrap();
+    println!("FROZEN");
+    std::thread::sleep(std::time::Duration::from_secs(300));
+    drop(frozen);
+}
+
+#[test]
+fn a_stopped_freezer_loses_its_freeze_after_the_lease() {
+    use std::io::BufRead;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+    if !fuse_available() {
+        return;
+    }
+    let h = Home::new();
+    let (inst, _) = encrypted_instance(&h, "fuse-freezer", 1);
+    let dir = h.scratch("mnt-freezer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = [
+        "mount",
+        "--instance-id",
+        &inst,
+        dir.to_str().unwrap(),
+        "--daemon",
+    ];
+    let out = run_t(&h, &args);
+    assert!(out.status.success(), "{out:?}");
+    let m = Mounted { h: &h, dir };
+    // A process that holds a freeze of the mount (as create-image does during its copy).
+    let mut freezer = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "fuse::freeze_holder_process", "--nocapture"])
+        .env(
+            "BLOCKSEAL_TEST_FREEZER",
+            format!("{}|{inst}", h.path().display()),
+        )
+        .env("BLOCKSEAL_MOUNT_TIMEOUT", MOUNT_TIMEOUT)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut lines = std::io::BufReader::new(freezer.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.unwrap() == "FROZEN"),
+        "the freezer did not freeze"
+    );
+    let freezer = Kill(freezer);
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (file, done) = (m.file("xvda"), done.clone());
+        std::thread::spawn(move || {
+            write_at(&file, 4096, b"written after the freeze", true);
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    // A live holder renews its lease: the write waits well past one lease (1 s).
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!done.load(Ordering::SeqCst), "a write passed a held freeze");
+    // A stopped holder does not: the mount thaws once the lease runs out.
+    let stopped = Instant::now();
+    signal(freezer.0.id() as i32, libc::SIGSTOP);
+    while !done.load(Ordering::SeqCst) {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(6),
+            "writes still frozen 6 s after the freezer stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    writer.join().unwrap();
+    drop(freezer);
+    assert_eq!(
+        read_at(&m.file("xvda"), 4096, 24),
+        b"written after the freeze"
+    );
+}

@@ -65,10 +65,16 @@ fn main() -> ExitCode {
             let home = options(&cli).home;
             match mount::umount(&home, &a.dir) {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("blockseal umount: {e:#}");
-                    ExitCode::from(EXIT_OTHER)
-                }
+                Err(e) => match e.downcast_ref::<mount::ServiceError>() {
+                    Some(se) => {
+                        eprint!("{}", aws_error(se.op, &se.err));
+                        ExitCode::from(EXIT_SERVICE)
+                    }
+                    None => {
+                        eprintln!("blockseal umount: {e:#}");
+                        ExitCode::from(EXIT_OTHER)
+                    }
+                },
             }
         }
         Group::Bench(a) => bench::run(a),

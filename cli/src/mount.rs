@@ -107,7 +107,11 @@ impl MountControl for Control {
         }
     }
 
-    fn freeze(&self, wait: bool, while_frozen: &mut dyn FnMut()) -> blockseal_engine::Result<()> {
+    fn freeze(
+        &self,
+        wait: bool,
+        while_frozen: &mut dyn FnMut() -> mountctl::Thaw,
+    ) -> blockseal_engine::Result<()> {
         log::info!("freeze (wait for in-flight writes: {wait})");
         let mount = self.mount()?;
         let guard = if wait {
@@ -115,9 +119,16 @@ impl MountControl for Control {
         } else {
             mount.freeze_no_wait()?
         };
-        while_frozen();
+        let why = while_frozen();
         drop(guard);
-        log::info!("thaw");
+        match why {
+            mountctl::Thaw::LeaseExpired => log::warn!(
+                "thaw: the freeze's holder renewed nothing within the {} s lease (stopped?)",
+                mountctl::lease().as_secs_f64()
+            ),
+            mountctl::Thaw::HolderGone => log::info!("thaw (the freeze's holder went away)"),
+            _ => log::info!("thaw"),
+        }
         Ok(())
     }
 
@@ -151,11 +162,25 @@ pub struct Running {
 
 /// Mounts the attached volumes of running instance `instance_id` on `dir` and starts its control
 /// socket; returns once the files are visible.
+///
+/// The process becomes undumpable first: it holds the volumes' data keys for as long as it
+/// serves them, and the KMS root key too, because an attach through the control socket
+/// unwraps a new volume's key here (the keys themselves sit in locked pages left out of core
+/// dumps either way).
 pub fn start(engine: Session, instance_id: &str, dir: &Path, read_only: bool) -> Result<Running> {
+    if let Err(e) = blockseal_engine::forbid_core_dumps() {
+        log::warn!("cannot turn core dumps off (prctl PR_SET_DUMPABLE): {e}");
+    }
     let home = engine.home().to_owned();
     let vols = engine
         .open_instance_volumes(instance_id)
         .map_err(service_error("Mount"))?;
+    if let Some(e) = blockseal_engine::key_lock_failure() {
+        log::warn!(
+            "cannot lock key memory against swap ({e}; raise RLIMIT_MEMLOCK, `ulimit -l`): \
+             keys stay out of core dumps but may be written to swap"
+        );
+    }
     let devices: Vec<(String, Arc<dyn BlockDevice>)> = vols
         .iter()
         .map(|v| (v.file_name.clone(), v.dev.clone() as Arc<dyn BlockDevice>))
@@ -298,7 +323,7 @@ pub fn spawn_daemon(
 ) -> Result<PathBuf> {
     use std::os::unix::process::CommandExt;
     let sock = mountctl::socket_path(home, instance_id);
-    if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+    if mountctl::is_listening(&sock) {
         let err = Error::new(
             Code::RESOURCE_BUSY,
             format!("Instance {instance_id} is already mounted; unmount it first"),
@@ -331,7 +356,7 @@ pub fn spawn_daemon(
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         // Up once our own process answers on the socket (its record names its pid).
-        if std::os::unix::net::UnixStream::connect(&sock).is_ok()
+        if mountctl::is_listening(&sock)
             && mountctl::mount_pid(home, instance_id) == Some(child.id())
         {
             return Ok(log);
@@ -374,7 +399,7 @@ pub fn umount(home: &Path, dir: &Path) -> Result<()> {
         match mountctl::request_unmount(home, &instance) {
             Ok(true) => return Ok(()),
             Ok(false) => {}
-            Err(e) => bail!("unmount {}: {}", dir.display(), e.message()),
+            Err(e) => return Err(service_error("Unmount")(e)),
         }
     }
     let st = std::process::Command::new("fusermount3")

@@ -90,6 +90,7 @@ codes! {
     INSUFFICIENT_STORAGE = "InsufficientStorage" => Io,
     INTERNAL_ERROR = "InternalError" => Io,
     RESOURCE_BUSY = "ResourceBusy" => InvalidState,
+    MOUNT_NOT_RESPONDING = "MountNotResponding" => InvalidState,
     // KMS
     NOT_FOUND_EXCEPTION = "NotFoundException" => NotFound,
     DISABLED_EXCEPTION = "DisabledException" => KeyUnavailable,

@@ -498,8 +498,13 @@ impl Engine {
             outer: p,
         };
         let ran = core.run_tasks(&job.tasks, &progress);
-        // The copies are made (or failed): a mount frozen for the capture writes again.
-        drop(self.held_freezes().remove(&job.id));
+        // The copies are made (or failed): a mount frozen for the capture writes again. They
+        // are one point in time only if the freeze held until now.
+        let held = self.held_freezes().remove(&job.id);
+        let ran = match (ran, held.map(crate::mountctl::Frozen::release)) {
+            (Ok(_), Some(Err(lapsed))) => Err(lapsed),
+            (ran, _) => ran,
+        };
         let (temps, outcome) = match ran {
             Ok(t) => (t, Outcome::Done),
             Err(e) if is_key_problem(&e) => (Vec::new(), Outcome::KeyFailed),

@@ -21,6 +21,7 @@ mod progress;
 mod rekey;
 mod request;
 mod secret;
+mod secret_mem;
 pub mod xts;
 
 pub use api::{new_request_id, valid_principal, Context, Engine, Options, Session};
@@ -68,3 +69,4 @@ pub mod kms_responses {
     };
 }
 pub use secret::{DataKey, SecretString};
+pub use secret_mem::{forbid_core_dumps, is_dumpable, key_lock_failure};

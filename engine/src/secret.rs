@@ -1,13 +1,14 @@
 //! Secret key material in memory: fixed arrays that zeroize on drop, with no `Clone`, `Debug`
-//! or `Serialize`. Only the KMS makes a `DataKey` (by generating or unwrapping one).
+//! or `Serialize`, each in its own locked page left out of core dumps (`secret_mem`). Only the
+//! KMS makes a `DataKey` (by generating or unwrapping one).
 
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use crate::secret_mem::SecretBox;
 
 /// A plaintext XTS data key: 32 bytes (AES-128-XTS) or 64 bytes (AES-256-XTS), data half first,
 /// tweak half second (IEEE 1619 Key1 || Key2).
-#[derive(Zeroize, ZeroizeOnDrop)]
 pub struct DataKey {
-    bytes: [u8; 64],
+    /// Zeroed when dropped (the whole page is).
+    bytes: SecretBox<[u8; 64]>,
     len: u8,
 }
 
@@ -21,7 +22,7 @@ impl DataKey {
             material.len() == 32 || material.len() == 64,
             "XTS keys are 32 or 64 bytes"
         );
-        let mut bytes = [0u8; 64];
+        let mut bytes = SecretBox::new([0u8; 64]);
         bytes[..material.len()].copy_from_slice(material);
         DataKey {
             bytes,
@@ -35,11 +36,15 @@ impl DataKey {
     }
 }
 
-/// 256-bit secret material (KMS key material, the KMS root key).
-#[derive(Zeroize, ZeroizeOnDrop)]
-pub struct Secret32(pub(crate) [u8; 32]);
+/// 256-bit secret material (KMS key material, the KMS root key), zeroed when dropped.
+pub struct Secret32(pub(crate) SecretBox<[u8; 32]>);
 
 impl Secret32 {
+    /// All-zero material, to be filled in place (so no copy of the key is left elsewhere).
+    pub(crate) fn zeroed() -> Self {
+        Secret32(SecretBox::new([0; 32]))
+    }
+
     /// The key material.
     pub fn expose(&self) -> &[u8; 32] {
         &self.0

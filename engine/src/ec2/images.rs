@@ -594,7 +594,8 @@ impl Core<'_> {
             recs.push(rec);
             temps.push(tmp);
         }
-        drop(frozen);
+        // The copies are one point in time only if the freeze held until now.
+        frozen.release()?;
         mappings.extend(extra);
         let image = image_of(ImageState::Available, mappings);
         self.commit_image(&image, temps, &recs, |_| Ok(()))?;

@@ -354,7 +354,10 @@ impl Core<'_> {
         }
         let rec =
             self.snapshot_of_volume(&vol, new_id.as_str(), r.description.unwrap_or_default(), p)?;
-        drop(frozen);
+        // The copy is one point in time only if the freeze held until now.
+        if let Some(f) = frozen {
+            f.release()?;
+        }
         let (rec, tmp) = rec;
         self.cat.write(|tx| {
             // The volume may have been deleted meanwhile; the snapshot is still its data at the

@@ -157,7 +157,7 @@ pub(super) fn open_material(
 ) -> Result<Secret32, OpenError> {
     let sealed = strip_kind(blob, MATERIAL_BLOB)?;
     let pt = open(root.expose(), &material_ad(key_arn), sealed)?;
-    let mut out = Secret32([0; 32]);
+    let mut out = Secret32::zeroed();
     if pt.len() != out.0.len() {
         return Err(OpenError::Length {
             found: pt.len(),
@@ -336,7 +336,7 @@ mod tests {
         "arn:aws:kms:us-east-1:111122223333:key/00000000-12ab-34cd-56ef-1234567890ab";
 
     fn s32(b: u8) -> Secret32 {
-        Secret32([b; 32])
+        Secret32(crate::secret_mem::SecretBox::new([b; 32]))
     }
 
     fn binding(ctx: &str) -> DataKeyBinding<'_> {
@@ -473,8 +473,8 @@ mod tests {
             let cipher = if short { XtsCipher::Aes128Xts } else { XtsCipher::Aes256Xts };
             let dk = DataKey::from_slice(&bytes[..cipher.key_len()]);
             let b = DataKeyBinding { cipher, ..binding("snap-1") };
-            let blob = seal_data_key(&Secret32(root), &nonce, &b, &dk);
-            let back = open_data_key(&Secret32(root), &b, &blob).unwrap();
+            let blob = seal_data_key(&Secret32(crate::secret_mem::SecretBox::new(root)), &nonce, &b, &dk);
+            let back = open_data_key(&Secret32(crate::secret_mem::SecretBox::new(root)), &b, &blob).unwrap();
             prop_assert_eq!(back.expose(), dk.expose());
         }
 

@@ -552,8 +552,8 @@ impl Kms {
         let arn = key_arn(region, account, key_id.as_str());
         let (state, sealed_material) = match origin {
             Origin::AwsKms => {
-                let mut material = Secret32([0; 32]);
-                fill_random(&mut material.0);
+                let mut material = Secret32::zeroed();
+                fill_random(&mut *material.0);
                 let blob = crypto::seal_material(&self.root, &random_nonce(), &arn, &material);
                 (KeyState::Enabled, Some(hex::encode(blob)))
             }
@@ -633,8 +633,8 @@ fn root_key_error(path: &Path, step: &str, e: io::Error) -> Error {
 /// Reads the root key: exactly 32 bytes.
 fn read_root_key(path: &Path) -> io::Result<Secret32> {
     let mut file = fs::File::open(path)?;
-    let mut root = Secret32([0; 32]);
-    file.read_exact(&mut root.0).map_err(|e| match e.kind() {
+    let mut root = Secret32::zeroed();
+    file.read_exact(&mut *root.0).map_err(|e| match e.kind() {
         io::ErrorKind::UnexpectedEof => {
             io::Error::new(io::ErrorKind::InvalidData, "shorter than 32 bytes")
         }
@@ -657,8 +657,8 @@ fn read_root_key(path: &Path) -> io::Result<Secret32> {
 fn create_root_key(home: &Path, path: &Path) -> Result<()> {
     let tmp = home.join(format!(".{ROOT_KEY_FILE}.tmp-{:032x}", random_u128()));
     let write = || -> io::Result<()> {
-        let mut root = Secret32([0; 32]);
-        fill_random(&mut root.0);
+        let mut root = Secret32::zeroed();
+        fill_random(&mut *root.0);
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)

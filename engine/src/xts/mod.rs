@@ -124,7 +124,7 @@ fn auto_backend() -> Backend {
 }
 
 enum Keys {
-    Portable(Box<portable::Keys>),
+    Portable(crate::secret_mem::SecretBox<portable::Keys>),
     #[cfg(target_arch = "x86_64")]
     Vaes256(vaes256::Keys),
     #[cfg(target_arch = "x86_64")]
@@ -179,7 +179,9 @@ impl Xts {
         let _ = backend;
         Xts {
             cipher,
-            keys: Keys::Portable(Box::new(portable::Keys::new(k1, k2))),
+            keys: Keys::Portable(crate::secret_mem::SecretBox::new(portable::Keys::new(
+                k1, k2,
+            ))),
         }
     }
 

@@ -4,6 +4,7 @@
 
 #![allow(unsafe_code)]
 
+use crate::secret_mem::SecretBox;
 use core::arch::x86_64::*;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -19,10 +20,11 @@ pub(super) struct Schedule<const RK: usize> {
 }
 
 /// The schedule of an AES-128-XTS or AES-256-XTS key, boxed so that it is expanded in place and
-/// never moved: moves of its owner leave no stale copies of round keys behind.
+/// never moved: moves of its owner leave no stale copies of round keys behind. The box is a
+/// locked page left out of core dumps (`secret_mem`).
 pub(super) enum Expanded {
-    A128(Box<Schedule<11>>),
-    A256(Box<Schedule<15>>),
+    A128(SecretBox<Schedule<11>>),
+    A256(SecretBox<Schedule<15>>),
 }
 
 impl Expanded {
@@ -40,29 +42,31 @@ impl Expanded {
             "bad XTS key halves"
         );
         if k1.len() == 16 {
-            let mut s = Box::new(Schedule {
+            let mut s = SecretBox::new(Schedule {
                 enc1: [0; 11],
                 dec1: [0; 11],
                 enc2: [0; 11],
             });
+            let s2: &mut Schedule<_> = &mut s;
             // SAFETY: AES-NI was detected above, the only feature these are compiled with.
             unsafe {
-                expand_128(k1, &mut s.enc1);
-                expand_128(k2, &mut s.enc2);
-                inverse(&s.enc1, &mut s.dec1);
+                expand_128(k1, &mut s2.enc1);
+                expand_128(k2, &mut s2.enc2);
+                inverse(&s2.enc1, &mut s2.dec1);
             }
             Some(Expanded::A128(s))
         } else {
-            let mut s = Box::new(Schedule {
+            let mut s = SecretBox::new(Schedule {
                 enc1: [0; 15],
                 dec1: [0; 15],
                 enc2: [0; 15],
             });
+            let s2: &mut Schedule<_> = &mut s;
             // SAFETY: AES-NI was detected above, the only feature these are compiled with.
             unsafe {
-                expand_256(k1, &mut s.enc1);
-                expand_256(k2, &mut s.enc2);
-                inverse(&s.enc1, &mut s.dec1);
+                expand_256(k1, &mut s2.enc1);
+                expand_256(k2, &mut s2.enc2);
+                inverse(&s2.enc1, &mut s2.dec1);
             }
             Some(Expanded::A256(s))
         }
