@@ -21,6 +21,10 @@ const WORKERS: usize = 2;
 /// # Errors
 /// Opening the home, binding the address, or installing the signal handlers.
 pub fn run(home: &Path, a: &ServeArgs) -> anyhow::Result<()> {
+    // The server holds the KMS root key and unwraps data keys for every copy: no core dumps.
+    if let Err(e) = blockseal_engine::forbid_core_dumps() {
+        eprintln!("blockseal: cannot turn core dumps off (prctl PR_SET_DUMPABLE): {e}");
+    }
     let engine = Arc::new(Engine::open(home).map_err(|e| anyhow::anyhow!("{e}"))?);
     let server = Server::bind(&a.listen, Limits::default())
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?;
