@@ -1,5 +1,6 @@
 //! End-to-end tests: the built `blockseal` binary driven like a user through the seed scenarios
-//! of SEMANTICS.md §19, the edge cases of §20, bad input, and a crash in the middle of a re-key.
+//! of SEMANTICS.md §19, the edge cases of §20, bad input, a crash in the middle of a re-key, and
+//! export destinations that must be refused or must leave nothing when interrupted.
 
 mod support;
 
@@ -7,5 +8,6 @@ mod api;
 mod bad_input;
 mod crash;
 mod edge_cases;
+mod export_paths;
 mod fuse;
 mod scenarios;

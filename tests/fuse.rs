@@ -791,3 +791,76 @@ fn a_stopped_freezer_loses_its_freeze_after_the_lease() {
         b"written after the freeze"
     );
 }
+
+/// Failure story: `blockseal mount` on the wrong directory hides or shadows files: the home's
+/// own folders (catalog, keys, data files), a kernel interface such as /proc, or a folder that
+/// holds a user's files. Each is refused with `InvalidParameterValue` and nothing is mounted;
+/// `--allow-non-empty` mounts over a non-empty folder on purpose, and its files come back after.
+#[test]
+fn mount_points_inside_the_home_on_proc_or_not_empty_are_refused() {
+    if !fuse_available() {
+        return;
+    }
+    let h = Home::new();
+    let (inst, _) = encrypted_instance(&h, "mountpaths", 1);
+    let mount = |dir: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "mount",
+            "--instance-id",
+            &inst,
+            dir.to_str().unwrap(),
+            "--daemon",
+        ];
+        args.extend_from_slice(extra);
+        h.command(&args).output().unwrap()
+    };
+    let refused = |dir: &Path, why: &str| {
+        let out = mount(dir, &["--allow-non-empty"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{}: {stderr}", dir.display());
+        assert!(
+            stderr.contains("(InvalidParameterValue)") && stderr.contains(why),
+            "{}: {stderr}",
+            dir.display()
+        );
+    };
+    let inside = h.path().join("mnt");
+    std::fs::create_dir_all(&inside).unwrap();
+    refused(&inside, "inside the blockseal home");
+    refused(h.path(), "inside the blockseal home");
+    let link = h.scratch("link-to-home");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(h.path(), &link).unwrap();
+    refused(&link.join("blobs"), "inside the blockseal home");
+    refused(Path::new("/proc"), "pseudo file system");
+    refused(Path::new("/sys"), "pseudo file system");
+    assert!(
+        std::fs::read_dir("/proc/self").is_ok(),
+        "/proc still readable"
+    );
+
+    let full = h.scratch("full");
+    std::fs::create_dir_all(&full).unwrap();
+    std::fs::write(full.join("mine.txt"), b"user data").unwrap();
+    let out = mount(&full, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "{stderr}");
+    assert!(
+        stderr.contains("(InvalidParameterValue)") && stderr.contains("--allow-non-empty"),
+        "{stderr}"
+    );
+    // With the flag, the mount hides the file while it lasts and the file is back after.
+    let out = mount(&full, &["--allow-non-empty"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = Mounted {
+        h: &h,
+        dir: full.clone(),
+    };
+    assert_eq!(m.names(), ["xvda"]);
+    drop(m);
+    assert_eq!(std::fs::read(full.join("mine.txt")).unwrap(), b"user data");
+}

@@ -210,7 +210,11 @@ writes for one point in time, and stop-/terminate-instances unmount it.
 
 Without --daemon the mount stays in the foreground until it is unmounted (Ctrl-C, \
 `blockseal umount DIR` or `fusermount3 -u DIR`). With --daemon it returns once the files are \
-visible; its log goes to HOME/logs/mount-INSTANCE.log.";
+visible; its log goes to HOME/logs/mount-INSTANCE.log.
+
+DIR must be an empty directory (--allow-non-empty mounts over files, hiding them while \
+mounted), outside the home, and not on a pseudo file system (/proc, /sys, /dev); otherwise the \
+mount fails with InvalidParameterValue.";
 
 const EX_MOUNT: &str = "\
 Examples:
@@ -233,6 +237,9 @@ pub struct MountArgs {
     /// Serve the files read-only
     #[arg(long)]
     pub read_only: bool,
+    /// Mount even if DIR holds files (they are hidden until unmounted)
+    #[arg(long)]
+    pub allow_non_empty: bool,
     /// The background process of --daemon (internal)
     #[arg(long, hide = true)]
     pub serve: bool,

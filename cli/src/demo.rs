@@ -1205,7 +1205,7 @@ impl Demo {
         let dir = self.scratch.join("mnt-s5");
         std::fs::create_dir_all(&dir)?;
         let engine = Session::open(opts(&self.home)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mounted = crate::mount::start(engine, &inst, &dir, false)?;
+        let mounted = crate::mount::start(engine, &inst, &dir, crate::mount::Flags::default())?;
         let mut names: Vec<String> = std::fs::read_dir(&dir)?
             .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
             .collect::<std::io::Result<_>>()?;
@@ -1244,7 +1244,15 @@ impl Demo {
         let dir2 = self.scratch.join("mnt-launched");
         std::fs::create_dir_all(&dir2)?;
         let engine = Session::open(opts(&self.home)).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let second = crate::mount::start(engine, &inst2, &dir2, true)?;
+        let second = crate::mount::start(
+            engine,
+            &inst2,
+            &dir2,
+            crate::mount::Flags {
+                read_only: true,
+                ..Default::default()
+            },
+        )?;
         let mut back = vec![0u8; disk.len as usize];
         File::open(dir2.join("sdg"))?.read_exact(&mut back)?;
         let want = std::fs::read(&disk.path)?;

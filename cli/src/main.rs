@@ -162,6 +162,10 @@ fn run_operation(cli: &Cli, op: &str, req: Value) -> ExitCode {
 fn run_mount(cli: &Cli, a: &args::MountArgs) -> ExitCode {
     let mut opts = options(cli);
     opts.home = std::path::absolute(&opts.home).unwrap_or(opts.home);
+    let flags = mount::Flags {
+        read_only: a.read_only,
+        allow_non_empty: a.allow_non_empty,
+    };
     let result = if a.daemon && !a.serve {
         let global = [
             "--home".to_owned(),
@@ -171,7 +175,7 @@ fn run_mount(cli: &Cli, a: &args::MountArgs) -> ExitCode {
             "--profile".to_owned(),
             opts.profile.clone(),
         ];
-        mount::spawn_daemon(&opts.home, &global, &a.instance_id, &a.dir, a.read_only).map(|log| {
+        mount::spawn_daemon(&opts.home, &global, &a.instance_id, &a.dir, flags).map(|log| {
             println!(
                 "Mounted {} on {}; log: {}",
                 a.instance_id,
@@ -183,7 +187,7 @@ fn run_mount(cli: &Cli, a: &args::MountArgs) -> ExitCode {
         mount::init_logger();
         Session::open(opts)
             .map_err(mount::service_error("Mount"))
-            .and_then(|engine| mount::serve(engine, &a.instance_id, &a.dir, a.read_only))
+            .and_then(|engine| mount::serve(engine, &a.instance_id, &a.dir, flags))
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

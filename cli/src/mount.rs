@@ -160,14 +160,24 @@ pub struct Running {
     dir: PathBuf,
 }
 
+/// How to mount: the flags of `blockseal mount` that reach the FUSE server.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Flags {
+    /// Serve the files read-only.
+    pub read_only: bool,
+    /// Mount on a directory that holds files (they are hidden while mounted).
+    pub allow_non_empty: bool,
+}
+
 /// Mounts the attached volumes of running instance `instance_id` on `dir` and starts its control
-/// socket; returns once the files are visible.
+/// socket; returns once the files are visible. `dir` must be empty (unless
+/// `flags.allow_non_empty`), outside the home and not on a pseudo file system.
 ///
 /// The process becomes undumpable first: it holds the volumes' data keys for as long as it
 /// serves them, and the KMS root key too, because an attach through the control socket
 /// unwraps a new volume's key here (the keys themselves sit in locked pages left out of core
 /// dumps either way).
-pub fn start(engine: Session, instance_id: &str, dir: &Path, read_only: bool) -> Result<Running> {
+pub fn start(engine: Session, instance_id: &str, dir: &Path, flags: Flags) -> Result<Running> {
     if let Err(e) = blockseal_engine::forbid_core_dumps() {
         log::warn!("cannot turn core dumps off (prctl PR_SET_DUMPABLE): {e}");
     }
@@ -191,7 +201,9 @@ pub fn start(engine: Session, instance_id: &str, dir: &Path, read_only: bool) ->
         .collect();
     drop(vols);
     let opts = MountOptions {
-        read_only,
+        read_only: flags.read_only,
+        allow_non_empty: flags.allow_non_empty,
+        home: Some(home.clone()),
         ..MountOptions::default()
     };
     let mount = Arc::new(Mount::spawn(dir, devices, opts).map_err(service_error("Mount"))?);
@@ -277,8 +289,8 @@ impl Drop for Running {
 /// Serves the mount of `instance_id` on `dir` in the foreground until it is unmounted (Ctrl-C
 /// and other termination signals, `blockseal umount`, `fusermount3 -u`, stop or terminate of the
 /// instance).
-pub fn serve(engine: Session, instance_id: &str, dir: &Path, read_only: bool) -> Result<()> {
-    let running = start(engine, instance_id, dir, read_only)?;
+pub fn serve(engine: Session, instance_id: &str, dir: &Path, flags: Flags) -> Result<()> {
+    let running = start(engine, instance_id, dir, flags)?;
     for sig in [
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
@@ -319,7 +331,7 @@ pub fn spawn_daemon(
     global: &[String],
     instance_id: &str,
     dir: &Path,
-    read_only: bool,
+    flags: Flags,
 ) -> Result<PathBuf> {
     use std::os::unix::process::CommandExt;
     let sock = mountctl::socket_path(home, instance_id);
@@ -345,8 +357,11 @@ pub fn spawn_daemon(
         .arg(instance_id)
         .arg(dir)
         .arg("--serve");
-    if read_only {
+    if flags.read_only {
         cmd.arg("--read-only");
+    }
+    if flags.allow_non_empty {
+        cmd.arg("--allow-non-empty");
     }
     cmd.stdin(std::process::Stdio::null())
         .stdout(out.try_clone()?)

@@ -17,6 +17,7 @@ mod jobs;
 mod kms;
 mod mount;
 pub mod mountctl;
+mod paths;
 mod progress;
 mod rekey;
 mod request;
@@ -32,6 +33,7 @@ pub use iam::Credential;
 pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotId, VolumeId};
 pub use jobs::Workers;
 pub use mount::MountedVolume;
+pub use paths::check_mount_point;
 pub use progress::{NoProgress, Progress};
 pub use request::{KmsAction, KmsRequest, Request, Response, EC2_OPERATIONS, KMS_OPERATIONS};
 /// The typed requests of the EC2, EBS direct and IAM operations.

@@ -19,7 +19,8 @@
 //!
 //! The API, all `pub(crate)`, each returning the bytes written to the destination:
 //! - `import_plain(src: &Path, dst: &TempBlob, to: Option<&Xts>, &dyn Progress) -> Result<u64>`
-//! - `export_plain(src: &Blob, from: Option<&Xts>, out: &Path, &dyn Progress) -> Result<u64>`
+//! - `export_plain(src: &Blob, from: Option<&Xts>, out: &Path, home: Option<&Path>,
+//!   &dyn Progress) -> Result<u64>`
 //! - `clone_blob(src: &Blob, dst: &TempBlob, &dyn Progress) -> Result<u64>`
 //! - `rekey_blob(src: &Blob, from: Option<&Xts>, dst: &TempBlob, to: &Xts, &dyn Progress)
 //!   -> Result<u64>` (and `rekey_blob_tuned` with an explicit [`Tuning`])
@@ -30,6 +31,7 @@
 
 use crate::blob::{self, Blob, TempBlob, HEADER_LEN};
 use crate::error::{bail, Code, Error, Result};
+use crate::paths::OutDir;
 use crate::progress::Progress;
 use crate::xts::Xts;
 use rayon::prelude::*;
@@ -37,7 +39,7 @@ use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use zeroize::Zeroizing;
 
@@ -414,87 +416,43 @@ pub(crate) fn import_plain(
     Ok(written)
 }
 
-/// A file being written next to its final name; removed on drop unless renamed into place.
-struct OutTemp {
-    path: PathBuf,
-    file: File,
-    done: bool,
-}
-
-impl Drop for OutTemp {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// Writes the plaintext of the whole volume `src` to `out` (decrypting with `from`, None for an
 /// unencrypted volume): `out` ends up exactly the volume's size, sparse where the volume has
-/// holes or all-zero sectors. Written to a temporary next to `out`, fsynced and renamed over
-/// it, so `out` is never half written. `src` is not modified.
+/// holes or all-zero sectors, mode 0600 whatever the umask. Written to an unnamed file in
+/// `out`'s directory (or, without `O_TMPFILE`, a random name created exclusively), fsynced and
+/// only then linked or renamed to `out`, so `out` is never half written and an interrupted
+/// export leaves nothing (`crate::paths`). `src` is not modified.
 ///
 /// # Errors
-/// `InvalidFile` if `out` exists and is not a regular file or its directory cannot be written;
+/// `InvalidFile` if `out` exists and is not a regular file, is `src`'s own file, or its
+/// directory cannot be written, is inside `home` or is on a pseudo file system;
 /// `InternalError` if `from` does not match `src`'s cipher; I/O errors.
 pub(crate) fn export_plain(
     src: &Blob,
     from: Option<&Xts>,
     out: &Path,
+    home: Option<&Path>,
     progress: &dyn Progress,
 ) -> Result<u64> {
-    export_plain_tuned(src, from, out, progress, Tuning::default())
+    export_plain_tuned(src, from, out, home, progress, Tuning::default())
 }
 
 fn export_plain_tuned(
     src: &Blob,
     from: Option<&Xts>,
     out: &Path,
+    home: Option<&Path>,
     progress: &dyn Progress,
     tuning: Tuning,
 ) -> Result<u64> {
     let h = src.header();
     blob::check_key(h, from, src.path())?;
-    match std::fs::symlink_metadata(out) {
-        Ok(m) if !m.is_file() => bail!(
-            Code::INVALID_FILE,
-            "{} is not a regular file",
-            out.display()
-        ),
-        _ => {}
-    }
-    let name = out.file_name().ok_or_else(|| {
-        Error::new(
-            Code::INVALID_FILE,
-            format!("{} does not name a file", out.display()),
-        )
-    })?;
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let tmp_path = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let file = user_file(&tmp_path, "create", || {
-        File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp_path)
-    })?;
-    let mut tmp = OutTemp {
-        path: tmp_path,
-        file,
-        done: false,
-    };
-    let t = tmp.path.display().to_string();
-    tmp.file
+    let dir = OutDir::open(out, home, src.file())?;
+    let tmp = dir.create()?;
+    let t = out.display();
+    tmp.file()
         .set_len(h.size)
-        .map_err(|e| Error::io(format!("set length {t}"), e))?;
+        .map_err(|e| Error::io(format!("set length of the output of {t}"), e))?;
 
     let ss = u64::from(h.sector_size);
     let plan = plan_chunks(&src.data_extents()?, h.size, ss, tuning.chunk as u64);
@@ -514,21 +472,15 @@ fn export_plain_tuned(
                     len: h.size,
                 },
             },
-            dst: &tmp.file,
-            dst_path: &tmp.path,
+            dst: tmp.file(),
+            dst_path: out,
             dst_base: 0,
             ss: ss as usize,
             transform: from.map_or(Transform::Copy, Transform::Decrypt),
         };
         run_plan(&plan, tuning.chunk, progress, |s, r| mover.chunk(s, r))?
     };
-    tmp.file
-        .sync_all()
-        .map_err(|e| Error::io(format!("fsync {t}"), e))?;
-    std::fs::rename(&tmp.path, out)
-        .map_err(|e| Error::io(format!("rename {t} to {}", out.display()), e))?;
-    tmp.done = true;
-    blob::sync_dir(&dir)?;
+    tmp.commit()?;
     Ok(written)
 }
 
@@ -1012,7 +964,7 @@ mod tests {
 
         fn export(&self, id: &str, x: Option<&Xts>, size: u64) -> Vec<u8> {
             let out = self.dir.path().join(format!("{id}.out"));
-            export_plain(&self.store.open(id).unwrap(), x, &out, &NoProgress).unwrap();
+            export_plain(&self.store.open(id).unwrap(), x, &out, None, &NoProgress).unwrap();
             let got = std::fs::read(&out).unwrap();
             assert_eq!(got.len() as u64, size);
             got
@@ -1071,7 +1023,7 @@ mod tests {
             source: SourceRead::Mmap,
         };
         let b = fx.store.open("vol-mm").unwrap();
-        export_plain_tuned(&b, Some(&x), &out, &NoProgress, tuning).unwrap();
+        export_plain_tuned(&b, Some(&x), &out, None, &NoProgress, tuning).unwrap();
         assert!(std::fs::read(&out).unwrap() == want);
     }
 
@@ -1371,11 +1323,11 @@ mod tests {
 
         t.persist().unwrap();
         let b = fx.store.open("vol-i").unwrap();
-        let e = export_plain(&b, None, fx.dir.path(), &NoProgress).unwrap_err();
+        let e = export_plain(&b, None, fx.dir.path(), None, &NoProgress).unwrap_err();
         assert_eq!(e.code(), Code::INVALID_FILE);
         let nodir = fx.dir.path().join("no/such/dir/out.img");
         assert_eq!(
-            export_plain(&b, None, &nodir, &NoProgress)
+            export_plain(&b, None, &nodir, None, &NoProgress)
                 .unwrap_err()
                 .code(),
             Code::INVALID_FILE
@@ -1383,7 +1335,7 @@ mod tests {
         // An export replaces an older file and leaves no temporary behind.
         let out = fx.dir.path().join("out.img");
         std::fs::write(&out, b"old").unwrap();
-        export_plain(&b, None, &out, &NoProgress).unwrap();
+        export_plain(&b, None, &out, None, &NoProgress).unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), vec![0u8; 8192]);
         let leftovers: Vec<_> = std::fs::read_dir(fx.dir.path())
             .unwrap()

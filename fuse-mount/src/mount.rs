@@ -38,6 +38,12 @@ pub struct MountOptions {
     /// Give each worker its own /dev/fuse descriptor (`FUSE_DEV_IOC_CLONE`). Default: false
     /// (measured no better here with 2 threads).
     pub clone_fd: bool,
+    /// Mount on a directory that holds files, hiding them while mounted. Default: false (such
+    /// a mount point is refused).
+    pub allow_non_empty: bool,
+    /// A folder the mount point must not be, nor be inside: the blockseal home, whose files a
+    /// mount would hide. Default: None.
+    pub home: Option<PathBuf>,
 }
 
 impl Default for MountOptions {
@@ -49,6 +55,8 @@ impl Default for MountOptions {
             allow_other: false,
             split_min: 256 << 10,
             clone_fd: false,
+            allow_non_empty: false,
+            home: None,
         }
     }
 }
@@ -151,7 +159,9 @@ impl Mount {
     ///
     /// # Errors
     /// `InvalidParameterValue` for a bad or duplicate name, a bad option, or a mount point
-    /// that is missing, not a directory or already mounted; I/O errors from mounting (no
+    /// that is missing, not a directory, already mounted, on a pseudo file system (`/proc`,
+    /// `/sys`, `/dev`), inside [`MountOptions::home`] or not empty (unless
+    /// [`MountOptions::allow_non_empty`]); I/O errors from mounting (no
     /// /dev/fuse, no permission).
     pub fn spawn(
         dir: &Path,
@@ -171,7 +181,7 @@ impl Mount {
         for (name, dev) in devices {
             table.insert(&name, dev)?;
         }
-        let dir = mountpoint::prepare(dir)?;
+        let dir = mountpoint::prepare(dir, opts.home.as_deref(), opts.allow_non_empty)?;
         let split = Splitter::new(opts.split_min, 1)?;
         let shared = Arc::new(Shared::new(table, opts.read_only, opts.max_write, split));
 

@@ -46,11 +46,15 @@ fn absolute(dir: &Path) -> Result<PathBuf> {
 /// with SIGKILL) is detached lazily so the new mount can take its place. A live FUSE mount
 /// is refused: mounting over it would hide it.
 ///
+/// Then the checks every mount point gets (`blockseal_engine::check_mount_point`): not on a
+/// pseudo file system, not `home` or inside it, and empty unless `allow_non_empty`.
+///
 /// # Errors
-/// `InvalidParameterValue` if `dir` is missing, not a directory, or already a live FUSE mount
-/// point; `InternalError` if a stale mount cannot be detached (the message says how to do it
-/// by hand).
-pub(crate) fn prepare(dir: &Path) -> Result<PathBuf> {
+/// `InvalidParameterValue` if `dir` is missing, not a directory, already a live FUSE mount
+/// point, on a pseudo file system, inside `home`, or not empty (unless `allow_non_empty`);
+/// `InternalError` if a stale mount cannot be detached (the message says how to do it by
+/// hand).
+pub(crate) fn prepare(dir: &Path, home: Option<&Path>, allow_non_empty: bool) -> Result<PathBuf> {
     let abs = absolute(dir)?;
     let shown = abs.display();
     // statfs always reaches the file system's server, where stat may be answered from the
@@ -87,6 +91,7 @@ pub(crate) fn prepare(dir: &Path) -> Result<PathBuf> {
             ),
         ));
     }
+    blockseal_engine::check_mount_point(&canonical, home, allow_non_empty)?;
     Ok(canonical)
 }
 
@@ -294,15 +299,37 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let missing = d.path().join("nope");
         assert_eq!(
-            prepare(&missing).unwrap_err().code(),
+            prepare(&missing, None, false).unwrap_err().code(),
             Code::INVALID_PARAMETER_VALUE
         );
         let file = d.path().join("f");
         std::fs::write(&file, b"x").unwrap();
         assert_eq!(
-            prepare(&file).unwrap_err().code(),
+            prepare(&file, None, false).unwrap_err().code(),
             Code::INVALID_PARAMETER_VALUE
         );
-        assert_eq!(prepare(d.path()).unwrap(), d.path().canonicalize().unwrap());
+        // `d` holds `f`: refused unless asked for.
+        assert_eq!(
+            prepare(d.path(), None, false).unwrap_err().code(),
+            Code::INVALID_PARAMETER_VALUE
+        );
+        let canonical = d.path().canonicalize().unwrap();
+        assert_eq!(prepare(d.path(), None, true).unwrap(), canonical);
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(prepare(d.path(), None, false).unwrap(), canonical);
+    }
+
+    #[test]
+    fn prepare_refuses_the_home_and_pseudo_file_systems() {
+        let d = tempfile::tempdir().unwrap();
+        let inner = d.path().join("inner");
+        std::fs::create_dir(&inner).unwrap();
+        for (dir, home) in [(&inner, d.path()), (&inner, inner.as_path())] {
+            let e = prepare(dir, Some(home), true).unwrap_err();
+            assert_eq!(e.code(), Code::INVALID_PARAMETER_VALUE);
+            assert!(e.message().contains("inside the blockseal home"), "{e}");
+        }
+        let e = prepare(Path::new("/proc"), None, true).unwrap_err();
+        assert!(e.message().contains("pseudo file system"), "{e}");
     }
 }

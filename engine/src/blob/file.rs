@@ -342,7 +342,7 @@ impl Drop for TempBlob {
 }
 
 /// fsyncs a directory so a rename or creation in it survives a crash.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+fn sync_dir(dir: &Path) -> Result<()> {
     let d = dir.display();
     File::open(dir)
         .and_then(|f| f.sync_all())

@@ -139,7 +139,8 @@ impl Core<'_> {
             Ok((s, from))
         })?;
         let blob = self.open_blob(&snap.id, snap.size_gib * GIB, snap.encryption.as_ref())?;
-        crate::rekey::export_plain(&blob, from.as_ref(), Path::new(&r.file), p)?;
+        let home = self.home;
+        crate::rekey::export_plain(&blob, from.as_ref(), Path::new(&r.file), Some(home), p)?;
         let size = snap.size_gib * GIB;
         Ok(out::ExportSnapshotResult {
             snapshot_id: snap.id,
