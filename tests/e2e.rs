@@ -8,4 +8,5 @@ mod bad_input;
 mod crash;
 mod edge_cases;
 mod fuse;
+mod home_guard;
 mod scenarios;

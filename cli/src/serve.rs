@@ -22,6 +22,7 @@ const WORKERS: usize = 2;
 /// Opening the home, binding the address, or installing the signal handlers.
 pub fn run(home: &Path, a: &ServeArgs) -> anyhow::Result<()> {
     let engine = Arc::new(Engine::open(home).map_err(|e| anyhow::anyhow!("{e}"))?);
+    crate::report_quarantine(&engine);
     let server = Server::bind(&a.listen, Limits::default())
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?;
     let addr = server.local_addr();

@@ -90,6 +90,7 @@ codes! {
     INSUFFICIENT_STORAGE = "InsufficientStorage" => Io,
     INTERNAL_ERROR = "InternalError" => Io,
     RESOURCE_BUSY = "ResourceBusy" => InvalidState,
+    INVALID_HOME = "InvalidHome" => Corrupt,
     // KMS
     NOT_FOUND_EXCEPTION = "NotFoundException" => NotFound,
     DISABLED_EXCEPTION = "DisabledException" => KeyUnavailable,
