@@ -10,4 +10,5 @@ mod crash;
 mod edge_cases;
 mod export_paths;
 mod fuse;
+mod home_guard;
 mod scenarios;

@@ -147,9 +147,42 @@ fn aws_error(op: &str, e: &blockseal_engine::Error) -> String {
     )
 }
 
+/// Opens the home as `opts` say and reports on stderr what the open quarantined.
+fn open_session(opts: Options) -> blockseal_engine::Result<Session> {
+    let session = Session::open(opts)?;
+    report_quarantine(session.engine());
+    Ok(session)
+}
+
+/// Tells the user, once (the files are moved, so the next open finds none), which data files
+/// the home's start-up moved to quarantine because no catalog row owns them.
+pub(crate) fn report_quarantine(engine: &blockseal_engine::Engine) {
+    let moved = engine.quarantined();
+    if moved.is_empty() {
+        return;
+    }
+    let names: Vec<String> = moved
+        .iter()
+        .map(|p| {
+            p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    eprintln!(
+        "blockseal: {} data file{} no catalog row owns {} moved to {}: {}",
+        moved.len(),
+        if moved.len() == 1 { "" } else { "s" },
+        if moved.len() == 1 { "was" } else { "were" },
+        engine.home().join("quarantine").display(),
+        names.join(", ")
+    );
+}
+
 fn run_operation(cli: &Cli, op: &str, req: Value) -> ExitCode {
     let progress = progress::Bar::for_stderr();
-    let result = Session::open(options(cli)).and_then(|engine| engine.invoke(op, req, &progress));
+    let result = open_session(options(cli)).and_then(|engine| engine.invoke(op, req, &progress));
     match result {
         Ok(resp) => print(&resp, op, cli.output),
         Err(e) => {
@@ -185,7 +218,7 @@ fn run_mount(cli: &Cli, a: &args::MountArgs) -> ExitCode {
         })
     } else {
         mount::init_logger();
-        Session::open(opts)
+        open_session(opts)
             .map_err(mount::service_error("Mount"))
             .and_then(|engine| mount::serve(engine, &a.instance_id, &a.dir, flags))
     };
@@ -207,7 +240,7 @@ fn run_mount(cli: &Cli, a: &args::MountArgs) -> ExitCode {
 fn run_waiter(cli: &Cli, w: &args::WaitCommand) -> ExitCode {
     let waiter = wait::waiter_of(w);
     let (op, req) = ec2::request(&Ec2Command::Wait(w.clone()), &cli.region);
-    let engine = match Session::open(options(cli)) {
+    let engine = match open_session(options(cli)) {
         Ok(e) => e,
         Err(e) => {
             eprint!("{}", aws_error(op, &e));

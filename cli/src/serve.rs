@@ -26,6 +26,7 @@ pub fn run(home: &Path, a: &ServeArgs) -> anyhow::Result<()> {
         eprintln!("blockseal: cannot turn core dumps off (prctl PR_SET_DUMPABLE): {e}");
     }
     let engine = Arc::new(Engine::open(home).map_err(|e| anyhow::anyhow!("{e}"))?);
+    crate::report_quarantine(&engine);
     let server = Server::bind(&a.listen, Limits::default())
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?;
     let addr = server.local_addr();

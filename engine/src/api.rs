@@ -161,6 +161,8 @@ pub struct Engine {
     cat: Catalog,
     kms: Kms,
     store: BlobStore,
+    /// What this open moved to `quarantine/`.
+    quarantined: Vec<PathBuf>,
     /// This process's job workers, once started: admitted jobs are handed to them at once.
     pub(crate) workers: std::sync::Mutex<Option<std::sync::Arc<crate::jobs::WorkerShared>>>,
     /// Mount freezes held by this process's capture jobs, by job id (see `jobs::CAPTURES`).
@@ -175,38 +177,75 @@ impl std::fmt::Debug for Engine {
 
 /// The setting that holds the home's account id.
 const ACCOUNT_SETTING: &str = "account-id";
+/// The setting that holds the fingerprint of the home's KMS root key (`Kms::fingerprint`).
+const ROOT_KEY_SETTING: &str = "kms-root-key-fingerprint";
+/// The catalog's file name in the home.
+pub(crate) const CATALOG_FILE: &str = "catalog.db";
+/// The KMS root key's file name in the home (owned by the KMS; named here for checks only).
+const ROOT_KEY_FILE: &str = "kms-root.key";
 
 impl Engine {
-    /// Opens (creating on first use) the home folder `home`, then removes what an interrupted
-    /// operation left behind (temporary files of dead processes, files no catalog row owns) and
-    /// deletes KMS keys whose deletion date has passed.
+    /// Opens the home folder `home`, creating it if it is brand-new (no catalog, no KMS root
+    /// key, no data files), then recovers from interrupted operations
+    /// ([`BlobStore::recover`](crate::blob::BlobStore): deletes what a temporary's name or a
+    /// commit marker proves unfinished, quarantines data files nothing explains; see
+    /// [`Engine::quarantined`]) and deletes KMS keys whose deletion date has passed.
+    ///
+    /// An existing home must be whole: its catalog present with its account, its root key
+    /// present and the one the catalog records. Nothing is created, deleted or moved otherwise.
     ///
     /// # Errors
-    /// I/O errors opening the home; `CorruptFile` for a catalog of a newer schema.
+    /// `InvalidHome` for a missing or empty catalog in a home that holds a root key or data
+    /// files, a missing root key, or a catalog that records another root key; `CorruptFile` for
+    /// a catalog of a newer schema or a damaged root key; I/O errors opening the home.
     pub fn open(home: &Path) -> Result<Engine> {
         create_private_dir(home)?;
-        let cat = Catalog::open(&home.join("catalog.db"))?;
-        let account = cat.write(|tx| match tx.setting(ACCOUNT_SETTING)? {
-            Some(a) => Ok(a),
-            None => {
-                let a = format!("{:012}", crate::secret::random_u128() % 1_000_000_000_000);
-                tx.set_setting(ACCOUNT_SETTING, &a)?;
-                Ok(a)
-            }
-        })?;
-        let kms = Kms::open(home)?;
         let store = BlobStore::new(home)?;
-        let engine = Engine {
+        let cat_path = home.join(CATALOG_FILE);
+        let key_path = home.join(ROOT_KEY_FILE);
+        // Before SQLite would make a new, empty catalog in its place.
+        if catalog_is_blank(&cat_path)? && (exists(&key_path)? || store.holds_data()?) {
+            return Err(no_catalog(home, "is missing or empty"));
+        }
+        let cat = Catalog::open(&cat_path)?;
+        let (account, kms) = cat.write(|tx| {
+            let Some(account) = tx.setting(ACCOUNT_SETTING)? else {
+                // Checked again under the write lock: another process may have made the home.
+                if exists(&key_path)? || store.holds_data()? {
+                    return Err(no_catalog(home, "records no account"));
+                }
+                return create_home(home, tx);
+            };
+            let kms = match tx.setting(ROOT_KEY_SETTING)? {
+                Some(fp) => Kms::open_recorded(home, &fp)?,
+                None => {
+                    // A home made before catalogs recorded their root key.
+                    let kms = Kms::open(home)?;
+                    tx.set_setting(ROOT_KEY_SETTING, &kms.fingerprint())?;
+                    kms
+                }
+            };
+            Ok((account, kms))
+        })?;
+        let mut engine = Engine {
             home: home.to_owned(),
             account,
             cat,
             kms,
             store,
+            quarantined: Vec::new(),
             workers: std::sync::Mutex::new(None),
             held: std::sync::Mutex::new(std::collections::HashMap::new()),
         };
-        engine.recover()?;
+        engine.quarantined = engine.recover()?;
         Ok(engine)
+    }
+
+    /// The data files this open found in `blobs/` that no catalog row owns and no commit marker
+    /// explains, as moved into `HOME/quarantine/` (empty almost always). Front ends report them
+    /// once; they are not deleted.
+    pub fn quarantined(&self) -> &[PathBuf] {
+        &self.quarantined
     }
 
     /// The state one call works in.
@@ -307,9 +346,10 @@ impl Engine {
         Ok(serde_json::to_value(&out).expect("responses serialize"))
     }
 
-    /// Crash recovery at start-up (DESIGN.md, "The catalog"): under the catalog's write lock, so
-    /// no other process is between renaming a file into place and committing its row.
-    fn recover(&self) -> Result<()> {
+    /// Crash recovery at start-up (DESIGN.md, "The catalog"; docs/DECISIONS.md, "Storage and
+    /// crash safety"): under the catalog's write lock, so no other process is between renaming
+    /// a file into place and committing its row. Returns the files moved to quarantine.
+    fn recover(&self) -> Result<Vec<PathBuf>> {
         let (store, kms) = (&self.store, &self.kms);
         self.cat.write(|tx| {
             kms.sweep(tx, crate::clock::now_millis())?;
@@ -321,10 +361,53 @@ impl Engine {
                     .filter(|s| s.has_data)
                     .map(|s| s.id),
             );
-            store.cleanup(|id| live.contains(id))?;
-            Ok(())
+            Ok(store.recover(|id| live.contains(id))?.quarantined)
         })
     }
+}
+
+/// Makes a brand-new home's account and root key, in `tx` (which found no account): the key is
+/// written under a temporary name, its fingerprint and the account are recorded, and the key
+/// is linked into place once `tx` commits.
+fn create_home(home: &Path, tx: &crate::catalog::Tx<'_>) -> Result<(String, Kms)> {
+    Kms::remove_uncommitted(home)?;
+    let (kms, key_file) = Kms::create(home)?;
+    let account = format!("{:012}", crate::secret::random_u128() % 1_000_000_000_000);
+    tx.set_setting(ACCOUNT_SETTING, &account)?;
+    tx.set_setting(ROOT_KEY_SETTING, &kms.fingerprint())?;
+    tx.after_commit(Box::new(move || {
+        // Should this fail, the next open links the key file in place (`Kms::open_recorded`).
+        let _ = key_file.install();
+    }));
+    Ok((account, kms))
+}
+
+/// Whether the catalog file is missing or empty (0 bytes), i.e. SQLite would start afresh.
+fn catalog_is_blank(path: &Path) -> Result<bool> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.len() == 0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(Error::io(format!("stat {}", path.display()), e)),
+    }
+}
+
+fn exists(path: &Path) -> Result<bool> {
+    path.try_exists()
+        .map_err(|e| Error::io(format!("stat {}", path.display()), e))
+}
+
+/// The `InvalidHome` error for a home whose catalog is gone while its data is not.
+fn no_catalog(home: &Path, what: &str) -> Error {
+    Error::new(
+        Code::INVALID_HOME,
+        format!(
+            "The catalog {} {what}, but the home holds a KMS root key or data files: it is not \
+             a new home. Restore catalog.db from a backup of this home (with its catalog.db-wal \
+             file if the backup has one). Nothing was changed; blockseal does not start a new \
+             catalog over existing data, which would make it unreachable.",
+            home.join(CATALOG_FILE).display()
+        ),
+    )
 }
 
 /// One home, one principal, one region: what a CLI command or a script works with.
@@ -524,5 +607,53 @@ mod tests {
             assert_eq!(images["Images"], json!([]));
             done_tx.send(()).unwrap();
         });
+    }
+
+    #[test]
+    fn a_home_of_an_earlier_version_gets_its_root_key_recorded() {
+        // What earlier versions made: a catalog with an account, a root key, no fingerprint.
+        let dir = tempfile::tempdir().unwrap();
+        let cat = Catalog::open(&dir.path().join(CATALOG_FILE)).unwrap();
+        cat.write(|tx| tx.set_setting(ACCOUNT_SETTING, "123456789012"))
+            .unwrap();
+        drop(cat);
+        let (kms, file) = Kms::create(dir.path()).unwrap();
+        file.install().unwrap();
+        let engine = Engine::open(dir.path()).unwrap();
+        assert_eq!(engine.account(), "123456789012");
+        let fp = engine
+            .catalog()
+            .read(|tx| tx.setting(ROOT_KEY_SETTING))
+            .unwrap();
+        assert_eq!(fp, Some(kms.fingerprint()));
+        drop(engine);
+        // From now on another root key is refused.
+        std::fs::remove_file(dir.path().join(ROOT_KEY_FILE)).unwrap();
+        Kms::create(dir.path()).unwrap().1.install().unwrap();
+        let e = Engine::open(dir.path()).unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_HOME);
+    }
+
+    #[test]
+    fn processes_making_one_new_home_at_once_agree_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("h");
+        let accounts: Vec<String> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| Engine::open(&home).map(|e| e.account().to_owned())))
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap().unwrap())
+                .collect()
+        });
+        assert!(accounts.iter().all(|a| *a == accounts[0]), "{accounts:?}");
+        let names: Vec<String> = std::fs::read_dir(&home)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains("kms-root"))
+            .collect();
+        assert_eq!(names, [ROOT_KEY_FILE], "one root key, no leftovers");
+        Engine::open(&home).unwrap();
     }
 }

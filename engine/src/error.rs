@@ -91,6 +91,7 @@ codes! {
     INTERNAL_ERROR = "InternalError" => Io,
     RESOURCE_BUSY = "ResourceBusy" => InvalidState,
     MOUNT_NOT_RESPONDING = "MountNotResponding" => InvalidState,
+    INVALID_HOME = "InvalidHome" => Corrupt,
     // KMS
     NOT_FOUND_EXCEPTION = "NotFoundException" => NotFound,
     DISABLED_EXCEPTION = "DisabledException" => KeyUnavailable,

@@ -412,7 +412,7 @@ impl Core<'_> {
             if outcome == Outcome::Done {
                 for t in temps {
                     if keep.iter().any(|k| t.header().owner == *k) {
-                        t.persist()?;
+                        t.persist_in(tx)?;
                     }
                 }
             }

@@ -1,27 +1,76 @@
 //! The I/O shell around [`BlobHeader`]: where blob files live in the home, how they are created
-//! (temporary, then fsync + rename), opened and validated, removed, and cleaned up after a
-//! crash, plus sector-granular reads and writes with the sparse semantics of DESIGN.md.
+//! (temporary, then fsync + commit marker + rename), opened and validated, removed, and
+//! recovered after a crash (a file is deleted only when a temporary's name or a commit marker
+//! proves it was an unfinished operation's; other unknown files are quarantined), plus
+//! sector-granular reads and writes with the sparse semantics of DESIGN.md.
 //!
-//! It must not decide which blobs should exist (the catalog does, through `cleanup`'s
+//! It must not decide which blobs should exist (the catalog does, through `recover`'s
 //! `is_live`), hold keys beyond a call, or print. Raw system calls live in `sys`.
 
 use super::header::{BlobHeader, HEADER_LEN, MAX_ID_LEN};
 use super::sys;
+use crate::catalog::Tx;
 use crate::error::{bail, Code, Error, Result};
 use crate::xts::Xts;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 #[cfg(test)]
 use zeroize::Zeroizing;
 
 /// The blob files of one home: `HOME/blobs/<id>` for committed files, `HOME/tmp/<id>.<pid>.tmp`
-/// while one is being written.
+/// while one is being written, `HOME/tmp/<id>.<pid>.commit` while one is being committed, and
+/// `HOME/quarantine/` for files found in `blobs/` that nothing explains.
 #[derive(Clone, Debug)]
 pub(crate) struct BlobStore {
     blobs: PathBuf,
     tmp: PathBuf,
+    quarantine: PathBuf,
+}
+
+/// What start-up recovery did to the files of a home.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Recovered {
+    /// Files deleted: temporaries of dead processes, committed files an unfinished commit's
+    /// marker proves, and the markers themselves.
+    pub removed: Vec<PathBuf>,
+    /// Files of `blobs/` that no row owns and no marker explains, as moved into `quarantine/`.
+    pub quarantined: Vec<PathBuf>,
+}
+
+/// What a commit marker records: the device and inode of the file it is about to rename into
+/// `blobs/`. A rename keeps both, so recovery deletes the file only if it is that very file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    fn of(meta: &fs::Metadata) -> FileIdentity {
+        FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+
+    fn encode(self) -> String {
+        format!(
+            "blockseal commit marker v1\ndev {}\nino {}\n",
+            self.dev, self.ino
+        )
+    }
+
+    fn decode(text: &str) -> Option<FileIdentity> {
+        let mut lines = text.lines();
+        if lines.next()? != "blockseal commit marker v1" {
+            return None;
+        }
+        let dev = lines.next()?.strip_prefix("dev ")?.parse().ok()?;
+        let ino = lines.next()?.strip_prefix("ino ")?.parse().ok()?;
+        Some(FileIdentity { dev, ino })
+    }
 }
 
 impl BlobStore {
@@ -33,6 +82,7 @@ impl BlobStore {
         let store = BlobStore {
             blobs: home.join("blobs"),
             tmp: home.join("tmp"),
+            quarantine: home.join("quarantine"),
         };
         for d in [&store.blobs, &store.tmp] {
             fs::create_dir_all(d).map_err(|e| Error::io(format!("create {}", d.display()), e))?;
@@ -71,6 +121,10 @@ impl BlobStore {
         let temp = TempBlob {
             file,
             dest: self.path_of(id),
+            marker: self
+                .tmp
+                .join(format!("{id}.{}.{MARKER_SUFFIX}", std::process::id())),
+            tmp_dir: self.tmp.clone(),
             blobs_dir: self.blobs.clone(),
             header: header.clone(),
             path,
@@ -106,11 +160,17 @@ impl BlobStore {
         check_id(id)?;
         let path = self.path_of(id);
         let p = path.display();
-        let file = File::options()
-            .read(true)
-            .write(writable)
-            .open(&path)
-            .map_err(|e| Error::io(format!("open {p}"), e))?;
+        let file = match File::options().read(true).write(writable).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::new(
+                    Code::CORRUPT_FILE,
+                    format!("the data file of {id} is missing: {p}"),
+                )
+                .with_source(e))
+            }
+            Err(e) => return Err(Error::io(format!("open the data file of {id}, {p}"), e)),
+        };
         let mut head = [0u8; HEADER_LEN];
         match file.read_exact_at(&mut head, 0) {
             Ok(()) => {}
@@ -171,37 +231,157 @@ impl BlobStore {
             .map_err(|e| Error::io(format!("stat {}", path.display()), e))
     }
 
-    /// Removes what crashes leave behind: temporaries whose writing process is gone
-    /// (kill(pid, 0) fails with ESRCH) and committed blobs whose id `is_live` rejects. Temporaries
-    /// of this process and of live processes stay; names that are not ours stay. Returns the
-    /// removed paths.
+    /// Why the committed file of `id`, `size` bytes of volume, cannot be used, judged from its
+    /// metadata alone (no read): missing, not a regular file, or of the wrong length. None when
+    /// it looks whole. For Describe*, which must not open every file.
+    pub(crate) fn problem(&self, id: &str, size: u64) -> Option<String> {
+        let path = self.path_of(id);
+        let p = path.display();
+        match fs::metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Some(format!("The data file of {id} is missing: {p}"))
+            }
+            Err(e) => Some(format!("The data file of {id} cannot be read: {p}: {e}")),
+            Ok(m) if !m.is_file() => Some(format!("The data file of {id} is not a file: {p}")),
+            Ok(m) if m.len() != HEADER_LEN as u64 + size => Some(format!(
+                "The data file of {id} is damaged: {p} is {} bytes, expected {}",
+                m.len(),
+                HEADER_LEN as u64 + size
+            )),
+            Ok(_) => None,
+        }
+    }
+
+    /// Whether `blobs/` or `quarantine/` holds any file: whether this home has held data.
     ///
-    /// Call it holding the catalog's write lock, as `persist` is called: otherwise a blob just
+    /// # Errors
+    /// I/O errors listing either directory (a missing one counts as empty).
+    pub(crate) fn holds_data(&self) -> Result<bool> {
+        for dir in [&self.blobs, &self.quarantine] {
+            match fs::read_dir(dir) {
+                Ok(mut d) => {
+                    if d.next().is_some() {
+                        return Ok(true);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("list {}", dir.display()), e)),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Recovers the files after a crash, deleting only what is proven to be an unfinished
+    /// operation's:
+    /// - a temporary `tmp/<id>.<pid>.tmp` whose process is gone (kill(pid, 0) fails with ESRCH);
+    /// - a commit marker `tmp/<id>.<pid>.commit` whose process is gone: if `is_live(id)` the
+    ///   commit went through and only the marker goes; else the commit never happened, and the
+    ///   marker and `blobs/<id>` go, the latter only if it is the very file the marker recorded.
+    ///
+    /// A file of `blobs/` that `is_live` rejects and no marker explains (a catalog restored from
+    /// an older backup, a file copied in by hand) is not deleted: it is moved to `quarantine/`
+    /// (0700), never replacing a file there. Files of this process and of live processes stay,
+    /// and so do names that are not ours.
+    ///
+    /// Call it holding the catalog's write lock, as `persist_in` is called: otherwise a blob just
     /// renamed into place by another process, whose row is not yet committed, looks orphaned.
-    /// A dead writer's pid reused by an unrelated process keeps its temporary until that process
+    /// A dead writer's pid reused by an unrelated process keeps its files until that process
     /// ends too.
     ///
     /// # Errors
-    /// I/O errors listing either directory or removing a file.
-    pub(crate) fn cleanup(&self, is_live: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>> {
+    /// I/O errors listing a directory, reading a marker, or removing or moving a file.
+    pub(crate) fn recover(&self, is_live: impl Fn(&str) -> bool) -> Result<Recovered> {
         let me = std::process::id();
-        let mut removed = Vec::new();
+        let mut out = Recovered::default();
+        // Ids with a marker of a running process: their commit may be under way or may have
+        // failed in a process that will clean up, so their files are not judged now.
+        let mut in_flight = std::collections::HashSet::new();
         for name in list_files(&self.tmp)? {
-            let Some((_, pid)) = parse_temp_name(&name) else {
+            if let Some((_, pid)) = parse_temp_name(&name) {
+                if pid != me && !sys::pid_alive(pid) {
+                    out.removed.extend(remove_path(self.tmp.join(&name))?);
+                }
+                continue;
+            }
+            let Some((id, pid)) = parse_marker_name(&name) else {
                 continue;
             };
-            if pid != me && !sys::pid_alive(pid) {
-                removed.extend(remove_path(self.tmp.join(&name))?);
+            if pid == me || sys::pid_alive(pid) {
+                in_flight.insert(id.to_owned());
+                continue;
             }
+            let marker = self.tmp.join(&name);
+            if !is_live(id) {
+                if let Some(blob) = self.proven_orphan(id, &marker)? {
+                    out.removed.extend(remove_path(blob)?);
+                }
+            }
+            out.removed.extend(remove_path(marker)?);
         }
         for name in list_files(&self.blobs)? {
-            if check_id(&name).is_ok() && !is_live(&name) {
-                removed.extend(remove_path(self.blobs.join(&name))?);
+            if check_id(&name).is_ok() && !is_live(&name) && !in_flight.contains(&name) {
+                out.quarantined.push(self.quarantine_file(&name)?);
             }
         }
-        Ok(removed)
+        Ok(out)
+    }
+
+    /// `blobs/<id>` if the marker at `marker` proves it is the file that marker's commit renamed
+    /// there; None if the file is gone, is another file, or the marker is unreadable (a crash
+    /// while it was written, before any rename).
+    fn proven_orphan(&self, id: &str, marker: &Path) -> Result<Option<PathBuf>> {
+        let text = match fs::read_to_string(marker) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(None),
+            Err(e) => return Err(Error::io(format!("read {}", marker.display()), e)),
+        };
+        let Some(recorded) = FileIdentity::decode(&text) else {
+            return Ok(None);
+        };
+        let blob = self.path_of(id);
+        match fs::symlink_metadata(&blob) {
+            Ok(m) if m.is_file() && FileIdentity::of(&m) == recorded => Ok(Some(blob)),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(format!("stat {}", blob.display()), e)),
+        }
+    }
+
+    /// Moves `blobs/<name>` to `quarantine/<name>` (or `<name>.1`, `.2`, … if taken), with
+    /// `quarantine/` made 0700 on first use, and makes the move durable. Returns the new path.
+    fn quarantine_file(&self, name: &str) -> Result<PathBuf> {
+        let q = self.quarantine.display();
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.quarantine)
+            .map_err(|e| Error::io(format!("create {q}"), e))?;
+        let from = self.blobs.join(name);
+        for n in 0u32.. {
+            let to = match n {
+                0 => self.quarantine.join(name),
+                n => self.quarantine.join(format!("{name}.{n}")),
+            };
+            match sys::rename_noreplace(&from, &to) {
+                Ok(()) => {
+                    sync_dir(&self.quarantine)?;
+                    sync_dir(&self.blobs)?;
+                    return Ok(to);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    let what = format!("move {} to {}", from.display(), to.display());
+                    return Err(Error::io(what, e));
+                }
+            }
+        }
+        unreachable!("u32 names run out only after 4 billion quarantined copies of one id")
     }
 }
+
+/// The file name suffix of commit markers, `tmp/<id>.<pid>.commit`.
+const MARKER_SUFFIX: &str = "commit";
 
 /// Names of the regular files in `dir`.
 fn list_files(dir: &Path) -> Result<Vec<String>> {
@@ -230,7 +410,17 @@ fn remove_path(path: PathBuf) -> Result<Option<PathBuf>> {
 
 /// `<id>.<pid>.tmp` → (id, pid).
 fn parse_temp_name(name: &str) -> Option<(&str, u32)> {
-    let (id, pid) = name.strip_suffix(".tmp")?.rsplit_once('.')?;
+    parse_pid_name(name, ".tmp")
+}
+
+/// `<id>.<pid>.commit` → (id, pid).
+fn parse_marker_name(name: &str) -> Option<(&str, u32)> {
+    parse_pid_name(name, ".commit")
+}
+
+/// `<id>.<pid><suffix>` → (id, pid).
+fn parse_pid_name<'a>(name: &'a str, suffix: &str) -> Option<(&'a str, u32)> {
+    let (id, pid) = name.strip_suffix(suffix)?.rsplit_once('.')?;
     check_id(id).ok()?;
     if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -257,6 +447,9 @@ pub(crate) struct TempBlob {
     file: File,
     path: PathBuf,
     dest: PathBuf,
+    /// `tmp/<id>.<pid>.commit`, written by `persist_in` before the rename.
+    marker: PathBuf,
+    tmp_dir: PathBuf,
     blobs_dir: PathBuf,
     header: BlobHeader,
     persisted: bool,
@@ -307,15 +500,71 @@ impl TempBlob {
         write_sectors(&self.file, &self.path, &self.header, first, xts, data)
     }
 
-    /// Makes the blob permanent: fsync the file, rename it to `blobs/<id>` (never replacing an
-    /// existing blob), fsync `blobs/`. Short when the data movers already synced the file, so
-    /// it fits inside a catalog write transaction.
+    /// Makes the blob permanent as part of catalog transaction `tx`, which must commit the row
+    /// that owns it: fsync the file; write the commit marker `tmp/<id>.<pid>.commit` (the
+    /// file's device and inode) and fsync it and `tmp/`; rename the file to `blobs/<id>` (never
+    /// replacing an existing blob); fsync `blobs/`. The marker is removed once `tx` commits. If
+    /// the process dies or `tx` rolls back first, the marker stays and proves to the next
+    /// start-up's [`BlobStore::recover`] that `blobs/<id>` is an unfinished commit's, to delete.
+    /// Short when the data movers already synced the file, so it fits inside the transaction.
     ///
     /// # Errors
-    /// `ResourceBusy` if `blobs/<id>` exists; I/O errors of each step. If the rename succeeded
-    /// but the directory fsync failed, the file stays in `blobs/` for `cleanup` to judge.
+    /// `ResourceBusy` if `blobs/<id>` exists (the marker is removed again); I/O errors of each
+    /// step. If the rename succeeded but the directory fsync failed, the file stays in `blobs/`
+    /// with its marker for `recover` to judge.
+    pub(crate) fn persist_in(mut self, tx: &Tx<'_>) -> Result<()> {
+        self.sync()?;
+        self.write_marker()?;
+        if let Err(e) = self.rename_into_place() {
+            // Nothing was renamed: the marker must not outlive this attempt, or it would prove
+            // whatever file holds the name now. A marker that cannot be removed names this
+            // temporary's inode, which no file of `blobs/` has.
+            let _ = fs::remove_file(&self.marker);
+            return Err(e);
+        }
+        let marker = self.marker.clone();
+        tx.after_commit(Box::new(move || {
+            // Best effort: a marker left behind names a committed row, and the next start-up
+            // removes just the marker.
+            let _ = fs::remove_file(marker);
+        }));
+        sync_dir(&self.blobs_dir)
+    }
+
+    /// Makes the blob permanent outside any catalog transaction, for blobs no row will own
+    /// (benchmarks, tests): fsync the file, rename it to `blobs/<id>` (never replacing an
+    /// existing blob), fsync `blobs/`. A home's recovery quarantines such a file. Operations
+    /// use [`TempBlob::persist_in`].
+    ///
+    /// # Errors
+    /// As [`TempBlob::persist_in`].
     pub(crate) fn persist(mut self) -> Result<()> {
         self.sync()?;
+        self.rename_into_place()?;
+        sync_dir(&self.blobs_dir)
+    }
+
+    /// Writes the commit marker and makes it durable (file and directory) before any rename.
+    fn write_marker(&self) -> Result<()> {
+        let m = self.marker.display();
+        let meta = self
+            .file
+            .metadata()
+            .map_err(|e| Error::io(format!("stat {}", self.path.display()), e))?;
+        let mut f = File::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.marker)
+            .map_err(|e| Error::io(format!("create {m}"), e))?;
+        io::Write::write_all(&mut f, FileIdentity::of(&meta).encode().as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io(format!("write {m}"), e))?;
+        sync_dir(&self.tmp_dir)
+    }
+
+    /// Renames the temporary to `blobs/<id>`, never replacing a file.
+    fn rename_into_place(&mut self) -> Result<()> {
         let (from, to) = (self.path.display(), self.dest.display());
         match sys::rename_noreplace(&self.path, &self.dest) {
             Ok(()) => {}
@@ -328,7 +577,7 @@ impl TempBlob {
             Err(e) => return Err(Error::io(format!("rename {from} to {to}"), e)),
         }
         self.persisted = true;
-        sync_dir(&self.blobs_dir)
+        Ok(())
     }
 }
 
@@ -605,6 +854,7 @@ mod tests {
     use crate::secret::DataKey;
     use crate::xts::XtsCipher;
     use proptest::prelude::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn xts_for(cipher: Option<XtsCipher>, seed: u8) -> Option<Xts> {
         cipher.map(|c| {
@@ -729,16 +979,23 @@ mod tests {
         assert!(e.message().contains("shorter"), "{e}");
     }
 
+    /// A process id that is certainly dead: a child that has exited and been reaped.
+    fn dead_pid() -> u32 {
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        let pid = dead.id();
+        dead.wait().unwrap();
+        pid
+    }
+
     #[test]
-    fn cleanup_removes_dead_temps_and_orphans_only() {
+    fn recover_removes_dead_temps_and_quarantines_unexplained_files() {
         let (dir, store) = store();
         let h = sample(4096, 512, None);
-        for id in ["vol-live", "vol-orphan"] {
+        for id in ["vol-live", "vol-unowned"] {
             store.create_temp(id, &h).unwrap().persist().unwrap();
         }
-        let mut dead = std::process::Command::new("true").spawn().unwrap();
-        let dead_pid = dead.id();
-        dead.wait().unwrap();
+        let unowned_bytes = fs::read(store.path_of("vol-unowned")).unwrap();
+        let dead_pid = dead_pid();
         let mut alive = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
@@ -752,27 +1009,43 @@ mod tests {
         }
         let mine = store.create_temp("vol-c", &h).unwrap();
 
-        let mut removed = store.cleanup(|id| id == "vol-live").unwrap();
-        removed.sort();
-        let mut expected = vec![dead_temp.clone(), store.path_of("vol-orphan")];
-        expected.sort();
-        assert_eq!(removed, expected);
+        let got = store.recover(|id| id == "vol-live").unwrap();
+        assert_eq!(got.removed, vec![dead_temp.clone()]);
+        let q = dir.path().join("quarantine");
+        assert_eq!(got.quarantined, vec![q.join("vol-unowned")]);
+        assert_eq!(fs::read(q.join("vol-unowned")).unwrap(), unowned_bytes);
+        assert_eq!(
+            fs::metadata(&q).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         assert!(live_temp.exists() && not_ours.exists() && mine.path().exists());
         assert!(store.exists("vol-live").unwrap());
-        assert!(store.cleanup(|id| id == "vol-live").unwrap().is_empty());
+        assert_eq!(
+            store.recover(|id| id == "vol-live").unwrap(),
+            Recovered::default()
+        );
+
+        // A second unexplained file of the same id never replaces the first in quarantine.
+        store
+            .create_temp("vol-unowned", &h)
+            .unwrap()
+            .persist()
+            .unwrap();
+        let again = store.recover(|id| id == "vol-live").unwrap();
+        assert_eq!(again.quarantined, vec![q.join("vol-unowned.1")]);
 
         alive.kill().unwrap();
         alive.wait().unwrap();
         assert_eq!(
-            store.cleanup(|id| id == "vol-live").unwrap(),
+            store.recover(|id| id == "vol-live").unwrap().removed,
             vec![live_temp]
         );
     }
 
     #[test]
-    fn a_sigkilled_writer_leaves_a_temp_that_cleanup_removes() {
+    fn a_sigkilled_writer_leaves_a_temp_that_recover_removes() {
         // A copy killed with SIGKILL never runs TempBlob's drop: its tmp/<id>.<pid>.tmp stays
-        // until the next command's cleanup. Simulated with a child that holds the file open.
+        // until the next command's recovery. Simulated with a child that holds the file open.
         let (dir, store) = store();
         let mut child = std::process::Command::new("sleep")
             .arg("30")
@@ -780,10 +1053,112 @@ mod tests {
             .unwrap();
         let path = dir.path().join(format!("tmp/vol-k.{}.tmp", child.id()));
         fs::write(&path, vec![0u8; 8192]).unwrap();
-        assert!(store.cleanup(|_| true).unwrap().is_empty());
+        assert_eq!(store.recover(|_| true).unwrap(), Recovered::default());
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        assert_eq!(store.cleanup(|_| true).unwrap(), vec![path]);
+        assert_eq!(store.recover(|_| true).unwrap().removed, vec![path]);
+    }
+
+    /// Files of `tmp/`, sorted.
+    fn tmp_files(store: &BlobStore) -> Vec<String> {
+        let mut v = list_files(&store.tmp).unwrap();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn persist_in_keeps_a_marker_until_the_row_commits() {
+        let (dir, store) = store();
+        let cat = crate::catalog::Catalog::open(&dir.path().join("catalog.db")).unwrap();
+        let h = sample(4096, 512, None);
+        let t = store.create_temp("vol-ok", &h).unwrap();
+        let marker = t.marker.clone();
+        cat.write(|tx| {
+            t.persist_in(tx)?;
+            // Between the rename and the commit the marker proves the file.
+            let text = fs::read_to_string(&marker).unwrap();
+            let id = FileIdentity::decode(&text).unwrap();
+            let meta = fs::metadata(store.path_of("vol-ok")).unwrap();
+            assert_eq!(id, FileIdentity::of(&meta));
+            Ok(())
+        })
+        .unwrap();
+        assert!(!marker.exists(), "the commit removed the marker");
+        assert!(store.exists("vol-ok").unwrap());
+        assert!(tmp_files(&store).is_empty());
+
+        // A refused rename (the id is taken) leaves no marker behind.
+        let t = store.create_temp("vol-ok", &h).unwrap();
+        let e = cat.write(|tx| t.persist_in(tx)).unwrap_err();
+        assert_eq!(e.code(), Code::RESOURCE_BUSY);
+        assert!(tmp_files(&store).is_empty());
+    }
+
+    #[test]
+    fn a_rolled_back_commit_is_undone_by_its_marker_only() {
+        // Failure story: the process renamed a blob into place inside its transaction and then
+        // died (or the transaction failed) before the row committed.
+        let (dir, store) = store();
+        let cat = crate::catalog::Catalog::open(&dir.path().join("catalog.db")).unwrap();
+        let h = sample(4096, 512, None);
+        for id in ["vol-gone", "vol-kept", "vol-swapped"] {
+            let t = store.create_temp(id, &h).unwrap();
+            let r: Result<()> = cat.write(|tx| {
+                t.persist_in(tx)?;
+                Err(Error::new(Code::INTERNAL_ERROR, "crash before the commit"))
+            });
+            assert!(r.is_err());
+        }
+        // This process still runs: its markers are in flight and nothing is judged yet.
+        assert_eq!(store.recover(|_| false).unwrap(), Recovered::default());
+        // As if it had died: the markers now name a dead process.
+        let dead = dead_pid();
+        let me = std::process::id();
+        for name in tmp_files(&store) {
+            let moved = name.replace(&format!(".{me}."), &format!(".{dead}."));
+            fs::rename(store.tmp.join(&name), store.tmp.join(moved)).unwrap();
+        }
+        // vol-swapped's file was replaced by another one: the marker does not prove it.
+        let swapped = store.path_of("vol-swapped");
+        let other = store.tmp.join("other");
+        fs::copy(&swapped, &other).unwrap();
+        fs::rename(&other, &swapped).unwrap();
+
+        let got = store.recover(|id| id == "vol-kept").unwrap();
+        let marker = |id: &str| store.tmp.join(format!("{id}.{dead}.{MARKER_SUFFIX}"));
+        let mut removed = got.removed.clone();
+        removed.sort();
+        let mut want = vec![
+            store.path_of("vol-gone"),
+            marker("vol-gone"),
+            marker("vol-kept"),
+            marker("vol-swapped"),
+        ];
+        want.sort();
+        assert_eq!(removed, want);
+        assert_eq!(
+            got.quarantined,
+            vec![dir.path().join("quarantine/vol-swapped")]
+        );
+        assert!(
+            store.exists("vol-kept").unwrap(),
+            "a committed row keeps its file"
+        );
+        assert!(tmp_files(&store).is_empty());
+    }
+
+    #[test]
+    fn a_missing_file_is_corrupt_naming_the_resource() {
+        let (_dir, store) = store();
+        let e = store.open("snap-0123456789abcdef0").unwrap_err();
+        assert_eq!(e.code(), Code::CORRUPT_FILE);
+        assert!(e.message().contains("snap-0123456789abcdef0"), "{e}");
+        assert!(e.message().contains("missing"), "{e}");
+        let h = sample(8192, 4096, None);
+        store.create_temp("vol-p", &h).unwrap().persist().unwrap();
+        assert_eq!(store.problem("vol-p", 8192), None);
+        assert!(store.problem("vol-p", 4096).unwrap().contains("damaged"));
+        assert!(store.problem("vol-q", 4096).unwrap().contains("missing"));
     }
 
     #[test]

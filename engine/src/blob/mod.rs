@@ -2,8 +2,8 @@
 //! 4096, sparse, AES-XTS ciphertext when encrypted. docs/FORMAT.md specifies the bytes.
 //!
 //! This module owns the file format and the files: `header` (pure encode/decode/validate),
-//! `file` (the home layout `blobs/<id>` and `tmp/<id>.<pid>.tmp`, create → persist, open and
-//! validate, sector reads and writes, crash cleanup) and `sys` (the raw Linux calls, the only
+//! `file` (the home layout `blobs/<id>`, `tmp/<id>.<pid>.tmp`, `tmp/<id>.<pid>.commit` and
+//! `quarantine/`, create → persist, open and validate, sector reads and writes, crash recovery) and `sys` (the raw Linux calls, the only
 //! place with `unsafe`). Moving data between files in bulk (import, export, clone, rekey) is
 //! `crate::rekey`'s job. It must not decide which blobs should exist (the catalog does), keep
 //! keys, or print.
@@ -13,9 +13,10 @@
 //!   `validate`, `sectors`, `file_len`.
 //! - [`BlobStore::new(home)`](BlobStore::new): `create_temp(id, &header) -> TempBlob`,
 //!   `open(id) -> Blob`, `open_rw(id) -> Blob`, `remove(id)`, `exists(id)`,
-//!   `cleanup(is_live) -> Vec<PathBuf>`, `path_of(id)`.
+//!   `recover(is_live) -> Recovered`, `problem(id, size)`, `holds_data`, `path_of(id)`.
 //! - [`TempBlob`]: `path`, `header`, `file`, `sync`, `data_extents`, `read_sectors`,
-//!   `write_sectors`, `persist(self)`; dropping it unpersisted removes the file.
+//!   `write_sectors`, `persist_in(self, &Tx)` (inside the transaction that commits the owning
+//!   row), `persist(self)` (for blobs no row owns); dropping it unpersisted removes the file.
 //! - [`Blob`]: `header`, `path`, `file`, `data_extents`, `map`, `read_sectors`,
 //!   `write_sectors` (after `open_rw`), `sync`.
 //!

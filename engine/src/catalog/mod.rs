@@ -103,12 +103,17 @@ impl Catalog {
         Ok(())
     }
 
-    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`.
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`), committing if it returns `Ok`; then
+    /// runs the hooks `f` registered with [`Tx::after_commit`], in order. A failed `f` or commit
+    /// rolls back and drops the hooks unrun.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         self.with_conn(|conn| {
             let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-            let out = f(&Tx { tx: &tx })?;
+            let t = Tx::new(&tx);
+            let out = f(&t)?;
+            let hooks = t.hooks.into_inner();
             tx.commit()?;
+            hooks.into_iter().for_each(|h| h());
             Ok(out)
         })
     }
@@ -117,7 +122,7 @@ impl Catalog {
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         self.with_conn(|conn| {
             let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
-            let out = f(&Tx { tx: &tx })?;
+            let out = f(&Tx::new(&tx))?;
             tx.finish()?;
             Ok(out)
         })
@@ -129,8 +134,11 @@ impl Catalog {
     pub(crate) fn read_mostly<T>(&self, f: impl Fn(&Tx<'_>) -> Result<T>) -> Result<T> {
         match self.with_conn(|conn| {
             let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
-            let out = f(&Tx { tx: &tx })?;
+            let t = Tx::new(&tx);
+            let out = f(&t)?;
+            let hooks = t.hooks.into_inner();
             tx.commit()?;
+            hooks.into_iter().for_each(|h| h());
             Ok(out)
         }) {
             Err(e) if is_busy(&e) => self.write(f),
@@ -173,9 +181,14 @@ fn is_busy(e: &Error) -> bool {
     false
 }
 
+/// Work to do once a transaction has committed (and never if it rolls back).
+pub(crate) type AfterCommit = Box<dyn FnOnce() + 'static>;
+
 /// A transaction over the catalog.
 pub(crate) struct Tx<'a> {
     tx: &'a rusqlite::Transaction<'a>,
+    /// Registered by [`Tx::after_commit`]; run by `Catalog::write` after a successful commit.
+    hooks: std::cell::RefCell<Vec<AfterCommit>>,
 }
 
 fn decode<R: Record>(body: &str) -> Result<R> {
@@ -187,7 +200,22 @@ fn decode<R: Record>(body: &str) -> Result<R> {
     })
 }
 
-impl Tx<'_> {
+impl<'a> Tx<'a> {
+    fn new(tx: &'a rusqlite::Transaction<'a>) -> Tx<'a> {
+        Tx {
+            tx,
+            hooks: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Runs `hook` once this transaction has committed; if it rolls back (its closure fails, or
+    /// the commit does), `hook` is dropped unrun. For clean-up that is only safe once the rows
+    /// are durable, such as removing a data file's commit marker. Hooks of a read transaction
+    /// never run.
+    pub(crate) fn after_commit(&self, hook: AfterCommit) {
+        self.hooks.borrow_mut().push(hook);
+    }
+
     /// The record with primary key `key`, if any.
     pub(crate) fn get<R: Record>(&self, key: &str) -> Result<Option<R>> {
         let sql = format!("SELECT body FROM {} WHERE id = ?1", R::TABLE);
@@ -330,5 +358,36 @@ mod tests {
             Ok(())
         })
         .unwrap();
+    }
+
+    #[test]
+    fn after_commit_hooks_run_only_after_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(&dir.path().join("c.db")).unwrap();
+        let ran = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let log = |s: &'static str| {
+            let ran = ran.clone();
+            Box::new(move || ran.borrow_mut().push(s)) as AfterCommit
+        };
+        c.write(|tx| {
+            tx.after_commit(log("first"));
+            tx.set_setting("k", "v")?;
+            tx.after_commit(log("second"));
+            // Not yet: the rows are not durable.
+            assert!(ran.borrow().is_empty());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(*ran.borrow(), ["first", "second"]);
+        let err: Result<()> = c.write(|tx| {
+            tx.after_commit(log("rolled back"));
+            Err(Error::new(Code::INTERNAL_ERROR, "abort"))
+        });
+        assert!(err.is_err());
+        assert_eq!(
+            *ran.borrow(),
+            ["first", "second"],
+            "a rollback runs no hook"
+        );
     }
 }

@@ -343,7 +343,7 @@ impl Core<'_> {
             has_data: true,
         };
         self.cat.write(|tx| {
-            tmp.persist()?;
+            tmp.persist_in(tx)?;
             tx.put(&rec)
         })?;
         Ok(out::StartSnapshotResult {

@@ -45,7 +45,7 @@ impl Core<'_> {
         self.cat.write(|tx| {
             self.check_name_free(tx, &image.name)?;
             for t in temps {
-                t.persist()?;
+                t.persist_in(tx)?;
             }
             for rec in snapshots {
                 tx.put(rec)?;

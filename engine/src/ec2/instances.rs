@@ -340,7 +340,7 @@ impl Core<'_> {
         }
         self.cat.write(|tx| {
             for t in temps {
-                t.persist()?;
+                t.persist_in(tx)?;
             }
             for v in &volumes {
                 tx.put(v)?;

@@ -107,7 +107,7 @@ impl Core<'_> {
         };
         let task_id = ImportTaskId::generate(random_u128());
         self.cat.write(|tx| {
-            tmp.persist()?;
+            tmp.persist_in(tx)?;
             tx.put(&rec)
         })?;
         Ok(out::ImportSnapshotResult {
@@ -178,6 +178,13 @@ impl Core<'_> {
             if let Some(j) = jobs.iter().find(|j| j.makes(&s.id)) {
                 v.progress = j.percent();
             }
+            if s.state == SnapshotState::Completed && s.has_data {
+                if let Some(why) = self.store.problem(&s.id, s.size_gib * GIB) {
+                    // As AWS shows a broken snapshot: state `error` with its reason.
+                    v.state = "error".to_owned();
+                    v.state_message = Some(why);
+                }
+            }
             let ok = matches_filters(&r.filters, |name| {
                 Some(match name {
                     "encrypted" => vec![rules::bool_str(s.encryption.is_some())],
@@ -186,7 +193,7 @@ impl Core<'_> {
                         .iter()
                         .map(|e| e.key_arn().to_owned())
                         .collect(),
-                    "status" => vec![s.state_str().to_owned()],
+                    "status" => vec![v.state.clone()],
                     "volume-id" => vec![s.volume_id.clone()],
                     "snapshot-id" => vec![s.id.clone()],
                     "owner-id" => vec![s.owner_id.clone()],
@@ -316,7 +323,7 @@ impl Core<'_> {
         )?;
         rec.encryption = planned.encryption;
         self.cat.write(|tx| {
-            tmp.persist()?;
+            tmp.persist_in(tx)?;
             tx.put(&rec)
         })?;
         Ok(out::SnapshotIdResult {
@@ -363,7 +370,7 @@ impl Core<'_> {
         self.cat.write(|tx| {
             // The volume may have been deleted meanwhile; the snapshot is still its data at the
             // time of the call, as on AWS.
-            tmp.persist()?;
+            tmp.persist_in(tx)?;
             tx.put(&rec)
         })?;
         let mut v = rec.view();

@@ -137,7 +137,7 @@ impl Core<'_> {
         let tmp = self.produce(&rec.id, size * GIB, sector_size, &planned, src_meta, p)?;
         rec.encryption = planned.encryption;
         self.cat.write(|tx| {
-            tmp.persist()?;
+            tmp.persist_in(tx)?;
             tx.put(&rec)
         })?;
         let mut response = rec.view();
@@ -329,11 +329,19 @@ impl Core<'_> {
         })?;
         let mut shown = Vec::new();
         for v in vols {
+            let mut view = v.view();
+            if v.state != VolumeState::Creating
+                && self.store.problem(&v.id, v.size_gib * GIB).is_some()
+            {
+                // A volume whose data file is missing or damaged shows as AWS shows a failed
+                // volume; using it fails with `CorruptFile` naming the file.
+                view.state = "error".to_owned();
+            }
             let ok = matches_filters(&r.filters, |name| {
                 let att = v.attachment.as_ref();
                 Some(match name {
                     "encrypted" => vec![rules::bool_str(v.encryption.is_some())],
-                    "status" => vec![v.state.as_str().to_owned()],
+                    "status" => vec![view.state.clone()],
                     "volume-id" => vec![v.id.clone()],
                     "snapshot-id" => vec![v.snapshot_id.clone()],
                     "availability-zone" => vec![v.az.clone()],
@@ -357,7 +365,7 @@ impl Core<'_> {
                 })
             })?;
             if ok {
-                shown.push(v.view());
+                shown.push(view);
             }
         }
         Ok(shown)

@@ -212,21 +212,104 @@ pub(crate) fn ebs_context(id: &str) -> Context {
 }
 
 impl Kms {
-    /// Loads the home's root key, `HOME/kms-root.key` (32 random bytes, mode 0600), creating it
-    /// atomically on first use.
+    /// Loads the home's root key, `HOME/kms-root.key` (32 random bytes, mode 0600). Never
+    /// creates one: a new home gets its key from [`Kms::create`].
     ///
     /// # Errors
-    /// I/O errors reading or creating the file; `CorruptFile` if it is not 32 bytes.
+    /// `InvalidHome` if the file is missing; `CorruptFile` if it is not 32 bytes; I/O errors.
     pub fn open(home: &Path) -> Result<Kms> {
         let path = home.join(ROOT_KEY_FILE);
         match read_root_key(&path) {
-            Ok(root) => return Ok(Kms { root }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(root_key_error(&path, "read", e)),
+            Ok(root) => Ok(Kms { root }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(root_key_missing(&path)),
+            Err(e) => Err(root_key_error(&path, "read", e)),
         }
-        create_root_key(home, &path)?;
-        let root = read_root_key(&path).map_err(|e| root_key_error(&path, "read", e))?;
-        Ok(Kms { root })
+    }
+
+    /// Loads the root key whose [`Kms::fingerprint`] is `recorded` (the catalog's). If
+    /// `kms-root.key` is missing but a first start-up was cut short after committing the
+    /// catalog and before linking its new key into place, the key file it left
+    /// (`.kms-root.key.tmp-…`, see [`Kms::create`]) is linked into place first — only one whose
+    /// fingerprint is `recorded`.
+    ///
+    /// # Errors
+    /// As [`Kms::open`]; `InvalidHome` if the key's fingerprint is not `recorded`.
+    pub(crate) fn open_recorded(home: &Path, recorded: &str) -> Result<Kms> {
+        let kms = match Kms::open(home) {
+            Err(e) if e.code() == Code::INVALID_HOME => {
+                adopt_new_root_key(home, recorded)?;
+                Kms::open(home)?
+            }
+            other => other?,
+        };
+        if kms.fingerprint() != recorded {
+            return Err(Error::new(
+                Code::INVALID_HOME,
+                format!(
+                    "The catalog {} belongs to another home: it records a different KMS root \
+                     key than {}. Put back this home's own catalog.db (from a backup of this \
+                     home), or use the catalog with the home it came from.",
+                    home.join(crate::api::CATALOG_FILE).display(),
+                    home.join(ROOT_KEY_FILE).display()
+                ),
+            ));
+        }
+        Ok(kms)
+    }
+
+    /// Makes the root key of a brand-new home: 32 random bytes written to a new file
+    /// `HOME/.kms-root.key.tmp-…` (0600) and made durable with the home folder. Returns the
+    /// KMS and the key's file; the caller records [`Kms::fingerprint`] in the catalog, then,
+    /// once that committed, puts the key in place with [`NewRootKey::install`]. Should the
+    /// process die in between, [`Kms::open_recorded`] finishes the job.
+    ///
+    /// # Errors
+    /// I/O errors writing the file or syncing the folder.
+    pub(crate) fn create(home: &Path) -> Result<(Kms, NewRootKey)> {
+        let tmp = home.join(format!("{NEW_ROOT_KEY_PREFIX}{:032x}", random_u128()));
+        let mut root = Secret32::zeroed();
+        fill_random(&mut *root.0);
+        let write = || -> io::Result<()> {
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(root.expose())?;
+            f.sync_all()
+        };
+        write().map_err(|e| root_key_error(&tmp, "create", e))?;
+        sync_home(home)?;
+        let new = NewRootKey {
+            home: home.to_owned(),
+            tmp,
+        };
+        Ok((Kms { root }, new))
+    }
+
+    /// Removes root key files that a brand-new home's first start-up wrote and never
+    /// committed (see [`Kms::create`]). Call it only for a home whose catalog records no
+    /// account, under the catalog's write lock: then no catalog names such a file.
+    ///
+    /// # Errors
+    /// I/O errors listing the home or removing a file.
+    pub(crate) fn remove_uncommitted(home: &Path) -> Result<()> {
+        for path in new_root_key_files(home)? {
+            match fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(root_key_error(&path, "remove", e))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The root key's fingerprint, which the catalog records to tell its own root key from
+    /// another home's: hex SHA-256 of a domain-separation string and the key. It reveals
+    /// nothing of the key.
+    pub(crate) fn fingerprint(&self) -> String {
+        fingerprint_of(&self.root)
     }
 
     /// Resolves a key id, key ARN, alias name or alias ARN in `caller.region` to a key, with its
@@ -650,30 +733,126 @@ fn read_root_key(path: &Path) -> io::Result<Secret32> {
     Ok(root)
 }
 
-/// Creates the root key file: a temporary file (mode 0600) written and fsynced, then linked to
-/// its name, then the directory fsynced. Linking (unlike rename) never replaces a file: if two
-/// processes race, the first key to land wins and both read it, so no key material is ever
-/// sealed under a root key that is later overwritten.
-fn create_root_key(home: &Path, path: &Path) -> Result<()> {
-    let tmp = home.join(format!(".{ROOT_KEY_FILE}.tmp-{:032x}", random_u128()));
-    let write = || -> io::Result<()> {
-        let mut root = Secret32::zeroed();
-        fill_random(&mut *root.0);
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(root.expose())?;
-        f.sync_all()
-    };
-    let linked = write().and_then(|()| match fs::hard_link(&tmp, path) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
-        other => other,
-    });
-    let removed = fs::remove_file(&tmp);
-    linked.map_err(|e| root_key_error(path, "create", e))?;
-    removed.map_err(|e| root_key_error(&tmp, "remove temporary", e))?;
+/// How the files of new root keys begin, before they are linked to `kms-root.key`.
+const NEW_ROOT_KEY_PREFIX: &str = ".kms-root.key.tmp-";
+
+/// Domain separation of root key fingerprints, so they can never equal another hash of the key.
+const FINGERPRINT_DOMAIN: &[u8] = b"blockseal kms root key fingerprint v1\0";
+
+fn fingerprint_of(root: &Secret32) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(FINGERPRINT_DOMAIN);
+    h.update(root.expose());
+    hex::encode(h.finalize())
+}
+
+/// The `InvalidHome` error for a missing root key file.
+fn root_key_missing(path: &Path) -> Error {
+    Error::new(
+        Code::INVALID_HOME,
+        format!(
+            "The KMS root key {} is missing, and this home's catalog holds keys and data \
+             that only it can open. Restore the file from a backup of this home. blockseal \
+             does not make a new one for an existing home: a new key cannot open what the old \
+             one protected.",
+            path.display()
+        ),
+    )
+}
+
+/// A brand-new home's root key, written and durable under a temporary name, not yet in place.
+#[derive(Debug)]
+pub(crate) struct NewRootKey {
+    home: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+}
+
+impl NewRootKey {
+    /// Links the key file to `kms-root.key` (never replacing a file), removes the temporary name
+    /// and syncs the home folder. Call it once the catalog has committed the key's fingerprint.
+    ///
+    /// # Errors
+    /// I/O errors; `InvalidHome` if another key file took the name meanwhile.
+    pub(crate) fn install(self) -> Result<()> {
+        let path = self.home.join(ROOT_KEY_FILE);
+        link_root_key(&self.tmp, &path)?;
+        match fs::remove_file(&self.tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(root_key_error(&self.tmp, "remove temporary", e))
+            }
+            _ => {}
+        }
+        sync_home(&self.home)
+    }
+}
+
+/// Links `tmp` to `path`. Linking (unlike rename) never replaces a file; finding `path` there
+/// already is fine if it is the same key (another process adopted `tmp` first).
+fn link_root_key(tmp: &Path, path: &Path) -> Result<()> {
+    match fs::hard_link(tmp, path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let same = match (read_root_key(tmp), read_root_key(path)) {
+                (Ok(a), Ok(b)) => a.expose() == b.expose(),
+                // The temporary is gone: whoever linked it removed it afterwards.
+                (Err(t), Ok(_)) => t.kind() == io::ErrorKind::NotFound,
+                (_, Err(e)) => return Err(root_key_error(path, "read", e)),
+            };
+            if same {
+                return Ok(());
+            }
+            Err(Error::new(
+                Code::INVALID_HOME,
+                format!(
+                    "{} appeared while a new home was being made; remove it if it does not \
+                     belong to this home",
+                    path.display()
+                ),
+            ))
+        }
+        Err(e) => Err(root_key_error(path, "create", e)),
+    }
+}
+
+/// The files of new root keys in `home` that were never linked into place.
+fn new_root_key_files(home: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let list = |e| Error::io(format!("list {}", home.display()), e);
+    let mut out = Vec::new();
+    for entry in fs::read_dir(home).map_err(list)? {
+        let entry = entry.map_err(list)?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(NEW_ROOT_KEY_PREFIX))
+        {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+/// Links into place the new root key file whose fingerprint is `recorded`, if there is one.
+fn adopt_new_root_key(home: &Path, recorded: &str) -> Result<()> {
+    for tmp in new_root_key_files(home)? {
+        let root = match read_root_key(&tmp) {
+            Ok(r) => r,
+            // Another process may have just linked and removed it; any other unreadable file
+            // is not the key the catalog recorded.
+            Err(_) => continue,
+        };
+        if fingerprint_of(&root) == recorded {
+            return NewRootKey {
+                home: home.to_owned(),
+                tmp,
+            }
+            .install();
+        }
+    }
+    Ok(())
+}
+
+fn sync_home(home: &Path) -> Result<()> {
     fs::File::open(home)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format!("fsync {}", home.display()), e))
@@ -702,7 +881,8 @@ pub(super) mod testkit {
         pub(crate) fn new() -> Home {
             let dir = tempfile::tempdir().unwrap();
             let cat = Catalog::open(&dir.path().join("catalog.db")).unwrap();
-            let kms = Kms::open(dir.path()).unwrap();
+            let (kms, key_file) = Kms::create(dir.path()).unwrap();
+            key_file.install().unwrap();
             Home { dir, cat, kms }
         }
 
@@ -794,19 +974,74 @@ mod tests {
             .unwrap();
         assert_eq!(back.expose(), dk.expose());
 
-        // A different root key cannot open the material.
+        // A missing root key is refused, never made anew.
+        let fp = h.kms.fingerprint();
+        let saved = fs::read(&path).unwrap();
         fs::remove_file(&path).unwrap();
-        h.kms = Kms::open(h.dir.path()).unwrap();
+        assert_eq!(code(Kms::open(h.dir.path())), Code::INVALID_HOME);
+        assert_eq!(
+            code(Kms::open_recorded(h.dir.path(), &fp)),
+            Code::INVALID_HOME
+        );
+        assert!(!path.exists(), "no key file was made");
+
+        // A different root key cannot open the material, and its fingerprint differs.
+        let (other, other_file) = Kms::create(h.dir.path()).unwrap();
+        other_file.install().unwrap();
+        assert_ne!(other.fingerprint(), fp);
+        assert_eq!(
+            code(Kms::open_recorded(h.dir.path(), &fp)),
+            Code::INVALID_HOME
+        );
+        h.kms = Kms::open_recorded(h.dir.path(), &other.fingerprint()).unwrap();
         let e = h
             .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &w, "vol-1"))
             .err()
             .unwrap();
         assert_eq!(e.code(), Code::KMS_INTERNAL_EXCEPTION);
 
+        fs::write(&path, &saved).unwrap();
+        assert_eq!(Kms::open(h.dir.path()).unwrap().fingerprint(), fp);
+
         fs::write(&path, [1u8; 31]).unwrap();
         assert_eq!(code(Kms::open(h.dir.path())), Code::CORRUPT_FILE);
         fs::write(&path, [1u8; 33]).unwrap();
         assert_eq!(code(Kms::open(h.dir.path())), Code::CORRUPT_FILE);
+    }
+
+    #[test]
+    fn a_new_root_key_left_unlinked_is_adopted_only_by_its_fingerprint() {
+        // A first start-up that committed the catalog (with the fingerprint) and died before
+        // linking the key into place.
+        let dir = tempfile::tempdir().unwrap();
+        let (kms, _unlinked) = Kms::create(dir.path()).unwrap();
+        let fp = kms.fingerprint();
+        assert_eq!(fp.len(), 64);
+        assert!(!fp.contains(&hex::encode(kms.root.expose())));
+        let path = dir.path().join(ROOT_KEY_FILE);
+        assert!(!path.exists());
+        let wrong = "0".repeat(64);
+        assert_eq!(
+            code(Kms::open_recorded(dir.path(), &wrong)),
+            Code::INVALID_HOME
+        );
+        assert!(
+            !path.exists(),
+            "a key the catalog does not name is not adopted"
+        );
+        let back = Kms::open_recorded(dir.path(), &fp).unwrap();
+        assert_eq!(back.fingerprint(), fp);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(new_root_key_files(dir.path()).unwrap().is_empty());
+        // Uncommitted key files of a new home are removed on request.
+        let (_k, _f) = Kms::create(dir.path()).unwrap();
+        assert_eq!(new_root_key_files(dir.path()).unwrap().len(), 1);
+        Kms::remove_uncommitted(dir.path()).unwrap();
+        assert!(new_root_key_files(dir.path()).unwrap().is_empty());
+        assert_eq!(Kms::open(dir.path()).unwrap().fingerprint(), fp);
     }
 
     #[test]
