@@ -346,3 +346,79 @@ fn a_missing_data_file_shows_as_error_and_fails_as_corrupt() {
     h.ok(&["ec2", "delete-volume", "--volume-id", &vol]);
     h.ok(&["ec2", "delete-snapshot", "--snapshot-id", &snap]);
 }
+
+/// Every file and folder under `dir` with a mode other than 0600 (files) or 0700 (folders).
+fn not_private(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        let want = if meta.is_dir() { 0o700 } else { 0o600 };
+        if mode != want {
+            out.push(format!("{} {mode:o}", entry.path().display()));
+        }
+        if meta.is_dir() {
+            out.extend(not_private(&entry.path()));
+        }
+    }
+    out
+}
+
+/// Failure story: a user keeps the home in a folder made with the usual umask (0755 folders,
+/// 0644 files); another user on the machine reads the catalog or an unencrypted volume's data.
+/// Every file of the home is 0600 and every folder 0700, whatever the umask and the folder's
+/// earlier mode, and a home made by an earlier version is tightened when it is next opened.
+#[test]
+fn every_file_of_the_home_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Home::new();
+    std::fs::set_permissions(h.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sh = |cmd: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask 022; {cmd}"))
+            .env("BLOCKSEAL_HOME", h.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{cmd}: {out:?}");
+    };
+    let bin = env!("CARGO_BIN_EXE_blockseal");
+    let disk = h
+        .path()
+        .parent()
+        .unwrap()
+        .join(format!("umask-{}.raw", std::process::id()));
+    std::fs::write(&disk, image_bytes(1 << 20, 4, b"UMASK")).unwrap();
+    sh(&format!(
+        "{bin} ec2 import-snapshot --file {}",
+        disk.display()
+    ));
+    std::fs::remove_file(&disk).unwrap();
+    sh(&format!(
+        "{bin} ec2 create-volume --availability-zone us-east-1a --size 1 --encrypted"
+    ));
+    assert_eq!(not_private(h.path()), Vec::<String>::new());
+    assert_eq!(
+        std::fs::metadata(h.path()).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    // A home left with lax modes (an earlier version, a restore) is tightened on the next open.
+    for entry in std::fs::read_dir(h.path().join("blobs")).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::set_permissions(
+        h.path().join("catalog.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        h.path().join("blobs"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    sh(&format!("{bin} ec2 describe-volumes"));
+    assert_eq!(not_private(h.path()), Vec::<String>::new());
+}

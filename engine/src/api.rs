@@ -207,7 +207,19 @@ impl Engine {
         if catalog_is_blank(&cat_path)? && (exists(&key_path)? || store.holds_data()?) {
             return Err(no_catalog(home, "is missing or empty"));
         }
+        if !exists(&cat_path)? {
+            // SQLite would make it (and its WAL and index, which copy its mode) per the umask.
+            create_private_file(&cat_path)?;
+        }
         let cat = Catalog::open(&cat_path)?;
+        for name in [
+            CATALOG_FILE,
+            "catalog.db-wal",
+            "catalog.db-shm",
+            ROOT_KEY_FILE,
+        ] {
+            crate::blob::private_file(&home.join(name))?;
+        }
         let (account, kms) = cat.write(|tx| {
             let Some(account) = tx.setting(ACCOUNT_SETTING)? else {
                 // Checked again under the write lock: another process may have made the home.
@@ -461,14 +473,21 @@ impl Session {
 }
 
 fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    crate::blob::private_dir(dir)
+}
+
+/// Creates the empty file `path` with mode 0600 (a racing creator's file is fine too).
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
     {
-        Ok(()) => Ok(()),
-        Err(e) => Err(Error::io(format!("create home {}", dir.display()), e)),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::io(format!("create {}", path.display()), e)),
     }
 }
 

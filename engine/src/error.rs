@@ -166,7 +166,10 @@ impl Error {
     /// code so users see at once why an operation stopped.
     pub fn io(what: impl fmt::Display, err: std::io::Error) -> Self {
         let code = match err.raw_os_error() {
-            Some(libc::ENOSPC) | Some(libc::EDQUOT) => Code::INSUFFICIENT_STORAGE,
+            // EFBIG: the home's file system cannot hold a file that large (16 TiB on ext4).
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG) => {
+                Code::INSUFFICIENT_STORAGE
+            }
             _ => Code::INTERNAL_ERROR,
         };
         Error::new(code, format!("{what}: {err}")).with_source(err)

@@ -14,7 +14,7 @@ use crate::error::{bail, Code, Error, Result};
 use crate::xts::Xts;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 #[cfg(test)]
 use zeroize::Zeroizing;
@@ -85,7 +85,7 @@ impl BlobStore {
             quarantine: home.join("quarantine"),
         };
         for d in [&store.blobs, &store.tmp] {
-            fs::create_dir_all(d).map_err(|e| Error::io(format!("create {}", d.display()), e))?;
+            private_dir(d)?;
         }
         Ok(store)
     }
@@ -109,6 +109,7 @@ impl BlobStore {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&path)
         {
             Ok(f) => f,
@@ -321,6 +322,9 @@ impl BlobStore {
         for name in list_files(&self.blobs)? {
             if check_id(&name).is_ok() && !is_live(&name) && !in_flight.contains(&name) {
                 out.quarantined.push(self.quarantine_file(&name)?);
+            } else {
+                // Data files of a home made under a lax umask become private too.
+                private_file(&self.blobs.join(&name))?;
             }
         }
         Ok(out)
@@ -382,6 +386,39 @@ impl BlobStore {
 
 /// The file name suffix of commit markers, `tmp/<id>.<pid>.commit`.
 const MARKER_SUFFIX: &str = "commit";
+
+/// Makes `dir` (and missing parents) and gives it mode 0700 whatever the umask or its earlier
+/// mode: the home's folders are its owner's alone.
+pub(crate) fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let d = dir.display();
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(format!("create {d}"), e))?;
+    let mode = fs::metadata(dir)
+        .map_err(|e| Error::io(format!("stat {d}"), e))?
+        .permissions()
+        .mode();
+    if mode & 0o777 != 0o700 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(format!("chmod {d}"), e))?;
+    }
+    Ok(())
+}
+
+/// Gives `path` mode 0600 if it is a file with any other mode (a home made under a lax umask).
+pub(crate) fn private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o777 != 0o600 => {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+                .map_err(|e| Error::io(format!("chmod {}", path.display()), e))
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Names of the regular files in `dir`.
 fn list_files(dir: &Path) -> Result<Vec<String>> {
@@ -555,6 +592,7 @@ impl TempBlob {
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(0o600)
             .open(&self.marker)
             .map_err(|e| Error::io(format!("create {m}"), e))?;
         io::Write::write_all(&mut f, FileIdentity::of(&meta).encode().as_bytes())

@@ -28,6 +28,8 @@ mod file;
 mod header;
 mod sys;
 
-pub(crate) use file::{check_key, encrypt_in_place, is_zero, Blob, BlobStore, TempBlob};
+pub(crate) use file::{
+    check_key, encrypt_in_place, is_zero, private_dir, private_file, Blob, BlobStore, TempBlob,
+};
 pub(crate) use header::{BlobHeader, HEADER_LEN};
 pub(crate) use sys::{clone_range, copy_range, data_extents, pid_alive};
