@@ -31,6 +31,24 @@ fn page_size() -> usize {
     })
 }
 
+/// Zeroed secret mappings kept for reuse: making and dropping a key is then free of system
+/// calls in steady state. `mmap`/`munmap` take the process's memory-map lock for writing and
+/// `munmap` interrupts every core running one of its threads, so a server that unwraps a data
+/// key per request (PutSnapshotBlock) stalled its other threads' page faults on them.
+struct Spare {
+    addr: usize,
+    len: usize,
+    locked: bool,
+}
+
+/// At most this many spare mappings are kept (a few hundred KiB).
+const SPARES: usize = 64;
+
+fn spares() -> std::sync::MutexGuard<'static, Vec<Spare>> {
+    static POOL: std::sync::Mutex<Vec<Spare>> = std::sync::Mutex::new(Vec::new());
+    POOL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A value of `T` in its own page-aligned mapping: locked against swap where the limit allows,
 /// excluded from core dumps, zeroed when dropped. No `Clone` and no `Debug`, like the keys it
 /// holds.
@@ -57,6 +75,23 @@ impl<T> SecretBox<T> {
         let page = page_size();
         assert!(std::mem::align_of::<T>() <= page, "over-aligned secret");
         let len = std::mem::size_of::<T>().max(1).div_ceil(page) * page;
+        let spare = {
+            let mut pool = spares();
+            let at = pool.iter().position(|s| s.len == len);
+            at.map(|i| pool.swap_remove(i))
+        };
+        if let Some(s) = spare {
+            let ptr = NonNull::new(s.addr as *mut T).expect("spares are non-null mappings");
+            // SAFETY: a mapping of `len` bytes made by an earlier `new` (page-aligned, so
+            // aligned for `T`), zeroed and holding no value since its box was dropped, and
+            // owned by nobody else once taken out of the pool.
+            unsafe { ptr.as_ptr().write(value) };
+            return SecretBox {
+                ptr,
+                len,
+                locked: s.locked,
+            };
+        }
         // SAFETY: an anonymous private mapping at an address the kernel picks: no existing
         // memory is touched. The result is checked against MAP_FAILED below.
         let addr = unsafe {
@@ -124,6 +159,18 @@ impl<T> Drop for SecretBox<T> {
         // any more, so its bytes (and any padding) may be overwritten.
         let bytes = unsafe { std::slice::from_raw_parts_mut(addr, self.len) };
         zeroize::Zeroize::zeroize(bytes);
+        {
+            let mut pool = spares();
+            if pool.len() < SPARES {
+                // Zeroed, still locked and undumpable: the next key of this size reuses it.
+                pool.push(Spare {
+                    addr: addr as usize,
+                    len: self.len,
+                    locked: self.locked,
+                });
+                return;
+            }
+        }
         // SAFETY: the mapping made in `new`, unlocked and unmapped once; no reference to it
         // outlives this call.
         unsafe {
