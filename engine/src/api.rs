@@ -199,7 +199,7 @@ impl Engine {
     /// files, a missing root key, or a catalog that records another root key; `CorruptFile` for
     /// a catalog of a newer schema or a damaged root key; I/O errors opening the home.
     pub fn open(home: &Path) -> Result<Engine> {
-        create_private_dir(home)?;
+        crate::blob::private_dir(home)?;
         let store = BlobStore::new(home)?;
         let cat_path = home.join(CATALOG_FILE);
         let key_path = home.join(ROOT_KEY_FILE);
@@ -470,10 +470,6 @@ impl Session {
     pub fn account(&self) -> &str {
         self.engine.account()
     }
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    crate::blob::private_dir(dir)
 }
 
 /// Creates the empty file `path` with mode 0600 (a racing creator's file is fine too).

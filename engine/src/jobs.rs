@@ -830,6 +830,21 @@ mod engine_tests {
                 .clone()
         }
 
+        /// Marks job `id` as run by a process that has since exited.
+        fn owned_by_a_dead_process(&self, id: &str) {
+            let mut child = std::process::Command::new("true").spawn().unwrap();
+            let dead = child.id();
+            child.wait().unwrap();
+            self.engine
+                .catalog()
+                .write(|tx| {
+                    let mut j = tx.get::<JobRec>(id)?.unwrap();
+                    j.state = JobState::Running { pid: dead };
+                    tx.put(&j)
+                })
+                .unwrap();
+        }
+
         fn export(&self, snap: &Value, len: usize) -> Vec<u8> {
             let out = self.scratch.path().join("out.raw");
             let req = json!({"SnapshotId": snap["SnapshotId"], "File": out});
@@ -1045,17 +1060,7 @@ mod engine_tests {
         f.call(&a, "CreateSnapshot", json!({"VolumeId": vol}));
         // Pretend the process running the capture died.
         let ids = f.engine.runnable_jobs().unwrap();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        f.engine
-            .catalog()
-            .write(|tx| {
-                let mut j = tx.get::<JobRec>(&ids[0])?.unwrap();
-                j.state = JobState::Running { pid: dead };
-                tx.put(&j)
-            })
-            .unwrap();
+        f.owned_by_a_dead_process(&ids[0]);
         let attach = json!({"VolumeId": vol, "InstanceId": "i-0123456789abcdef0",
                             "Device": "/dev/sdf"});
         for (op, req) in [
@@ -1095,18 +1100,8 @@ mod engine_tests {
             .unwrap_err();
         assert_eq!(e.code(), Code::INCORRECT_STATE);
         // Pretend a process that has since died was running the job.
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
         let ids = f.engine.runnable_jobs().unwrap();
-        f.engine
-            .catalog()
-            .write(|tx| {
-                let mut j = tx.get::<JobRec>(&ids[0])?.unwrap();
-                j.state = JobState::Running { pid: dead };
-                tx.put(&j)
-            })
-            .unwrap();
+        f.owned_by_a_dead_process(&ids[0]);
         assert_eq!(
             f.engine.runnable_jobs().unwrap(),
             ids,

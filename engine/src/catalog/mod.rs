@@ -59,7 +59,20 @@ const POOL_KEEP: usize = 16;
 fn connect(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(60))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Turning a brand-new database to WAL takes an exclusive lock and SQLite answers BUSY at
+    // once, without its busy handler, when another process is doing the same: retry.
+    let started = std::time::Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < std::time::Duration::from_secs(60) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => break other?,
+        }
+    }
     // Keep the WAL and its index when the last connection closes: a home whose disk is full
     // still opens for reads (recreating them would need space).
     conn.file_control(

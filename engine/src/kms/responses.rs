@@ -9,10 +9,8 @@
 //! text the server's codec turns into the protocol's timestamp form. `Decrypt`'s plaintext is
 //! held in a [`Plaintext`], which zeroizes on drop and is never printed by `Debug`.
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
-use zeroize::Zeroizing;
 
 /// A timestamp: ISO 8601 in UTC with milliseconds (`2024-05-01T12:00:00.000Z`).
 pub type Timestamp = String;
@@ -267,41 +265,9 @@ pub struct DecryptResponse {
     pub encryption_algorithm: String,
 }
 
-/// A caller's secret bytes in base64, as `Decrypt` returns them: zeroized on drop, and `Debug`
-/// prints `<redacted>`. Serializes as the base64 string.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Plaintext(Zeroizing<String>);
-
-impl Plaintext {
-    /// Wraps `base64` text (the encoding of the plaintext bytes).
-    pub fn new(base64: String) -> Plaintext {
-        Plaintext(Zeroizing::new(base64))
-    }
-
-    /// The base64 text.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Serialize for Plaintext {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Plaintext {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Plaintext, D::Error> {
-        String::deserialize(d).map(Plaintext::new)
-    }
-}
-
-impl fmt::Debug for Plaintext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The plaintext is the caller's secret: responses end up in logs and panic messages.
-        f.write_str("<redacted>")
-    }
-}
+/// Decrypt's plaintext, base64 as on the wire: the same zeroizing, `Debug`-redacted string as a
+/// new access key's secret.
+pub type Plaintext = crate::secret::SecretString;
 
 macro_rules! kms_responses {
     ($($name:ident($ty:ty),)*) => {
@@ -435,7 +401,7 @@ mod tests {
     }
 
     /// Serializes `v`, checks it against the model's shape `shape`, and reads it back.
-    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + fmt::Debug>(
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
         model: &Value,
         shape: &str,
         v: &T,
