@@ -16,6 +16,13 @@ pub struct Home {
     pub profile: Option<String>,
 }
 
+impl Drop for Home {
+    /// The scratch folder goes with the home (a suite run left gigabytes of disk images).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.dir.path().with_extension("scratch"));
+    }
+}
+
 impl Home {
     pub fn new() -> Home {
         Home {
