@@ -198,7 +198,9 @@ fn fio_verify_with_two_jobs() {
     let h = Home::new();
     let (inst, _) = encrypted_instance(&h, "fuse-fio", 1);
     let m = Mounted::new(&h, &inst, "mnt-fio");
+    // fio leaves `*-verify.state` files in its working folder: keep them in the scratch area.
     let o = Command::new("fio")
+        .current_dir(h.scratch(""))
         .args([
             "--name=v",
             &format!("--filename={}", m.file("xvda").display()),

@@ -349,6 +349,9 @@ pub fn spawn_daemon(
         .append(true)
         .open(&log)
         .with_context(|| format!("open {}", log.display()))?;
+    // The log is appended to by every mount of this instance: only what this child writes
+    // after `start` is its own.
+    let start = out.metadata().map(|m| m.len()).unwrap_or(0);
     let exe = std::env::current_exe().context("find the blockseal executable")?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(global)
@@ -378,7 +381,7 @@ pub fn spawn_daemon(
         }
         if let Some(status) = child.try_wait()? {
             // The child printed its error (AWS style for service errors) to the log: relay it.
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let text = own_log_lines(&log, start);
             let last = text
                 .lines()
                 .rev()
@@ -390,6 +393,12 @@ pub fn spawn_daemon(
                     let code = Code::from_name(code).unwrap_or(Code::INTERNAL_ERROR);
                     return Err(service_error("Mount")(Error::new(code, msg.to_owned())));
                 }
+            }
+            if last.is_empty() {
+                bail!(
+                    "the mount process exited ({status}) without a message (log: {})",
+                    log.display()
+                );
             }
             bail!(
                 "the mount process exited ({status}): {last} (log: {})",
@@ -405,6 +414,18 @@ pub fn spawn_daemon(
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// What the log at `path` holds from byte `start` on (lossily decoded): one mount's lines.
+fn own_log_lines(path: &Path, start: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        if f.seek(SeekFrom::Start(start)).is_ok() {
+            let _ = f.take(1 << 20).read_to_end(&mut bytes);
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Unmounts the blockseal mount on `dir`: asks its process to flush and unmount, or, when no
@@ -432,5 +453,34 @@ pub fn umount(home: &Path, dir: &Path) -> Result<()> {
             "{} is not a blockseal mount of this home, and fusermount3 could not run: {e}",
             dir.display()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_log_lines;
+    use std::io::Write;
+
+    #[test]
+    fn a_mount_relays_only_its_own_log_lines() {
+        let dir = std::env::temp_dir().join(format!("blockseal-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("mount-i-0.log");
+        std::fs::write(&log, "[1.000] INFO mounted i-0 on /mnt/a: xvda (vol-1)\n").unwrap();
+        let start = std::fs::metadata(&log).unwrap().len();
+        // Nothing written yet by the second mount: nothing of the first is relayed.
+        assert_eq!(own_log_lines(&log, start), "");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(
+            b"An error occurred (InvalidParameterValue) when calling the Mount operation: x\n",
+        )
+        .unwrap();
+        let own = own_log_lines(&log, start);
+        assert!(
+            own.starts_with("An error occurred (InvalidParameterValue)"),
+            "{own}"
+        );
+        assert!(!own.contains("mounted i-0"), "{own}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
