@@ -7,6 +7,7 @@ mod support;
 mod api;
 mod bad_input;
 mod crash;
+mod doctor;
 mod edge_cases;
 mod export_paths;
 mod fuse;

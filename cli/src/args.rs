@@ -117,6 +117,42 @@ pub enum Group {
     /// Measure XTS, re-key and FUSE throughput on this machine (throw-away homes)
     #[command(long_about = crate::bench::ABOUT, after_help = crate::bench::EXAMPLES)]
     Bench(crate::bench::BenchArgs),
+    /// Check the home (catalog, data files, headers, KMS root key); --repair fixes what it can
+    #[command(long_about = DOCTOR_ABOUT, after_help = EX_DOCTOR)]
+    Doctor(DoctorArgs),
+}
+
+const DOCTOR_ABOUT: &str = "\
+Check the home: the KMS root key is present and the catalog's; every volume and snapshot row \
+has its data file, with a valid header that agrees with the row, and an encrypted one's data \
+key opens under its KMS key; no data file in blobs/ or quarantine/ lacks a row; no unfinished \
+operation left files in tmp/. Without --repair nothing is changed. Works on a home other \
+commands refuse with InvalidHome, and says why.
+
+The output is JSON: Findings, each with its ResourceId, an AWS-style Code (CorruptFile, \
+InvalidHome, UnownedDataFile, UnfinishedOperation, ...), a Message and the Repair that \
+--repair does. With --repair, each finding says whether it was Repaired and Remaining lists \
+what a check right after the repair finds.
+
+--repair rebuilds the rows of data files that no row owns from their headers (files from \
+quarantine/ move back to blobs/), marks rows whose data file is missing or unreadable as \
+error, and never deletes a data file. Images (AMIs) are not kept in data files: an image whose \
+row was lost is not rebuilt, its snapshots are; register it again.
+
+Exit status: 0 healthy (after --repair: nothing remains), 1 findings remain, 254 the check \
+itself failed.";
+
+const EX_DOCTOR: &str = "\
+Examples:
+  blockseal doctor
+  blockseal doctor --repair | jq '.Remaining'";
+
+/// `blockseal doctor` flags.
+#[derive(Args, Clone, Debug)]
+pub struct DoctorArgs {
+    /// Rebuild missing rows from data files' headers and mark broken rows error
+    #[arg(long)]
+    pub repair: bool,
 }
 
 const SERVE_ABOUT: &str = "\

@@ -89,6 +89,7 @@ fn main() -> ExitCode {
             let (op, req) = iam_request(cmd);
             run_operation(&cli, op, req)
         }
+        Group::Doctor(a) => run_doctor(&cli, a),
         Group::Demo(a) => match demo::run(a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -187,6 +188,29 @@ fn run_operation(cli: &Cli, op: &str, req: Value) -> ExitCode {
         Ok(resp) => print(&resp, op, cli.output),
         Err(e) => {
             eprint!("{}", aws_error(op, &e));
+            ExitCode::from(EXIT_SERVICE)
+        }
+    }
+}
+
+/// Exit status of `blockseal doctor` when findings remain.
+const EXIT_FINDINGS: u8 = 1;
+
+fn run_doctor(cli: &Cli, a: &args::DoctorArgs) -> ExitCode {
+    match blockseal_engine::doctor(&options(cli).home, a.repair) {
+        Ok(report) => {
+            let value = serde_json::to_value(&report).expect("reports serialize");
+            let printed = print(&value, "Doctor", cli.output);
+            if printed != ExitCode::SUCCESS {
+                printed
+            } else if report.healthy() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FINDINGS)
+            }
+        }
+        Err(e) => {
+            eprint!("{}", aws_error("Doctor", &e));
             ExitCode::from(EXIT_SERVICE)
         }
     }

@@ -176,13 +176,13 @@ impl std::fmt::Debug for Engine {
 }
 
 /// The setting that holds the home's account id.
-const ACCOUNT_SETTING: &str = "account-id";
+pub(crate) const ACCOUNT_SETTING: &str = "account-id";
 /// The setting that holds the fingerprint of the home's KMS root key (`Kms::fingerprint`).
-const ROOT_KEY_SETTING: &str = "kms-root-key-fingerprint";
+pub(crate) const ROOT_KEY_SETTING: &str = "kms-root-key-fingerprint";
 /// The catalog's file name in the home.
 pub(crate) const CATALOG_FILE: &str = "catalog.db";
 /// The KMS root key's file name in the home (owned by the KMS; named here for checks only).
-const ROOT_KEY_FILE: &str = "kms-root.key";
+pub(crate) const ROOT_KEY_FILE: &str = "kms-root.key";
 
 impl Engine {
     /// Opens the home folder `home`, creating it if it is brand-new (no catalog, no KMS root
@@ -395,7 +395,7 @@ fn create_home(home: &Path, tx: &crate::catalog::Tx<'_>) -> Result<(String, Kms)
 }
 
 /// Whether the catalog file is missing or empty (0 bytes), i.e. SQLite would start afresh.
-fn catalog_is_blank(path: &Path) -> Result<bool> {
+pub(crate) fn catalog_is_blank(path: &Path) -> Result<bool> {
     match std::fs::metadata(path) {
         Ok(m) => Ok(m.len() == 0),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),

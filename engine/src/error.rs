@@ -92,6 +92,8 @@ codes! {
     RESOURCE_BUSY = "ResourceBusy" => InvalidState,
     MOUNT_NOT_RESPONDING = "MountNotResponding" => InvalidState,
     INVALID_HOME = "InvalidHome" => Corrupt,
+    UNOWNED_DATA_FILE = "UnownedDataFile" => Corrupt,
+    UNFINISHED_OPERATION = "UnfinishedOperation" => InvalidState,
     // KMS
     NOT_FOUND_EXCEPTION = "NotFoundException" => NotFound,
     DISABLED_EXCEPTION = "DisabledException" => KeyUnavailable,

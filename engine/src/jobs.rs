@@ -410,8 +410,16 @@ impl Core<'_> {
                 }
             }
             if outcome == Outcome::Done {
-                for t in temps {
+                for mut t in temps {
                     if keep.iter().any(|k| t.header().owner == *k) {
+                        let id = t.header().owner.clone();
+                        let record = match tx.get::<SnapshotRec>(&id)? {
+                            Some(s) => s.blob_record(false),
+                            None => tx
+                                .get::<VolumeRec>(&id)?
+                                .and_then(|v| v.blob_record(self.account())),
+                        };
+                        t.set_record(record)?;
                         t.persist_in(tx)?;
                     }
                 }

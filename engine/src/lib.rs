@@ -9,6 +9,7 @@ mod blob;
 mod catalog;
 mod clock;
 mod device;
+mod doctor;
 mod ec2;
 mod error;
 mod iam;
@@ -27,6 +28,7 @@ pub mod xts;
 
 pub use api::{new_request_id, valid_principal, Context, Engine, Options, Session};
 pub use device::{BlockDevice, FileDevice, MemDevice};
+pub use doctor::{doctor, DoctorReport, Finding};
 pub use ec2::direct::{EbsRequest, EbsResponse};
 pub use error::{Code, Error, ErrorKind, Result};
 pub use iam::Credential;

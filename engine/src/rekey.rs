@@ -710,6 +710,7 @@ pub mod bench {
             key_arn: "arn:aws:kms:us-east-1:000000000000:key/bench".into(),
             dek_id: "dek-bench".into(),
             wrapped_key: vec![1; 64],
+            record: None,
         }
     }
 
@@ -847,6 +848,7 @@ mod tests {
             },
             dek_id: if enc { dek.into() } else { String::new() },
             wrapped_key: if enc { vec![7; 60] } else { Vec::new() },
+            record: None,
         }
     }
 

@@ -7,7 +7,7 @@
 //! It must not decide which blobs should exist (the catalog does, through `recover`'s
 //! `is_live`), hold keys beyond a call, or print. Raw system calls live in `sys`.
 
-use super::header::{BlobHeader, HEADER_LEN, MAX_ID_LEN};
+use super::header::{BlobHeader, BlobRecord, HEADER_LEN, MAX_ID_LEN};
 use super::sys;
 use crate::catalog::Tx;
 use crate::error::{bail, Code, Error, Result};
@@ -384,6 +384,131 @@ impl BlobStore {
     }
 }
 
+/// What `blockseal doctor` finds in a home's folders: the regular files of `blobs/`,
+/// `quarantine/` and `tmp/` by name, sorted (a missing folder is empty).
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    pub blobs: Vec<String>,
+    pub quarantine: Vec<String>,
+    pub tmp: Vec<String>,
+}
+
+/// A file of `tmp/` by its name.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TmpEntry<'a> {
+    /// `<id>.<pid>.tmp`: a blob being written.
+    Temp { id: &'a str, pid: u32 },
+    /// `<id>.<pid>.commit`: a commit marker.
+    Marker { id: &'a str, pid: u32 },
+    /// Anything else (not ours).
+    Other,
+}
+
+impl TmpEntry<'_> {
+    /// What the `tmp/` file `name` is.
+    pub(crate) fn parse(name: &str) -> TmpEntry<'_> {
+        if let Some((id, pid)) = parse_temp_name(name) {
+            TmpEntry::Temp { id, pid }
+        } else if let Some((id, pid)) = parse_marker_name(name) {
+            TmpEntry::Marker { id, pid }
+        } else {
+            TmpEntry::Other
+        }
+    }
+}
+
+impl BlobStore {
+    /// The files of `blobs/`, `quarantine/` and `tmp/`.
+    ///
+    /// # Errors
+    /// I/O errors listing a folder that exists.
+    pub(crate) fn listing(&self) -> Result<Listing> {
+        let list = |dir: &Path| -> Result<Vec<String>> {
+            if !dir.exists() {
+                return Ok(Vec::new());
+            }
+            let mut names = list_files(dir)?;
+            names.sort();
+            Ok(names)
+        };
+        Ok(Listing {
+            blobs: list(&self.blobs)?,
+            quarantine: list(&self.quarantine)?,
+            tmp: list(&self.tmp)?,
+        })
+    }
+
+    /// `quarantine/<name>`.
+    pub(crate) fn quarantine_path(&self, name: &str) -> PathBuf {
+        self.quarantine.join(name)
+    }
+
+    /// Reads the header of the blob file at `path` (in `blobs/` or `quarantine/`) and checks
+    /// it and the file's length, as [`BlobStore::open`] does, without keeping the file open.
+    ///
+    /// # Errors
+    /// `CorruptFile` naming the path and what is wrong (a missing file among them); I/O errors.
+    pub(crate) fn inspect(&self, path: &Path) -> Result<BlobHeader> {
+        let p = path.display();
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                bail!(Code::CORRUPT_FILE, "{p} is missing")
+            }
+            Err(e) => return Err(Error::io(format!("open {p}"), e)),
+        };
+        let mut head = [0u8; HEADER_LEN];
+        match file.read_exact_at(&mut head, 0) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                bail!(
+                    Code::CORRUPT_FILE,
+                    "{p}: shorter than its {HEADER_LEN}-byte header"
+                )
+            }
+            Err(e) => return Err(Error::io(format!("read header {p}"), e)),
+        }
+        let header = BlobHeader::decode(&head)
+            .map_err(|e| Error::new(e.code(), format!("{p}: {}", e.message())))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(format!("stat {p}"), e))?
+            .len();
+        if len != header.file_len() {
+            bail!(
+                Code::CORRUPT_FILE,
+                "{p}: file is {len} bytes, its header says {}",
+                header.file_len()
+            );
+        }
+        Ok(header)
+    }
+
+    /// Moves `quarantine/<name>` back to `blobs/<id>`, never replacing a file there, and makes
+    /// the move durable. Call it under the catalog's write lock, in the transaction that commits
+    /// the row owning `id` (as `persist_in`): should that transaction fail, the next start-up
+    /// quarantines the file again.
+    ///
+    /// # Errors
+    /// `ResourceBusy` if `blobs/<id>` exists; I/O errors of the rename or the folder syncs.
+    pub(crate) fn restore(&self, name: &str, id: &str) -> Result<()> {
+        check_id(id)?;
+        let (from, to) = (self.quarantine.join(name), self.path_of(id));
+        match sys::rename_noreplace(&from, &to) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                bail!(Code::RESOURCE_BUSY, "{} already exists", to.display())
+            }
+            Err(e) => {
+                let what = format!("move {} to {}", from.display(), to.display());
+                return Err(Error::io(what, e));
+            }
+        }
+        sync_dir(&self.blobs)?;
+        sync_dir(&self.quarantine)
+    }
+}
+
 /// The file name suffix of commit markers, `tmp/<id>.<pid>.commit`.
 const MARKER_SUFFIX: &str = "commit";
 
@@ -506,6 +631,23 @@ impl TempBlob {
     /// The open file (read-write), for the data movers' pread/pwrite.
     pub(crate) fn file(&self) -> &File {
         &self.file
+    }
+
+    /// Rewrites the header with `record` (what rebuilding the owner's catalog row needs; see
+    /// docs/FORMAT.md), just before the blob is committed with that row. `persist_in`'s fsync
+    /// makes it durable with the data.
+    ///
+    /// # Errors
+    /// `InvalidParameterValue` for a record over the format's limits; I/O errors of the write.
+    pub(crate) fn set_record(&mut self, record: Option<BlobRecord>) -> Result<()> {
+        let mut header = self.header.clone();
+        header.record = record;
+        header.validate()?;
+        self.file
+            .write_all_at(&header.encode()[..], 0)
+            .map_err(|e| Error::io(format!("write header {}", self.path.display()), e))?;
+        self.header = header;
+        Ok(())
     }
 
     /// Flushes the file's data and metadata to disk. The data movers call this when they finish,

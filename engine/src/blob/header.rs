@@ -17,10 +17,13 @@ pub(crate) const MAGIC: [u8; 8] = *b"BLKSEAL\0";
 /// The only format version this code reads and writes.
 pub(crate) const FORMAT_VERSION: u32 = 1;
 /// Feature bits 0–31 are required: a reader that does not know one must refuse the file. Bits
-/// 32–63 are optional and may be ignored. Version 1 defines none.
+/// 32–63 are optional and may be ignored. Version 1 defines no required feature.
 pub(crate) const REQUIRED_FEATURES_MASK: u64 = 0xffff_ffff;
 /// Required features this code understands.
 const KNOWN_REQUIRED_FEATURES: u64 = 0;
+/// Optional feature bit 32: a [`BlobRecord`] follows the wrapped key. Readers that do not know
+/// it see padding (still covered by the checksum).
+pub(crate) const FEATURE_RECORD: u64 = 1 << 32;
 
 /// Where the SHA-256 of all preceding header bytes sits (the last 32 bytes of the header).
 const CHECKSUM_AT: usize = HEADER_LEN - 32;
@@ -32,8 +35,104 @@ const FIELDS_AT: usize = 33;
 pub(crate) const MAX_ID_LEN: usize = 256;
 pub(crate) const MAX_ARN_LEN: usize = 2048;
 pub(crate) const MAX_WRAPPED_KEY_LEN: usize = 512;
-const _: () =
-    assert!(FIELDS_AT + 5 * 2 + 3 * MAX_ID_LEN + MAX_ARN_LEN + MAX_WRAPPED_KEY_LEN <= CHECKSUM_AT);
+/// The most the fields of version 1 without a record take (docs/FORMAT.md, "Limits").
+const BASE_FIELDS_MAX: usize =
+    FIELDS_AT + 5 * 2 + 3 * MAX_ID_LEN + MAX_ARN_LEN + MAX_WRAPPED_KEY_LEN;
+/// Upper bounds of the record's strings, in bytes, in their order on disk.
+pub(crate) const RECORD_LIMITS: [(&str, usize); 7] = [
+    ("account", 32),
+    ("region", 64),
+    ("create time", 64),
+    ("source id", 64),
+    ("availability zone", 64),
+    ("volume type", 32),
+    ("description", MAX_DESCRIPTION_LEN),
+];
+/// Descriptions longer than this are cut (at a character boundary) when a record is made.
+pub(crate) const MAX_DESCRIPTION_LEN: usize = 255;
+const fn record_max() -> usize {
+    let mut sum = 1;
+    let mut i = 0;
+    while i < RECORD_LIMITS.len() {
+        sum += 2 + RECORD_LIMITS[i].1;
+        i += 1;
+    }
+    sum
+}
+const _: () = assert!(BASE_FIELDS_MAX + record_max() <= CHECKSUM_AT);
+
+/// Record flag bit 0: the blob was opened for block writes through the EBS direct APIs
+/// (StartSnapshot), so whether its writer finished (CompleteSnapshot) is not known from the
+/// file alone.
+pub(crate) const RECORD_DIRECT: u8 = 1;
+/// Record flags this code understands; others make the header corrupt.
+const KNOWN_RECORD_FLAGS: u8 = RECORD_DIRECT;
+
+/// What the catalog row of a volume or snapshot says beyond the header's own fields, kept in
+/// the header (optional feature bit 32) so that `blockseal doctor --repair` can rebuild a lost
+/// row from the file alone. Strings that do not apply to the owner's kind are empty.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BlobRecord {
+    /// [`RECORD_DIRECT`] or 0.
+    pub flags: u8,
+    /// The owning account (12 digits).
+    pub account: String,
+    /// The region of the resource.
+    pub region: String,
+    /// The volume's create time or the snapshot's start time, as Describe* shows it.
+    pub create_time: String,
+    /// A snapshot's volume id; a volume's snapshot id (empty when made empty).
+    pub source_id: String,
+    /// A volume's availability zone.
+    pub availability_zone: String,
+    /// A volume's type (`gp3`, …).
+    pub volume_type: String,
+    /// A snapshot's description, at most [`MAX_DESCRIPTION_LEN`] bytes.
+    pub description: String,
+}
+
+impl BlobRecord {
+    fn strings(&self) -> [&str; 7] {
+        [
+            &self.account,
+            &self.region,
+            &self.create_time,
+            &self.source_id,
+            &self.availability_zone,
+            &self.volume_type,
+            &self.description,
+        ]
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.flags & !KNOWN_RECORD_FLAGS != 0 {
+            return Err(format!("unknown record flags {:#x}", self.flags));
+        }
+        for (v, (name, max)) in self.strings().iter().zip(RECORD_LIMITS) {
+            if v.len() > max {
+                return Err(format!(
+                    "record {name} is {} bytes, at most {max} allowed",
+                    v.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The record as a writer stores it: the description cut to [`MAX_DESCRIPTION_LEN`] bytes
+    /// at a character boundary; `None` if another field is still too long (the file is then
+    /// written without a record, which only `doctor --repair` misses).
+    pub(crate) fn fitted(mut self) -> Option<BlobRecord> {
+        if self.description.len() > MAX_DESCRIPTION_LEN {
+            let mut end = MAX_DESCRIPTION_LEN;
+            while !self.description.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.description.truncate(end);
+        }
+        self.check().is_ok().then_some(self)
+    }
+}
 
 /// What a volume or snapshot file says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +153,8 @@ pub(crate) struct BlobHeader {
     pub dek_id: String,
     /// The wrapped data key; never the plaintext key (empty when unencrypted).
     pub wrapped_key: Vec<u8>,
+    /// What rebuilding the owner's catalog row needs; `None` in files written before it existed.
+    pub record: Option<BlobRecord>,
 }
 
 impl BlobHeader {
@@ -108,13 +209,14 @@ impl BlobHeader {
                 || !self.dek_id.is_empty()
                 || !self.wrapped_key.is_empty() =>
             {
-                Err("an unencrypted volume carries key fields".into())
+                Err("an unencrypted volume carries key fields".to_owned())
             }
             Some(_) if self.wrapped_key.is_empty() => {
-                Err("an encrypted volume has no wrapped key".into())
+                Err("an encrypted volume has no wrapped key".to_owned())
             }
             _ => Ok(()),
-        }
+        }?;
+        self.record.as_ref().map_or(Ok(()), BlobRecord::check)
     }
 
     /// The on-disk header.
@@ -128,7 +230,12 @@ impl BlobHeader {
         let mut out = Box::new([0u8; HEADER_LEN]);
         out[0..8].copy_from_slice(&MAGIC);
         out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out[12..20].copy_from_slice(&0u64.to_le_bytes());
+        let features = if self.record.is_some() {
+            FEATURE_RECORD
+        } else {
+            0
+        };
+        out[12..20].copy_from_slice(&features.to_le_bytes());
         out[20..28].copy_from_slice(&self.size.to_le_bytes());
         out[28..32].copy_from_slice(&self.sector_size.to_le_bytes());
         out[32] = cipher_to_byte(self.cipher);
@@ -145,6 +252,18 @@ impl BlobHeader {
             out[at..at + 2].copy_from_slice(&len.to_le_bytes());
             out[at + 2..at + 2 + field.len()].copy_from_slice(field);
             at += 2 + field.len();
+        }
+        if let Some(r) = &self.record {
+            out[at] = r.flags;
+            at += 1;
+            for field in r.strings() {
+                // check() bounded every record string to ≤ 255 bytes and the whole below
+                // CHECKSUM_AT (see the const assert).
+                let len = u16::try_from(field.len()).expect("record lengths are bounded");
+                out[at..at + 2].copy_from_slice(&len.to_le_bytes());
+                out[at + 2..at + 2 + field.len()].copy_from_slice(field.as_bytes());
+                at += 2 + field.len();
+            }
         }
         let sum = Sha256::digest(&out[..CHECKSUM_AT]);
         out[CHECKSUM_AT..].copy_from_slice(&sum);
@@ -199,6 +318,28 @@ impl BlobHeader {
         let key_arn = fields.text("key ARN", MAX_ARN_LEN)?;
         let dek_id = fields.text("data key id", MAX_ID_LEN)?;
         let wrapped_key = fields.bytes("wrapped key", MAX_WRAPPED_KEY_LEN)?.to_vec();
+        let record = if features & FEATURE_RECORD != 0 {
+            let flags = fields.h[fields.at];
+            fields.at += 1;
+            let mut v: Vec<String> = Vec::with_capacity(RECORD_LIMITS.len());
+            for (name, max) in RECORD_LIMITS {
+                v.push(fields.text(name, max)?);
+            }
+            let [account, region, create_time, source_id, availability_zone, volume_type, description]: [String; 7] =
+                v.try_into().expect("one string per limit");
+            Some(BlobRecord {
+                flags,
+                account,
+                region,
+                create_time,
+                source_id,
+                availability_zone,
+                volume_type,
+                description,
+            })
+        } else {
+            None
+        };
         let header = BlobHeader {
             size,
             sector_size,
@@ -208,6 +349,7 @@ impl BlobHeader {
             key_arn,
             dek_id,
             wrapped_key,
+            record,
         };
         header.check().map_err(corrupt)?;
         Ok(header)
@@ -272,6 +414,21 @@ pub(crate) mod tests {
             },
             dek_id: if enc { "dek-42".into() } else { String::new() },
             wrapped_key: if enc { vec![0xa5; 92] } else { Vec::new() },
+            record: None,
+        }
+    }
+
+    /// A record as a volume's writer fills it.
+    pub(crate) fn sample_record() -> BlobRecord {
+        BlobRecord {
+            flags: 0,
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            create_time: "2026-12-01T05:30:32.123Z".into(),
+            source_id: "snap-0123456789abcdef0".into(),
+            availability_zone: "us-east-1a".into(),
+            volume_type: "gp3".into(),
+            description: String::new(),
         }
     }
 
@@ -290,19 +447,50 @@ pub(crate) mod tests {
             "[a-z0-9:/-]{0,300}",
             "[a-f0-9]{0,64}",
             proptest::collection::vec(any::<u8>(), 1..=MAX_WRAPPED_KEY_LEN),
+            proptest::option::of(arb_record()),
         )
-            .prop_map(|(ss, sectors, cipher, owner, ctx, arn, dek, wrapped)| {
-                let enc = cipher.is_some();
-                BlobHeader {
-                    size: sectors * u64::from(ss),
-                    sector_size: ss,
-                    cipher,
-                    owner,
-                    context_id: ctx,
-                    key_arn: if enc { arn } else { String::new() },
-                    dek_id: if enc { dek } else { String::new() },
-                    wrapped_key: if enc { wrapped } else { Vec::new() },
+            .prop_map(
+                |(ss, sectors, cipher, owner, ctx, arn, dek, wrapped, record)| {
+                    let enc = cipher.is_some();
+                    BlobHeader {
+                        size: sectors * u64::from(ss),
+                        sector_size: ss,
+                        cipher,
+                        owner,
+                        context_id: ctx,
+                        key_arn: if enc { arn } else { String::new() },
+                        dek_id: if enc { dek } else { String::new() },
+                        wrapped_key: if enc { wrapped } else { Vec::new() },
+                        record,
+                    }
+                },
+            )
+    }
+
+    fn arb_record() -> impl Strategy<Value = BlobRecord> {
+        (
+            0..=KNOWN_RECORD_FLAGS,
+            "[0-9]{0,32}",
+            "[a-z0-9-]{0,64}",
+            "[0-9TZ:.-]{0,64}",
+            "[a-z0-9-]{0,64}",
+            "[a-z0-9-]{0,64}",
+            "[a-z0-9]{0,32}",
+            "\\PC{0,80}",
+        )
+            .prop_map(|(flags, account, region, t, src, az, vt, desc)| {
+                BlobRecord {
+                    flags,
+                    account,
+                    region,
+                    create_time: t,
+                    source_id: src,
+                    availability_zone: az,
+                    volume_type: vt,
+                    description: desc,
                 }
+                .fitted()
+                .expect("generated within the limits")
             })
     }
 
@@ -407,5 +595,98 @@ pub(crate) mod tests {
         assert!(h.validate().is_err());
         assert!(sample(1000, 512, None).validate().is_err());
         assert!(sample(4096, 4096, None).validate().is_ok());
+    }
+
+    /// A header as version 1 wrote it before records existed, built byte by byte from
+    /// docs/FORMAT.md rather than by `encode`.
+    fn handmade_v1(owner: &str, ctx: &str, arn: &str, dek: &str, wrapped: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; HEADER_LEN];
+        b[0..8].copy_from_slice(b"BLKSEAL\0");
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        b[20..28].copy_from_slice(&(1u64 << 30).to_le_bytes());
+        b[28..32].copy_from_slice(&4096u32.to_le_bytes());
+        b[32] = 2;
+        let mut at = 33;
+        for f in [
+            owner.as_bytes(),
+            ctx.as_bytes(),
+            arn.as_bytes(),
+            dek.as_bytes(),
+            wrapped,
+        ] {
+            b[at..at + 2].copy_from_slice(&(f.len() as u16).to_le_bytes());
+            b[at + 2..at + 2 + f.len()].copy_from_slice(f);
+            at += 2 + f.len();
+        }
+        let sum = Sha256::digest(&b[..4064]);
+        b[4064..].copy_from_slice(&sum);
+        b
+    }
+
+    #[test]
+    fn a_header_written_before_records_still_decodes() {
+        let arn = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let old = handmade_v1("snap-0a", "snap-0a", arn, "dek-7", &[7; 60]);
+        let h = BlobHeader::decode(&old).unwrap();
+        assert_eq!(h.record, None);
+        assert_eq!(
+            (
+                h.size,
+                h.owner.as_str(),
+                h.key_arn.as_str(),
+                h.dek_id.as_str()
+            ),
+            (1 << 30, "snap-0a", arn, "dek-7")
+        );
+        assert_eq!(h.cipher, Some(XtsCipher::Aes256Xts));
+        // Without a record, today's writer still produces exactly those bytes.
+        assert_eq!(&h.encode()[..], &old[..]);
+    }
+
+    #[test]
+    fn a_record_is_an_optional_feature_after_the_wrapped_key() {
+        let mut h = sample(1 << 30, 4096, Some(XtsCipher::Aes256Xts));
+        let mut r = sample_record();
+        r.flags = RECORD_DIRECT;
+        r.description = "nightly é".into();
+        h.record = Some(r.clone());
+        let b = h.encode();
+        let features = u64::from_le_bytes(b[12..20].try_into().unwrap());
+        assert_eq!(features, FEATURE_RECORD);
+        // The record starts right after the wrapped key: flags, then the account.
+        let at = FIELDS_AT
+            + 2 * 5
+            + h.owner.len()
+            + h.context_id.len()
+            + h.key_arn.len()
+            + h.dek_id.len()
+            + h.wrapped_key.len();
+        assert_eq!(b[at], RECORD_DIRECT);
+        assert_eq!(u16::from_le_bytes([b[at + 1], b[at + 2]]), 12);
+        assert_eq!(&b[at + 3..at + 15], b"111122223333");
+        assert_eq!(BlobHeader::decode(&b[..]).unwrap().record, Some(r));
+
+        // Unknown record flags are refused like any other malformed field.
+        let mut bad = b.clone();
+        bad[at] = 0x80;
+        reseal(&mut bad);
+        assert!(message(&bad[..]).contains("unknown record flags 0x80"));
+        // An over-long record string is refused.
+        let mut bad = b.clone();
+        bad[at + 1..at + 3].copy_from_slice(&33u16.to_le_bytes());
+        reseal(&mut bad);
+        assert!(message(&bad[..]).contains("account length 33"));
+    }
+
+    #[test]
+    fn fitted_cuts_a_long_description_at_a_character_boundary() {
+        let mut r = sample_record();
+        r.description = "é".repeat(200); // 400 bytes
+        let f = r.clone().fitted().unwrap();
+        assert_eq!(f.description.len(), 254);
+        assert!(r.description.starts_with(&f.description));
+        let mut r = sample_record();
+        r.region = "x".repeat(65);
+        assert_eq!(r.fitted(), None);
     }
 }

@@ -13,8 +13,11 @@
 //!   `validate`, `sectors`, `file_len`.
 //! - [`BlobStore::new(home)`](BlobStore::new): `create_temp(id, &header) -> TempBlob`,
 //!   `open(id) -> Blob`, `open_rw(id) -> Blob`, `remove(id)`, `exists(id)`,
-//!   `recover(is_live) -> Recovered`, `problem(id, size)`, `holds_data`, `path_of(id)`.
-//! - [`TempBlob`]: `path`, `header`, `file`, `sync`, `data_extents`, `read_sectors`,
+//!   `recover(is_live) -> Recovered`, `problem(id, size)`, `holds_data`, `path_of(id)`; for
+//!   `doctor`: `listing() -> Listing`, `inspect(path) -> BlobHeader`, `restore(name, id)`
+//!   (quarantine back to `blobs/`), `quarantine_path(name)`; [`TmpEntry::parse`] names `tmp/`
+//!   files.
+//! - [`TempBlob`]: `path`, `header`, `file`, `set_record`, `sync`, `data_extents`, `read_sectors`,
 //!   `write_sectors`, `persist_in(self, &Tx)` (inside the transaction that commits the owning
 //!   row), `persist(self)` (for blobs no row owns); dropping it unpersisted removes the file.
 //! - [`Blob`]: `header`, `path`, `file`, `data_extents`, `map`, `read_sectors`,
@@ -29,7 +32,8 @@ mod header;
 mod sys;
 
 pub(crate) use file::{
-    check_key, encrypt_in_place, is_zero, private_dir, private_file, Blob, BlobStore, TempBlob,
+    check_key, encrypt_in_place, is_zero, private_dir, private_file, Blob, BlobStore, Listing,
+    TempBlob, TmpEntry,
 };
-pub(crate) use header::{BlobHeader, HEADER_LEN};
+pub(crate) use header::{BlobHeader, BlobRecord, HEADER_LEN, RECORD_DIRECT};
 pub(crate) use sys::{clone_range, copy_range, data_extents, pid_alive};

@@ -314,7 +314,7 @@ impl Core<'_> {
         // snapshots); a different key re-encrypts them.
         let sector_size = parent.as_ref().map_or(4096, |p| p.sector_size);
         let size = r.volume_size * GIB;
-        let tmp = match (&planned.plan, &parent) {
+        let mut tmp = match (&planned.plan, &parent) {
             (DataPlan::Empty, _) | (_, None) => {
                 let h = Self::header(&id, size, sector_size, planned.encryption.as_ref());
                 self.store.create_temp(&id, &h)?
@@ -342,6 +342,7 @@ impl Core<'_> {
             encryption: planned.encryption,
             has_data: true,
         };
+        tmp.set_record(rec.blob_record(true))?;
         self.cat.write(|tx| {
             tmp.persist_in(tx)?;
             tx.put(&rec)

@@ -44,7 +44,10 @@ impl Core<'_> {
     ) -> Result<()> {
         self.cat.write(|tx| {
             self.check_name_free(tx, &image.name)?;
-            for t in temps {
+            for mut t in temps {
+                if let Some(rec) = snapshots.iter().find(|s| s.id == t.header().owner) {
+                    t.set_record(rec.blob_record(false))?;
+                }
                 t.persist_in(tx)?;
             }
             for rec in snapshots {

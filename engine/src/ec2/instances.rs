@@ -338,6 +338,11 @@ impl Core<'_> {
             }
             instances.push(inst);
         }
+        for t in &mut temps {
+            if let Some(v) = volumes.iter().find(|v| v.id == t.header().owner) {
+                t.set_record(v.blob_record(self.account()))?;
+            }
+        }
         self.cat.write(|tx| {
             for t in temps {
                 t.persist_in(tx)?;
@@ -534,7 +539,9 @@ impl Core<'_> {
                     gone.push(v.id.clone());
                 } else {
                     v.attachment = None;
-                    v.state = VolumeState::Available;
+                    if v.state != VolumeState::Error {
+                        v.state = VolumeState::Available;
+                    }
                     tx.put(&v)?;
                 }
             }

@@ -339,6 +339,8 @@ impl Core<'_> {
             key_arn: enc.map(|e| e.key_arn().to_owned()).unwrap_or_default(),
             dek_id: enc.map(|e| e.wrapped.dek_id.clone()).unwrap_or_default(),
             wrapped_key: enc.map(|e| e.wrapped.blob.clone()).unwrap_or_default(),
+            // Filled from the row when the file is committed (`TempBlob::set_record`).
+            record: None,
         }
     }
 

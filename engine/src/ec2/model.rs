@@ -2,6 +2,7 @@
 //! (`responses`). Pure: no I/O; the records are stored by the catalog and shown by Describe*.
 
 use super::responses as out;
+use crate::blob::{BlobRecord, RECORD_DIRECT};
 use crate::catalog::Record;
 use crate::kms::WrappedKey;
 use crate::xts::XtsCipher;
@@ -31,6 +32,8 @@ pub(crate) enum VolumeState {
     Creating,
     Available,
     InUse,
+    /// Its data file is missing or unreadable (set by `blockseal doctor --repair`).
+    Error,
 }
 
 impl VolumeState {
@@ -39,6 +42,7 @@ impl VolumeState {
             VolumeState::Creating => "creating",
             VolumeState::Available => "available",
             VolumeState::InUse => "in-use",
+            VolumeState::Error => "error",
         }
     }
 }
@@ -77,6 +81,22 @@ impl Record for VolumeRec {
 }
 
 impl VolumeRec {
+    /// What the volume's file header keeps of this row, `account` being the home's
+    /// (docs/FORMAT.md, "Record").
+    pub(crate) fn blob_record(&self, account: &str) -> Option<BlobRecord> {
+        BlobRecord {
+            flags: 0,
+            account: account.to_owned(),
+            region: self.region.clone(),
+            create_time: self.create_time.clone(),
+            source_id: self.snapshot_id.clone(),
+            availability_zone: self.az.clone(),
+            volume_type: self.volume_type.clone(),
+            description: String::new(),
+        }
+        .fitted()
+    }
+
     pub(crate) fn attachment_view(&self, state: &str) -> out::VolumeAttachment {
         let a = self
             .attachment
@@ -150,6 +170,22 @@ impl Record for SnapshotRec {
 }
 
 impl SnapshotRec {
+    /// What the snapshot's file header keeps of this row (docs/FORMAT.md, "Record"); `direct`
+    /// for a snapshot written through the EBS direct APIs.
+    pub(crate) fn blob_record(&self, direct: bool) -> Option<BlobRecord> {
+        BlobRecord {
+            flags: if direct { RECORD_DIRECT } else { 0 },
+            account: self.owner_id.clone(),
+            region: self.region.clone(),
+            create_time: self.start_time.clone(),
+            source_id: self.volume_id.clone(),
+            availability_zone: String::new(),
+            volume_type: String::new(),
+            description: self.description.clone(),
+        }
+        .fitted()
+    }
+
     pub(crate) fn state_str(&self) -> &'static str {
         match self.state {
             SnapshotState::Pending => "pending",

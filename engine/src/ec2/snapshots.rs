@@ -87,7 +87,7 @@ impl Core<'_> {
             sector_size,
             encryption.as_ref(),
         );
-        let tmp = self.store.create_temp(snap_id.as_str(), &header)?;
+        let mut tmp = self.store.create_temp(snap_id.as_str(), &header)?;
         crate::rekey::import_plain(path, &tmp, to.as_ref(), p)?;
         drop(to);
         let description = r.description.clone().unwrap_or_default();
@@ -106,6 +106,7 @@ impl Core<'_> {
             has_data: true,
         };
         let task_id = ImportTaskId::generate(random_u128());
+        tmp.set_record(rec.blob_record(false))?;
         self.cat.write(|tx| {
             tmp.persist_in(tx)?;
             tx.put(&rec)
@@ -313,7 +314,7 @@ impl Core<'_> {
                 snapshot_id: rec.id,
             });
         }
-        let tmp = self.produce(
+        let mut tmp = self.produce(
             &rec.id,
             src.size_gib * GIB,
             src.sector_size,
@@ -322,6 +323,7 @@ impl Core<'_> {
             p,
         )?;
         rec.encryption = planned.encryption;
+        tmp.set_record(rec.blob_record(false))?;
         self.cat.write(|tx| {
             tmp.persist_in(tx)?;
             tx.put(&rec)
@@ -366,7 +368,8 @@ impl Core<'_> {
         if let Some(f) = frozen {
             f.release()?;
         }
-        let (rec, tmp) = rec;
+        let (rec, mut tmp) = rec;
+        tmp.set_record(rec.blob_record(false))?;
         self.cat.write(|tx| {
             // The volume may have been deleted meanwhile; the snapshot is still its data at the
             // time of the call, as on AWS.

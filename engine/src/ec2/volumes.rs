@@ -134,8 +134,9 @@ impl Core<'_> {
         let src_meta = snap
             .as_ref()
             .map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
-        let tmp = self.produce(&rec.id, size * GIB, sector_size, &planned, src_meta, p)?;
+        let mut tmp = self.produce(&rec.id, size * GIB, sector_size, &planned, src_meta, p)?;
         rec.encryption = planned.encryption;
+        tmp.set_record(rec.blob_record(self.account()))?;
         self.cat.write(|tx| {
             tmp.persist_in(tx)?;
             tx.put(&rec)
@@ -311,7 +312,9 @@ impl Core<'_> {
             }
             let shown = v.attachment_view("detaching");
             v.attachment = None;
-            v.state = VolumeState::Available;
+            if v.state != VolumeState::Error {
+                v.state = VolumeState::Available;
+            }
             tx.put(&v)?;
             Ok(shown)
         })?;

@@ -446,6 +446,27 @@ impl Kms {
         crypto::open_data_key(&material, &binding, &wrapped.blob).map_err(invalid_ciphertext)
     }
 
+    /// Whether `wrapped` opens under its KMS key for resource `context_id`, checked for the
+    /// home's operator (`blockseal doctor`), not for a principal: no key policy or grant is
+    /// consulted. The data key is dropped (zeroized) at once; nothing of it is returned.
+    ///
+    /// # Errors
+    /// `NotFoundException` if the key is gone; `KMSInvalidStateException` for a key without
+    /// material; `InvalidCiphertextException` if the wrapped key does not open.
+    pub(crate) fn verify_data_key(
+        &self,
+        tx: &Tx,
+        wrapped: &WrappedKey,
+        context_id: &str,
+    ) -> Result<()> {
+        let key = self.key_by_arn(tx, &wrapped.key_arn)?;
+        let material = self.material(&key)?;
+        let binding = binding_of(wrapped, context_id);
+        crypto::open_data_key(&material, &binding, &wrapped.blob)
+            .map(drop)
+            .map_err(invalid_ciphertext)
+    }
+
     /// ReEncrypt of a wrapped EBS data key to the same KMS key and a new resource: the result
     /// has the same data key and lineage id, bound to `to_context`.
     ///
