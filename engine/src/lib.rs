@@ -24,6 +24,8 @@ mod rekey;
 mod request;
 mod secret;
 mod secret_mem;
+mod storage;
+mod sys;
 pub mod xts;
 
 pub use api::{new_request_id, valid_principal, Context, Engine, Options, Session};
@@ -38,6 +40,7 @@ pub use mount::MountedVolume;
 pub use paths::check_mount_point;
 pub use progress::{NoProgress, Progress};
 pub use request::{KmsAction, KmsRequest, Request, Response, EC2_OPERATIONS, KMS_OPERATIONS};
+pub use storage::{Backing, FileBacking, MemBacking, Volume};
 /// The typed requests of the EC2, EBS direct and IAM operations.
 pub mod requests {
     pub use crate::request::{

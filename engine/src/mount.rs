@@ -137,7 +137,7 @@ impl Core<'_> {
             size,
             v.sector_size as usize,
             xts,
-        );
+        )?;
         Ok(MountedVolume {
             device: a.device.clone(),
             file_name: rules::device_file_name(&a.device).to_owned(),

@@ -8,7 +8,10 @@
 //! reads a chunk into its own scratch buffer (pread, or a copy out of a read-only map), skips
 //! all-zero sectors, transforms runs of the rest in place and pwrites them. No channels, no
 //! hand-offs. Every mover fsyncs the destination when it ends, so the `persist` that follows
-//! inside a catalog transaction has nothing left to flush.
+//! inside a catalog transaction has nothing left to flush. Sources and destinations are read
+//! and written through the storage seam (`crate::storage::Backing`), so the same movers run over
+//! memory and injected faults in tests; the clone's reflink and copy_file_range stay between
+//! two files.
 //!
 //! Measured on /dev/shm (256 MiB, 2-core VM, benches/rekey.rs): allocating the destination's
 //! fresh pages is a bound of its own next to the cipher (PERFORMANCE-NOTES A2). pwrite from the
@@ -33,12 +36,12 @@ use crate::blob::{self, Blob, TempBlob, HEADER_LEN};
 use crate::error::{bail, Code, Error, Result};
 use crate::paths::OutDir;
 use crate::progress::Progress;
+use crate::storage::Backing;
 use crate::xts::Xts;
 use rayon::prelude::*;
 use std::fs::File;
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use zeroize::Zeroizing;
@@ -201,9 +204,9 @@ impl Scratch {
 }
 
 enum Source<'a> {
-    /// pread from `file` at `base` + chunk offset; bytes at or past `len` read as zeros.
-    File {
-        file: &'a File,
+    /// Read from `backing` at `base` + chunk offset; bytes at or past `len` read as zeros.
+    Backing {
+        backing: &'a dyn Backing,
         path: &'a Path,
         base: u64,
         len: u64,
@@ -212,9 +215,11 @@ enum Source<'a> {
     Map(&'a [u8]),
 }
 
+/// Moves chunks from a source to a destination [`Backing`] (the storage seam: files in
+/// operation, memory and fault injection in tests).
 struct Mover<'a> {
     src: Source<'a>,
-    dst: &'a File,
+    dst: &'a dyn Backing,
     dst_path: &'a Path,
     dst_base: u64,
     ss: usize,
@@ -227,15 +232,16 @@ impl Mover<'_> {
         let n = usize::try_from(r.end - r.start).expect("a chunk fits the scratch buffer");
         let buf = scratch.get(n);
         let map = match self.src {
-            Source::File {
-                file,
+            Source::Backing {
+                backing,
                 path,
                 base,
                 len,
             } => {
                 let avail = usize::try_from(len.saturating_sub(r.start).min(n as u64))
                     .expect("bounded by n");
-                file.read_exact_at(&mut buf[..avail], base + r.start)
+                backing
+                    .read_at(base + r.start, &mut buf[..avail])
                     .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
                 buf[avail..].fill(0);
                 None
@@ -275,7 +281,7 @@ impl Mover<'_> {
 
     fn write(&self, data: &[u8], at: u64) -> Result<u64> {
         self.dst
-            .write_all_at(data, self.dst_base + at)
+            .write_at(self.dst_base + at, data)
             .map_err(|e| Error::io(format!("write {}", self.dst_path.display()), e))?;
         Ok(data.len() as u64)
     }
@@ -399,8 +405,8 @@ pub(crate) fn import_plain(
     let plan = plan_chunks(&extents, len.div_ceil(ss) * ss, ss, DEFAULT_CHUNK as u64);
     let _stage = Stage::begin(progress, "import", plan_bytes(&plan));
     let mover = Mover {
-        src: Source::File {
-            file: &file,
+        src: Source::Backing {
+            backing: &file,
             path: src,
             base: 0,
             len,
@@ -465,8 +471,8 @@ fn export_plain_tuned(
         let mover = Mover {
             src: match &map {
                 Some(m) => Source::Map(m),
-                None => Source::File {
-                    file: src.file(),
+                None => Source::Backing {
+                    backing: src.file(),
                     path: src.path(),
                     base: HEADER_LEN as u64,
                     len: h.size,
@@ -551,8 +557,8 @@ fn clone_with(
         }
     }
     let mover = Mover {
-        src: Source::File {
-            file: src.file(),
+        src: Source::Backing {
+            backing: src.file(),
             path: src.path(),
             base,
             len: s.size,
@@ -636,18 +642,47 @@ pub(crate) fn rekey_blob_tuned(
         SourceRead::Mmap => src.map()?,
         SourceRead::Pread => None,
     };
-    let mover = Mover {
-        src: match &map {
-            Some(m) => Source::Map(m),
-            None => Source::File {
-                file: src.file(),
-                path: src.path(),
-                base: HEADER_LEN as u64,
-                len: h.size,
-            },
+    let src = match &map {
+        Some(m) => Source::Map(m),
+        None => Source::Backing {
+            backing: src.file(),
+            path: src.path(),
+            base: HEADER_LEN as u64,
+            len: h.size,
         },
-        dst: dst.file(),
-        dst_path: dst.path(),
+    };
+    let written = rekey_plan(
+        src,
+        from,
+        dst.file(),
+        dst.path(),
+        to,
+        ss,
+        &plan,
+        tuning,
+        progress,
+    )?;
+    dst.sync()?;
+    Ok(written)
+}
+
+/// The rekey of `plan`'s chunks from `src` into `dst` (sectors from `HEADER_LEN`).
+#[allow(clippy::too_many_arguments)]
+fn rekey_plan(
+    src: Source<'_>,
+    from: Option<&Xts>,
+    dst: &dyn Backing,
+    dst_path: &Path,
+    to: &Xts,
+    ss: u64,
+    plan: &[Range<u64>],
+    tuning: Tuning,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let mover = Mover {
+        src,
+        dst,
+        dst_path,
         dst_base: HEADER_LEN as u64,
         ss: ss as usize,
         transform: match from {
@@ -655,8 +690,52 @@ pub(crate) fn rekey_blob_tuned(
             None => Transform::Encrypt(to),
         },
     };
-    let written = run_plan(&plan, tuning.chunk, progress, |s, r| mover.chunk(s, r))?;
-    dst.sync()?;
+    run_plan(plan, tuning.chunk, progress, |s, r| mover.chunk(s, r))
+}
+
+/// [`rekey_blob`] between two backings of geometry `geo` (data from `geo.data_offset`, which
+/// must be `HEADER_LEN`), without headers: the seam's tests run the mover over memory and
+/// injected faults.
+#[cfg(test)]
+pub(crate) fn rekey_backing(
+    src: &dyn Backing,
+    from: Option<&Xts>,
+    dst: &dyn Backing,
+    to: &Xts,
+    geo: crate::storage::Geometry,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    assert_eq!(geo.data_offset, HEADER_LEN as u64);
+    let ss = geo.sector as u64;
+    let base = geo.data_offset;
+    let extents: Vec<(u64, u64)> = src
+        .data_extents(base, base + geo.size)
+        .map_err(|e| Error::io(format!("seek data {}", src.name()), e))?
+        .into_iter()
+        .map(|(a, b)| (a - base, b - base))
+        .collect();
+    let plan = plan_chunks(&extents, geo.size, ss, DEFAULT_CHUNK as u64);
+    let name = src.name();
+    let source = Source::Backing {
+        backing: src,
+        path: Path::new(&name),
+        base,
+        len: geo.size,
+    };
+    let dst_name = dst.name();
+    let written = rekey_plan(
+        source,
+        from,
+        dst,
+        Path::new(&dst_name),
+        to,
+        ss,
+        &plan,
+        Tuning::default(),
+        progress,
+    )?;
+    dst.sync()
+        .map_err(|e| Error::io(format!("fsync {dst_name}"), e))?;
     Ok(written)
 }
 
@@ -822,6 +901,7 @@ mod tests {
     use crate::xts::XtsCipher;
     use proptest::prelude::*;
     use sha2::{Digest, Sha256};
+    use std::os::unix::fs::FileExt;
     use std::os::unix::fs::MetadataExt;
     use std::sync::Mutex;
 

@@ -11,8 +11,8 @@
 //! [`key_lock_failure`], so a long-running process can say once that keys may reach swap. The
 //! engine itself never prints.
 //!
-//! All the `unsafe` of this is here; no other module calls `mmap`, `mlock` or `prctl` for
-//! secrets.
+//! The system calls (`mmap`, `mlock`, `madvise`, `munmap`, `prctl`) are `crate::sys::mem`'s;
+//! the pointer work on the pages a box owns is here.
 
 #![allow(unsafe_code)]
 
@@ -23,12 +23,7 @@ use std::sync::OnceLock;
 static LOCK_FAILED: OnceLock<i32> = OnceLock::new();
 
 fn page_size() -> usize {
-    static PAGE: OnceLock<usize> = OnceLock::new();
-    // SAFETY: sysconf has no memory-safety preconditions.
-    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
-        n if n > 0 => n as usize,
-        _ => 4096,
-    })
+    crate::sys::page_size()
 }
 
 /// Zeroed secret mappings kept for reuse: making and dropping a key is then free of system
@@ -92,35 +87,21 @@ impl<T> SecretBox<T> {
                 locked: s.locked,
             };
         }
-        // SAFETY: an anonymous private mapping at an address the kernel picks: no existing
-        // memory is touched. The result is checked against MAP_FAILED below.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if addr == libc::MAP_FAILED {
+        let Ok(addr) = crate::sys::mem::map_anonymous(len) else {
             let layout = std::alloc::Layout::from_size_align(len, page).expect("page layout");
             std::alloc::handle_alloc_error(layout);
-        }
+        };
         // Advice and locking come before the value is written, so the key never sits in a
         // page that could be dumped or swapped. Neither failure is fatal.
-        // SAFETY: `addr..addr+len` is the mapping just made, page-aligned, owned by us.
-        unsafe {
-            libc::madvise(addr, len, libc::MADV_DONTDUMP);
-        }
-        // SAFETY: as above.
-        let locked = unsafe { libc::mlock(addr, len) } == 0;
-        if !locked {
-            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            let _ = LOCK_FAILED.set(errno);
-        }
-        let ptr = NonNull::new(addr.cast::<T>()).expect("mmap returned a non-null address");
+        crate::sys::mem::exclude_from_dumps(addr, len);
+        let locked = match crate::sys::mem::lock(addr, len) {
+            Ok(()) => true,
+            Err(e) => {
+                let _ = LOCK_FAILED.set(e.raw_os_error().unwrap_or(0));
+                false
+            }
+        };
+        let ptr = addr.cast::<T>();
         // SAFETY: the mapping is at least `size_of::<T>()` bytes, page-aligned (so aligned for
         // `T`, checked above), writable, and holds no value yet.
         unsafe { ptr.as_ptr().write(value) };
@@ -173,12 +154,7 @@ impl<T> Drop for SecretBox<T> {
         }
         // SAFETY: the mapping made in `new`, unlocked and unmapped once; no reference to it
         // outlives this call.
-        unsafe {
-            if self.locked {
-                libc::munlock(addr.cast(), self.len);
-            }
-            libc::munmap(addr.cast(), self.len);
-        }
+        unsafe { crate::sys::mem::unmap(self.ptr.cast(), self.len, self.locked) }
     }
 }
 
@@ -197,19 +173,12 @@ pub fn key_lock_failure() -> Option<std::io::Error> {
 /// # Errors
 /// The `prctl` error (none is expected on Linux).
 pub fn forbid_core_dumps() -> std::io::Result<()> {
-    // SAFETY: PR_SET_DUMPABLE takes one integer argument and touches no memory of ours.
-    let r = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    crate::sys::mem::set_dumpable(false)
 }
 
 /// Whether this process may be dumped (`prctl(PR_GET_DUMPABLE)`).
 pub fn is_dumpable() -> bool {
-    // SAFETY: PR_GET_DUMPABLE takes no argument and touches no memory of ours.
-    unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) > 0 }
+    crate::sys::mem::is_dumpable()
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@
 //! sector-granular reads and writes with the sparse semantics of DESIGN.md.
 //!
 //! It must not decide which blobs should exist (the catalog does, through `recover`'s
-//! `is_live`), hold keys beyond a call, or print. Raw system calls live in `sys`.
+//! `is_live`), hold keys beyond a call, or print. Raw system calls live in `crate::sys`.
 
 use super::header::{BlobHeader, BlobRecord, HEADER_LEN, MAX_ID_LEN};
-use super::sys;
 use crate::catalog::Tx;
 use crate::error::{bail, Code, Error, Result};
+use crate::storage::Backing;
+use crate::sys;
 use crate::xts::Xts;
 use std::fs::{self, File};
 use std::io;
@@ -885,8 +886,7 @@ impl Blob {
             );
         }
         let at = check_range(&self.header, &self.path, first, data.len())?;
-        self.file
-            .write_all_at(data, at)
+        Backing::write_at(&self.file, at, data)
             .map_err(|e| Error::io(format!("write {}", self.path.display()), e))
     }
 
@@ -914,7 +914,7 @@ impl Blob {
 
 fn extents(file: &File, path: &Path, h: &BlobHeader) -> Result<Vec<(u64, u64)>> {
     let base = HEADER_LEN as u64;
-    let ext = sys::data_extents(file, base, base + h.size)
+    let ext = Backing::data_extents(file, base, base + h.size)
         .map_err(|e| Error::io(format!("seek data {}", path.display()), e))?;
     Ok(ext.into_iter().map(|(a, b)| (a - base, b - base)).collect())
 }
@@ -957,15 +957,10 @@ fn read_sectors(
 ) -> Result<()> {
     check_key(h, xts, path)?;
     let at = check_range(h, path, first, buf.len())?;
-    file.read_exact_at(buf, at)
+    Backing::read_at(file, at, buf)
         .map_err(|e| Error::io(format!("read {}", path.display()), e))?;
     if let Some(xts) = xts {
-        let ss = h.sector_size as usize;
-        for (i, s) in buf.chunks_exact_mut(ss).enumerate() {
-            if !is_zero(s) {
-                xts.decrypt_sectors(first + i as u64, ss, s);
-            }
-        }
+        crate::storage::decrypt_sectors(xts, first, h.sector_size as usize, buf);
     }
     Ok(())
 }
@@ -983,19 +978,11 @@ fn write_sectors(
     let at = check_range(h, path, first, data.len())?;
     let p = path.display();
     let Some(xts) = xts else {
-        return file
-            .write_all_at(data, at)
-            .map_err(|e| Error::io(format!("write {p}"), e));
+        return Backing::write_at(file, at, data).map_err(|e| Error::io(format!("write {p}"), e));
     };
     let mut buf = Zeroizing::new(data.to_vec());
-    let ss = h.sector_size as usize;
-    for (i, s) in buf.chunks_exact_mut(ss).enumerate() {
-        if !is_zero(s) {
-            xts.encrypt_sectors(first + i as u64, ss, s);
-        }
-    }
-    file.write_all_at(&buf, at)
-        .map_err(|e| Error::io(format!("write {p}"), e))
+    encrypt_in_place(xts, first, h.sector_size as usize, &mut buf);
+    Backing::write_at(file, at, &buf).map_err(|e| Error::io(format!("write {p}"), e))
 }
 
 /// Encrypts the whole sectors of `data` in place, the first being sector `first`, as the sector

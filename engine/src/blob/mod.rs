@@ -3,8 +3,9 @@
 //!
 //! This module owns the file format and the files: `header` (pure encode/decode/validate),
 //! `file` (the home layout `blobs/<id>`, `tmp/<id>.<pid>.tmp`, `tmp/<id>.<pid>.commit` and
-//! `quarantine/`, create → persist, open and validate, sector reads and writes, crash recovery) and `sys` (the raw Linux calls, the only
-//! place with `unsafe`). Moving data between files in bulk (import, export, clone, rekey) is
+//! `quarantine/`, create → persist, open and validate, sector reads and writes, crash
+//! recovery). Sector I/O goes through the storage seam (`crate::storage::Backing`, and the
+//! volume's sparse rule from `crate::storage`); raw Linux calls are `crate::sys`'s. Moving data between files in bulk (import, export, clone, rekey) is
 //! `crate::rekey`'s job. It must not decide which blobs should exist (the catalog does), keep
 //! keys, or print.
 //!
@@ -29,11 +30,10 @@
 
 mod file;
 mod header;
-mod sys;
 
+pub(crate) use crate::sys::{clone_range, copy_range, data_extents, pid_alive};
 pub(crate) use file::{
     check_key, encrypt_in_place, is_zero, private_dir, private_file, Blob, BlobStore, Listing,
     TempBlob, TmpEntry,
 };
 pub(crate) use header::{BlobHeader, BlobRecord, HEADER_LEN, RECORD_DIRECT};
-pub(crate) use sys::{clone_range, copy_range, data_extents, pid_alive};

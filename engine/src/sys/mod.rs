@@ -1,10 +1,13 @@
-//! The raw Linux calls behind blob files, each wrapped in a safe function: SEEK_DATA/SEEK_HOLE,
-//! FICLONERANGE, copy_file_range, renameat2(RENAME_NOREPLACE), kill(pid, 0), and the read-only
-//! mapping of a blob's data region.
+//! Every raw system call of the engine, each wrapped in a safe function: SEEK_DATA/SEEK_HOLE,
+//! FICLONERANGE, copy_file_range, fallocate(PUNCH_HOLE), renameat2(RENAME_NOREPLACE),
+//! kill(pid, 0), the read-only mapping of a blob's data region, the shared mapping of a volume's
+//! sectors with the sector locks that make it sound (`map`), and the anonymous, locked,
+//! undumpable pages that hold keys (`mem`).
 //!
-//! This is the only module of the blob layer allowed `unsafe`; every block says which invariant
-//! makes it sound. It knows nothing of headers, keys or the home layout, and returns plain
-//! `io::Error`s: callers add the step and the path.
+//! These are the only modules of the engine allowed `unsafe` besides the SIMD kernels of
+//! `crate::xts`; every block says which invariant makes it sound. They know nothing of headers,
+//! keys or the home layout, and return plain `io::Error`s: callers add the step and the path.
+//! rustix is used where it has the call.
 
 #![allow(unsafe_code)]
 
@@ -14,6 +17,43 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
+
+mod map;
+pub(crate) mod mem;
+
+pub(crate) use map::{Held, SharedMap, Stripes};
+
+/// The size of a memory page.
+pub(crate) fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// Frees `[offset, offset + len)` of `file` (`fallocate(PUNCH_HOLE | KEEP_SIZE)`) so it reads
+/// as zeros, keeping the file's length. Where the file system cannot punch holes, zeros are
+/// written instead (an all-zero sector reads as unwritten either way).
+pub(crate) fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use rustix::fs::{fallocate, FallocateFlags};
+    match fallocate(
+        file,
+        FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+        offset,
+        len,
+    ) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP) => {
+            use std::os::unix::fs::FileExt;
+            let zeros = vec![0u8; (1 << 20).min(len as usize)];
+            let mut pos = offset;
+            while pos < offset + len {
+                let n = (offset + len - pos).min(zeros.len() as u64) as usize;
+                file.write_all_at(&zeros[..n], pos)?;
+                pos += n as u64;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
 
 /// The data extents of `file` within `[start, end)`, as absolute `(from, to)` byte offsets,
 /// sorted and disjoint. Where the filesystem has no SEEK_DATA, the whole remaining range is
