@@ -11,6 +11,7 @@ mod clock;
 mod device;
 mod ec2;
 mod error;
+mod fail;
 mod iam;
 mod ids;
 mod jobs;
