@@ -1,6 +1,7 @@
 //! End-to-end tests: the built `blockseal` binary driven like a user through the seed scenarios
-//! of SEMANTICS.md §19, the edge cases of §20, bad input, a crash in the middle of a re-key, and
-//! export destinations that must be refused or must leave nothing when interrupted.
+//! of SEMANTICS.md §19, the edge cases of §20, bad input, a crash in the middle of a re-key,
+//! export destinations that must be refused or must leave nothing when interrupted, and a crash
+//! or an I/O error injected at every durable step of every state-changing command.
 
 mod support;
 
@@ -10,6 +11,7 @@ mod crash;
 mod doctor;
 mod edge_cases;
 mod export_paths;
+mod failpoints;
 mod fuse;
 mod home_guard;
 mod scenarios;

@@ -12,6 +12,7 @@ mod device;
 mod doctor;
 mod ec2;
 mod error;
+mod fail;
 mod iam;
 mod ids;
 mod jobs;

@@ -393,15 +393,16 @@ impl OutFile<'_> {
     /// I/O errors of each step, naming it; the file is then removed.
     pub(crate) fn commit(mut self) -> Result<()> {
         let shown = self.dir.out.display();
-        self.file
-            .sync_all()
+        crate::fail::point("export.fsync")
+            .and_then(|()| self.file.sync_all())
             .map_err(|e| Error::io(format!("fsync the output of {shown}"), e))?;
-        self.dir
-            .link(&self)
+        crate::fail::point("export.link")
+            .and_then(|()| self.dir.link(&self))
             .map_err(|e| Error::io(format!("link the output as {shown}"), e))?;
         self.done = true;
-        rustix::fs::fsync(&self.dir.dir)
-            .map_err(|e| Error::io(format!("fsync the directory of {shown}"), e.into()))
+        crate::fail::point("export.dir.fsync")
+            .and_then(|()| Ok(rustix::fs::fsync(&self.dir.dir)?))
+            .map_err(|e| Error::io(format!("fsync the directory of {shown}"), e))
     }
 }
 

@@ -10,6 +10,7 @@
 use super::header::{BlobHeader, BlobRecord, HEADER_LEN, MAX_ID_LEN};
 use crate::catalog::Tx;
 use crate::error::{bail, Code, Error, Result};
+use crate::fail;
 use crate::storage::Backing;
 use crate::sys;
 use crate::xts::Xts;
@@ -206,7 +207,9 @@ impl BlobStore {
         })
     }
 
+    #[cfg(test)]
     /// Removes the committed blob `id`; removing one that does not exist is not an error.
+    /// Operations use [`BlobStore::remove_in`], which a crash cannot turn into a foreign file.
     ///
     /// # Errors
     /// I/O errors other than "not found".
@@ -219,6 +222,47 @@ impl BlobStore {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Deletes the committed blob `id` as part of catalog transaction `tx`, which must delete the
+    /// row that owns it: writes a commit marker `tmp/<id>.<pid>.commit` recording the file's
+    /// device and inode and makes it durable; once `tx` commits, removes the file, fsyncs
+    /// `blobs/` and removes the marker. Should the process die after the commit, the marker
+    /// proves to the next start-up's [`BlobStore::recover`] that the file, whose row is gone, is
+    /// a deletion to finish (deleted, not quarantined as foreign); before the commit the row
+    /// stays, and only the marker goes. A missing file needs nothing.
+    ///
+    /// # Errors
+    /// `InvalidParameterValue` for an id that is not a plain name; I/O errors of stat and of the
+    /// marker. The removal itself happens after the commit and is best effort (the marker
+    /// finishes it).
+    pub(crate) fn remove_in(&self, tx: &Tx<'_>, id: &str) -> Result<()> {
+        check_id(id)?;
+        let path = self.path_of(id);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io(format!("stat {}", path.display()), e)),
+        };
+        let marker = self
+            .tmp
+            .join(format!("{id}.{}.{MARKER_SUFFIX}", std::process::id()));
+        write_marker(&marker, FileIdentity::of(&meta), &self.tmp)?;
+        let blobs = self.blobs.clone();
+        tx.after_commit(Box::new(move || {
+            let removed = fail::point("blob.delete.remove")
+                .and_then(|()| match fs::remove_file(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                })
+                .map_err(|e| Error::io(format!("remove {}", path.display()), e))
+                .and_then(|()| sync_dir(&blobs, "blob.blobs-dir.fsync"));
+            // Best effort: while the file may still be there the marker stays, to prove it.
+            if removed.is_ok() {
+                let _ = fail::point("blob.marker.remove").and_then(|()| fs::remove_file(marker));
+            }
+        }));
+        Ok(())
     }
 
     #[cfg(test)]
@@ -368,10 +412,12 @@ impl BlobStore {
                 0 => self.quarantine.join(name),
                 n => self.quarantine.join(format!("{name}.{n}")),
             };
-            match sys::rename_noreplace(&from, &to) {
+            match fail::point("blob.quarantine.rename")
+                .and_then(|()| sys::rename_noreplace(&from, &to))
+            {
                 Ok(()) => {
-                    sync_dir(&self.quarantine)?;
-                    sync_dir(&self.blobs)?;
+                    sync_dir(&self.quarantine, "blob.quarantine-dir.fsync")?;
+                    sync_dir(&self.blobs, "blob.blobs-dir.fsync")?;
                     return Ok(to);
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -564,7 +610,7 @@ fn list_files(dir: &Path) -> Result<Vec<String>> {
 
 /// Removes `path`, returning it, or None if it was already gone (a racing cleanup).
 fn remove_path(path: PathBuf) -> Result<Option<PathBuf>> {
-    match fs::remove_file(&path) {
+    match fail::point("blob.recover.remove").and_then(|()| fs::remove_file(&path)) {
         Ok(()) => Ok(Some(path)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(format!("remove {}", path.display()), e)),
@@ -657,8 +703,8 @@ impl TempBlob {
     /// # Errors
     /// I/O errors of fsync.
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file
-            .sync_all()
+        fail::point("blob.temp.fsync")
+            .and_then(|()| self.file.sync_all())
             .map_err(|e| Error::io(format!("fsync {}", self.path.display()), e))
     }
 
@@ -706,9 +752,9 @@ impl TempBlob {
         tx.after_commit(Box::new(move || {
             // Best effort: a marker left behind names a committed row, and the next start-up
             // removes just the marker.
-            let _ = fs::remove_file(marker);
+            let _ = fail::point("blob.marker.remove").and_then(|()| fs::remove_file(marker));
         }));
-        sync_dir(&self.blobs_dir)
+        sync_dir(&self.blobs_dir, "blob.blobs-dir.fsync")
     }
 
     /// Makes the blob permanent outside any catalog transaction, for blobs no row will own
@@ -721,33 +767,24 @@ impl TempBlob {
     pub(crate) fn persist(mut self) -> Result<()> {
         self.sync()?;
         self.rename_into_place()?;
-        sync_dir(&self.blobs_dir)
+        sync_dir(&self.blobs_dir, "blob.blobs-dir.fsync")
     }
 
     /// Writes the commit marker and makes it durable (file and directory) before any rename.
     fn write_marker(&self) -> Result<()> {
-        let m = self.marker.display();
         let meta = self
             .file
             .metadata()
             .map_err(|e| Error::io(format!("stat {}", self.path.display()), e))?;
-        let mut f = File::options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&self.marker)
-            .map_err(|e| Error::io(format!("create {m}"), e))?;
-        io::Write::write_all(&mut f, FileIdentity::of(&meta).encode().as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Error::io(format!("write {m}"), e))?;
-        sync_dir(&self.tmp_dir)
+        write_marker(&self.marker, FileIdentity::of(&meta), &self.tmp_dir)
     }
 
     /// Renames the temporary to `blobs/<id>`, never replacing a file.
     fn rename_into_place(&mut self) -> Result<()> {
         let (from, to) = (self.path.display(), self.dest.display());
-        match sys::rename_noreplace(&self.path, &self.dest) {
+        match fail::point("blob.rename")
+            .and_then(|()| sys::rename_noreplace(&self.path, &self.dest))
+        {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 bail!(
@@ -771,10 +808,33 @@ impl Drop for TempBlob {
     }
 }
 
-/// fsyncs a directory so a rename or creation in it survives a crash.
-fn sync_dir(dir: &Path) -> Result<()> {
+/// Writes the commit marker `marker` recording `identity` and makes it durable (file and its
+/// directory `tmp_dir`).
+fn write_marker(marker: &Path, identity: FileIdentity, tmp_dir: &Path) -> Result<()> {
+    let m = marker.display();
+    let mut f = fail::point("blob.marker.create")
+        .and_then(|()| {
+            File::options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(marker)
+        })
+        .map_err(|e| Error::io(format!("create {m}"), e))?;
+    io::Write::write_all(&mut f, identity.encode().as_bytes())
+        .and_then(|()| fail::point("blob.marker.fsync"))
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(format!("write {m}"), e))?;
+    sync_dir(tmp_dir, "blob.tmp-dir.fsync")
+}
+
+/// fsyncs a directory so a rename or creation in it survives a crash; `point` names the step
+/// for fault injection.
+fn sync_dir(dir: &Path, point: &'static str) -> Result<()> {
     let d = dir.display();
-    File::open(dir)
+    fail::point(point)
+        .and_then(|()| File::open(dir))
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io(format!("fsync directory {d}"), e))
 }
@@ -906,8 +966,8 @@ impl Blob {
     /// # Errors
     /// I/O errors of fsync.
     pub(crate) fn sync(&self) -> Result<()> {
-        self.file
-            .sync_all()
+        fail::point("blob.fsync")
+            .and_then(|()| self.file.sync_all())
             .map_err(|e| Error::io(format!("fsync {}", self.path.display()), e))
     }
 }
@@ -1311,6 +1371,56 @@ mod tests {
             store.exists("vol-kept").unwrap(),
             "a committed row keeps its file"
         );
+        assert!(tmp_files(&store).is_empty());
+    }
+
+    #[test]
+    fn a_deletion_cut_short_after_its_commit_is_finished_not_quarantined() {
+        // Failure story: a delete committed the row's removal and the process died before it
+        // removed the file. Without proof the next start-up would take the file for a foreign
+        // one and quarantine it.
+        let (dir, store) = store();
+        let cat = crate::catalog::Catalog::open(&dir.path().join("catalog.db")).unwrap();
+        let h = sample(4096, 512, None);
+        for id in ["vol-del", "vol-kept"] {
+            store.create_temp(id, &h).unwrap().persist().unwrap();
+        }
+        // vol-del: the commit went through but no hook ran (as if killed right after it).
+        cat.write(|tx| store.remove_in(tx, "vol-del")).unwrap();
+        assert!(
+            !store.exists("vol-del").unwrap(),
+            "a finished delete removes the file"
+        );
+        assert!(tmp_files(&store).is_empty(), "and then its marker");
+        store.create_temp("vol-del", &h).unwrap().persist().unwrap();
+        let file = FileIdentity::of(&fs::metadata(store.path_of("vol-del")).unwrap());
+        let dead = dead_pid();
+        let marker = |id: &str| store.tmp.join(format!("{id}.{dead}.{MARKER_SUFFIX}"));
+        write_marker(&marker("vol-del"), file, &store.tmp).unwrap();
+        // vol-kept: the delete rolled back; its marker proves nothing while the row lives.
+        let r: Result<()> = cat.write(|tx| {
+            store.remove_in(tx, "vol-kept")?;
+            Err(Error::new(Code::INTERNAL_ERROR, "rolled back"))
+        });
+        assert!(r.is_err());
+        let me = std::process::id();
+        let mine = store.tmp.join(format!("vol-kept.{me}.{MARKER_SUFFIX}"));
+        fs::rename(&mine, marker("vol-kept")).unwrap();
+
+        let got = store.recover(|id| id == "vol-kept").unwrap();
+        let mut removed = got.removed.clone();
+        removed.sort();
+        let mut want = vec![
+            store.path_of("vol-del"),
+            marker("vol-del"),
+            marker("vol-kept"),
+        ];
+        want.sort();
+        assert_eq!(removed, want);
+        assert!(got.quarantined.is_empty(), "{:?}", got.quarantined);
+        assert!(store.exists("vol-kept").unwrap());
+        // Deleting a file that is already gone needs nothing.
+        cat.write(|tx| store.remove_in(tx, "vol-del")).unwrap();
         assert!(tmp_files(&store).is_empty());
     }
 

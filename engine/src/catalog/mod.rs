@@ -125,7 +125,11 @@ impl Catalog {
             let t = Tx::new(&tx);
             let out = f(&t)?;
             let hooks = t.hooks.into_inner();
+            // A failure before the commit rolls back; one after it reports an error although
+            // the rows are durable, and drops the hooks (what they clean up, start-up finishes).
+            crate::fail::point("catalog.commit.before").map_err(commit_failed)?;
             tx.commit()?;
+            crate::fail::point("catalog.commit.after").map_err(commit_failed)?;
             hooks.into_iter().for_each(|h| h());
             Ok(out)
         })
@@ -176,6 +180,11 @@ impl Catalog {
         }
         out
     }
+}
+
+/// The error of a commit that failed at a failpoint, as SQLite's own I/O failure would read.
+fn commit_failed(e: std::io::Error) -> Error {
+    Error::io("commit the catalog transaction", e)
 }
 
 /// Whether `e` is SQLite's "busy": a read transaction that tried to write after another writer

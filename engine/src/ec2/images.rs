@@ -611,7 +611,7 @@ impl Core<'_> {
     ) -> Result<out::DeregisterImageResult> {
         let id: crate::ids::ImageId = r.image_id.parse()?;
         let region = self.region().to_owned();
-        let removed = self.cat.write(|tx| {
+        let results = self.cat.write(|tx| {
             let mut img = match tx.get::<ImageRec>(id.as_str())? {
                 Some(i) if i.region == region => i,
                 _ => bail!(
@@ -628,7 +628,6 @@ impl Core<'_> {
             img.state = ImageState::Deregistered;
             tx.put(&img)?;
             let mut results = Vec::new();
-            let mut removed = Vec::new();
             if r.delete_associated_snapshots == Some(true) {
                 for sid in img.mappings.iter().filter_map(|m| m.snapshot_id.clone()) {
                     if image_using(tx, &region, &sid)?.is_some() {
@@ -641,7 +640,7 @@ impl Core<'_> {
                     if let Some(s) = tx.get::<SnapshotRec>(&sid)? {
                         tx.delete::<SnapshotRec>(&sid)?;
                         if s.has_data {
-                            removed.push(sid.clone());
+                            self.store.remove_in(tx, &sid)?;
                         }
                     }
                     results.push(out::DeleteSnapshotReturnCode {
@@ -650,15 +649,12 @@ impl Core<'_> {
                     });
                 }
             }
-            Ok((removed, results))
+            Ok(results)
         })?;
-        for sid in &removed.0 {
-            self.store.remove(sid)?;
-        }
         Ok(out::DeregisterImageResult {
             r#return: true,
             delete_snapshot_results: (r.delete_associated_snapshots == Some(true))
-                .then_some(removed.1),
+                .then_some(results),
         })
     }
 

@@ -383,14 +383,15 @@ impl Core<'_> {
         r: rq::InstanceIds,
         apply: impl Fn(&Self, &Tx<'_>, &mut InstanceRec) -> Result<(InstanceState, Vec<String>)>,
     ) -> Result<Vec<out::InstanceStateChange>> {
-        let (changes, removed) = self.cat.write(|tx| {
+        let changes = self.cat.write(|tx| {
             let mut changes = Vec::new();
-            let mut removed = Vec::new();
             for id in &r.instance_ids {
                 let mut inst = self.instance(tx, id)?;
                 let prev = inst.state;
                 let (shown, gone) = apply(self, tx, &mut inst)?;
-                removed.extend(gone);
+                for v in &gone {
+                    self.store.remove_in(tx, v)?;
+                }
                 tx.put(&inst)?;
                 changes.push(out::InstanceStateChange {
                     instance_id: inst.id.clone(),
@@ -398,11 +399,8 @@ impl Core<'_> {
                     previous_state: prev.view(),
                 });
             }
-            Ok((changes, removed))
+            Ok(changes)
         })?;
-        for v in removed {
-            self.store.remove(&v)?;
-        }
         Ok(changes)
     }
 

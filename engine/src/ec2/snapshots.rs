@@ -447,7 +447,7 @@ impl Core<'_> {
 
     pub(super) fn delete_snapshot(&mut self, r: rq::SnapshotIdOnly) -> Result<out::Empty> {
         let region = self.region().to_owned();
-        let snap = self.cat.write(|tx| {
+        self.cat.write(|tx| {
             let s = self.snapshot(tx, &region, &r.snapshot_id)?;
             if let Some(img) = image_using(tx, &region, &s.id)? {
                 bail!(
@@ -465,11 +465,11 @@ impl Core<'_> {
                 );
             }
             tx.delete::<SnapshotRec>(&s.id)?;
-            Ok(s)
+            if s.has_data {
+                self.store.remove_in(tx, &s.id)?;
+            }
+            Ok(())
         })?;
-        if snap.has_data {
-            self.store.remove(&snap.id)?;
-        }
         Ok(out::Empty {})
     }
 }

@@ -148,7 +148,7 @@ impl Core<'_> {
 
     pub(super) fn delete_volume(&mut self, r: rq::VolumeIdOnly) -> Result<out::Empty> {
         self.wait_for_captures(&r.volume_id)?;
-        let vol = self.cat.write(|tx| {
+        self.cat.write(|tx| {
             let v = self.volume(tx, &r.volume_id)?;
             if let Some(a) = &v.attachment {
                 bail!(
@@ -166,9 +166,9 @@ impl Core<'_> {
                 );
             }
             tx.delete::<VolumeRec>(&v.id)?;
-            Ok(v)
+            self.store.remove_in(tx, &v.id)?;
+            Ok(())
         })?;
-        self.store.remove(&vol.id)?;
         Ok(out::Empty {})
     }
 

@@ -254,6 +254,7 @@ impl Kms {
                 ),
             ));
         }
+        remove_installed_temps(home)?;
         Ok(kms)
     }
 
@@ -270,16 +271,18 @@ impl Kms {
         let mut root = Secret32::zeroed();
         fill_random(&mut *root.0);
         let write = || -> io::Result<()> {
+            crate::fail::point("kms.root-key.create")?;
             let mut f = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
             f.write_all(root.expose())?;
+            crate::fail::point("kms.root-key.fsync")?;
             f.sync_all()
         };
         write().map_err(|e| root_key_error(&tmp, "create", e))?;
-        sync_home(home)?;
+        sync_home(home, "kms.home-dir.fsync")?;
         let new = NewRootKey {
             home: home.to_owned(),
             tmp,
@@ -798,20 +801,22 @@ impl NewRootKey {
     pub(crate) fn install(self) -> Result<()> {
         let path = self.home.join(ROOT_KEY_FILE);
         link_root_key(&self.tmp, &path)?;
-        match fs::remove_file(&self.tmp) {
+        match crate::fail::point("kms.root-key.remove-temp")
+            .and_then(|()| fs::remove_file(&self.tmp))
+        {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 return Err(root_key_error(&self.tmp, "remove temporary", e))
             }
             _ => {}
         }
-        sync_home(&self.home)
+        sync_home(&self.home, "kms.home-dir.fsync")
     }
 }
 
 /// Links `tmp` to `path`. Linking (unlike rename) never replaces a file; finding `path` there
 /// already is fine if it is the same key (another process adopted `tmp` first).
 fn link_root_key(tmp: &Path, path: &Path) -> Result<()> {
-    match fs::hard_link(tmp, path) {
+    match crate::fail::point("kms.root-key.link").and_then(|()| fs::hard_link(tmp, path)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let same = match (read_root_key(tmp), read_root_key(path)) {
@@ -853,6 +858,35 @@ fn new_root_key_files(home: &Path) -> Result<Vec<std::path::PathBuf>> {
     Ok(out)
 }
 
+/// Removes the temporary names of the root key that are the very file of `kms-root.key` (same
+/// device and inode): a first start-up cut short between linking its key into place and
+/// removing the temporary name leaves one, a second name of the key that nothing else removes.
+fn remove_installed_temps(home: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let path = home.join(ROOT_KEY_FILE);
+    let key = fs::metadata(&path).map_err(|e| root_key_error(&path, "stat", e))?;
+    let mut removed = false;
+    for tmp in new_root_key_files(home)? {
+        match fs::symlink_metadata(&tmp) {
+            Ok(m) if m.dev() == key.dev() && m.ino() == key.ino() => {
+                match crate::fail::point("kms.root-key.remove-temp")
+                    .and_then(|()| fs::remove_file(&tmp))
+                {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(root_key_error(&tmp, "remove temporary", e))
+                    }
+                    _ => removed = true,
+                }
+            }
+            _ => {}
+        }
+    }
+    if removed {
+        sync_home(home, "kms.home-dir.fsync")?;
+    }
+    Ok(())
+}
+
 /// Links into place the new root key file whose fingerprint is `recorded`, if there is one.
 fn adopt_new_root_key(home: &Path, recorded: &str) -> Result<()> {
     for tmp in new_root_key_files(home)? {
@@ -873,8 +907,10 @@ fn adopt_new_root_key(home: &Path, recorded: &str) -> Result<()> {
     Ok(())
 }
 
-fn sync_home(home: &Path) -> Result<()> {
-    fs::File::open(home)
+/// fsyncs the home folder; `point` names the step for fault injection.
+fn sync_home(home: &Path, point: &'static str) -> Result<()> {
+    crate::fail::point(point)
+        .and_then(|()| fs::File::open(home))
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format!("fsync {}", home.display()), e))
 }
@@ -1063,6 +1099,29 @@ mod tests {
         Kms::remove_uncommitted(dir.path()).unwrap();
         assert!(new_root_key_files(dir.path()).unwrap().is_empty());
         assert_eq!(Kms::open(dir.path()).unwrap().fingerprint(), fp);
+    }
+
+    #[test]
+    fn a_key_linked_in_place_loses_its_temporary_name_on_the_next_open() {
+        // A first start-up died after linking its key to kms-root.key and before removing the
+        // temporary name: that second name of the key must not stay in the home for good.
+        let dir = tempfile::tempdir().unwrap();
+        let (kms, unlinked) = Kms::create(dir.path()).unwrap();
+        let fp = kms.fingerprint();
+        let tmp = new_root_key_files(dir.path()).unwrap().pop().unwrap();
+        fs::hard_link(&tmp, dir.path().join(ROOT_KEY_FILE)).unwrap();
+        // Another home's uncommitted key file (another inode) is not this key's name.
+        let (_other, _f) = Kms::create(dir.path()).unwrap();
+        assert_eq!(new_root_key_files(dir.path()).unwrap().len(), 2);
+        assert_eq!(
+            Kms::open_recorded(dir.path(), &fp).unwrap().fingerprint(),
+            fp
+        );
+        let left = new_root_key_files(dir.path()).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_ne!(left[0], tmp);
+        assert!(!tmp.exists());
+        drop(unlinked);
     }
 
     #[test]
