@@ -6,9 +6,11 @@ mod support;
 
 mod api;
 mod bad_input;
+mod concurrency;
 mod crash;
 mod edge_cases;
 mod export_paths;
 mod fuse;
 mod home_guard;
 mod scenarios;
+mod soak;
