@@ -7,6 +7,7 @@ mod support;
 
 mod api;
 mod bad_input;
+mod concurrency;
 mod crash;
 mod doctor;
 mod edge_cases;
@@ -15,3 +16,4 @@ mod failpoints;
 mod fuse;
 mod home_guard;
 mod scenarios;
+mod soak;

@@ -436,3 +436,95 @@ pub fn find_in_file(path: &Path, needle: &[u8]) -> Option<u64> {
     }
     None
 }
+
+/// Whether FUSE mounts can run here (/dev/fuse, root, fusermount3). Under CI (`CI=true`) their
+/// absence is a failure; elsewhere the caller skips, and this prints why.
+pub fn fuse_usable() -> bool {
+    let why = if !Path::new("/dev/fuse").exists() {
+        Some("/dev/fuse is missing")
+    } else if !rustix::process::geteuid().is_root() {
+        Some("not running as root")
+    } else if Command::new("fusermount3").arg("-V").output().is_err() {
+        Some("fusermount3 is not installed (apt-get install fuse3)")
+    } else {
+        None
+    };
+    match why {
+        None => true,
+        Some(w) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("FUSE tests must run in CI, but {w}")
+        }
+        Some(w) => {
+            eprintln!("no FUSE here: {w}");
+            false
+        }
+    }
+}
+
+/// Runs `cmd` with its output captured, or kills it once `limit` has passed and says so in the
+/// `Err`: a command that hangs fails its test with what was running instead of stalling the
+/// suite.
+pub fn output_within(mut cmd: Command, limit: std::time::Duration) -> Result<Output, String> {
+    use std::process::Stdio;
+    let what = format!("{cmd:?}");
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => Ok(out.unwrap_or_else(|e| panic!("{what}: {e}"))),
+        Err(_) => {
+            // The child is ours and not yet reaped (its waiter has not returned).
+            if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+            }
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(10));
+            Err(format!(
+                "{what} did not finish within {limit:?} and was killed"
+            ))
+        }
+    }
+}
+
+/// The AWS error code of a failed command's stderr (`An error occurred (CODE) when calling …`).
+pub fn aws_error_code(stderr: &str) -> Option<String> {
+    let start = stderr.find("An error occurred (")? + "An error occurred (".len();
+    let rest = &stderr[start..];
+    Some(rest[..rest.find(')')?].to_owned())
+}
+
+/// The first offset at or past `from` where `path` holds a non-zero byte (reading data extents
+/// only: holes are zeros).
+pub fn first_nonzero_from(path: &Path, from: u64) -> Option<u64> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    for (start, end) in data_extents(&f) {
+        let mut pos = start.max(from);
+        while pos < end {
+            let n = ((end - pos) as usize).min(buf.len());
+            f.read_exact_at(&mut buf[..n], pos).unwrap();
+            if let Some(i) = buf[..n].iter().position(|&b| b != 0) {
+                return Some(pos + i as u64);
+            }
+            pos += n as u64;
+        }
+    }
+    None
+}
+
+/// Files left under the home's `tmp/` and `quarantine/` folders: after a clean run, none.
+pub fn leftovers(home: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for d in ["tmp", "quarantine"] {
+        if let Ok(rd) = std::fs::read_dir(home.join(d)) {
+            v.extend(rd.map(|e| e.unwrap().path()));
+        }
+    }
+    v
+}

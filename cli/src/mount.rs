@@ -298,9 +298,10 @@ pub fn serve(engine: Session, instance_id: &str, dir: &Path, flags: Flags) -> Re
     ] {
         signal_hook::flag::register(sig, running.stop_flag()).context("install signal handlers")?;
     }
-    running.serve()?;
+    let served = running.serve();
     // Give an unmount requester its answer before the process ends.
-    std::thread::sleep(Duration::from_millis(50));
+    mountctl::wait_for_answers();
+    served?;
     Ok(())
 }
 

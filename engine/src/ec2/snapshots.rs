@@ -248,7 +248,7 @@ impl Core<'_> {
         let description = r.description.clone().unwrap_or_else(|| {
             format!(
                 "[Copied {} from {}] {}",
-                new_id, r.source_region, src.description
+                src.id, r.source_region, src.description
             )
         });
         let mut rec = SnapshotRec {

@@ -6,6 +6,7 @@ use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
 use super::{is_key_problem, Core, GIB};
+use crate::catalog::Tx;
 use crate::clock::now_iso;
 use crate::error::{bail, Code, Result};
 use crate::jobs::{SourceRef, Target, Task};
@@ -249,67 +250,73 @@ impl Core<'_> {
         Ok(v.attachment_view("attaching"))
     }
 
+    /// The attachment a DetachVolume request may remove, or why it may not.
+    fn detachable(&self, tx: &Tx<'_>, v: &VolumeRec, r: &rq::DetachVolume) -> Result<Attachment> {
+        let Some(a) = v.attachment.clone() else {
+            bail!(
+                Code::INVALID_ATTACHMENT_NOT_FOUND,
+                "The volume '{}' is not attached.",
+                v.id
+            );
+        };
+        if let Some(i) = &r.instance_id {
+            let _: crate::ids::InstanceId = i.parse()?;
+            if *i != a.instance_id {
+                bail!(
+                    Code::INVALID_ATTACHMENT_NOT_FOUND,
+                    "The volume '{}' is not attached to instance '{i}'.",
+                    v.id
+                );
+            }
+        }
+        if let Some(d) = &r.device {
+            if canonical_device(d) != canonical_device(&a.device) {
+                bail!(
+                    Code::INVALID_ATTACHMENT_NOT_FOUND,
+                    "The volume '{}' is not attached at '{d}'.",
+                    v.id
+                );
+            }
+        }
+        let inst = self.instance(tx, &a.instance_id)?;
+        if canonical_device(&a.device) == canonical_device(&inst.root_device_name)
+            && inst.state != InstanceState::Stopped
+        {
+            bail!(
+                Code::INCORRECT_STATE,
+                "Unable to detach root volume '{}' from instance '{}'",
+                v.id,
+                inst.id
+            );
+        }
+        Ok(a)
+    }
+
     pub(super) fn detach_volume(&mut self, r: rq::DetachVolume) -> Result<out::VolumeAttachment> {
         let _force = r.force.unwrap_or(false);
         // A mounted instance flushes the volume and drops its file first; a file still open
-        // makes the detach fail as a busy detach does on AWS.
-        let attached = self
-            .cat
-            .read(|tx| self.volume(tx, &r.volume_id))?
-            .attachment;
-        if let Some(a) = &attached {
-            let req = serde_json::json!({"op": "detach", "device": a.device});
-            if let Err(e) = crate::mountctl::notify(self.home, &a.instance_id, req) {
-                if e.code() == Code::RESOURCE_BUSY {
-                    bail!(
-                        Code::INCORRECT_STATE,
-                        "Volume {} is busy: {}",
-                        r.volume_id,
-                        e.message()
-                    );
-                }
-                return Err(e);
+        // makes the detach fail as a busy detach does on AWS. The rules are checked before
+        // the mount hears of it: a refused detach (the root of a running instance, another
+        // instance or device) must leave the file where it is.
+        let a = self.cat.read(|tx| {
+            let v = self.volume(tx, &r.volume_id)?;
+            self.detachable(tx, &v, &r)
+        })?;
+        let req = serde_json::json!({"op": "detach", "device": a.device});
+        if let Err(e) = crate::mountctl::notify(self.home, &a.instance_id, req) {
+            if e.code() == Code::RESOURCE_BUSY {
+                bail!(
+                    Code::INCORRECT_STATE,
+                    "Volume {} is busy: {}",
+                    r.volume_id,
+                    e.message()
+                );
             }
+            return Err(e);
         }
         let shown = self.cat.write(|tx| {
             let mut v = self.volume(tx, &r.volume_id)?;
-            let Some(a) = v.attachment.clone() else {
-                bail!(
-                    Code::INVALID_ATTACHMENT_NOT_FOUND,
-                    "The volume '{}' is not attached.",
-                    v.id
-                );
-            };
-            if let Some(i) = &r.instance_id {
-                let _: crate::ids::InstanceId = i.parse()?;
-                if *i != a.instance_id {
-                    bail!(
-                        Code::INVALID_ATTACHMENT_NOT_FOUND,
-                        "The volume '{}' is not attached to instance '{i}'.",
-                        v.id
-                    );
-                }
-            }
-            if let Some(d) = &r.device {
-                if canonical_device(d) != canonical_device(&a.device) {
-                    bail!(
-                        Code::INVALID_ATTACHMENT_NOT_FOUND,
-                        "The volume '{}' is not attached at '{d}'.",
-                        v.id
-                    );
-                }
-            }
-            let inst = self.instance(tx, &a.instance_id)?;
-            if canonical_device(&a.device) == canonical_device(&inst.root_device_name)
-                && inst.state != InstanceState::Stopped
-            {
-                bail!(
-                    Code::INCORRECT_STATE,
-                    "Unable to detach root volume '{}' from instance '{}'",
-                    v.id,
-                    inst.id
-                );
-            }
+            self.detachable(tx, &v, &r)?;
             let shown = v.attachment_view("detaching");
             v.attachment = None;
             if v.state != VolumeState::Error {
