@@ -6,6 +6,7 @@ mod support;
 
 mod api;
 mod bad_input;
+mod cli_globals;
 mod crash;
 mod edge_cases;
 mod export_paths;
