@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 /// The Python with boto3 and awscli, if there is one.
-fn python() -> Option<PathBuf> {
+pub fn python() -> Option<PathBuf> {
     let p = std::env::var_os("BLOCKSEAL_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));

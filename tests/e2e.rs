@@ -7,6 +7,7 @@ mod support;
 
 mod api;
 mod bad_input;
+mod cli_globals;
 mod concurrency;
 mod crash;
 mod doctor;

@@ -30,9 +30,11 @@ Examples:
   blockseal demo
 
 Exit status: 0 success, 252 usage error, 254 the operation failed (the AWS error code is \
-printed), 255 other failures (e.g. a waiter gave up).";
+printed; also DryRunOperation for --dry-run), 255 other failures (e.g. a waiter gave up), 130 \
+interrupted (Ctrl-C).";
 
 const GLOBAL: &str = "Global Options";
+const PAGING: &str = "Pagination (describe-images, -snapshots, -volumes, -instances; kms list-*)";
 
 /// `blockseal [--home DIR] [--region R] [--profile P] [--output F] <group> <command> [flags]`.
 #[derive(Parser, Debug)]
@@ -44,12 +46,13 @@ pub struct Cli {
     #[arg(long, global = true, env = "BLOCKSEAL_HOME", value_name = "DIR", help_heading = GLOBAL)]
     pub home: Option<PathBuf>,
 
-    /// The region every command runs in (keys, images, snapshots are per region)
+    /// The region every command runs in (keys, images, snapshots are per region). Without
+    /// --region: $BLOCKSEAL_REGION, then $AWS_REGION, then $AWS_DEFAULT_REGION, then us-east-1
     #[arg(
         long,
         global = true,
         env = "BLOCKSEAL_REGION",
-        default_value = "us-east-1",
+        default_value_t = default_region().0,
         value_name = "REGION",
         help_heading = GLOBAL
     )]
@@ -65,19 +68,111 @@ pub struct Cli {
     )]
     pub profile: String,
 
-    /// Output format
+    /// Output format. Without --output: $BLOCKSEAL_OUTPUT, then $AWS_DEFAULT_OUTPUT, then json
     #[arg(
         long,
         global = true,
         env = "BLOCKSEAL_OUTPUT",
         value_enum,
-        default_value_t = Output::Json,
+        default_value_t = default_output(),
         help_heading = GLOBAL
     )]
     pub output: Output,
 
+    /// A JMESPath expression applied to the result before it is printed (after the pages of a
+    /// paginated command are joined), e.g. 'Images[].ImageId'
+    #[arg(long, global = true, value_name = "JMESPATH", value_parser = crate::query::parse, help_heading = GLOBAL)]
+    pub query: Option<String>,
+
+    /// Make one call and print the service's page as it came (with its own NextToken), instead
+    /// of following every page
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub no_paginate: bool,
+
+    /// Print at most N items; a NextToken is printed to pass to --starting-token
+    #[arg(long, global = true, value_name = "N", help_heading = PAGING)]
+    pub max_items: Option<u64>,
+
+    /// Where to start: the NextToken a --max-items run printed
+    #[arg(long, global = true, value_name = "TOKEN", help_heading = PAGING)]
+    pub starting_token: Option<String>,
+
+    /// Fetch the items N per call (all are still printed; the service's limit applies, 5-1000
+    /// for EC2, 1-1000 for KMS)
+    #[arg(long, global = true, value_name = "N", help_heading = PAGING)]
+    pub page_size: Option<u64>,
+
+    /// Check the request and the permission, change nothing: the answer is the DryRunOperation
+    /// error (exit 254) when the call would have succeeded (EC2 commands)
+    #[arg(long, global = true, overrides_with = "no_dry_run", help_heading = GLOBAL)]
+    pub dry_run: bool,
+
+    /// Run the command (the default)
+    #[arg(long, global = true, overrides_with = "dry_run", help_heading = GLOBAL)]
+    pub no_dry_run: bool,
+
+    /// The request as JSON, inline or file://PATH (the shape --generate-cli-skeleton prints);
+    /// flags given on the command line override its members
+    #[arg(long, global = true, value_name = "JSON", value_parser = params::load_text, help_heading = GLOBAL)]
+    pub cli_input_json: Option<String>,
+
+    /// Print a JSON skeleton of the request (input, the default) or of the result (output),
+    /// from the AWS service model; no call is made
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        num_args = 0..=1,
+        default_missing_value = "input",
+        value_name = "input|output",
+        help_heading = GLOBAL
+    )]
+    pub generate_cli_skeleton: Option<crate::skeleton::Side>,
+
+    /// Accepted for scripts written for the AWS CLI: blockseal never pages its output
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub no_cli_pager: bool,
+
+    /// Colour (blockseal prints none; accepted for scripts written for the AWS CLI)
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, help_heading = GLOBAL)]
+    pub color: Color,
+
+    /// Trace each request and response on standard error (secrets hidden)
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    pub debug: bool,
+
     #[command(subcommand)]
     pub group: Group,
+}
+
+/// `--color` of the AWS CLI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    On,
+    Off,
+    Auto,
+}
+
+/// The region when neither --region nor $BLOCKSEAL_REGION gives one, and where it came from:
+/// $AWS_REGION, then $AWS_DEFAULT_REGION (the AWS CLI's order), then us-east-1. An empty
+/// variable counts as unset, as in the AWS CLI.
+pub fn default_region() -> (String, &'static str) {
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() => return (v, var),
+            _ => {}
+        }
+    }
+    ("us-east-1".to_owned(), "the default")
+}
+
+/// The output format when neither --output nor $BLOCKSEAL_OUTPUT gives one: $AWS_DEFAULT_OUTPUT
+/// if it names a format blockseal has, else json. (`main` refuses one it does not have.)
+fn default_output() -> Output {
+    std::env::var("AWS_DEFAULT_OUTPUT")
+        .ok()
+        .and_then(|v| Output::from_str(&v, false).ok())
+        .unwrap_or(Output::Json)
 }
 
 /// The output formats of the AWS CLI.

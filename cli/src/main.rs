@@ -1,7 +1,8 @@
 //! The `blockseal` command: AWS CLI v2 style front end over the engine. It parses arguments into
 //! one engine operation (`ec2.rs`, `kms.rs`), invokes it, and prints the response (`output.rs`)
 //! or the AWS-style error, with the AWS CLI's exit codes: 0 success, 252 usage error, 254 the
-//! operation failed, 255 anything else (e.g. a waiter that gave up).
+//! operation failed, 255 anything else (e.g. a waiter that gave up), 130 Ctrl-C. `run.rs` holds
+//! the AWS CLI's global habits around one call (--query, pagination, --dry-run, …).
 //!
 //! No crypto, SQL or file format here: the engine owns all of that.
 
@@ -12,33 +13,37 @@ mod bench;
 mod bench_api;
 mod demo;
 mod ec2;
+mod interrupt;
 mod kms;
 mod mount;
 mod output;
+mod paginate;
 mod params;
 mod progress;
+mod query;
 mod request;
+mod run;
 mod serve;
 mod shorthand;
+mod skeleton;
 mod wait;
 
 use args::{Cli, Ec2Command, Group};
 use blockseal_engine::{Options, Session};
-use clap::Parser;
 use serde_json::Value;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 /// Exit status for usage errors (the AWS CLI's).
-const EXIT_USAGE: u8 = 252;
+pub(crate) const EXIT_USAGE: u8 = 252;
 /// Exit status when the service returned an error.
-const EXIT_SERVICE: u8 = 254;
+pub(crate) const EXIT_SERVICE: u8 = 254;
 /// Exit status for other failures.
-const EXIT_OTHER: u8 = 255;
+pub(crate) const EXIT_OTHER: u8 = 255;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = match run::parse(std::env::args_os().collect()) {
+        Ok(p) => p,
         Err(e) => {
             use clap::error::ErrorKind as K;
             // Help and version go to stdout with status 0; anything else is a usage error.
@@ -50,19 +55,20 @@ fn main() -> ExitCode {
             return ExitCode::from(status);
         }
     };
+    let cli = &parsed.cli;
     match &cli.group {
-        Group::Ec2(Ec2Command::Wait(w)) => run_waiter(&cli, w),
+        Group::Ec2(Ec2Command::Wait(w)) => run_waiter(cli, w),
         Group::Ec2(cmd) => {
             let (op, req) = ec2::request(cmd, &cli.region);
-            run_operation(&cli, op, req)
+            run::operation(&parsed, op, req)
         }
         Group::Kms(cmd) => {
             let (op, req) = kms::request(cmd);
-            run_operation(&cli, op, req)
+            run::operation(&parsed, op, req)
         }
-        Group::Mount(a) => run_mount(&cli, a),
+        Group::Mount(a) => run_mount(cli, a),
         Group::Umount(a) => {
-            let home = options(&cli).home;
+            let home = options(cli).home;
             match mount::umount(&home, &a.dir) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => match e.downcast_ref::<mount::ServiceError>() {
@@ -78,7 +84,7 @@ fn main() -> ExitCode {
             }
         }
         Group::Bench(a) => bench::run(a),
-        Group::Serve(a) => match serve::run(&options(&cli).home, a) {
+        Group::Serve(a) => match serve::run(&options(cli).home, a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("blockseal serve: {e:#}");
@@ -87,9 +93,9 @@ fn main() -> ExitCode {
         },
         Group::Iam(cmd) => {
             let (op, req) = iam_request(cmd);
-            run_operation(&cli, op, req)
+            run::operation(&parsed, op, req)
         }
-        Group::Doctor(a) => run_doctor(&cli, a),
+        Group::Doctor(a) => run_doctor(cli, a),
         Group::Demo(a) => match demo::run(a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -100,7 +106,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn options(cli: &Cli) -> Options {
+pub(crate) fn options(cli: &Cli) -> Options {
     Options {
         home: cli.home.clone().unwrap_or_else(Options::default_home),
         region: cli.region.clone(),
@@ -140,7 +146,7 @@ fn iam_request(cmd: &args::IamCommand) -> (&'static str, Value) {
 }
 
 /// The AWS CLI's error line for a failed operation.
-fn aws_error(op: &str, e: &blockseal_engine::Error) -> String {
+pub(crate) fn aws_error(op: &str, e: &blockseal_engine::Error) -> String {
     format!(
         "\nAn error occurred ({}) when calling the {op} operation: {}\n",
         e.code(),
@@ -149,7 +155,7 @@ fn aws_error(op: &str, e: &blockseal_engine::Error) -> String {
 }
 
 /// Opens the home as `opts` say and reports on stderr what the open quarantined.
-fn open_session(opts: Options) -> blockseal_engine::Result<Session> {
+pub(crate) fn open_session(opts: Options) -> blockseal_engine::Result<Session> {
     let session = Session::open(opts)?;
     report_quarantine(session.engine());
     Ok(session)
@@ -181,18 +187,6 @@ pub(crate) fn report_quarantine(engine: &blockseal_engine::Engine) {
     );
 }
 
-fn run_operation(cli: &Cli, op: &str, req: Value) -> ExitCode {
-    let progress = progress::Bar::for_stderr();
-    let result = open_session(options(cli)).and_then(|engine| engine.invoke(op, req, &progress));
-    match result {
-        Ok(resp) => print(&resp, op, cli.output),
-        Err(e) => {
-            eprint!("{}", aws_error(op, &e));
-            ExitCode::from(EXIT_SERVICE)
-        }
-    }
-}
-
 /// Exit status of `blockseal doctor` when findings remain.
 const EXIT_FINDINGS: u8 = 1;
 
@@ -200,7 +194,7 @@ fn run_doctor(cli: &Cli, a: &args::DoctorArgs) -> ExitCode {
     match blockseal_engine::doctor(&options(cli).home, a.repair) {
         Ok(report) => {
             let value = serde_json::to_value(&report).expect("reports serialize");
-            let printed = print(&value, "Doctor", cli.output);
+            let printed = run::print_documents(cli, "Doctor", vec![value]);
             if printed != ExitCode::SUCCESS {
                 printed
             } else if report.healthy() {
@@ -262,6 +256,9 @@ fn run_mount(cli: &Cli, a: &args::MountArgs) -> ExitCode {
 }
 
 fn run_waiter(cli: &Cli, w: &args::WaitCommand) -> ExitCode {
+    if let Err(e) = interrupt::exit_on_ctrl_c() {
+        eprintln!("blockseal: Ctrl-C will not exit cleanly: {e}");
+    }
     let waiter = wait::waiter_of(w);
     let (op, req) = ec2::request(&Ec2Command::Wait(w.clone()), &cli.region);
     let engine = match open_session(options(cli)) {
@@ -272,9 +269,14 @@ fn run_waiter(cli: &Cli, w: &args::WaitCommand) -> ExitCode {
         }
     };
     let describe = || {
-        engine
-            .invoke(op, req.clone(), &blockseal_engine::NoProgress)
-            .map_err(|e| (e.code().to_string(), e.message().to_owned()))
+        run::traced_call(
+            &engine,
+            cli.debug,
+            op,
+            req.clone(),
+            &blockseal_engine::NoProgress,
+        )
+        .map_err(|e| (e.code().to_string(), e.message().to_owned()))
     };
     match wait::poll(waiter, describe, wait::MAX_ATTEMPTS, wait::DELAY) {
         Ok(()) => ExitCode::SUCCESS,
@@ -286,29 +288,12 @@ fn run_waiter(cli: &Cli, w: &args::WaitCommand) -> ExitCode {
 }
 
 /// The width a table must fit: the terminal's when stdout is one, else 80 (as the AWS CLI).
-fn terminal_width() -> usize {
+pub(crate) fn terminal_width() -> usize {
     let stdout = std::io::stdout();
     if !stdout.is_terminal() {
         return 80;
     }
     terminal_size::terminal_size_of(&stdout).map_or(80, |(w, _)| usize::from(w.0))
-}
-
-/// Prints a response; a closed pipe (`| head`) ends quietly with success.
-fn print(resp: &Value, op: &str, format: args::Output) -> ExitCode {
-    let text = output::render(resp, op, format, terminal_width());
-    if text.is_empty() {
-        return ExitCode::SUCCESS;
-    }
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("\nblockseal: cannot write the output: {e}");
-            ExitCode::from(EXIT_OTHER)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -10,22 +10,29 @@ use serde_json::{Map, Value};
 
 /// Renders `response` of operation `op` (the table title) in `format`. `width` is the terminal
 /// width the table must fit (wider tables turn single-row sections into key/value rows).
+///
+/// `response` may also be what `--query` made of a response (a list, a string, `null`); each
+/// format then prints what the AWS CLI prints for it: JSON everything but `{}` (`null` too),
+/// text `None` for `null`, a table nothing for a false-like value (`_build_table`).
 pub fn render(response: &Value, op: &str, format: Output, width: usize) -> String {
-    if is_empty(response) {
-        return String::new();
-    }
     match format {
+        Output::Json if response.as_object().is_some_and(Map::is_empty) => String::new(),
         Output::Json => json(response),
         Output::Text => text(response),
+        Output::Table if is_false_like(response) => String::new(),
         Output::Table => table(response, op, width),
     }
 }
 
-fn is_empty(v: &Value) -> bool {
+/// Python's falsiness, which the AWS CLI's table formatter tests.
+fn is_false_like(v: &Value) -> bool {
     match v {
         Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
         Value::Object(m) => m.is_empty(),
-        _ => false,
     }
 }
 
@@ -499,7 +506,6 @@ mod tests {
     fn empty_responses_print_nothing() {
         for f in [Output::Json, Output::Text, Output::Table] {
             assert_eq!(render(&json!({}), "DeleteSnapshot", f, 80), "");
-            assert_eq!(render(&Value::Null, "DeleteSnapshot", f, 80), "");
         }
     }
 
@@ -551,6 +557,28 @@ mod tests {
             "False\nOPERATIONS\tDecrypt\nOPERATIONS\tEncrypt\n"
         );
         assert_eq!(text(&json!(["a", "b"])), "a\tb\n");
+    }
+
+    #[test]
+    fn query_results_render_as_the_aws_cli_prints_them() {
+        let ids = json!(["ami-1", "ami-2"]);
+        assert_eq!(
+            render(&ids, "DescribeImages", Output::Text, 80),
+            "ami-1\tami-2\n"
+        );
+        assert_eq!(
+            render(&ids, "DescribeImages", Output::Json, 80),
+            "[\n    \"ami-1\",\n    \"ami-2\"\n]\n"
+        );
+        assert_eq!(render(&json!("ami-1"), "X", Output::Text, 80), "ami-1\n");
+        assert_eq!(render(&json!(3), "X", Output::Json, 80), "3\n");
+        // No match: JSON null, Python's None in text, nothing in a table.
+        assert_eq!(render(&Value::Null, "X", Output::Json, 80), "null\n");
+        assert_eq!(render(&Value::Null, "X", Output::Text, 80), "None\n");
+        assert_eq!(render(&Value::Null, "X", Output::Table, 80), "");
+        assert_eq!(render(&json!([]), "X", Output::Json, 80), "[]\n");
+        assert_eq!(render(&json!({}), "X", Output::Json, 80), "");
+        assert_eq!(render(&json!(false), "X", Output::Text, 80), "False\n");
     }
 
     #[test]

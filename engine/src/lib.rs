@@ -40,7 +40,10 @@ pub use jobs::Workers;
 pub use mount::MountedVolume;
 pub use paths::check_mount_point;
 pub use progress::{NoProgress, Progress};
-pub use request::{KmsAction, KmsRequest, Request, Response, EC2_OPERATIONS, KMS_OPERATIONS};
+pub use request::{
+    KmsAction, KmsRequest, Request, Response, DRY_RUN_MESSAGE, DRY_RUN_OPERATIONS, EC2_OPERATIONS,
+    KMS_OPERATIONS,
+};
 pub use storage::{Backing, FileBacking, MemBacking, Volume};
 /// The typed requests of the EC2, EBS direct and IAM operations.
 pub mod requests {

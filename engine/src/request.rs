@@ -37,6 +37,9 @@ macro_rules! requests {
             $(#[allow(missing_docs)] $name($ty),)*
             /// A KMS operation.
             Kms(KmsRequest),
+            /// An EC2 request sent with `DryRun=true`: checked as far as the engine can without
+            /// changing anything, then answered `DryRunOperation` (see [`DRY_RUN_OPERATIONS`]).
+            DryRun(Box<Request>),
         }
 
         impl Request {
@@ -45,6 +48,7 @@ macro_rules! requests {
                 match self {
                     $(Request::$name(_) => stringify!($name),)*
                     Request::Kms(k) => k.action().name(),
+                    Request::DryRun(r) => r.name(),
                 }
             }
 
@@ -53,6 +57,7 @@ macro_rules! requests {
                 match self {
                     $(Request::$name(_) => false $(|| $ro)?,)*
                     Request::Kms(k) => k.is_read_only(),
+                    Request::DryRun(_) => true,
                 }
             }
 
@@ -63,7 +68,20 @@ macro_rules! requests {
             /// `InvalidAction` for an unknown operation; `InvalidParameterValue` (EC2) for an
             /// unknown member or a value of the wrong type; for KMS operations, AWS KMS's
             /// `ValidationException` (see [`KmsRequest::parse`]).
-            pub fn parse(op: &str, body: Value) -> Result<Request> {
+            ///
+            /// `DryRun` is a member of the operations in [`DRY_RUN_OPERATIONS`]: `true` makes the
+            /// request a [`Request::DryRun`], `false` is the same as leaving it out.
+            pub fn parse(op: &str, mut body: Value) -> Result<Request> {
+                let dry_run = take_dry_run(op, &mut body)?;
+                let request = Request::parse_plain(op, body)?;
+                Ok(if dry_run {
+                    Request::DryRun(Box::new(request))
+                } else {
+                    request
+                })
+            }
+
+            fn parse_plain(op: &str, body: Value) -> Result<Request> {
                 match op {
                     $(stringify!($name) => Ok(Request::$name(parse(body)?)),)*
                     _ => match KmsAction::from_name(op) {
@@ -139,6 +157,63 @@ requests! {
     ListAccessKeys(UserNameOnly) -> out::ListAccessKeysResult, read true;
     UpdateAccessKey(AccessKeyRef) -> out::Empty;
     DeleteAccessKey(AccessKeyRef) -> out::Empty;
+}
+
+/// The operations whose AWS input shape has the `DryRun` member (botocore's `ec2` model; a
+/// server test compares this list with the embedded model). `ExportSnapshot` is blockseal's
+/// own and has none; neither do the IAM and KMS operations here.
+pub const DRY_RUN_OPERATIONS: &[&str] = &[
+    "ImportSnapshot",
+    "DescribeSnapshots",
+    "CopySnapshot",
+    "CreateSnapshot",
+    "DeleteSnapshot",
+    "DescribeImages",
+    "RegisterImage",
+    "CopyImage",
+    "CreateImage",
+    "DeregisterImage",
+    "DescribeVolumes",
+    "CreateVolume",
+    "DeleteVolume",
+    "AttachVolume",
+    "DetachVolume",
+    "DescribeInstances",
+    "RunInstances",
+    "StartInstances",
+    "StopInstances",
+    "TerminateInstances",
+    "EnableEbsEncryptionByDefault",
+    "DisableEbsEncryptionByDefault",
+    "GetEbsEncryptionByDefault",
+    "GetEbsDefaultKmsKeyId",
+    "ModifyEbsDefaultKmsKeyId",
+    "ResetEbsDefaultKmsKeyId",
+    "DescribeRegions",
+    "DescribeAvailabilityZones",
+    "DescribeAccountAttributes",
+];
+
+/// The message of AWS's `DryRunOperation` answer.
+pub const DRY_RUN_MESSAGE: &str = "Request would have succeeded, but DryRun flag is set.";
+
+/// Takes the `DryRun` member out of `body` when operation `op` has one; for other operations
+/// the member stays, and parsing refuses it as an unknown member.
+fn take_dry_run(op: &str, body: &mut Value) -> Result<bool> {
+    if !DRY_RUN_OPERATIONS.contains(&op) {
+        return Ok(false);
+    }
+    let Some(m) = body.as_object_mut() else {
+        return Ok(false);
+    };
+    match m.remove("DryRun") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => Ok(false),
+        Some(Value::Bool(true)) => Ok(true),
+        Some(other) => Err(Error::new(
+            Code::INVALID_PARAMETER_VALUE,
+            format!("Invalid value '{other}' for DryRun: expected a boolean."),
+        )),
+    }
 }
 
 /// Parses a request, mapping schema errors to `InvalidParameterValue`.
@@ -287,6 +362,41 @@ mod tests {
         let e = Request::parse("DeleteVolume", json!({"VolumeID": "vol-1"})).unwrap_err();
         assert_eq!(e.code(), Code::INVALID_PARAMETER_VALUE);
         assert!(e.message().contains("VolumeID"), "{}", e.message());
+    }
+
+    #[test]
+    fn dry_run_wraps_the_checked_request() {
+        let r = Request::parse(
+            "DeleteVolume",
+            json!({"VolumeId": "vol-0123456789abcdef0", "DryRun": true}),
+        )
+        .unwrap();
+        let Request::DryRun(inner) = &r else {
+            panic!("{r:?}")
+        };
+        assert!(matches!(**inner, Request::DeleteVolume(_)));
+        assert_eq!(r.name(), "DeleteVolume");
+        assert!(r.is_read_only());
+        // DryRun=false is an ordinary request.
+        let r = Request::parse("DeleteVolume", json!({"VolumeId": "v", "DryRun": false})).unwrap();
+        assert!(matches!(r, Request::DeleteVolume(_)));
+        // The request is still checked: a misspelt member is refused, not answered DryRun.
+        let e =
+            Request::parse("DeleteVolume", json!({"VolumeID": "v", "DryRun": true})).unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_PARAMETER_VALUE);
+        let e =
+            Request::parse("DeleteVolume", json!({"VolumeId": "v", "DryRun": "yes"})).unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_PARAMETER_VALUE);
+        // Operations without DryRun in their AWS shape refuse the member.
+        let e = Request::parse(
+            "ExportSnapshot",
+            json!({"SnapshotId": "s", "File": "f", "DryRun": true}),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_PARAMETER_VALUE);
+        for op in DRY_RUN_OPERATIONS {
+            assert!(EC2_OPERATIONS.contains(op), "{op}");
+        }
     }
 
     #[test]

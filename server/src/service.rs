@@ -235,22 +235,14 @@ impl Endpoint {
         let Call {
             service,
             op,
-            mut input,
+            input,
             payload: _,
         } = call;
         let model = service.model();
         match service {
             Service::Ec2 => {
-                if input.get("DryRun").and_then(Value::as_bool) == Some(true) {
-                    return Err(Failure::new(
-                        Code::DRY_RUN_OPERATION.as_str(),
-                        "Request would have succeeded, but DryRun flag is set.",
-                        412,
-                    ));
-                }
-                if let Some(m) = input.as_object_mut() {
-                    m.remove("DryRun");
-                }
+                // `DryRun` stays in the request: the engine checks a dry run and answers
+                // `DryRunOperation` (412, below), for the CLI and the API alike.
                 if op == "ImportSnapshot" {
                     return Err(Failure::new(
                         Code::UNSUPPORTED_OPERATION.as_str(),
@@ -544,6 +536,8 @@ fn engine_failure(service: Service, e: &Error) -> Failure {
             let status = match e.kind() {
                 _ if internal => 500,
                 _ if code == Code::AUTH_FAILURE => 401,
+                // AWS answers a successful dry run with 412 Precondition Failed.
+                _ if code == Code::DRY_RUN_OPERATION => 412,
                 K::AccessDenied => 403,
                 _ => 400,
             };
@@ -695,6 +689,26 @@ mod tests {
             listed.sort();
             assert_eq!(listed, ops, "README row {label}");
         }
+    }
+
+    #[test]
+    fn the_engine_s_dry_run_operations_are_the_model_s() {
+        let model = Service::Ec2.model();
+        let mut with_dry_run: Vec<&str> = blockseal_engine::EC2_OPERATIONS
+            .iter()
+            .copied()
+            .filter(|op| {
+                model
+                    .operation(op)
+                    .and_then(|o| o.input.as_deref())
+                    .and_then(|i| model.shape(i))
+                    .is_some_and(|s| s.members.contains_key("DryRun"))
+            })
+            .collect();
+        with_dry_run.sort_unstable();
+        let mut listed = blockseal_engine::DRY_RUN_OPERATIONS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(listed, with_dry_run);
     }
 
     #[test]

@@ -541,7 +541,7 @@ impl BlobStore {
     pub(crate) fn restore(&self, name: &str, id: &str) -> Result<()> {
         check_id(id)?;
         let (from, to) = (self.quarantine.join(name), self.path_of(id));
-        match sys::rename_noreplace(&from, &to) {
+        match fail::point("blob.restore.rename").and_then(|()| sys::rename_noreplace(&from, &to)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 bail!(Code::RESOURCE_BUSY, "{} already exists", to.display())
@@ -551,8 +551,8 @@ impl BlobStore {
                 return Err(Error::io(what, e));
             }
         }
-        sync_dir(&self.blobs)?;
-        sync_dir(&self.quarantine)
+        sync_dir(&self.blobs, "blob.blobs-dir.fsync")?;
+        sync_dir(&self.quarantine, "blob.quarantine-dir.fsync")
     }
 }
 

@@ -511,6 +511,83 @@ impl Core<'_> {
                 "{} is a KMS operation",
                 k.action().name()
             ),
+            R::DryRun(r) => {
+                self.dry_run_check(&r)?;
+                bail!(
+                    Code::DRY_RUN_OPERATION,
+                    "{}",
+                    crate::request::DRY_RUN_MESSAGE
+                )
+            }
+        })
+    }
+
+    /// What a `DryRun` request is checked for before it is answered `DryRunOperation`: its shape
+    /// (already, by parsing) and that the resources it names exist in the caller's region, as
+    /// AWS answers `InvalidVolume.NotFound` rather than `DryRunOperation` for a volume that is
+    /// not there. Only reads: nothing is created, locked or changed. There are no IAM policies
+    /// on EC2 actions yet, so every caller is permitted (`UnauthorizedOperation` is never
+    /// answered); KMS key checks stay with the real call, which AWS also makes asynchronously.
+    fn dry_run_check(&self, req: &Request) -> Result<()> {
+        use Request as R;
+        let region = self.region().to_owned();
+        let snapshots_of = |tx: &Tx<'_>, bdms: &[requests::BlockDeviceMapping]| -> Result<()> {
+            for id in bdms
+                .iter()
+                .filter_map(|m| m.ebs.as_ref()?.snapshot_id.as_deref())
+            {
+                self.snapshot(tx, &region, id)?;
+            }
+            Ok(())
+        };
+        self.cat.read(|tx| {
+            match req {
+                R::CopySnapshot(r) => {
+                    self.snapshot(tx, &r.source_region, &r.source_snapshot_id)?;
+                }
+                R::CreateSnapshot(r) => {
+                    self.volume(tx, &r.volume_id)?;
+                }
+                R::DeleteSnapshot(r) => {
+                    self.snapshot(tx, &region, &r.snapshot_id)?;
+                }
+                R::RegisterImage(r) => snapshots_of(tx, &r.block_device_mappings)?,
+                R::CopyImage(r) => {
+                    self.image(tx, &r.source_region, &r.source_image_id)?;
+                }
+                R::CreateImage(r) => {
+                    self.instance(tx, &r.instance_id)?;
+                }
+                R::DeregisterImage(r) => {
+                    self.image(tx, &region, &r.image_id)?;
+                }
+                R::CreateVolume(r) => {
+                    if let Some(id) = &r.snapshot_id {
+                        self.snapshot(tx, &region, id)?;
+                    }
+                }
+                R::DeleteVolume(r) => {
+                    self.volume(tx, &r.volume_id)?;
+                }
+                R::AttachVolume(r) => {
+                    self.volume(tx, &r.volume_id)?;
+                    self.instance(tx, &r.instance_id)?;
+                }
+                R::DetachVolume(r) => {
+                    self.volume(tx, &r.volume_id)?;
+                }
+                R::RunInstances(r) => {
+                    self.image(tx, &region, &r.image_id)?;
+                    snapshots_of(tx, &r.block_device_mappings)?;
+                }
+                R::StartInstances(r) | R::StopInstances(r) | R::TerminateInstances(r) => {
+                    for id in &r.instance_ids {
+                        self.instance(tx, id)?;
+                    }
+                }
+                _ => {}
+            }
+            Ok(())
         })
     }
 }
