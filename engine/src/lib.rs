@@ -11,6 +11,8 @@ mod clock;
 mod device;
 mod ec2;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod iam;
 mod ids;
 mod jobs;
