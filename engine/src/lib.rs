@@ -13,6 +13,8 @@ mod doctor;
 mod ec2;
 mod error;
 mod fail;
+#[doc(hidden)]
+pub mod fuzzing;
 mod iam;
 mod ids;
 mod jobs;

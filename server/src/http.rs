@@ -1263,6 +1263,73 @@ fn parse_status_line(line: &[u8]) -> Option<u16> {
     parse_decimal(code).and_then(|c| u16::try_from(c).ok())
 }
 
+/// The request reader over bytes, for the fuzz targets (`crate::fuzzing`): a child module so
+/// that they reach the private parsers without widening them.
+pub(crate) mod fuzzing {
+    use super::*;
+
+    /// Reads requests from `bytes` as one connection would, up to `max` of them or the first
+    /// that is refused, with small limits so no input allocates much. A refusal must be one of
+    /// the statuses the server answers with; an accepted request must be what was framed.
+    pub(crate) fn requests(bytes: &[u8], max: usize) -> Vec<Request> {
+        let limits = Limits {
+            max_body: 64 * 1024,
+            max_header_bytes: 8 * 1024,
+            ..Limits::default()
+        };
+        let mut reader = bytes;
+        let mut out = Vec::new();
+        let mut kept = Vec::new();
+        while out.len() < max && !reader.is_empty() {
+            match one(&mut reader, &limits, &mut kept) {
+                Ok((request, keep_alive)) => {
+                    out.push(request);
+                    if !keep_alive {
+                        break;
+                    }
+                }
+                Err(ReadError::Reject(status, reason)) => {
+                    assert!(
+                        matches!(status, 400 | 413 | 431 | 501 | 505),
+                        "refused with {status}: {reason}"
+                    );
+                    break;
+                }
+                Err(ReadError::Closed(_)) => break,
+            }
+        }
+        out
+    }
+
+    fn one(
+        reader: &mut &[u8],
+        limits: &Limits,
+        kept: &mut Vec<u8>,
+    ) -> Result<(Request, bool), ReadError> {
+        let head = read_head(reader, limits.max_header_bytes)?;
+        assert!(!head.method.is_empty() && head.method.bytes().all(is_tchar));
+        let framing = body_framing(&head.headers, limits.max_body)?;
+        let body = read_body(reader, framing, limits, kept)?;
+        match framing {
+            Framing::Empty => assert!(body.is_empty()),
+            Framing::Length(n) => assert_eq!(body.len(), n),
+            Framing::Chunked => assert!(body.len() <= limits.max_body),
+        }
+        let keep_alive = head.wants_keep_alive();
+        let (path, query) = split_target(&head.target);
+        assert!(path.starts_with('/') || path == "*", "path {path:?}");
+        let request = Request {
+            path: path.to_owned(),
+            query: query.to_owned(),
+            method: head.method,
+            headers: head.headers,
+            body,
+            peer: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        };
+        Ok((request, keep_alive))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

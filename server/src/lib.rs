@@ -3,6 +3,8 @@
 //! request into an engine call.
 
 pub mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod service;
 pub mod sigv4;

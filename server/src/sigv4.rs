@@ -998,7 +998,8 @@ fn sha256_hex(data: &[u8]) -> String {
 /// Parses `YYYYMMDDTHHMMSSZ`.
 fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    // ASCII first: the digit ranges below slice `s`, and a header value may hold any text.
+    if !s.is_ascii() || b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
     }
     let num = |range: std::ops::Range<usize>| -> Option<u32> {
@@ -2077,6 +2078,8 @@ mod tests {
             "20261130T000060Z",
             "2026113OT000000Z",
             "+0261130T000000Z",
+            // 16 bytes with a multi-byte character across a field boundary (a fuzz find).
+            "20\u{20ac}101T000000Z",
             "20261130t000000Z",
             "",
         ] {

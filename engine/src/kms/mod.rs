@@ -12,6 +12,7 @@
 //! the KMS only as a `DataKey` handed to the engine's data path.
 
 mod crypto;
+pub(crate) mod fuzzing;
 mod ops;
 mod policy;
 pub(crate) mod requests;

@@ -395,6 +395,10 @@ fn percent_decode(text: &str, plus_is_space: bool) -> Option<String> {
         match bytes[i] {
             b'%' => {
                 let hex = bytes.get(i + 1..i + 3)?;
+                // Two hex digits exactly: `from_str_radix` alone would also take a sign ("%+1").
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
                 let hex = std::str::from_utf8(hex).ok()?;
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 3;
@@ -939,5 +943,9 @@ mod tests {
         assert!(percent_decode("%E2%82", false).is_none());
         assert!(percent_decode("%2", false).is_none());
         assert!(percent_decode("%g0", false).is_none());
+        assert!(
+            percent_decode("%+1", false).is_none(),
+            "a sign is not a hex digit"
+        );
     }
 }
