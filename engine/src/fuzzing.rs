@@ -7,7 +7,7 @@
 //! Hidden from the documentation and not part of the engine's API: it exists so that the
 //! targets can reach crate-private parsers without widening them.
 
-use crate::blob::{BlobHeader, HEADER_LEN};
+use crate::blob::{BlobHeader, BlobRecord, HEADER_LEN};
 use crate::error::{Code, Error, ErrorKind};
 use crate::ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotId, VolumeId};
 use crate::request::Request;
@@ -62,6 +62,7 @@ pub fn blob_header_seeds() -> Vec<Vec<u8>> {
         key_arn: String::new(),
         dek_id: String::new(),
         wrapped_key: Vec::new(),
+        record: None,
     };
     let encrypted = |cipher, sector_size, owner: &str| BlobHeader {
         size: 1 << 30,
@@ -72,6 +73,16 @@ pub fn blob_header_seeds() -> Vec<Vec<u8>> {
         key_arn: arn.into(),
         dek_id: "dek-0123456789abcdef0".into(),
         wrapped_key: vec![0xa5; 93],
+        record: Some(BlobRecord {
+            flags: 0,
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+            create_time: "2026-12-01T05:00:00.000Z".into(),
+            source_id: "snap-0123456789abcdef0".into(),
+            availability_zone: "us-east-1a".into(),
+            volume_type: "gp3".into(),
+            description: "seed".into(),
+        }),
     };
     [
         plain,
