@@ -116,8 +116,8 @@ fn a_deleted_catalog_is_refused_and_every_data_file_kept() {
         "{stderr}"
     );
     assert!(
-        !stderr.contains("doctor"),
-        "names no command that does not exist: {stderr}"
+        stderr.contains("`blockseal doctor` reports"),
+        "names the command that checks a home: {stderr}"
     );
     assert_eq!(blobs(&h), before, "data files changed");
     assert!(

@@ -178,7 +178,8 @@ pub(crate) fn report_quarantine(engine: &blockseal_engine::Engine) {
         })
         .collect();
     eprintln!(
-        "blockseal: {} data file{} no catalog row owns {} moved to {}: {}",
+        "blockseal: {} data file{} no catalog row owns {} moved to {}: {} \
+         (`blockseal doctor --repair` takes them back as rows)",
         moved.len(),
         if moved.len() == 1 { "" } else { "s" },
         if moved.len() == 1 { "was" } else { "were" },

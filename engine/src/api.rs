@@ -415,8 +415,9 @@ fn no_catalog(home: &Path, what: &str) -> Error {
         format!(
             "The catalog {} {what}, but the home holds a KMS root key or data files: it is not \
              a new home. Restore catalog.db from a backup of this home (with its catalog.db-wal \
-             file if the backup has one). Nothing was changed; blockseal does not start a new \
-             catalog over existing data, which would make it unreachable.",
+             file if the backup has one); `blockseal doctor` reports what the home holds. \
+             Nothing was changed; blockseal does not start a new catalog over existing data, \
+             which would make it unreachable.",
             home.join(CATALOG_FILE).display()
         ),
     )
