@@ -866,3 +866,72 @@ fn mount_points_inside_the_home_on_proc_or_not_empty_are_refused() {
     drop(m);
     assert_eq!(std::fs::read(full.join("mine.txt")).unwrap(), b"user data");
 }
+
+/// Whether the anonymous memory of process `pid` (heap, stacks, anonymous maps — where keys
+/// live) holds `needle`. File-backed maps are skipped: they hold file contents, and reading a
+/// volume map's holes would allocate pages.
+fn anonymous_memory_holds(pid: i32, needle: &[u8]) -> bool {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    for line in maps.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let path = fields.get(5).copied().unwrap_or("");
+        if !fields[1].starts_with('r')
+            || !(path.is_empty() || path == "[heap]" || path == "[stack]")
+        {
+            continue;
+        }
+        let (start, end) = fields[0].split_once('-').unwrap();
+        let start = u64::from_str_radix(start, 16).unwrap();
+        let end = u64::from_str_radix(end, 16).unwrap();
+        let mut buf = vec![0u8; (end - start) as usize];
+        // A region may go away or be unreadable while we look: skip it.
+        if mem.read_exact_at(&mut buf, start).is_err() {
+            continue;
+        }
+        if buf.windows(needle.len()).any(|w| w == needle) {
+            return true;
+        }
+    }
+    false
+}
+
+/// A mount daemon unwraps its volumes' data keys with the KMS root key, then lets the root key
+/// go: neither after the mount nor after a live attach (which opens the home again for as long
+/// as it unwraps the new key) is the root key anywhere in the daemon's memory.
+#[test]
+fn a_mount_daemon_keeps_no_kms_root_key() {
+    if !fuse_available() {
+        return;
+    }
+    let h = Home::new();
+    let (inst, _) = encrypted_instance(&h, "fuse-rootkey", 1);
+    let az = s(&h.instance(&inst)["Placement"]["AvailabilityZone"]);
+    let root = std::fs::read(h.path().join("kms-root.key")).unwrap();
+    assert_eq!(root.len(), 32);
+    let m = Mounted::new(&h, &inst, "mnt-rootkey");
+    let pid = daemon_pid(&h, &inst);
+    // The scan sees the daemon's memory: the instance id it serves is there.
+    assert!(anonymous_memory_holds(pid, inst.as_bytes()));
+    assert!(
+        !anonymous_memory_holds(pid, &root),
+        "the mount daemon holds the KMS root key after unlocking its volumes"
+    );
+    let v = s(&h.ok(&[
+        "ec2",
+        "create-volume",
+        "--availability-zone",
+        &az,
+        "--size",
+        "1",
+        "--encrypted",
+    ])["VolumeId"]);
+    h.attach(&v, &inst, "/dev/sdf");
+    assert_eq!(m.names(), vec!["sdf", "xvda"]);
+    write_at(&m.file("sdf"), 4096, b"after the attach", true);
+    assert_eq!(read_at(&m.file("sdf"), 4096, 16), b"after the attach");
+    assert!(
+        !anonymous_memory_holds(pid, &root),
+        "the mount daemon holds the KMS root key after a live attach"
+    );
+}

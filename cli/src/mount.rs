@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Context, Result};
 use blockseal_engine::mountctl::{self, MountControl};
-use blockseal_engine::{BlockDevice, Code, Error, Session};
+use blockseal_engine::{BlockDevice, Code, Error, Options, Session};
 use blockseal_fuse::{Mount, MountOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,7 +67,9 @@ const DETACH_WAIT: Duration = Duration::from_secs(5);
 struct Control {
     /// Weak: the serving loop holds the mount, so it can unmount it by value.
     mount: std::sync::Weak<Mount>,
-    engine: Mutex<Session>,
+    /// How to open the home again: the mount keeps no session, so no KMS root key, between
+    /// attaches.
+    opts: Options,
     instance_id: String,
     stop: Arc<AtomicBool>,
     done: Arc<(Mutex<bool>, Condvar)>,
@@ -87,11 +89,10 @@ impl Control {
 
 impl MountControl for Control {
     fn attach(&self, volume_id: &str, device: &str) -> blockseal_engine::Result<()> {
-        let mv = self
-            .engine
-            .lock()
-            .expect("engine lock")
-            .open_attached_volume(&self.instance_id, volume_id)?;
+        // The root key is in memory only while the new volume's data key is unwrapped: the
+        // session is opened for this attach and dropped (zeroizing its keys) at its end.
+        let mv =
+            Session::open(self.opts.clone())?.open_attached_volume(&self.instance_id, volume_id)?;
         log::info!("attach {volume_id} as {}", mv.file_name);
         let dev: Arc<dyn BlockDevice> = mv.dev;
         self.mount()?.add_device(file_name(device), dev)
@@ -174,9 +175,9 @@ pub struct Flags {
 /// `flags.allow_non_empty`), outside the home and not on a pseudo file system.
 ///
 /// The process becomes undumpable first: it holds the volumes' data keys for as long as it
-/// serves them, and the KMS root key too, because an attach through the control socket
-/// unwraps a new volume's key here (the keys themselves sit in locked pages left out of core
-/// dumps either way).
+/// serves them (in locked pages left out of core dumps either way). It keeps no KMS root key
+/// once the volumes are unlocked: an attach through the control socket opens the home again
+/// for as long as it unwraps the new volume's key.
 pub fn start(engine: Session, instance_id: &str, dir: &Path, flags: Flags) -> Result<Running> {
     if let Err(e) = blockseal_engine::forbid_core_dumps() {
         log::warn!("cannot turn core dumps off (prctl PR_SET_DUMPABLE): {e}");
@@ -211,11 +212,13 @@ pub fn start(engine: Session, instance_id: &str, dir: &Path, flags: Flags) -> Re
     let done = Arc::new((Mutex::new(false), Condvar::new()));
     let ctl = Arc::new(Control {
         mount: Arc::downgrade(&mount),
-        engine: Mutex::new(engine),
+        opts: engine.options().clone(),
         instance_id: instance_id.to_owned(),
         stop: stop.clone(),
         done: done.clone(),
     });
+    // The volumes hold their data keys; the KMS root key goes with the session.
+    drop(engine);
     let server = mountctl::serve(&home, instance_id, dir, ctl).map_err(service_error("Mount"))?;
     log::info!(
         "mounted {instance_id} on {}: {}",

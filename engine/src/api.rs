@@ -428,6 +428,7 @@ fn no_catalog(home: &Path, what: &str) -> Error {
 pub struct Session {
     engine: Engine,
     ctx: Context,
+    opts: Options,
 }
 
 impl Session {
@@ -440,7 +441,7 @@ impl Session {
         check_names(&opts.region, &opts.profile)?;
         let engine = Engine::open(&opts.home)?;
         let ctx = engine.context(&opts.region, &opts.profile)?;
-        Ok(Session { engine, ctx })
+        Ok(Session { engine, ctx, opts })
     }
 
     /// Runs operation `op` with `request` (AWS-API-shaped JSON) as this session's caller.
@@ -465,6 +466,11 @@ impl Session {
     /// The home folder.
     pub fn home(&self) -> &Path {
         self.engine.home()
+    }
+
+    /// What the session was opened with: [`Session::open`] of a clone opens it again.
+    pub fn options(&self) -> &Options {
+        &self.opts
     }
 
     /// The account id of this home.
