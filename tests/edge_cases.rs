@@ -896,3 +896,33 @@ fn aes_128_and_512_byte_sectors_survive_import_copy_and_launch() {
     );
     h.assert_no_plaintext(b"AES128-PLAINTEXT");
 }
+
+/// An AMI whose two mappings name one snapshot: its copy copies that snapshot once, and both
+/// mappings of the copy name that one copy (no snapshot is left that no image maps).
+#[test]
+fn copy_image_copies_a_shared_snapshot_once() {
+    let h = Home::new();
+    let (k, k_arn) = h.create_key("shared");
+    let data = image_bytes(1 << 20, 21, b"SHARED-SNAPSHOT");
+    let snap = h.import(&data, &[]);
+    let ami = h.register("shared-src", "/dev/xvda", &snap, &[("/dev/sdb", &snap)]);
+    let count = |h: &Home| {
+        h.ok(&["ec2", "describe-snapshots"])["Snapshots"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = count(&h);
+    let copy_id = copy(
+        &h,
+        &ami,
+        "shared-copy",
+        &["--encrypted", "--kms-key-id", &k],
+    );
+    assert_eq!(count(&h), before + 1, "one copy of the one snapshot");
+    let root = h.snapshot_of(&copy_id, "/dev/xvda");
+    let data_dev = h.snapshot_of(&copy_id, "/dev/sdb");
+    assert_eq!(root["SnapshotId"], data_dev["SnapshotId"]);
+    assert_eq!(s(&root["KmsKeyId"]), k_arn);
+    h.assert_export(&s(&root["SnapshotId"]), &data);
+}

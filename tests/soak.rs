@@ -905,8 +905,11 @@ impl Soak<'_> {
                 key: target.or(src.key),
                 gib: src.gib,
             };
-            self.m.snaps.push(snap);
-            self.check_snapshot(self.m.snaps.len() - 1);
+            // Mappings that share a snapshot share its copy.
+            if !self.m.snaps.iter().any(|x| x.id == sid) {
+                self.m.snaps.push(snap);
+                self.check_snapshot(self.m.snaps.len() - 1);
+            }
             new_maps.push((dev.clone(), sid, *dot));
         }
         self.m.images.push(Image {

@@ -214,10 +214,13 @@ impl Core<'_> {
                     src.state_str()
                 );
             }
-            let mut snaps = Vec::new();
+            // One copy per distinct snapshot: mappings that share a snapshot share its copy.
+            let mut snaps: Vec<SnapshotRec> = Vec::new();
             for m in &src.mappings {
                 if let Some(sid) = &m.snapshot_id {
-                    snaps.push(self.completed_snapshot(tx, &r.source_region, sid)?);
+                    if !snaps.iter().any(|s| s.id == *sid) {
+                        snaps.push(self.completed_snapshot(tx, &r.source_region, sid)?);
+                    }
                 }
             }
             self.check_name_free(tx, &r.name)?;
