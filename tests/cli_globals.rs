@@ -743,3 +743,53 @@ fn ctrl_c_during_a_copy_exits_130_and_leaves_nothing() {
         &data,
     );
 }
+
+/// A flag given twice keeps its last occurrence, as in the AWS CLI (argparse's `store`): two
+/// `--filters` are not ANDed, and a repeated `--region` is not an error.
+#[test]
+fn a_repeated_flag_keeps_its_last_value() {
+    let h = Home::new();
+    let (key, _) = h.create_key("repeat");
+    let plain = h.import(&image_bytes(1 << 20, 3, b"REPEAT-PLAIN"), &[]);
+    let sealed = h.import(
+        &image_bytes(1 << 20, 4, b"REPEAT-SEALED"),
+        &["--encrypted", "--kms-key-id", &key],
+    );
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["ec2", "describe-snapshots"];
+        a.extend_from_slice(args);
+        h.ok(&a)["Snapshots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["SnapshotId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let last_false = [
+        "--filters",
+        "Name=encrypted,Values=true",
+        "--filters",
+        "Name=encrypted,Values=false",
+    ];
+    assert_eq!(ids(&last_false), vec![plain.clone()]);
+    let last_true = [
+        "--filters",
+        "Name=encrypted,Values=false",
+        "--filters",
+        "Name=encrypted,Values=true",
+    ];
+    assert_eq!(ids(&last_true), vec![sealed.clone()]);
+    assert_eq!(
+        ids(&["--snapshot-ids", &plain, "--snapshot-ids", &sealed]),
+        vec![sealed.clone()]
+    );
+    let region_twice = h.ok(&[
+        "--region",
+        "eu-west-1",
+        "--region",
+        "us-east-1",
+        "ec2",
+        "describe-snapshots",
+    ]);
+    assert_eq!(region_twice["Snapshots"].as_array().unwrap().len(), 2);
+}

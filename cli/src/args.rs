@@ -39,7 +39,7 @@ const PAGING: &str = "Pagination (describe-images, -snapshots, -volumes, -instan
 /// `blockseal [--home DIR] [--region R] [--profile P] [--output F] <group> <command> [flags]`.
 #[derive(Parser, Debug)]
 #[command(name = "blockseal", version, about = ABOUT, long_about = LONG_ABOUT)]
-#[command(after_help = AFTER_HELP, max_term_width = 100)]
+#[command(after_help = AFTER_HELP, max_term_width = 100, args_override_self = true)]
 pub struct Cli {
     /// The home folder: catalog, KMS root key, volume and snapshot files
     /// [default: $XDG_DATA_HOME/blockseal or ~/.local/share/blockseal]
@@ -576,12 +576,12 @@ const FILTERS_HELP: &str = "Filters: Name=NAME,Values=V1,V2 (several, space-sepa
 #[derive(Args, Debug, Clone)]
 pub struct DescribeImages {
     /// The images to describe (ami-…), space-separated
-    #[arg(long, num_args = 1.., value_name = "AMI_ID", value_parser = params::parse_string_list)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "AMI_ID", value_parser = params::parse_string_list)]
     pub image_ids: Vec<Values>,
-    #[arg(long, num_args = 1.., value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
     pub filters: Vec<Values>,
     /// Owners (account ids or `self`)
-    #[arg(long, num_args = 1.., value_name = "OWNER", value_parser = params::parse_string_list)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "OWNER", value_parser = params::parse_string_list)]
     pub owners: Vec<Values>,
 }
 
@@ -599,12 +599,12 @@ Examples:
 #[derive(Args, Debug, Clone)]
 pub struct DescribeSnapshots {
     /// The snapshots to describe (snap-…), space-separated
-    #[arg(long, num_args = 1.., value_name = "SNAPSHOT_ID", value_parser = params::parse_string_list)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "SNAPSHOT_ID", value_parser = params::parse_string_list)]
     pub snapshot_ids: Vec<Values>,
-    #[arg(long, num_args = 1.., value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
     pub filters: Vec<Values>,
     /// Owners (account ids or `self`)
-    #[arg(long, num_args = 1.., value_name = "OWNER", value_parser = params::parse_string_list)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "OWNER", value_parser = params::parse_string_list)]
     pub owner_ids: Vec<Values>,
 }
 
@@ -621,9 +621,9 @@ Examples:
 #[derive(Args, Debug, Clone)]
 pub struct DescribeVolumes {
     /// The volumes to describe (vol-…), space-separated
-    #[arg(long, num_args = 1.., value_name = "VOLUME_ID", value_parser = params::parse_string_list)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "VOLUME_ID", value_parser = params::parse_string_list)]
     pub volume_ids: Vec<Values>,
-    #[arg(long, num_args = 1.., value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
     pub filters: Vec<Values>,
 }
 
@@ -639,9 +639,9 @@ Examples:
 #[derive(Args, Debug, Clone)]
 pub struct DescribeInstances {
     /// The instances to describe (i-…), space-separated
-    #[arg(long, num_args = 1.., value_name = "INSTANCE_ID", value_parser = params::parse_string_list)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "INSTANCE_ID", value_parser = params::parse_string_list)]
     pub instance_ids: Vec<Values>,
-    #[arg(long, num_args = 1.., value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
     pub filters: Vec<Values>,
 }
 
@@ -665,7 +665,7 @@ pub struct RegisterImage {
     /// The root device, e.g. /dev/xvda or /dev/sda1
     #[arg(long, value_name = "DEVICE", value_parser = params::parse_string)]
     pub root_device_name: Option<String>,
-    #[arg(long, num_args = 1.., value_name = "MAPPINGS", help = BDM_HELP, value_parser = params::parse_block_device_mappings)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "MAPPINGS", help = BDM_HELP, value_parser = params::parse_block_device_mappings)]
     pub block_device_mappings: Vec<Values>,
     /// A description
     #[arg(long, value_parser = params::parse_string)]
@@ -828,7 +828,7 @@ pub struct RunInstances {
     /// How many instances: N, or MIN:MAX
     #[arg(long, value_name = "N|MIN:MAX", default_value = "1", value_parser = params::parse_count)]
     pub count: (u32, u32),
-    #[arg(long, num_args = 1.., value_name = "MAPPINGS", help = BDM_HELP, value_parser = params::parse_block_device_mappings)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "MAPPINGS", help = BDM_HELP, value_parser = params::parse_block_device_mappings)]
     pub block_device_mappings: Vec<Values>,
     /// Where to launch: AvailabilityZone=us-east-1a (shorthand) or JSON
     #[arg(long, value_name = "PLACEMENT", value_parser = params::parse_placement)]
@@ -851,7 +851,7 @@ Examples:
 #[derive(Args, Debug)]
 pub struct InstanceIds {
     /// The instances (i-…), space-separated
-    #[arg(long, num_args = 1.., required = true, value_name = "INSTANCE_ID", value_parser = params::parse_string_list)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, required = true, value_name = "INSTANCE_ID", value_parser = params::parse_string_list)]
     pub instance_ids: Vec<Values>,
 }
 
@@ -985,7 +985,7 @@ pub struct CreateImage {
     /// Freeze writes while snapshotting (the default)
     #[arg(long, overrides_with = "no_reboot")]
     pub reboot: bool,
-    #[arg(long, num_args = 1.., value_name = "MAPPINGS", help = BDM_HELP, value_parser = params::parse_block_device_mappings)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "MAPPINGS", help = BDM_HELP, value_parser = params::parse_block_device_mappings)]
     pub block_device_mappings: Vec<Values>,
 }
 
@@ -1196,7 +1196,7 @@ pub struct CreateGrant {
     pub grantee_principal: String,
     /// Operations allowed, space-separated: Decrypt Encrypt GenerateDataKeyWithoutPlaintext
     /// ReEncryptFrom ReEncryptTo CreateGrant DescribeKey …
-    #[arg(long, num_args = 1.., required = true, value_name = "OPERATION", value_parser = params::parse_string_list)]
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, required = true, value_name = "OPERATION", value_parser = params::parse_string_list)]
     pub operations: Vec<Values>,
     /// A name for the grant
     #[arg(long, value_parser = params::parse_string)]
