@@ -793,3 +793,24 @@ fn a_repeated_flag_keeps_its_last_value() {
     ]);
     assert_eq!(region_twice["Snapshots"].as_array().unwrap().len(), 2);
 }
+
+/// `--dry-run` and the pagination flags belong to service operations: a command that is none
+/// (doctor, bench, mount) refuses them rather than ignoring them, so `doctor --repair --dry-run`
+/// changes nothing.
+#[test]
+fn operation_only_flags_are_refused_by_other_commands() {
+    let h = Home::new();
+    h.ok(&["ec2", "describe-images"]);
+    for args in [
+        &["doctor", "--repair", "--dry-run"][..],
+        &["doctor", "--max-items", "3"][..],
+        &["bench", "xts", "--dry-run"][..],
+    ] {
+        let out = h.run(args);
+        assert_eq!(out.status.code(), Some(252), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Unknown options: --"), "{args:?}: {err}");
+    }
+    // Without them, doctor runs.
+    assert!(h.run(&["doctor"]).status.success());
+}

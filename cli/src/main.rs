@@ -56,6 +56,11 @@ fn main() -> ExitCode {
         }
     };
     let cli = &parsed.cli;
+    if !matches!(cli.group, Group::Ec2(_) | Group::Kms(_) | Group::Iam(_)) {
+        if let Some(refused) = run::refuse_operation_flags(cli) {
+            return refused;
+        }
+    }
     match &cli.group {
         Group::Ec2(Ec2Command::Wait(w)) => run_waiter(cli, w),
         Group::Ec2(cmd) => {

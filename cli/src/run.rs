@@ -143,6 +143,14 @@ fn unknown_options(cli: &Cli, op: &str) -> Vec<&'static str> {
     bad
 }
 
+/// For a command that is no service operation (`doctor`, `mount`, `bench`, …): the usage error
+/// for operation-only flags it was given (`--dry-run`, the pagination flags), which it would
+/// otherwise ignore — `doctor --repair --dry-run` must not repair.
+pub fn refuse_operation_flags(cli: &Cli) -> Option<ExitCode> {
+    let bad = unknown_options(cli, "");
+    (!bad.is_empty()).then(|| usage(&format!("Unknown options: {}", bad.join(", "))))
+}
+
 /// The pagination flags given.
 fn paging_flags(cli: &Cli) -> Vec<&'static str> {
     let mut given = Vec::new();
