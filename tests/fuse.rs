@@ -4,35 +4,12 @@
 //! These need /dev/fuse and root. Under CI (CI=true) they fail without them; elsewhere they
 //! skip with a printed reason.
 
-use crate::support::{image_bytes, s, Home};
+use crate::support::{fuse_usable, image_bytes, s, Home};
 use serde_json::json;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Whether FUSE mounts can run here; panics under CI when they cannot.
-fn fuse_available() -> bool {
-    let why = if !Path::new("/dev/fuse").exists() {
-        Some("/dev/fuse is missing")
-    } else if !rustix::process::geteuid().is_root() {
-        Some("not running as root")
-    } else if Command::new("fusermount3").arg("-V").output().is_err() {
-        Some("fusermount3 is not installed (apt-get install fuse3)")
-    } else {
-        None
-    };
-    match why {
-        None => true,
-        Some(w) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("FUSE tests must run in CI, but {w}")
-        }
-        Some(w) => {
-            eprintln!("skipping FUSE test: {w}");
-            false
-        }
-    }
-}
 
 /// A daemon mount of an instance, unmounted when dropped.
 struct Mounted<'a> {
@@ -124,7 +101,7 @@ fn read_at(path: &Path, off: u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn dd_256_mib_through_the_mount_reads_back_and_only_ciphertext_is_stored() {
-    if !fuse_available() {
+    if !fuse_usable() {
         return;
     }
     let h = Home::new();
@@ -183,7 +160,7 @@ fn dd_256_mib_through_the_mount_reads_back_and_only_ciphertext_is_stored() {
 
 #[test]
 fn fio_verify_with_two_jobs() {
-    if !fuse_available() {
+    if !fuse_usable() {
         return;
     }
     if Command::new("fio").arg("--version").output().is_err() {
@@ -228,7 +205,7 @@ fn fio_verify_with_two_jobs() {
 
 #[test]
 fn live_attach_detach_second_mount_and_kill_9() {
-    if !fuse_available() {
+    if !fuse_usable() {
         return;
     }
     let h = Home::new();
@@ -318,7 +295,7 @@ fn live_attach_detach_second_mount_and_kill_9() {
 
 #[test]
 fn s4_s5_with_data_written_through_the_mount() {
-    if !fuse_available() {
+    if !fuse_usable() {
         return;
     }
     let h = Home::new();
@@ -425,7 +402,7 @@ fn s4_s5_with_data_written_through_the_mount() {
 /// key is in memory); detach works; attaching again needs the key; enabling it brings it back.
 #[test]
 fn e19_disabling_the_key_of_a_mounted_volume() {
-    if !fuse_available() {
+    if !fuse_usable() {
         return;
     }
     let h = Home::new();
@@ -472,7 +449,7 @@ fn e19_disabling_the_key_of_a_mounted_volume() {
 
 #[test]
 fn attach_and_detach_through_the_api_change_a_running_mount() {
-    if !fuse_available() {
+    if !fuse_usable() {
         return;
     }
     let h = Home::new();
@@ -610,7 +587,7 @@ impl Drop for Stopped {
 
 #[test]
 fn a_stopped_mount_fails_commands_within_the_deadline_and_changes_nothing() {
-    if !fuse_available() {
+    if !fuse_usable() {
         return;
     }
     let h = Home::new();
@@ -724,7 +701,7 @@ fn a_stopped_freezer_loses_its_freeze_after_the_lease() {
     use std::io::BufRead;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
-    if !fuse_available() {
+    if !fuse_usable() {
         return;
     }
     let h = Home::new();
@@ -800,7 +777,7 @@ fn a_stopped_freezer_loses_its_freeze_after_the_lease() {
 /// `--allow-non-empty` mounts over a non-empty folder on purpose, and its files come back after.
 #[test]
 fn mount_points_inside_the_home_on_proc_or_not_empty_are_refused() {
-    if !fuse_available() {
+    if !fuse_usable() {
         return;
     }
     let h = Home::new();
@@ -901,7 +878,7 @@ fn anonymous_memory_holds(pid: i32, needle: &[u8]) -> bool {
 /// as it unwraps the new key) is the root key anywhere in the daemon's memory.
 #[test]
 fn a_mount_daemon_keeps_no_kms_root_key() {
-    if !fuse_available() {
+    if !fuse_usable() {
         return;
     }
     let h = Home::new();

@@ -174,31 +174,7 @@ impl BlobStore {
             }
             Err(e) => return Err(Error::io(format!("open the data file of {id}, {p}"), e)),
         };
-        let mut head = [0u8; HEADER_LEN];
-        match file.read_exact_at(&mut head, 0) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                bail!(
-                    Code::CORRUPT_FILE,
-                    "{p}: shorter than its {HEADER_LEN}-byte header"
-                )
-            }
-            Err(e) => return Err(Error::io(format!("read header {p}"), e)),
-        }
-        let header = BlobHeader::decode(&head)
-            .map_err(|e| Error::new(e.code(), format!("{p}: {}", e.message())))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(format!("stat {p}"), e))?
-            .len();
-        if len != header.file_len() {
-            bail!(
-                Code::CORRUPT_FILE,
-                "{p}: file is {len} bytes, its header says {} ({HEADER_LEN} + {})",
-                header.file_len(),
-                header.size
-            );
-        }
+        let header = read_header(&file, &path)?;
         Ok(Blob {
             file,
             path,
@@ -504,31 +480,7 @@ impl BlobStore {
             }
             Err(e) => return Err(Error::io(format!("open {p}"), e)),
         };
-        let mut head = [0u8; HEADER_LEN];
-        match file.read_exact_at(&mut head, 0) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                bail!(
-                    Code::CORRUPT_FILE,
-                    "{p}: shorter than its {HEADER_LEN}-byte header"
-                )
-            }
-            Err(e) => return Err(Error::io(format!("read header {p}"), e)),
-        }
-        let header = BlobHeader::decode(&head)
-            .map_err(|e| Error::new(e.code(), format!("{p}: {}", e.message())))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(format!("stat {p}"), e))?
-            .len();
-        if len != header.file_len() {
-            bail!(
-                Code::CORRUPT_FILE,
-                "{p}: file is {len} bytes, its header says {}",
-                header.file_len()
-            );
-        }
-        Ok(header)
+        read_header(&file, path)
     }
 
     /// Moves `quarantine/<name>` back to `blobs/<id>`, never replacing a file there, and makes
@@ -837,6 +789,41 @@ fn sync_dir(dir: &Path, point: &'static str) -> Result<()> {
         .and_then(|()| File::open(dir))
         .and_then(|f| f.sync_all())
         .map_err(|e| Error::io(format!("fsync directory {d}"), e))
+}
+
+/// Reads and decodes the header of the blob file `file` (at `path`) and checks that the file's
+/// length is the one the header gives.
+///
+/// # Errors
+/// `CorruptFile` naming the path and what is wrong; I/O errors of the read or the stat.
+fn read_header(file: &File, path: &Path) -> Result<BlobHeader> {
+    let p = path.display();
+    let mut head = [0u8; HEADER_LEN];
+    match file.read_exact_at(&mut head, 0) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            bail!(
+                Code::CORRUPT_FILE,
+                "{p}: shorter than its {HEADER_LEN}-byte header"
+            )
+        }
+        Err(e) => return Err(Error::io(format!("read header {p}"), e)),
+    }
+    let header = BlobHeader::decode(&head)
+        .map_err(|e| Error::new(e.code(), format!("{p}: {}", e.message())))?;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(format!("stat {p}"), e))?
+        .len();
+    if len != header.file_len() {
+        bail!(
+            Code::CORRUPT_FILE,
+            "{p}: file is {len} bytes, its header says {} ({HEADER_LEN} + {})",
+            header.file_len(),
+            header.size
+        );
+    }
+    Ok(header)
 }
 
 /// A committed volume or snapshot file, open read-only (or read-write from `open_rw`).
