@@ -11,6 +11,8 @@
 mod args;
 mod bench;
 mod bench_api;
+#[cfg(test)]
+mod coverage;
 mod demo;
 mod ec2;
 mod interrupt;
