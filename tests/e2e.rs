@@ -10,6 +10,7 @@ mod bad_input;
 mod cli_globals;
 mod concurrency;
 mod crash;
+mod doc_examples;
 mod doctor;
 mod edge_cases;
 mod export_paths;
