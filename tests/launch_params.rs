@@ -514,7 +514,7 @@ fn image_attributes_are_kept_shown_filtered_and_carried() {
     let h = Home::new();
     let snap = root_snapshot(&h);
     let bdm = format!(
-        r#"[{{"DeviceName": "/dev/xvda", "Ebs": {{"SnapshotId": "{snap}", "VolumeType": "gp3", "Iops": 4000}}}},
+        r#"[{{"DeviceName": "/dev/xvda", "Ebs": {{"SnapshotId": "{snap}", "VolumeSize": 8, "VolumeType": "gp3", "Iops": 4000}}}},
             {{"DeviceName": "/dev/sdb", "VirtualName": "ephemeral0"}},
             {{"DeviceName": "/dev/sdc", "NoDevice": ""}}]"#
     );
