@@ -86,18 +86,6 @@ fn run_instances_examples_from_the_aws_cli_documentation() {
     assert_eq!(eni["SubnetId"], subnet.as_str());
     assert_eq!(eni["VpcId"], vpc.as_str());
     assert_eq!(eni["Groups"][0]["GroupId"], sg.as_str());
-    // The account's default VPC is the one the instance is in.
-    let attrs = h.ok(&[
-        "ec2",
-        "describe-account-attributes",
-        "--attribute-names",
-        "default-vpc",
-    ]);
-    assert_eq!(
-        attrs["AccountAttributes"][0]["AttributeValues"][0]["AttributeValue"],
-        vpc.as_str()
-    );
-
     // Example 3: a non-default subnet (ours: the default one) and a mapping file, both
     // contents of mapping.json.
     let mapping = h.scratch("mapping.json");
