@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn only_the_default_group_exists() {
         let sg = default_group_id(ACCOUNT, "us-east-1");
-        assert!(check_groups(ACCOUNT, "us-east-1", &[sg.clone()], &[]).is_ok());
+        assert!(check_groups(ACCOUNT, "us-east-1", std::slice::from_ref(&sg), &[]).is_ok());
         assert!(check_groups(ACCOUNT, "us-east-1", &[], &["default".into()]).is_ok());
         let e =
             check_groups(ACCOUNT, "us-east-1", &["sg-0b0384b66d7d692f9".into()], &[]).unwrap_err();

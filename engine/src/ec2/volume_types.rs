@@ -231,15 +231,18 @@ mod tests {
         );
     }
 
+    /// (type, size, IOPS asked for, the IOPS recorded or the error code)
+    type Case = (
+        &'static str,
+        u64,
+        Option<u64>,
+        std::result::Result<Option<u32>, &'static str>,
+    );
+
     #[test]
     fn iops_per_type() {
         // (type, size, iops, expected code or the IOPS recorded)
-        let table: [(
-            &str,
-            u64,
-            Option<u64>,
-            std::result::Result<Option<u32>, &str>,
-        ); 17] = [
+        let table: [Case; 17] = [
             ("gp3", 8, None, Ok(Some(3_000))),
             ("gp3", 8, Some(3_000), Ok(Some(3_000))),
             ("gp3", 8, Some(2_999), Err("InvalidParameterValue")),
