@@ -180,6 +180,11 @@ fn describes_and_kms_lists_paginate() {
 }
 
 #[test]
+fn launch_and_volume_parameters_through_boto3() {
+    check("launch_params");
+}
+
+#[test]
 fn the_aws_cli_works_unchanged() {
     check("aws_cli");
 }

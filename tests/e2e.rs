@@ -17,5 +17,6 @@ mod export_paths;
 mod failpoints;
 mod fuse;
 mod home_guard;
+mod launch_params;
 mod scenarios;
 mod soak;

@@ -670,9 +670,30 @@ pub struct RegisterImage {
     /// A description
     #[arg(long, value_parser = params::parse_string)]
     pub description: Option<String>,
-    /// The architecture (x86_64, arm64, …)
+    /// The architecture: i386, x86_64, arm64, x86_64_mac or arm64_mac [default: x86_64]
     #[arg(long, value_parser = params::parse_string)]
     pub architecture: Option<String>,
+    /// hvm or paravirtual [default: hvm]
+    #[arg(long, value_name = "TYPE", value_parser = params::parse_string)]
+    pub virtualization_type: Option<String>,
+    /// Enhanced networking with ENA
+    #[arg(long, overrides_with = "no_ena_support")]
+    pub ena_support: bool,
+    /// EnaSupport=false
+    #[arg(long, overrides_with = "ena_support")]
+    pub no_ena_support: bool,
+    /// legacy-bios, uefi or uefi-preferred
+    #[arg(long, value_name = "MODE", value_parser = params::parse_string)]
+    pub boot_mode: Option<String>,
+    /// simple: enhanced networking with the Intel 82599 VF interface
+    #[arg(long, value_name = "VALUE", value_parser = params::parse_string)]
+    pub sriov_net_support: Option<String>,
+    /// v2.0: instances launched from the image require IMDSv2
+    #[arg(long, value_name = "VALUE", value_parser = params::parse_string)]
+    pub imds_support: Option<String>,
+    /// v2.0: NitroTPM (needs --boot-mode uefi)
+    #[arg(long, value_name = "VALUE", value_parser = params::parse_string)]
+    pub tpm_support: Option<String>,
 }
 
 const EX_REGISTER_IMAGE: &str = "\
@@ -833,9 +854,39 @@ pub struct RunInstances {
     /// Where to launch: AvailabilityZone=us-east-1a (shorthand) or JSON
     #[arg(long, value_name = "PLACEMENT", value_parser = params::parse_placement)]
     pub placement: Option<Value>,
-    /// The instance type
+    /// The instance type (t3.micro, m5.large, t4g.small, …; its architecture must be the image's)
     #[arg(long, value_name = "TYPE", default_value = "t3.micro", value_parser = params::parse_string)]
     pub instance_type: String,
+    /// The key pair's name, recorded and shown as KeyName
+    #[arg(long, value_name = "NAME", value_parser = params::parse_string)]
+    pub key_name: Option<String>,
+    /// Security group ids (the default VPC's default group, sg-…), space-separated
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "GROUP_ID", value_parser = params::parse_string_list)]
+    pub security_group_ids: Vec<Values>,
+    /// Security group names (default), space-separated
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "GROUP_NAME", value_parser = params::parse_string_list)]
+    pub security_groups: Vec<Values>,
+    /// The default subnet to launch into (its zone is the instance's)
+    #[arg(long, value_name = "SUBNET_ID", value_parser = params::parse_string)]
+    pub subnet_id: Option<String>,
+    /// The primary private IPv4 address, from the subnet's range (one instance only)
+    #[arg(long, value_name = "IP", value_parser = params::parse_string)]
+    pub private_ip_address: Option<String>,
+    /// User data: text, file://PATH or fileb://PATH; sent base64-encoded (at most 16 KiB)
+    #[arg(long, value_name = "DATA", value_parser = params::parse_user_data)]
+    pub user_data: Option<String>,
+    /// An idempotency token: repeating the request with it returns the same reservation
+    #[arg(long, value_name = "TOKEN", value_parser = params::parse_string)]
+    pub client_token: Option<String>,
+    /// Detailed monitoring: Enabled=true (shorthand) or JSON
+    #[arg(long, value_name = "MONITORING", value_parser = params::parse_monitoring)]
+    pub monitoring: Option<Value>,
+    /// Launch EBS-optimized (not on t2)
+    #[arg(long, overrides_with = "no_ebs_optimized")]
+    pub ebs_optimized: bool,
+    /// EbsOptimized=false (the default)
+    #[arg(long, overrides_with = "ebs_optimized")]
+    pub no_ebs_optimized: bool,
 }
 
 const EX_RUN_INSTANCES: &str = "\
@@ -881,9 +932,25 @@ pub struct CreateVolume {
     /// The snapshot to restore (snap-…)
     #[arg(long, value_name = "SNAPSHOT_ID", value_parser = params::parse_string)]
     pub snapshot_id: Option<String>,
-    /// gp2, gp3, io1, io2, st1, sc1 or standard
+    /// gp2, gp3, io1, io2, st1, sc1 or standard [default: gp2]
     #[arg(long, value_name = "TYPE", value_parser = params::parse_string)]
     pub volume_type: Option<String>,
+    /// Provisioned IOPS: required for io1 (100–64000, ≤50/GiB) and io2 (100–256000,
+    /// ≤1000/GiB); gp3 3000–80000 (≤500/GiB above 3000); not for gp2, st1, sc1, standard
+    #[arg(long, value_name = "IOPS")]
+    pub iops: Option<u64>,
+    /// Provisioned throughput in MiB/s, gp3 only: 125–2000, ≤0.25 per IOPS
+    #[arg(long, value_name = "MIBPS")]
+    pub throughput: Option<u64>,
+    /// Multi-Attach (refused: a volume attaches to one instance here)
+    #[arg(long, overrides_with = "no_multi_attach_enabled")]
+    pub multi_attach_enabled: bool,
+    /// MultiAttachEnabled=false (the default)
+    #[arg(long, overrides_with = "multi_attach_enabled")]
+    pub no_multi_attach_enabled: bool,
+    /// An idempotency token: repeating the request with it returns the same volume
+    #[arg(long, value_name = "TOKEN", value_parser = params::parse_string)]
+    pub client_token: Option<String>,
     /// Encrypt the volume (with --kms-key-id, else the snapshot's or the default EBS key)
     #[arg(long, overrides_with = "no_encrypted")]
     pub encrypted: bool,

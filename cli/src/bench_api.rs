@@ -256,6 +256,12 @@ fn register_images(engine: &Engine, images: u32) -> Result<()> {
                 }),
             }],
             architecture: None,
+            virtualization_type: None,
+            ena_support: None,
+            boot_mode: None,
+            sriov_net_support: None,
+            imds_support: None,
+            tpm_support: None,
         };
         engine.call(&ctx, Request::RegisterImage(image), &NoProgress)?;
     }

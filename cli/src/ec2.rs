@@ -70,6 +70,12 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("RootDeviceName", a.root_device_name.clone())
                 .opt("BlockDeviceMappings", flatten(&a.block_device_mappings))
                 .opt("Architecture", a.architecture.clone())
+                .opt("VirtualizationType", a.virtualization_type.clone())
+                .opt("EnaSupport", tri(a.ena_support, a.no_ena_support))
+                .opt("BootMode", a.boot_mode.clone())
+                .opt("SriovNetSupport", a.sriov_net_support.clone())
+                .opt("ImdsSupport", a.imds_support.clone())
+                .opt("TpmSupport", a.tpm_support.clone())
                 .build(),
         ),
         C::CopyImage(a) => (
@@ -133,6 +139,15 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .set("InstanceType", a.instance_type.clone())
                 .opt("Placement", a.placement.clone())
                 .opt("BlockDeviceMappings", flatten(&a.block_device_mappings))
+                .opt("KeyName", a.key_name.clone())
+                .opt("SecurityGroupIds", flatten(&a.security_group_ids))
+                .opt("SecurityGroups", flatten(&a.security_groups))
+                .opt("SubnetId", a.subnet_id.clone())
+                .opt("PrivateIpAddress", a.private_ip_address.clone())
+                .opt("UserData", a.user_data.clone())
+                .opt("ClientToken", a.client_token.clone())
+                .opt("Monitoring", a.monitoring.clone())
+                .opt("EbsOptimized", tri(a.ebs_optimized, a.no_ebs_optimized))
                 .build(),
         ),
         C::StartInstances(a) => ("StartInstances", instance_ids(a)),
@@ -147,6 +162,13 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("VolumeType", a.volume_type.clone())
                 .opt("Encrypted", tri(a.encrypted, a.no_encrypted))
                 .opt("KmsKeyId", a.kms_key_id.clone())
+                .opt("Iops", a.iops)
+                .opt("Throughput", a.throughput)
+                .opt(
+                    "MultiAttachEnabled",
+                    tri(a.multi_attach_enabled, a.no_multi_attach_enabled),
+                )
+                .opt("ClientToken", a.client_token.clone())
                 .build(),
         ),
         C::DeleteVolume(a) => (

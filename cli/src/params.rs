@@ -158,6 +158,26 @@ pub fn parse_placement(arg: &str) -> Result<Value, String> {
     one_structure(arg, &shorthand::PLACEMENT)
 }
 
+/// `--monitoring Enabled=true` or JSON.
+///
+/// # Errors
+/// Unreadable `file://`, malformed JSON or shorthand, or not a single structure.
+pub fn parse_monitoring(arg: &str) -> Result<Value, String> {
+    one_structure(arg, &shorthand::MONITORING)
+}
+
+/// `--user-data`: the text (or `file://` text, or `fileb://` bytes) base64-encoded, as the AWS
+/// CLI sends RunInstances' user data.
+///
+/// # Errors
+/// An unreadable file.
+pub fn parse_user_data(arg: &str) -> Result<String, String> {
+    if let Some(path) = arg.strip_prefix("fileb://") {
+        return Ok(base64_encode(&read_bounded(arg, path)?));
+    }
+    Ok(base64_encode(load_text(arg)?.as_bytes()))
+}
+
 /// `--encryption-context k=v,k2=v2` or a JSON object of strings.
 ///
 /// # Errors

@@ -281,6 +281,9 @@ pub static FILTER: Shape = Shape::Structure(&[("Name", &STRING), ("Values", &STR
 /// `Placement`.
 pub static PLACEMENT: Shape = Shape::Structure(&[("AvailabilityZone", &STRING)]);
 
+/// `RunInstancesMonitoringEnabled`.
+pub static MONITORING: Shape = Shape::Structure(&[("Enabled", &BOOLEAN)]);
+
 /// `EncryptionContext`.
 pub static STRING_MAP: Shape = Shape::StringMap;
 

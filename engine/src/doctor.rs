@@ -706,6 +706,8 @@ fn rebuild(h: &BlobHeader) -> Option<Rebuilt> {
             create_time: r.create_time.clone(),
             encryption,
             attachment: None,
+            iops: None,
+            throughput: None,
         }))
     } else {
         Some(Rebuilt::Snapshot(SnapshotRec {

@@ -65,6 +65,10 @@ codes! {
     INVALID_AMI_NAME_DUPLICATE = "InvalidAMIName.Duplicate" => AlreadyExists,
     INVALID_AMI_NAME_MALFORMED = "InvalidAMIName.Malformed" => InvalidArgument,
     INVALID_ZONE_NOT_FOUND = "InvalidZone.NotFound" => NotFound,
+    INVALID_SUBNET_ID_NOT_FOUND = "InvalidSubnetID.NotFound" => NotFound,
+    INVALID_GROUP_NOT_FOUND = "InvalidGroup.NotFound" => NotFound,
+    INVALID_IP_ADDRESS_IN_USE = "InvalidIPAddress.InUse" => InvalidState,
+    INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET = "InsufficientFreeAddressesInSubnet" => InvalidState,
     // EC2: parameters and state
     INVALID_PARAMETER_VALUE = "InvalidParameterValue" => InvalidArgument,
     INVALID_PARAMETER_DEPENDENCY = "InvalidParameterDependency" => InvalidArgument,

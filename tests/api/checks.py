@@ -606,6 +606,62 @@ def check_aws_cli():
     assert me["Arn"].endswith(":user/admin")
 
 
+
+def check_launch_params():
+    ec2, ebs = client("ec2"), client("ebs")
+    image_id = base_image(ec2, ebs, pattern("launch", BS), name="launch")
+    first = launch(ec2, ImageId=image_id, InstanceType="t3.micro")
+    sg = first["SecurityGroups"][0]["GroupId"]
+    assert first["SecurityGroups"][0]["GroupName"] == "default", first
+    inst = launch(ec2, ImageId=image_id, InstanceType="t3.micro", KeyName="MyKeyPair",
+                  SecurityGroupIds=[sg], SubnetId=first["SubnetId"], UserData="echo hi",
+                  Monitoring={"Enabled": True}, ClientToken="launch-params-1")
+    shown = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])
+    i = shown["Reservations"][0]["Instances"][0]
+    assert i["KeyName"] == "MyKeyPair" and i["InstanceType"] == "t3.micro", i
+    assert i["VpcId"] == first["VpcId"] and i["SubnetId"] == first["SubnetId"], i
+    assert i["PrivateIpAddress"] == "172.31.0.5", i
+    assert i["PrivateDnsName"] == "ip-172-31-0-5.ec2.internal", i
+    assert i["Monitoring"]["State"] == "enabled" and i["Architecture"] == "x86_64", i
+    assert i["NetworkInterfaces"][0]["Groups"][0]["GroupId"] == sg, i
+    again = ec2.run_instances(ImageId=image_id, InstanceType="t3.micro", KeyName="MyKeyPair",
+                              SecurityGroupIds=[sg], SubnetId=first["SubnetId"],
+                              UserData="echo hi", Monitoring={"Enabled": True},
+                              MinCount=1, MaxCount=1, ClientToken="launch-params-1")
+    assert again["Instances"][0]["InstanceId"] == inst["InstanceId"], again
+    fails("IdempotentParameterMismatch", ec2.run_instances, ImageId=image_id,
+          InstanceType="t3.small", MinCount=1, MaxCount=1, ClientToken="launch-params-1")
+    e = fails("InvalidParameterValue", ec2.run_instances, ImageId=image_id,
+              InstanceType="zz.huge", MinCount=1, MaxCount=1)
+    assert "Invalid value 'zz.huge' for InstanceType." in str(e), e
+    fails("InvalidGroup.NotFound", ec2.run_instances, ImageId=image_id, MinCount=1, MaxCount=1,
+          SecurityGroupIds=["sg-0b0384b66d7d692f9"])
+    found = ec2.describe_instances(Filters=[{"Name": "key-name", "Values": ["MyKeyPair"]},
+                                            {"Name": "instance.group-id", "Values": [sg]}])
+    assert [x["InstanceId"] for r in found["Reservations"] for x in r["Instances"]] \
+        == [inst["InstanceId"]], found
+    v = ec2.create_volume(AvailabilityZone="us-east-1a", Size=8, VolumeType="gp3",
+                          Iops=4000, Throughput=500)
+    assert (v["Iops"], v["Throughput"]) == (4000, 500), v
+    fails("InvalidParameterValue", ec2.create_volume, AvailabilityZone="us-east-1a", Size=8,
+          VolumeType="gp3", Throughput=1000)
+    fails("MissingParameter", ec2.create_volume, AvailabilityZone="us-east-1a", Size=8,
+          VolumeType="io2")
+    arm = ec2.register_image(
+        Name="arm", RootDeviceName="/dev/xvda", Architecture="arm64", EnaSupport=True,
+        BootMode="uefi", VirtualizationType="hvm",
+        BlockDeviceMappings=[
+            {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": upload(ebs, pattern("arm", BS))}},
+            {"DeviceName": "/dev/sdb", "VirtualName": "ephemeral0"}])["ImageId"]
+    img = ec2.describe_images(Filters=[{"Name": "architecture", "Values": ["arm64"]}])["Images"]
+    assert [x["ImageId"] for x in img] == [arm], img
+    assert img[0]["BootMode"] == "uefi" and img[0]["EnaSupport"] is True, img
+    assert img[0]["BlockDeviceMappings"][1] == {"DeviceName": "/dev/sdb",
+                                                "VirtualName": "ephemeral0"}, img
+    fails("InvalidParameterValue", ec2.run_instances, ImageId=arm, InstanceType="m5.large",
+          MinCount=1, MaxCount=1)
+
+
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
 
 if __name__ == "__main__":

@@ -184,10 +184,11 @@ impl Core<'_> {
         &mut self,
         r: DescribeAccountAttributes,
     ) -> Result<out::DescribeAccountAttributesResult> {
-        // No VPCs are modelled: instances launch into "none" (EC2-VPC is the only platform).
+        // Every region has its default VPC (ec2::network); instances launch into it.
+        let vpc = super::network::default_vpc_id(self.account(), self.region());
         let all = [
             ("supported-platforms", "VPC"),
-            ("default-vpc", "none"),
+            ("default-vpc", vpc.as_str()),
             ("max-instances", "20"),
             ("vpc-max-security-groups-per-interface", "5"),
             ("max-elastic-ips", "5"),
@@ -242,10 +243,10 @@ mod tests {
             "DescribeAccountAttributes",
             json!({"AttributeNames": ["default-vpc"]}),
         );
-        assert_eq!(
-            a["AccountAttributes"][0]["AttributeValues"][0]["AttributeValue"],
-            "none"
-        );
+        let vpc = a["AccountAttributes"][0]["AttributeValues"][0]["AttributeValue"]
+            .as_str()
+            .unwrap();
+        assert!(vpc.starts_with("vpc-") && vpc.len() == 21, "{vpc}");
         let bad = e
             .invoke(
                 &ctx,

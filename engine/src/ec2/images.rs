@@ -1,10 +1,12 @@
 //! Image operations: RegisterImage, CopyImage, CreateImage, DeregisterImage, DescribeImages.
 
+use super::model::ImageAttributes;
 use super::model::{ImageMapping, ImageRec, ImageState, SnapshotRec, SnapshotState, VolumeRec};
 use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
 use super::snapshots::{capture_job, image_using, KEY_NOT_ACCESSIBLE};
+use super::volume_types;
 use super::{is_key_problem, Core, Planned, GIB};
 use crate::blob::TempBlob;
 use crate::catalog::Tx;
@@ -13,8 +15,7 @@ use crate::error::{bail, Code, Result};
 use crate::jobs::{SourceRef, Target, Task};
 use crate::progress::Progress;
 
-/// The default volume type of mappings that name none.
-pub(crate) const DEFAULT_VOLUME_TYPE: &str = "gp2";
+pub(crate) use super::volume_types::DEFAULT_VOLUME_TYPE;
 
 impl Core<'_> {
     /// `InvalidAMIName.Duplicate` if a registered image of this region already has `name`.
@@ -67,6 +68,7 @@ impl Core<'_> {
             );
         };
         rules::check_device(&root)?;
+        let (architecture, attributes) = check_image_attributes(&r)?;
         let region = self.region().to_owned();
         let image_id = Self::new_image_id();
         self.cat.write(|tx| {
@@ -81,6 +83,18 @@ impl Core<'_> {
                 }
                 seen.push(dev);
                 if m.no_device.is_some() || m.virtual_name.is_some() {
+                    if let Some(v) = &m.virtual_name {
+                        check_virtual_name(v)?;
+                    }
+                    if m.ebs.is_some() {
+                        bail!(
+                            Code::INVALID_BLOCK_DEVICE_MAPPING,
+                            "The device {} cannot have both Ebs and {}",
+                            m.device_name,
+                            if m.no_device.is_some() { "NoDevice" } else { "VirtualName" }
+                        );
+                    }
+                    mappings.push(ImageMapping::not_ebs(&m.device_name, m.virtual_name.clone()));
                     continue;
                 }
                 let Some(ebs) = &m.ebs else {
@@ -121,7 +135,7 @@ impl Core<'_> {
                         (None, size, ebs.encrypted.unwrap_or(false))
                     }
                 };
-                rules::check_volume_size(&volume_type, size)?;
+                let perf = volume_types::check(&volume_type, size, ebs.iops, ebs.throughput)?;
                 mappings.push(ImageMapping {
                     device_name: m.device_name.clone(),
                     snapshot_id,
@@ -129,6 +143,10 @@ impl Core<'_> {
                     volume_type,
                     delete_on_termination: ebs.delete_on_termination.unwrap_or(true),
                     encrypted,
+                    iops: perf.iops,
+                    throughput: perf.throughput,
+                    virtual_name: None,
+                    no_device: false,
                 });
             }
             let root_ok = mappings
@@ -150,11 +168,12 @@ impl Core<'_> {
                 owner_id: self.account().to_owned(),
                 creation_date: now_iso(),
                 root_device_name: root.clone(),
-                architecture: r.architecture.clone().unwrap_or_else(|| "x86_64".into()),
+                architecture: architecture.clone(),
                 mappings,
                 source_instance_id: None,
                 source_image_id: None,
                 source_region: None,
+                attributes: attributes.clone(),
             })
         })?;
         Ok(out::ImageIdResult {
@@ -385,6 +404,7 @@ impl Core<'_> {
             source_instance_id: None,
             source_image_id: Some(src.id.clone()),
             source_region: Some(r.source_region.clone()),
+            attributes: src.attributes.clone(),
         };
         self.commit_image(&image, temps, &recs, |tx| {
             if asynchronous {
@@ -490,6 +510,11 @@ impl Core<'_> {
                 continue;
             }
             rules::check_device(&m.device_name)?;
+            if let Some(v) = &m.virtual_name {
+                check_virtual_name(v)?;
+                extra.push(ImageMapping::not_ebs(&m.device_name, Some(v.clone())));
+                continue;
+            }
             let Some(ebs) = &m.ebs else {
                 bail!(
                     Code::MISSING_PARAMETER,
@@ -513,7 +538,7 @@ impl Core<'_> {
                 .volume_type
                 .clone()
                 .unwrap_or_else(|| DEFAULT_VOLUME_TYPE.into());
-            rules::check_volume_size(&volume_type, size)?;
+            let perf = volume_types::check(&volume_type, size, ebs.iops, ebs.throughput)?;
             extra.push(ImageMapping {
                 device_name: m.device_name.clone(),
                 snapshot_id: None,
@@ -521,6 +546,10 @@ impl Core<'_> {
                 volume_type,
                 delete_on_termination: ebs.delete_on_termination.unwrap_or(true),
                 encrypted: ebs.encrypted.unwrap_or(false),
+                iops: perf.iops,
+                throughput: perf.throughput,
+                virtual_name: None,
+                no_device: false,
             });
         }
         // One point in time: a mounted instance's writes are frozen (after in-flight writes
@@ -536,11 +565,12 @@ impl Core<'_> {
             owner_id: self.account().to_owned(),
             creation_date: now_iso(),
             root_device_name: inst.root_device_name.clone(),
-            architecture: "x86_64".into(),
+            architecture: inst.architecture().to_owned(),
             mappings,
             source_instance_id: Some(inst.id.clone()),
             source_image_id: None,
             source_region: None,
+            attributes: inst.launch.image.clone(),
         };
         let describe = |v: &VolumeRec| {
             format!(
@@ -555,6 +585,10 @@ impl Core<'_> {
             volume_type: v.volume_type.clone(),
             delete_on_termination: dot,
             encrypted: v.encryption.is_some(),
+            iops: v.iops,
+            throughput: v.throughput,
+            virtual_name: None,
+            no_device: false,
         };
         if !self.wait {
             // Admitted now (pending image and snapshots), captured by a job that holds the
@@ -705,6 +739,39 @@ impl Core<'_> {
                         i.mappings.iter().map(|m| m.device_name.clone()).collect()
                     }
                     "source-instance-id" => i.source_instance_id.iter().cloned().collect(),
+                    "architecture" => vec![i.architecture.clone()],
+                    "virtualization-type" => vec![i.attributes.virtualization_type.clone()],
+                    "ena-support" => i
+                        .attributes
+                        .ena_support
+                        .map(rules::bool_str)
+                        .into_iter()
+                        .collect(),
+                    "boot-mode" => i.attributes.boot_mode.iter().cloned().collect(),
+                    "sriov-net-support" => i.attributes.sriov_net_support.iter().cloned().collect(),
+                    "tpm-support" => i.attributes.tpm_support.iter().cloned().collect(),
+                    "imds-support" => i.attributes.imds_support.iter().cloned().collect(),
+                    "hypervisor" => vec!["xen".to_owned()],
+                    "image-type" => vec!["machine".to_owned()],
+                    "root-device-type" => vec!["ebs".to_owned()],
+                    "block-device-mapping.volume-type" => i
+                        .mappings
+                        .iter()
+                        .filter(|m| m.is_ebs())
+                        .map(|m| m.volume_type.clone())
+                        .collect(),
+                    "block-device-mapping.volume-size" => i
+                        .mappings
+                        .iter()
+                        .filter(|m| m.is_ebs())
+                        .map(|m| m.volume_size.to_string())
+                        .collect(),
+                    "block-device-mapping.delete-on-termination" => i
+                        .mappings
+                        .iter()
+                        .filter(|m| m.is_ebs())
+                        .map(|m| rules::bool_str(m.delete_on_termination))
+                        .collect(),
                     _ => return None,
                 })
             })?;
@@ -714,4 +781,90 @@ impl Core<'_> {
         }
         Ok(shown)
     }
+}
+
+/// Checks one of RegisterImage's enumerated values, with AWS's message.
+fn check_enum(parameter: &str, value: &str, valid: &[&str]) -> Result<()> {
+    if !valid.contains(&value) {
+        bail!(
+            Code::INVALID_PARAMETER_VALUE,
+            "Value ({value}) for parameter {parameter} is invalid. Valid values: {}",
+            valid.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// RegisterImage's architecture and launch attributes, checked against the values of AWS's
+/// model. Without them an image is x86_64 and HVM (see docs/DECISIONS.md, "Launch
+/// parameters").
+fn check_image_attributes(r: &rq::RegisterImage) -> Result<(String, ImageAttributes)> {
+    let architecture = r.architecture.clone().unwrap_or_else(|| "x86_64".into());
+    check_enum(
+        "architecture",
+        &architecture,
+        &["i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"],
+    )?;
+    let virtualization_type = r
+        .virtualization_type
+        .clone()
+        .unwrap_or_else(|| "hvm".into());
+    check_enum(
+        "virtualizationType",
+        &virtualization_type,
+        &["hvm", "paravirtual"],
+    )?;
+    if let Some(b) = &r.boot_mode {
+        check_enum("bootMode", b, &["legacy-bios", "uefi", "uefi-preferred"])?;
+        if b == "legacy-bios" && architecture.starts_with("arm64") {
+            bail!(
+                Code::INVALID_PARAMETER_COMBINATION,
+                "The boot mode 'legacy-bios' is not supported for the '{architecture}' \
+                 architecture; arm64 images boot with UEFI."
+            );
+        }
+    }
+    if let Some(s) = &r.sriov_net_support {
+        check_enum("sriovNetSupport", s, &["simple"])?;
+    }
+    if let Some(i) = &r.imds_support {
+        check_enum("imdsSupport", i, &["v2.0"])?;
+    }
+    if let Some(t) = &r.tpm_support {
+        check_enum("tpmSupport", t, &["v2.0"])?;
+        let uefi = matches!(r.boot_mode.as_deref(), Some("uefi"))
+            || (r.boot_mode.is_none() && architecture.starts_with("arm64"));
+        if !uefi {
+            bail!(
+                Code::INVALID_PARAMETER_COMBINATION,
+                "NitroTPM (TpmSupport v2.0) requires the boot mode 'uefi'."
+            );
+        }
+    }
+    Ok((
+        architecture,
+        ImageAttributes {
+            virtualization_type,
+            ena_support: r.ena_support,
+            boot_mode: r.boot_mode.clone(),
+            sriov_net_support: r.sriov_net_support.clone(),
+            imds_support: r.imds_support.clone(),
+            tpm_support: r.tpm_support.clone(),
+        },
+    ))
+}
+
+/// An instance-store name: `ephemeral0` to `ephemeral23`.
+fn check_virtual_name(name: &str) -> Result<()> {
+    let ok = name
+        .strip_prefix("ephemeral")
+        .and_then(|n| n.parse::<u8>().ok().filter(|n| *n <= 23).map(|_| n))
+        .is_some_and(|n| !n.starts_with('+') && (n == "0" || !n.starts_with('0')));
+    if !ok {
+        bail!(
+            Code::INVALID_PARAMETER_VALUE,
+            "Value ({name}) for parameter virtualName is invalid. Expected: 'ephemeral[0-23]'."
+        );
+    }
+    Ok(())
 }

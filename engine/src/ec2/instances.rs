@@ -2,12 +2,16 @@
 //! DescribeInstances.
 
 use super::images::DEFAULT_VOLUME_TYPE;
+use super::instance_types::{self, DEFAULT_INSTANCE_TYPE};
 use super::model::{
     Attachment, ImageRec, InstanceRec, InstanceState, SnapshotRec, VolumeRec, VolumeState,
 };
+use super::model::{ImageAttributes, LaunchParams};
+use super::network;
 use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
+use super::volume_types::{self, Performance};
 use super::{is_key_problem, Core, GIB};
 use crate::catalog::Tx;
 use crate::clock::now_iso;
@@ -33,6 +37,10 @@ struct LaunchVolume {
     delete_on_termination: bool,
     encrypted: Option<bool>,
     kms_key_id: Option<String>,
+    iops: Option<u64>,
+    throughput: Option<u64>,
+    /// Checked by `volume_types::check` once the request's mapping is applied.
+    perf: Performance,
 }
 
 impl Core<'_> {
@@ -45,7 +53,7 @@ impl Core<'_> {
     ) -> Result<Vec<LaunchVolume>> {
         let root = canonical_device(&img.root_device_name);
         let mut out = Vec::new();
-        for m in &img.mappings {
+        for m in img.mappings.iter().filter(|m| m.is_ebs()) {
             let snapshot = match &m.snapshot_id {
                 Some(s) => Some(self.completed_snapshot(tx, &img.region, s)?),
                 None => None,
@@ -58,6 +66,9 @@ impl Core<'_> {
                 delete_on_termination: m.delete_on_termination,
                 encrypted: (m.snapshot_id.is_none() && m.encrypted).then_some(true),
                 kms_key_id: None,
+                iops: m.iops.map(u64::from),
+                throughput: m.throughput.map(u64::from),
+                perf: Performance::default(),
             });
         }
         let mut seen = Vec::new();
@@ -121,6 +132,9 @@ impl Core<'_> {
                         delete_on_termination: false,
                         encrypted: None,
                         kms_key_id: None,
+                        iops: None,
+                        throughput: None,
+                        perf: Performance::default(),
                     });
                     out.last_mut().expect("just pushed")
                 }
@@ -129,7 +143,18 @@ impl Core<'_> {
                 entry.snapshot = Some(self.completed_snapshot(tx, &img.region, s)?);
             }
             if let Some(t) = &ebs.volume_type {
+                if *t != entry.volume_type {
+                    // The image's IOPS and throughput belong to its type.
+                    entry.iops = None;
+                    entry.throughput = None;
+                }
                 entry.volume_type = t.clone();
+            }
+            if ebs.iops.is_some() {
+                entry.iops = ebs.iops;
+            }
+            if ebs.throughput.is_some() {
+                entry.throughput = ebs.throughput;
             }
             if let Some(d) = ebs.delete_on_termination {
                 entry.delete_on_termination = d;
@@ -154,8 +179,8 @@ impl Core<'_> {
                 }
             }
         }
-        for v in &out {
-            rules::check_volume_size(&v.volume_type, v.size)?;
+        for v in &mut out {
+            v.perf = volume_types::check(&v.volume_type, v.size, v.iops, v.throughput)?;
         }
         if !out.iter().any(|v| canonical_device(&v.device) == root) {
             bail!(
@@ -187,12 +212,20 @@ impl Core<'_> {
             );
         }
         let region = self.region().to_owned();
-        let az = r
-            .placement
-            .as_ref()
-            .and_then(|p| p.availability_zone.clone())
-            .unwrap_or_else(|| format!("{region}a"));
-        rules::check_az(&region, &az)?;
+        let launch = check_launch(&r, self.account(), &region)?;
+        let az = launch.az.clone();
+        let fingerprint = request_fingerprint(&format!(
+            "{:?}",
+            rq::RunInstances {
+                client_token: None,
+                ..r.clone()
+            }
+        ));
+        if let Some(reservation) =
+            self.replayed("RunInstances", r.client_token.as_deref(), &fingerprint)?
+        {
+            return self.reservation_view(&reservation);
+        }
         let (img, layout, ebd) = self.cat.read(|tx| {
             let img = self.image(tx, &region, &r.image_id)?;
             if img.state != super::model::ImageState::Available {
@@ -201,6 +234,14 @@ impl Core<'_> {
                     "Image {} is not available (it is {})",
                     img.id,
                     img.state_str()
+                );
+            }
+            instance_types::check_architecture(&launch.instance_type, &img.architecture)?;
+            if img.attributes.virtualization_type == "paravirtual" {
+                bail!(
+                    Code::INVALID_PARAMETER_COMBINATION,
+                    "Non-Windows instances with a virtualization type of 'paravirtual' are not \
+                     supported for this instance type."
                 );
             }
             let layout = self.effective_mapping(tx, &img, &r.block_device_mappings)?;
@@ -228,19 +269,25 @@ impl Core<'_> {
         let mut volumes = Vec::new();
         let mut temps = Vec::new();
         let mut jobs = Vec::new();
-        for _ in 0..max {
+        for index in 0..max {
             let mut inst = InstanceRec {
                 id: Self::new_instance_id().to_string(),
                 region: region.clone(),
                 reservation_id: reservation.clone(),
                 owner_id: self.account().to_owned(),
                 image_id: img.id.clone(),
-                instance_type: r.instance_type.clone().unwrap_or_else(|| "t3.micro".into()),
+                instance_type: launch.type_name.clone(),
                 state: InstanceState::Running,
                 state_reason: None,
                 launch_time: launch_time.clone(),
                 az: az.clone(),
                 root_device_name: img.root_device_name.clone(),
+                launch: LaunchParams {
+                    launch_index: index,
+                    architecture: img.architecture.clone(),
+                    image: img.attributes.clone(),
+                    ..launch.params.clone()
+                },
             };
             let vol_ids: Vec<String> = layout
                 .iter()
@@ -321,6 +368,8 @@ impl Core<'_> {
                     },
                     create_time: launch_time.clone(),
                     encryption: planned.encryption,
+                    iops: v.perf.iops,
+                    throughput: v.perf.throughput,
                     attachment: Some(Attachment {
                         instance_id: inst.id.clone(),
                         device: v.device.clone(),
@@ -343,7 +392,20 @@ impl Core<'_> {
                 t.set_record(v.blob_record(self.account()))?;
             }
         }
-        self.cat.write(|tx| {
+        let instances = self.cat.write(|tx| {
+            // Addresses are chosen in the transaction that stores the instances, so two
+            // launches never get the same one.
+            let subnet = network::default_subnet(self.account(), &region, &az);
+            let mut used = self.addresses_in_use(tx, &region, &az)?;
+            let mut instances = instances.clone();
+            for i in &mut instances {
+                if i.state == InstanceState::Terminated {
+                    continue;
+                }
+                let ip = network::allocate(&subnet, &used, r.private_ip_address.as_deref())?;
+                used.push(ip);
+                i.launch.private_ip = Some(ip.to_string());
+            }
             for t in temps {
                 t.persist_in(tx)?;
             }
@@ -356,7 +418,14 @@ impl Core<'_> {
             for (tasks, target) in jobs {
                 self.queue_job(tx, "RunInstances", tasks, target)?;
             }
-            Ok(())
+            self.remember_token(
+                tx,
+                "RunInstances",
+                r.client_token.as_deref(),
+                &fingerprint,
+                &reservation,
+            )?;
+            Ok(instances)
         })?;
         let shown = instances
             .iter()
@@ -375,6 +444,93 @@ impl Core<'_> {
             reservation_id: reservation.to_string(),
             owner_id: self.account().to_owned(),
             instances: shown,
+        })
+    }
+
+    /// The private addresses the live instances of `az`'s default subnet have.
+    fn addresses_in_use(
+        &self,
+        tx: &Tx<'_>,
+        region: &str,
+        az: &str,
+    ) -> Result<Vec<std::net::Ipv4Addr>> {
+        Ok(tx
+            .list::<InstanceRec>(region)?
+            .into_iter()
+            .filter(|i| i.az == az && i.state != InstanceState::Terminated)
+            .filter_map(|i| i.launch.private_ip.and_then(|ip| ip.parse().ok()))
+            .collect())
+    }
+
+    /// ClientToken (SEMANTICS.md §12 rule 12, for every operation that takes one): the id the
+    /// first call with `token` made when `fingerprint` matches its parameters.
+    ///
+    /// # Errors
+    /// `IdempotentParameterMismatch` when the token was used with other parameters;
+    /// `InvalidParameterValue` for a token longer than 64 ASCII characters.
+    pub(super) fn replayed(
+        &self,
+        op: &str,
+        token: Option<&str>,
+        fingerprint: &str,
+    ) -> Result<Option<String>> {
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        if token.len() > 64 || !token.is_ascii() {
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "Value ({token}) for parameter clientToken is invalid. The client token must \
+                 be at most 64 ASCII characters."
+            );
+        }
+        let key = super::model::client_token_setting(self.region(), op, token);
+        let Some(prev) = self.cat.read(|tx| tx.setting(&key))? else {
+            return Ok(None);
+        };
+        let (fp, id) = prev.split_once('\n').unwrap_or(("", ""));
+        if fp != fingerprint {
+            bail!(
+                Code::IDEMPOTENT_PARAMETER_MISMATCH,
+                "Client token {token} was used with different parameters"
+            );
+        }
+        Ok(Some(id.to_owned()))
+    }
+
+    /// Keeps `id` as what `token` made (nothing without a token), in the transaction that
+    /// stores it.
+    pub(super) fn remember_token(
+        &self,
+        tx: &Tx<'_>,
+        op: &str,
+        token: Option<&str>,
+        fingerprint: &str,
+        id: &str,
+    ) -> Result<()> {
+        match token {
+            Some(t) => {
+                let key = super::model::client_token_setting(self.region(), op, t);
+                tx.set_setting(&key, &format!("{fingerprint}\n{id}"))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// A reservation as DescribeInstances shows it now (a repeated RunInstances answers it).
+    fn reservation_view(&mut self, reservation: &str) -> Result<out::Reservation> {
+        let found = self.describe_instances(rq::Describe {
+            filters: vec![rq::Filter {
+                name: "reservation-id".into(),
+                values: vec![reservation.to_owned()],
+            }],
+            ..Default::default()
+        })?;
+        found.into_iter().next().ok_or_else(|| {
+            crate::error::Error::new(
+                Code::IDEMPOTENT_PARAMETER_MISMATCH,
+                format!("The reservation {reservation} of this client token no longer exists"),
+            )
         })
     }
 
@@ -581,6 +737,7 @@ impl Core<'_> {
         })?;
         let mut reservations: Vec<out::Reservation> = Vec::new();
         for (i, vols) in rows {
+            let j = i.view(&vols, i.state);
             let ok = matches_filters(&r.filters, |name| {
                 Some(match name {
                     "instance-id" => vec![i.id.clone()],
@@ -589,6 +746,33 @@ impl Core<'_> {
                     "image-id" => vec![i.image_id.clone()],
                     "availability-zone" => vec![i.az.clone()],
                     "instance-type" => vec![i.instance_type.clone()],
+                    "vpc-id" | "network-interface.vpc-id" => j.vpc_id.iter().cloned().collect(),
+                    "subnet-id" | "network-interface.subnet-id" => {
+                        j.subnet_id.iter().cloned().collect()
+                    }
+                    "private-ip-address" | "network-interface.addresses.private-ip-address" => {
+                        j.private_ip_address.iter().cloned().collect()
+                    }
+                    "private-dns-name" => vec![j.private_dns_name.clone()],
+                    "key-name" => i.launch.key_name.iter().cloned().collect(),
+                    "architecture" => vec![j.architecture.clone()],
+                    "virtualization-type" => vec![j.virtualization_type.clone()],
+                    "hypervisor" => vec![j.hypervisor.clone()],
+                    "boot-mode" => j.boot_mode.iter().cloned().collect(),
+                    "ebs-optimized" => vec![rules::bool_str(j.ebs_optimized)],
+                    "monitoring-state" => vec![j.monitoring.state.clone()],
+                    "client-token" => i.launch.client_token.iter().cloned().collect(),
+                    "ami-launch-index" => vec![i.launch.launch_index.to_string()],
+                    "instance.group-id" | "group-id" | "network-interface.group-id" => j
+                        .security_groups
+                        .iter()
+                        .map(|g| g.group_id.clone())
+                        .collect(),
+                    "instance.group-name" | "group-name" | "network-interface.group-name" => j
+                        .security_groups
+                        .iter()
+                        .map(|g| g.group_name.clone())
+                        .collect(),
                     "reservation-id" => vec![i.reservation_id.clone()],
                     "block-device-mapping.volume-id" => vols.iter().map(|v| v.id.clone()).collect(),
                     _ => return None,
@@ -597,7 +781,6 @@ impl Core<'_> {
             if !ok {
                 continue;
             }
-            let j = i.view(&vols, i.state);
             match reservations
                 .iter_mut()
                 .find(|r| r.reservation_id == i.reservation_id)
@@ -612,4 +795,115 @@ impl Core<'_> {
         }
         Ok(reservations)
     }
+}
+
+/// What RunInstances checked of its parameters before it reads the catalog.
+struct Launch {
+    az: String,
+    type_name: String,
+    instance_type: instance_types::InstanceType,
+    /// The parameters every instance of the launch records (address, index and image
+    /// attributes are filled in per instance).
+    params: LaunchParams,
+}
+
+/// Most bytes of user data once decoded (RunInstances reference).
+const USER_DATA_LIMIT: usize = 16 * 1024;
+
+/// Checks RunInstances' instance type, key name, user data, network and placement, as AWS does,
+/// before any row is read. Pure.
+fn check_launch(r: &rq::RunInstances, account: &str, region: &str) -> Result<Launch> {
+    let type_name = r
+        .instance_type
+        .clone()
+        .unwrap_or_else(|| DEFAULT_INSTANCE_TYPE.to_owned());
+    let instance_type = instance_types::check(&type_name)?;
+    if r.ebs_optimized == Some(true) && !instance_types::supports_ebs_optimized(&type_name) {
+        bail!(
+            Code::INVALID_PARAMETER_COMBINATION,
+            "EBS-optimized instances are not supported for your requested configuration."
+        );
+    }
+    if let Some(k) = &r.key_name {
+        if k.is_empty() || k.len() > 255 || !k.is_ascii() {
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "Invalid value '{k}' for KeyName: a key pair name is 1 to 255 ASCII characters."
+            );
+        }
+    }
+    if let Some(u) = &r.user_data {
+        let Ok(bytes) = crate::base64::decode(u) else {
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "Invalid BASE64 encoding of user data."
+            );
+        };
+        if bytes.len() > USER_DATA_LIMIT {
+            bail!(
+                Code::INVALID_PARAMETER_VALUE,
+                "User data is limited to {USER_DATA_LIMIT} bytes"
+            );
+        }
+    }
+    network::check_groups(account, region, &r.security_group_ids, &r.security_groups)?;
+    let zone = r
+        .placement
+        .as_ref()
+        .and_then(|p| p.availability_zone.clone());
+    if let Some(z) = &zone {
+        rules::check_az(region, z)?;
+    }
+    let az = match &r.subnet_id {
+        Some(id) => {
+            let subnet = network::subnet_by_id(account, region, id)?;
+            if let Some(z) = zone.as_ref().filter(|z| **z != subnet.availability_zone) {
+                bail!(
+                    Code::INVALID_PARAMETER_VALUE,
+                    "Value ({z}) for parameter availabilityZone is invalid. Subnet '{id}' is in \
+                     the availability zone {}",
+                    subnet.availability_zone
+                );
+            }
+            subnet.availability_zone
+        }
+        None => zone.unwrap_or_else(|| format!("{region}a")),
+    };
+    if r.private_ip_address.is_some() && r.max_count.unwrap_or(1) > 1 {
+        bail!(
+            Code::INVALID_PARAMETER_COMBINATION,
+            "Cannot specify PrivateIpAddress when launching more than one instance."
+        );
+    }
+    if let Some(ip) = &r.private_ip_address {
+        // The same checks the allocation makes, before any data moves.
+        let subnet = network::default_subnet(account, region, &az);
+        network::allocate(&subnet, &[], Some(ip))?;
+    }
+    Ok(Launch {
+        az,
+        type_name,
+        instance_type,
+        params: LaunchParams {
+            key_name: r.key_name.clone(),
+            private_ip: None,
+            user_data: r.user_data.clone(),
+            client_token: r.client_token.clone(),
+            monitoring: r.monitoring.as_ref().is_some_and(|m| m.enabled),
+            ebs_optimized: r.ebs_optimized.unwrap_or(false),
+            launch_index: 0,
+            architecture: String::new(),
+            image: ImageAttributes::default(),
+        },
+    })
+}
+
+/// A request's parameters, for ClientToken comparisons: a digest of its debug form with the
+/// token left out.
+pub(super) fn request_fingerprint(debug: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(debug.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -10,8 +10,10 @@
 pub(crate) mod account;
 pub(crate) mod direct;
 mod images;
+mod instance_types;
 mod instances;
 pub(crate) mod model;
+mod network;
 pub(crate) mod requests;
 pub mod responses;
 pub(crate) mod rules;
@@ -19,6 +21,7 @@ mod settings;
 mod snapshots;
 pub(crate) use instances::KMS_REASON;
 pub(crate) use snapshots::KEY_NOT_ACCESSIBLE;
+mod volume_types;
 mod volumes;
 
 use crate::blob::{BlobHeader, BlobStore, TempBlob};

@@ -1,7 +1,9 @@
 //! EC2 catalog records (volumes, snapshots, images, instances) and their AWS views
 //! (`responses`). Pure: no I/O; the records are stored by the catalog and shown by Describe*.
 
+use super::network;
 use super::responses as out;
+use super::volume_types::{self, Performance};
 use crate::blob::{BlobRecord, RECORD_DIRECT};
 use crate::catalog::Record;
 use crate::kms::WrappedKey;
@@ -68,6 +70,12 @@ pub(crate) struct VolumeRec {
     pub create_time: String,
     pub encryption: Option<Encryption>,
     pub attachment: Option<Attachment>,
+    /// Provisioned IOPS (gp3, io1, io2); rows from before they were kept have none.
+    #[serde(default)]
+    pub iops: Option<u32>,
+    /// Provisioned throughput in MiB/s (gp3).
+    #[serde(default)]
+    pub throughput: Option<u32>,
 }
 
 impl Record for VolumeRec {
@@ -113,6 +121,14 @@ impl VolumeRec {
     }
 
     pub(crate) fn view(&self) -> out::Volume {
+        let perf = volume_types::shown(
+            &self.volume_type,
+            self.size_gib,
+            Performance {
+                iops: self.iops,
+                throughput: self.throughput,
+            },
+        );
         out::Volume {
             volume_id: self.id.clone(),
             size: self.size_gib,
@@ -129,6 +145,8 @@ impl VolumeRec {
                 .collect(),
             multi_attach_enabled: false,
             kms_key_id: self.encryption.as_ref().map(|e| e.key_arn().to_owned()),
+            iops: perf.iops,
+            throughput: perf.throughput,
         }
     }
 }
@@ -228,6 +246,72 @@ pub(crate) struct ImageMapping {
     pub volume_type: String,
     pub delete_on_termination: bool,
     pub encrypted: bool,
+    /// Provisioned IOPS of the volume a launch makes (gp3, io1, io2).
+    #[serde(default)]
+    pub iops: Option<u32>,
+    /// Provisioned throughput in MiB/s (gp3).
+    #[serde(default)]
+    pub throughput: Option<u32>,
+    /// An instance-store entry (`ephemeral0` …) instead of an EBS volume.
+    #[serde(default)]
+    pub virtual_name: Option<String>,
+    /// A `NoDevice` entry: the device is suppressed for instances launched from the image.
+    #[serde(default)]
+    pub no_device: bool,
+}
+
+impl ImageMapping {
+    /// Whether a launch makes an EBS volume for this entry.
+    pub(crate) fn is_ebs(&self) -> bool {
+        self.virtual_name.is_none() && !self.no_device
+    }
+
+    /// An instance-store or `NoDevice` entry for `device`.
+    pub(crate) fn not_ebs(device: &str, virtual_name: Option<String>) -> ImageMapping {
+        ImageMapping {
+            device_name: device.to_owned(),
+            snapshot_id: None,
+            volume_size: 0,
+            volume_type: String::new(),
+            delete_on_termination: false,
+            encrypted: false,
+            iops: None,
+            throughput: None,
+            no_device: virtual_name.is_none(),
+            virtual_name,
+        }
+    }
+}
+
+/// An image's launch attributes (RegisterImage's `VirtualizationType`, `EnaSupport`, …), kept
+/// as given and carried to copies and to instances.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+pub(crate) struct ImageAttributes {
+    /// `hvm` or `paravirtual`.
+    pub virtualization_type: String,
+    pub ena_support: Option<bool>,
+    /// `legacy-bios`, `uefi` or `uefi-preferred`.
+    pub boot_mode: Option<String>,
+    /// `simple`.
+    pub sriov_net_support: Option<String>,
+    /// `v2.0`.
+    pub imds_support: Option<String>,
+    /// `v2.0`.
+    pub tpm_support: Option<String>,
+}
+
+impl Default for ImageAttributes {
+    /// What images registered before these were kept show: HVM, nothing else set.
+    fn default() -> Self {
+        ImageAttributes {
+            virtualization_type: "hvm".to_owned(),
+            ena_support: None,
+            boot_mode: None,
+            sriov_net_support: None,
+            imds_support: None,
+            tpm_support: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -256,6 +340,8 @@ pub(crate) struct ImageRec {
     pub source_instance_id: Option<String>,
     pub source_image_id: Option<String>,
     pub source_region: Option<String>,
+    #[serde(default)]
+    pub attributes: ImageAttributes,
 }
 
 impl Record for ImageRec {
@@ -282,17 +368,32 @@ impl ImageRec {
         let block_device_mappings = self
             .mappings
             .iter()
-            .map(|m| out::BlockDeviceMapping {
-                device_name: m.device_name.clone(),
-                ebs: out::EbsBlockDevice {
-                    delete_on_termination: m.delete_on_termination,
-                    snapshot_id: m.snapshot_id.clone(),
-                    volume_size: m.volume_size,
-                    volume_type: m.volume_type.clone(),
-                    encrypted: m.encrypted,
-                },
+            .map(|m| {
+                let perf = volume_types::shown(
+                    &m.volume_type,
+                    m.volume_size,
+                    Performance {
+                        iops: m.iops,
+                        throughput: m.throughput,
+                    },
+                );
+                out::BlockDeviceMapping {
+                    device_name: m.device_name.clone(),
+                    ebs: m.is_ebs().then(|| out::EbsBlockDevice {
+                        delete_on_termination: m.delete_on_termination,
+                        snapshot_id: m.snapshot_id.clone(),
+                        volume_size: m.volume_size,
+                        volume_type: m.volume_type.clone(),
+                        encrypted: m.encrypted,
+                        iops: perf.iops,
+                        throughput: perf.throughput,
+                    }),
+                    virtual_name: m.virtual_name.clone(),
+                    no_device: m.no_device.then(String::new),
+                }
             })
             .collect();
+        let a = &self.attributes;
         out::Image {
             image_id: self.id.clone(),
             name: self.name.clone(),
@@ -304,13 +405,19 @@ impl ImageRec {
             root_device_type: "ebs".to_owned(),
             root_device_name: self.root_device_name.clone(),
             architecture: self.architecture.clone(),
-            virtualization_type: "hvm".to_owned(),
+            virtualization_type: a.virtualization_type.clone(),
             block_device_mappings,
             description: self.description.clone(),
             state_reason: state_reason(&self.state_reason),
             source_instance_id: self.source_instance_id.clone(),
             source_image_id: self.source_image_id.clone(),
             source_image_region: self.source_region.clone(),
+            ena_support: a.ena_support,
+            boot_mode: a.boot_mode.clone(),
+            sriov_net_support: a.sriov_net_support.clone(),
+            imds_support: a.imds_support.clone(),
+            tpm_support: a.tpm_support.clone(),
+            hypervisor: "xen".to_owned(),
         }
     }
 }
@@ -368,6 +475,29 @@ pub(crate) struct InstanceRec {
     pub launch_time: String,
     pub az: String,
     pub root_device_name: String,
+    /// What RunInstances was given and chose (rows from before these were kept have the
+    /// defaults: no key, no address, x86_64 HVM).
+    #[serde(default)]
+    pub launch: LaunchParams,
+}
+
+/// An instance's launch parameters, as RunInstances recorded them.
+#[derive(Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct LaunchParams {
+    pub key_name: Option<String>,
+    /// The primary private IPv4 address, in the default subnet of the instance's zone.
+    pub private_ip: Option<String>,
+    /// Base64, as given (at most 16 KiB once decoded).
+    pub user_data: Option<String>,
+    pub client_token: Option<String>,
+    pub monitoring: bool,
+    pub ebs_optimized: bool,
+    /// Its index in its reservation.
+    pub launch_index: u32,
+    /// The image's architecture (empty on old rows: x86_64).
+    pub architecture: String,
+    pub image: ImageAttributes,
 }
 
 impl Record for InstanceRec {
@@ -403,7 +533,22 @@ impl InstanceRec {
                 }
             })
             .collect();
-        out::Instance {
+        let l = &self.launch;
+        let architecture = self.architecture();
+        let subnet = network::default_subnet(&self.owner_id, &self.region, &self.az);
+        let vpc = network::default_vpc_id(&self.owner_id, &self.region);
+        let group = out::GroupIdentifier {
+            group_id: network::default_group_id(&self.owner_id, &self.region),
+            group_name: network::DEFAULT_GROUP_NAME.to_owned(),
+        };
+        let dns = match &l.private_ip {
+            Some(ip) => ip
+                .parse()
+                .map(|ip| network::private_dns_name(&self.region, ip))
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        let mut shown = out::Instance {
             instance_id: self.id.clone(),
             image_id: self.image_id.clone(),
             instance_type: self.instance_type.clone(),
@@ -416,7 +561,93 @@ impl InstanceRec {
             root_device_type: "ebs".to_owned(),
             block_device_mappings,
             state_reason: state_reason(&self.state_reason),
+            ami_launch_index: self.launch.launch_index,
+            key_name: self.launch.key_name.clone(),
+            security_groups: vec![group.clone()],
+            vpc_id: Some(vpc.clone()),
+            subnet_id: Some(subnet.id.clone()),
+            private_ip_address: self.launch.private_ip.clone(),
+            private_dns_name: dns.clone(),
+            public_dns_name: String::new(),
+            architecture: architecture.to_owned(),
+            virtualization_type: l.image.virtualization_type.clone(),
+            hypervisor: "xen".to_owned(),
+            ena_support: l.image.ena_support.unwrap_or(false),
+            sriov_net_support: l.image.sriov_net_support.clone(),
+            boot_mode: l.image.boot_mode.clone(),
+            current_instance_boot_mode: current_boot_mode(
+                architecture,
+                l.image.boot_mode.as_deref(),
+            )
+            .to_owned(),
+            tpm_support: l.image.tpm_support.clone(),
+            ebs_optimized: l.ebs_optimized,
+            monitoring: out::Monitoring {
+                state: if l.monitoring { "enabled" } else { "disabled" }.to_owned(),
+            },
+            source_dest_check: true,
+            client_token: l.client_token.clone(),
+            network_interfaces: self
+                .launch
+                .private_ip
+                .iter()
+                .map(|ip| out::InstanceNetworkInterface {
+                    attachment: out::InstanceNetworkInterfaceAttachment {
+                        attach_time: self.launch_time.clone(),
+                        attachment_id: network::derived_id("eni-attach", &[&self.id]),
+                        delete_on_termination: true,
+                        device_index: 0,
+                        status: "attached".to_owned(),
+                    },
+                    description: String::new(),
+                    groups: vec![group.clone()],
+                    mac_address: network::mac_address(&self.id),
+                    network_interface_id: network::derived_id("eni", &[&self.id]),
+                    owner_id: self.owner_id.clone(),
+                    private_dns_name: dns.clone(),
+                    private_ip_address: ip.clone(),
+                    private_ip_addresses: vec![out::InstancePrivateIpAddress {
+                        primary: true,
+                        private_dns_name: dns.clone(),
+                        private_ip_address: ip.clone(),
+                    }],
+                    source_dest_check: true,
+                    status: "in-use".to_owned(),
+                    subnet_id: subnet.id.clone(),
+                    vpc_id: vpc.clone(),
+                    interface_type: "interface".to_owned(),
+                })
+                .collect(),
+        };
+        if self.state == InstanceState::Terminated {
+            // A terminated instance has left its subnet: AWS shows no network any more.
+            shown.security_groups.clear();
+            shown.network_interfaces.clear();
+            shown.vpc_id = None;
+            shown.subnet_id = None;
+            shown.private_ip_address = None;
+            shown.private_dns_name = String::new();
         }
+        shown
+    }
+
+    /// The instance's architecture (`x86_64` on rows from before it was kept).
+    pub(crate) fn architecture(&self) -> &str {
+        if self.launch.architecture.is_empty() {
+            "x86_64"
+        } else {
+            &self.launch.architecture
+        }
+    }
+}
+
+/// The boot mode an instance runs in: UEFI for `uefi` images and for arm64 (which has no
+/// legacy BIOS), else legacy BIOS.
+fn current_boot_mode(architecture: &str, image: Option<&str>) -> &'static str {
+    match image {
+        Some("uefi") => "uefi",
+        _ if architecture.starts_with("arm64") => "uefi",
+        _ => "legacy-bios",
     }
 }
 

@@ -14,11 +14,7 @@ pub struct EbsBlockDevice {
     pub delete_on_termination: Option<bool>,
     pub encrypted: Option<bool>,
     pub kms_key_id: Option<String>,
-    /// Accepted as AWS does; performance settings are not modelled.
-    #[allow(dead_code)]
     pub iops: Option<u64>,
-    /// Accepted as AWS does; performance settings are not modelled.
-    #[allow(dead_code)]
     pub throughput: Option<u64>,
 }
 
@@ -79,6 +75,12 @@ pub struct RegisterImage {
     #[serde(default)]
     pub block_device_mappings: Vec<BlockDeviceMapping>,
     pub architecture: Option<String>,
+    pub virtualization_type: Option<String>,
+    pub ena_support: Option<bool>,
+    pub boot_mode: Option<String>,
+    pub sriov_net_support: Option<String>,
+    pub imds_support: Option<String>,
+    pub tpm_support: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
@@ -142,9 +144,25 @@ pub struct RunInstances {
     pub placement: Option<Placement>,
     #[serde(default)]
     pub block_device_mappings: Vec<BlockDeviceMapping>,
-    /// Accepted as AWS does (SDKs send one with every call); launches are not idempotent here.
-    #[allow(dead_code)]
+    /// Idempotency: the same token with the same parameters answers the first launch.
     pub client_token: Option<String>,
+    pub key_name: Option<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    pub subnet_id: Option<String>,
+    pub private_ip_address: Option<String>,
+    /// Base64 (the AWS CLI and SDKs encode it).
+    pub user_data: Option<String>,
+    pub monitoring: Option<RunInstancesMonitoring>,
+    pub ebs_optimized: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RunInstancesMonitoring {
+    pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,9 +183,9 @@ pub struct CreateVolume {
     pub kms_key_id: Option<String>,
     pub iops: Option<u64>,
     pub throughput: Option<u64>,
-    /// Accepted as AWS does (SDKs send one with every call); creates are not idempotent here.
-    #[allow(dead_code)]
+    /// Idempotency: the same token with the same parameters answers the first volume.
     pub client_token: Option<String>,
+    pub multi_attach_enabled: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

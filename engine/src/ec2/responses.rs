@@ -120,6 +120,17 @@ shape! {
         pub source_image_id: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub source_image_region: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub ena_support: Option<bool>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub boot_mode: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub sriov_net_support: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub imds_support: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub tpm_support: Option<String>,
+        pub hypervisor: String,
     }
 }
 
@@ -127,7 +138,14 @@ shape! {
     /// One entry of an image's block device mapping.
     pub struct BlockDeviceMapping {
         pub device_name: String,
-        pub ebs: EbsBlockDevice,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub ebs: Option<EbsBlockDevice>,
+        /// An instance-store entry (`ephemeral0` …).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub virtual_name: Option<String>,
+        /// A suppressed device (`""`).
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub no_device: Option<String>,
     }
 }
 
@@ -140,6 +158,10 @@ shape! {
         pub volume_size: u64,
         pub volume_type: String,
         pub encrypted: bool,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub iops: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub throughput: Option<u32>,
     }
 }
 
@@ -201,6 +223,10 @@ shape! {
         pub multi_attach_enabled: bool,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub kms_key_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub iops: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub throughput: Option<u32>,
     }
 }
 
@@ -250,6 +276,90 @@ shape! {
         pub block_device_mappings: Vec<InstanceBlockDeviceMapping>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub state_reason: Option<StateReason>,
+        pub ami_launch_index: u32,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub key_name: Option<String>,
+        pub security_groups: Vec<GroupIdentifier>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub vpc_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub subnet_id: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub private_ip_address: Option<String>,
+        pub private_dns_name: String,
+        pub public_dns_name: String,
+        pub architecture: String,
+        pub virtualization_type: String,
+        pub hypervisor: String,
+        pub ena_support: bool,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub sriov_net_support: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub boot_mode: Option<String>,
+        pub current_instance_boot_mode: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub tpm_support: Option<String>,
+        pub ebs_optimized: bool,
+        pub monitoring: Monitoring,
+        pub source_dest_check: bool,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub client_token: Option<String>,
+        pub network_interfaces: Vec<InstanceNetworkInterface>,
+    }
+}
+
+shape! {
+    /// A security group an instance or interface is in.
+    pub struct GroupIdentifier {
+        pub group_id: String,
+        pub group_name: String,
+    }
+}
+
+shape! {
+    /// Detailed monitoring: `enabled` or `disabled`.
+    pub struct Monitoring {
+        pub state: String,
+    }
+}
+
+shape! {
+    /// An instance's network interface (its primary one: the only one an instance has here).
+    pub struct InstanceNetworkInterface {
+        pub attachment: InstanceNetworkInterfaceAttachment,
+        pub description: String,
+        pub groups: Vec<GroupIdentifier>,
+        pub mac_address: String,
+        pub network_interface_id: String,
+        pub owner_id: String,
+        pub private_dns_name: String,
+        pub private_ip_address: String,
+        pub private_ip_addresses: Vec<InstancePrivateIpAddress>,
+        pub source_dest_check: bool,
+        pub status: String,
+        pub subnet_id: String,
+        pub vpc_id: String,
+        pub interface_type: String,
+    }
+}
+
+shape! {
+    /// How a network interface is attached to its instance.
+    pub struct InstanceNetworkInterfaceAttachment {
+        pub attach_time: String,
+        pub attachment_id: String,
+        pub delete_on_termination: bool,
+        pub device_index: u32,
+        pub status: String,
+    }
+}
+
+shape! {
+    /// One private address of a network interface.
+    pub struct InstancePrivateIpAddress {
+        pub primary: bool,
+        pub private_dns_name: String,
+        pub private_ip_address: String,
     }
 }
 

@@ -1,10 +1,12 @@
 //! Volume operations: CreateVolume, DeleteVolume, AttachVolume, DetachVolume, DescribeVolumes.
 
 use super::images::DEFAULT_VOLUME_TYPE;
+use super::instances::request_fingerprint;
 use super::model::{Attachment, InstanceState, VolumeRec, VolumeState};
 use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
+use super::volume_types;
 use super::{is_key_problem, Core, GIB};
 use crate::catalog::Tx;
 use crate::clock::now_iso;
@@ -35,13 +37,17 @@ impl Core<'_> {
             .volume_type
             .clone()
             .unwrap_or_else(|| DEFAULT_VOLUME_TYPE.into());
-        if (r.iops.is_some() && !matches!(volume_type.as_str(), "io1" | "io2" | "gp3"))
-            || (r.throughput.is_some() && volume_type != "gp3")
-        {
-            bail!(
-                Code::INVALID_PARAMETER_DEPENDENCY,
-                "Iops/Throughput are not supported for volume type {volume_type}"
-            );
+        volume_types::check_multi_attach(&volume_type, r.multi_attach_enabled)?;
+        let fingerprint = request_fingerprint(&format!(
+            "{:?}",
+            rq::CreateVolume {
+                client_token: None,
+                ..r.clone()
+            }
+        ));
+        if let Some(id) = self.replayed("CreateVolume", r.client_token.as_deref(), &fingerprint)? {
+            let v = self.cat.read(|tx| self.volume(tx, &id))?;
+            return Ok(v.view());
         }
         let region = self.region().to_owned();
         let snap = match &r.snapshot_id {
@@ -63,7 +69,7 @@ impl Core<'_> {
                 );
             }
         }
-        rules::check_volume_size(&volume_type, size)?;
+        let perf = volume_types::check(&volume_type, size, r.iops, r.throughput)?;
         let ebd = self.cat.read(|tx| self.ebd(tx))?;
         let source = match snap.as_ref().and_then(|s| s.encryption.as_ref()) {
             Some(e) => Source::Encrypted {
@@ -87,6 +93,8 @@ impl Core<'_> {
             create_time: now_iso(),
             encryption: None,
             attachment: None,
+            iops: perf.iops,
+            throughput: perf.throughput,
         };
         let planned = self.cat.write(|tx| {
             let src = snap
@@ -128,6 +136,13 @@ impl Core<'_> {
             let target = Target::Volume { id: rec.id.clone() };
             self.cat.write(|tx| {
                 tx.put(&rec)?;
+                self.remember_token(
+                    tx,
+                    "CreateVolume",
+                    r.client_token.as_deref(),
+                    &fingerprint,
+                    &rec.id,
+                )?;
                 self.queue_job(tx, "CreateVolume", vec![task], target)
             })?;
             return Ok(rec.view());
@@ -140,7 +155,14 @@ impl Core<'_> {
         tmp.set_record(rec.blob_record(self.account()))?;
         self.cat.write(|tx| {
             tmp.persist_in(tx)?;
-            tx.put(&rec)
+            tx.put(&rec)?;
+            self.remember_token(
+                tx,
+                "CreateVolume",
+                r.client_token.as_deref(),
+                &fingerprint,
+                &rec.id,
+            )
         })?;
         let mut response = rec.view();
         response.state = "creating".to_owned();
@@ -362,6 +384,9 @@ impl Core<'_> {
                         .collect(),
                     "size" => vec![v.size_gib.to_string()],
                     "volume-type" => vec![v.volume_type.clone()],
+                    "iops" => view.iops.iter().map(|i| i.to_string()).collect(),
+                    "throughput" => view.throughput.iter().map(|t| t.to_string()).collect(),
+                    "multi-attach-enabled" => vec![rules::bool_str(false)],
                     "attachment.instance-id" => {
                         att.map(|a| a.instance_id.clone()).into_iter().collect()
                     }
