@@ -129,6 +129,7 @@ impl VolumeRec {
                 .collect(),
             multi_attach_enabled: false,
             kms_key_id: self.encryption.as_ref().map(|e| e.key_arn().to_owned()),
+            tags: Vec::new(),
         }
     }
 }
@@ -214,6 +215,7 @@ impl SnapshotRec {
             state_message: self.state_message.clone(),
             kms_key_id: self.encryption.as_ref().map(|e| e.key_arn().to_owned()),
             data_encryption_key_id: self.encryption.as_ref().map(|e| e.wrapped.dek_id.clone()),
+            tags: Vec::new(),
         }
     }
 }
@@ -311,6 +313,7 @@ impl ImageRec {
             source_instance_id: self.source_instance_id.clone(),
             source_image_id: self.source_image_id.clone(),
             source_image_region: self.source_region.clone(),
+            tags: Vec::new(),
         }
     }
 }
@@ -416,6 +419,7 @@ impl InstanceRec {
             root_device_type: "ebs".to_owned(),
             block_device_mappings,
             state_reason: state_reason(&self.state_reason),
+            tags: Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! never passes silently.
 
 pub use super::rules::Filter;
+pub use super::tags::TagSpecification;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -41,6 +42,9 @@ pub struct ImportSnapshot {
     pub sector_size: Option<u32>,
     /// Our extension: the XTS variant of a new data key (`aes-256-xts` by default).
     pub cipher: Option<crate::xts::XtsCipher>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +83,9 @@ pub struct RegisterImage {
     #[serde(default)]
     pub block_device_mappings: Vec<BlockDeviceMapping>,
     pub architecture: Option<String>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
@@ -92,6 +99,12 @@ pub struct CopyImage {
     pub kms_key_id: Option<String>,
     #[serde(skip_serializing)]
     pub client_token: Option<String>,
+    /// Copies the source image's user tags to the new image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_image_tags: Option<bool>,
+    /// The tags of what the call creates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +117,9 @@ pub struct CopySnapshot {
     pub kms_key_id: Option<String>,
     pub presigned_url: Option<String>,
     pub destination_region: Option<String>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +127,9 @@ pub struct CopySnapshot {
 pub struct CreateSnapshot {
     pub volume_id: String,
     pub description: Option<String>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,6 +164,9 @@ pub struct RunInstances {
     /// Accepted as AWS does (SDKs send one with every call); launches are not idempotent here.
     #[allow(dead_code)]
     pub client_token: Option<String>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +190,9 @@ pub struct CreateVolume {
     /// Accepted as AWS does (SDKs send one with every call); creates are not idempotent here.
     #[allow(dead_code)]
     pub client_token: Option<String>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -202,6 +227,9 @@ pub struct CreateImage {
     pub no_reboot: Option<bool>,
     #[serde(default)]
     pub block_device_mappings: Vec<BlockDeviceMapping>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

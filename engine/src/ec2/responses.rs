@@ -40,6 +40,8 @@ shape! {
         pub kms_key_id: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub data_encryption_key_id: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -56,6 +58,8 @@ shape! {
     /// The new snapshot's id (CopySnapshot).
     pub struct SnapshotIdResult {
         pub snapshot_id: String,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -65,6 +69,8 @@ shape! {
         pub import_task_id: String,
         pub description: String,
         pub snapshot_task_detail: SnapshotTaskDetail,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -90,6 +96,36 @@ shape! {
         pub snapshot_id: String,
         pub file: String,
         pub size: u64,
+    }
+}
+
+// ----- tags -----
+
+shape! {
+    /// A resource's tag (`Tag`): absent values read as empty, as AWS answers them.
+    #[derive(Eq, PartialOrd, Ord, Default)]
+    pub struct Tag {
+        pub key: String,
+        pub value: String,
+    }
+}
+
+shape! {
+    /// One tag of one resource (`TagDescription`, DescribeTags).
+    pub struct TagDescription {
+        pub key: String,
+        pub resource_id: String,
+        pub resource_type: String,
+        pub value: String,
+    }
+}
+
+shape! {
+    /// DescribeTags' answer.
+    pub struct DescribeTagsResult {
+        pub tags: Vec<TagDescription>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub next_token: Option<String>,
     }
 }
 
@@ -120,6 +156,8 @@ shape! {
         pub source_image_id: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub source_image_region: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -201,6 +239,8 @@ shape! {
         pub multi_attach_enabled: bool,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub kms_key_id: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -250,6 +290,8 @@ shape! {
         pub block_device_mappings: Vec<InstanceBlockDeviceMapping>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub state_reason: Option<StateReason>,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
