@@ -18,3 +18,4 @@ mod fuse;
 mod home_guard;
 mod scenarios;
 mod soak;
+mod tags;

@@ -256,6 +256,7 @@ fn register_images(engine: &Engine, images: u32) -> Result<()> {
                 }),
             }],
             architecture: None,
+            tag_specifications: Vec::new(),
         };
         engine.call(&ctx, Request::RegisterImage(image), &NoProgress)?;
     }

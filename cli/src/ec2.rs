@@ -23,6 +23,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                     a.sector_size.as_deref().and_then(|s| s.parse::<u32>().ok()),
                 )
                 .opt("Cipher", a.cipher.clone())
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::ExportSnapshot(a) => (
@@ -70,6 +71,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("RootDeviceName", a.root_device_name.clone())
                 .opt("BlockDeviceMappings", flatten(&a.block_device_mappings))
                 .opt("Architecture", a.architecture.clone())
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::CopyImage(a) => (
@@ -85,6 +87,11 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("Encrypted", tri(a.encrypted, a.no_encrypted))
                 .opt("KmsKeyId", a.kms_key_id.clone())
                 .opt("ClientToken", a.client_token.clone())
+                .opt(
+                    "CopyImageTags",
+                    tri(a.copy_image_tags, a.no_copy_image_tags),
+                )
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::CopySnapshot(a) => (
@@ -98,6 +105,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("Description", a.description.clone())
                 .opt("Encrypted", tri(a.encrypted, a.no_encrypted))
                 .opt("KmsKeyId", a.kms_key_id.clone())
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::CreateSnapshot(a) => (
@@ -105,6 +113,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
             Req::new()
                 .set("VolumeId", a.volume_id.clone())
                 .opt("Description", a.description.clone())
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::DeleteSnapshot(a) => (
@@ -133,6 +142,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .set("InstanceType", a.instance_type.clone())
                 .opt("Placement", a.placement.clone())
                 .opt("BlockDeviceMappings", flatten(&a.block_device_mappings))
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::StartInstances(a) => ("StartInstances", instance_ids(a)),
@@ -147,6 +157,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("VolumeType", a.volume_type.clone())
                 .opt("Encrypted", tri(a.encrypted, a.no_encrypted))
                 .opt("KmsKeyId", a.kms_key_id.clone())
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::DeleteVolume(a) => (
@@ -178,6 +189,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("Description", a.description.clone())
                 .opt("NoReboot", tri(a.no_reboot, a.reboot))
                 .opt("BlockDeviceMappings", flatten(&a.block_device_mappings))
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::EnableEbsEncryptionByDefault => ("EnableEbsEncryptionByDefault", Req::new().build()),
@@ -189,6 +201,24 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
             Req::new().set("KmsKeyId", a.kms_key_id.clone()).build(),
         ),
         C::ResetEbsDefaultKmsKeyId => ("ResetEbsDefaultKmsKeyId", Req::new().build()),
+        C::CreateTags(a) => (
+            "CreateTags",
+            Req::new()
+                .opt("Resources", flatten(&a.resources))
+                .opt("Tags", flatten(&a.tags))
+                .build(),
+        ),
+        C::DeleteTags(a) => (
+            "DeleteTags",
+            Req::new()
+                .opt("Resources", flatten(&a.resources))
+                .opt("Tags", flatten(&a.tags))
+                .build(),
+        ),
+        C::DescribeTags(a) => (
+            "DescribeTags",
+            Req::new().opt("Filters", flatten(&a.filters)).build(),
+        ),
         C::Wait(w) => match w {
             WaitCommand::ImageAvailable(a) => request(&C::DescribeImages(a.clone()), region),
             WaitCommand::SnapshotCompleted(a) => request(&C::DescribeSnapshots(a.clone()), region),

@@ -281,6 +281,17 @@ pub static FILTER: Shape = Shape::Structure(&[("Name", &STRING), ("Values", &STR
 /// `Placement`.
 pub static PLACEMENT: Shape = Shape::Structure(&[("AvailabilityZone", &STRING)]);
 
+/// An EC2 `Tag`.
+pub static TAG: Shape = Shape::Structure(&[("Key", &STRING), ("Value", &STRING)]);
+
+/// `TagSpecification`.
+pub static TAG_SPECIFICATION: Shape =
+    Shape::Structure(&[("ResourceType", &STRING), ("Tags", &TAGS)]);
+static TAGS: Shape = Shape::List(&TAG);
+
+/// A KMS `Tag`.
+pub static KMS_TAG: Shape = Shape::Structure(&[("TagKey", &STRING), ("TagValue", &STRING)]);
+
 /// `EncryptionContext`.
 pub static STRING_MAP: Shape = Shape::StringMap;
 

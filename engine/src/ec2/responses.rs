@@ -629,8 +629,13 @@ mod tests {
             state_message: None,
             kms_key_id: None,
             data_encryption_key_id: None,
+            tags: Vec::new(),
         };
         let v = serde_json::to_value(&s).unwrap();
+        assert!(
+            v.get("Tags").is_none(),
+            "no tags: no Tags member, as AWS answers"
+        );
         assert!(v.get("KmsKeyId").is_none());
         assert_eq!(v["SnapshotId"], "snap-1");
         let back: Snapshot = serde_json::from_value(v).unwrap();

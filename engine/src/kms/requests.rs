@@ -1270,6 +1270,8 @@ mod tests {
             "GenerateDataKeyWithoutPlaintext" => json!({"KeyId": KEY, "KeySpec": "AES_256"}),
             "Encrypt" => json!({"KeyId": KEY, "Plaintext": blob}),
             "Decrypt" => json!({"CiphertextBlob": blob}),
+            "TagResource" => json!({"KeyId": KEY, "Tags": [{"TagKey": "k", "TagValue": ""}]}),
+            "UntagResource" => json!({"KeyId": KEY, "TagKeys": ["k"]}),
             _ => json!({"KeyId": KEY}),
         }
     }
@@ -1291,7 +1293,7 @@ mod tests {
 
     #[test]
     fn every_operation_parses_to_its_variant() {
-        assert_eq!(KMS_OPERATIONS.len(), 17);
+        assert_eq!(KMS_OPERATIONS.len(), 20);
         for op in KMS_OPERATIONS {
             let r = Request::parse(op, valid_body(op)).unwrap();
             let Request::Kms(k) = &r else {

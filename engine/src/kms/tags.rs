@@ -265,7 +265,11 @@ mod tests {
         bad(
             &mut h,
             "CreateKey",
-            json!({"Tags": many.iter().chain(&many[..1]).cloned().collect::<Vec<_>>()}),
+            json!({"Tags": many
+                .iter()
+                .cloned()
+                .chain([json!({"TagKey": "k50", "TagValue": ""})])
+                .collect::<Vec<_>>()}),
             Code::LIMIT_EXCEEDED_EXCEPTION,
         );
         let after = ok(&mut h, "ListKeys", json!({}))["Keys"]
