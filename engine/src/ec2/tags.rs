@@ -429,6 +429,12 @@ impl Core<'_> {
                     })
             })
             .transpose()?;
+        // Unknown filter names are refused even when there is no tag to test them on.
+        matches_filters(&r.filters, |name| {
+            matches!(name, "key" | "value" | "resource-id" | "resource-type")
+                .then(Vec::new)
+                .or_else(|| filter_values(name, &[]))
+        })?;
         let sets = self.cat.read(|tx| {
             let mut live = Vec::new();
             for s in tx.list::<TagSet>(&region)? {
