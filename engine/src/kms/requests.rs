@@ -605,8 +605,7 @@ impl<'a> Req<'a> {
 
 /// `e` with the member it names placed under `at` (`tagKey` → `tags.1.member.tagKey`).
 fn at_member(e: Error, at: &str) -> Error {
-    let mut parts = at.splitn(2, '.');
-    let (list, index) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (list, index) = at.split_once('.').unwrap_or((at, ""));
     let prefix = format!("{}.{index}.member.", member(list));
     let msg = e
         .message()
