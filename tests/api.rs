@@ -190,6 +190,11 @@ fn the_aws_cli_works_unchanged() {
 }
 
 #[test]
+fn tags_through_boto3_and_the_aws_cli() {
+    check("tags");
+}
+
+#[test]
 fn default_credentials_can_be_switched_off() {
     // The same request, correctly signed with `test`/`test`: accepted by a default server,
     // refused as an unknown key by one started with --no-default-credentials.

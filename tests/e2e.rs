@@ -20,3 +20,4 @@ mod home_guard;
 mod launch_params;
 mod scenarios;
 mod soak;
+mod tags;

@@ -506,7 +506,70 @@ pub enum Ec2Command {
     /// Wait until images, snapshots, volumes or instances reach a state
     #[command(subcommand, arg_required_else_help = true, long_about = WAIT_ABOUT)]
     Wait(WaitCommand),
+    #[command(after_help = EX_CREATE_TAGS)]
+    CreateTags(CreateTags),
+    #[command(after_help = EX_DELETE_TAGS)]
+    DeleteTags(DeleteTags),
+    #[command(after_help = EX_DESCRIBE_TAGS)]
+    DescribeTags(DescribeTags),
 }
+
+const TAG_SPECS_HELP: &str = "Tags for what the command creates: \
+ResourceType=volume,Tags=[{Key=Name,Value=data}] (several, space-separated) or JSON";
+
+const TAGS_HELP: &str = "Tags: Key=Stack,Value=production (several, space-separated) or JSON";
+
+/// Add or overwrite tags on images, snapshots, volumes and instances
+///
+/// Each resource gets every tag; a key it already has takes the new value. At most 50 tags per
+/// resource; keys are 1-128 characters and may not start with aws:, values 0-256.
+#[derive(Args, Debug)]
+pub struct CreateTags {
+    /// The resources (ami-…, snap-…, vol-…, i-…), space-separated
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, required = true, value_name = "RESOURCE_ID", value_parser = params::parse_string_list)]
+    pub resources: Vec<Values>,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, required = true, value_name = "TAG", help = TAGS_HELP, value_parser = params::parse_tags)]
+    pub tags: Vec<Values>,
+}
+
+const EX_CREATE_TAGS: &str = "\
+Examples:
+  blockseal ec2 create-tags --resources ami-0123456789abcdef0 --tags Key=Stack,Value=production
+  blockseal ec2 create-tags --resources ami-0123456789abcdef0 i-0123456789abcdef0 \\
+      --tags Key=webserver,Value= Key=stack,Value=Production";
+
+/// Delete tags from images, snapshots, volumes and instances
+///
+/// Key=K deletes the tag whatever its value; Key=K,Value=V only if the value is V (Value= only
+/// an empty value). Without --tags every tag of the resources is deleted.
+#[derive(Args, Debug)]
+pub struct DeleteTags {
+    /// The resources (ami-…, snap-…, vol-…, i-…), space-separated
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, required = true, value_name = "RESOURCE_ID", value_parser = params::parse_string_list)]
+    pub resources: Vec<Values>,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "TAG", help = TAGS_HELP, value_parser = params::parse_tags)]
+    pub tags: Vec<Values>,
+}
+
+const EX_DELETE_TAGS: &str = "\
+Examples:
+  blockseal ec2 delete-tags --resources ami-0123456789abcdef0 --tags Key=Stack,Value=Test
+  blockseal ec2 delete-tags --resources i-0123456789abcdef0 --tags Key=purpose";
+
+/// Describe the tags of the region's resources
+///
+/// One entry per tag: Key, Value, ResourceId, ResourceType. Filters: key, value, resource-id,
+/// resource-type (image, snapshot, volume, instance), tag:KEY.
+#[derive(Args, Debug)]
+pub struct DescribeTags {
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
+    pub filters: Vec<Values>,
+}
+
+const EX_DESCRIBE_TAGS: &str = "\
+Examples:
+  blockseal ec2 describe-tags --filters Name=resource-id,Values=i-0123456789abcdef0
+  blockseal ec2 describe-tags --filters Name=key,Values=Stack Name=value,Values=Test";
 
 /// Import a raw disk image file as a new EBS snapshot
 ///
@@ -537,6 +600,8 @@ pub struct ImportSnapshot {
     /// The XTS variant of the snapshot's data key (copies and volumes made from it keep it)
     #[arg(long, value_name = "CIPHER", value_parser = ["aes-256-xts", "aes-128-xts"])]
     pub cipher: Option<String>,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "SPECS", help = TAG_SPECS_HELP, value_parser = params::parse_tag_specifications)]
+    pub tag_specifications: Vec<Values>,
 }
 
 const EX_IMPORT_SNAPSHOT: &str = "\
@@ -694,6 +759,8 @@ pub struct RegisterImage {
     /// v2.0: NitroTPM (needs --boot-mode uefi)
     #[arg(long, value_name = "VALUE", value_parser = params::parse_string)]
     pub tpm_support: Option<String>,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "SPECS", help = TAG_SPECS_HELP, value_parser = params::parse_tag_specifications)]
+    pub tag_specifications: Vec<Values>,
 }
 
 const EX_REGISTER_IMAGE: &str = "\
@@ -738,6 +805,14 @@ pub struct CopyImage {
     /// An idempotency token: repeating the request with it returns the same image
     #[arg(long, value_name = "TOKEN", value_parser = params::parse_string)]
     pub client_token: Option<String>,
+    /// Copy the source image's user tags to the new image
+    #[arg(long, overrides_with = "no_copy_image_tags")]
+    pub copy_image_tags: bool,
+    /// Do not copy the source image's tags (the default)
+    #[arg(long, overrides_with = "copy_image_tags")]
+    pub no_copy_image_tags: bool,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "SPECS", help = TAG_SPECS_HELP, value_parser = params::parse_tag_specifications)]
+    pub tag_specifications: Vec<Values>,
 }
 
 const EX_COPY_IMAGE: &str = "\
@@ -775,6 +850,8 @@ pub struct CopySnapshot {
     /// The key for the copy: key id, key ARN, alias name or alias ARN
     #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
     pub kms_key_id: Option<String>,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "SPECS", help = TAG_SPECS_HELP, value_parser = params::parse_tag_specifications)]
+    pub tag_specifications: Vec<Values>,
 }
 
 const EX_COPY_SNAPSHOT: &str = "\
@@ -794,6 +871,8 @@ pub struct CreateSnapshot {
     /// A description
     #[arg(long, value_parser = params::parse_string)]
     pub description: Option<String>,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "SPECS", help = TAG_SPECS_HELP, value_parser = params::parse_tag_specifications)]
+    pub tag_specifications: Vec<Values>,
 }
 
 const EX_CREATE_SNAPSHOT: &str = "\
@@ -887,6 +966,8 @@ pub struct RunInstances {
     /// EbsOptimized=false (the default)
     #[arg(long, overrides_with = "ebs_optimized")]
     pub no_ebs_optimized: bool,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "SPECS", help = TAG_SPECS_HELP, value_parser = params::parse_tag_specifications)]
+    pub tag_specifications: Vec<Values>,
 }
 
 const EX_RUN_INSTANCES: &str = "\
@@ -960,6 +1041,8 @@ pub struct CreateVolume {
     /// The key: key id, key ARN, alias name or alias ARN; needs --encrypted
     #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
     pub kms_key_id: Option<String>,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "SPECS", help = TAG_SPECS_HELP, value_parser = params::parse_tag_specifications)]
+    pub tag_specifications: Vec<Values>,
 }
 
 const EX_CREATE_VOLUME: &str = "\
@@ -1054,6 +1137,8 @@ pub struct CreateImage {
     pub reboot: bool,
     #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "MAPPINGS", help = BDM_HELP, value_parser = params::parse_block_device_mappings)]
     pub block_device_mappings: Vec<Values>,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "SPECS", help = TAG_SPECS_HELP, value_parser = params::parse_tag_specifications)]
+    pub tag_specifications: Vec<Values>,
 }
 
 const EX_CREATE_IMAGE: &str = "\
@@ -1162,6 +1247,46 @@ pub enum KmsCommand {
     Encrypt(Encrypt),
     #[command(after_help = EX_DECRYPT)]
     Decrypt(Decrypt),
+    #[command(after_help = EX_TAG_RESOURCE)]
+    TagResource(TagResource),
+    /// Delete tags from a key, by tag key
+    #[command(
+        after_help = "Example:\n  blockseal kms untag-resource --key-id KEY_ID --tag-keys Purpose Dept"
+    )]
+    UntagResource(UntagResource),
+    /// List a key's tags
+    #[command(after_help = "Example:\n  blockseal kms list-resource-tags --key-id KEY_ID")]
+    ListResourceTags(KeyIdArg),
+}
+
+const KMS_TAGS_HELP: &str = "Tags: TagKey=Purpose,TagValue=Test (several, space-separated) or JSON";
+
+/// Add or overwrite tags on a KMS key
+///
+/// At most 50 tags per key; keys are 1-128 characters and may not start with aws:, values
+/// 0-256. A key pending deletion cannot be tagged.
+#[derive(Args, Debug)]
+pub struct TagResource {
+    /// The key: key id or key ARN (not an alias)
+    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
+    pub key_id: String,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, required = true, value_name = "TAG", help = KMS_TAGS_HELP, value_parser = params::parse_kms_tags)]
+    pub tags: Vec<Values>,
+}
+
+const EX_TAG_RESOURCE: &str = "\
+Example:
+  blockseal kms tag-resource --key-id KEY_ID --tags TagKey=Purpose,TagValue=Test TagKey=Dept,TagValue=IT";
+
+/// `untag-resource` flags.
+#[derive(Args, Debug)]
+pub struct UntagResource {
+    /// The key: key id or key ARN (not an alias)
+    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
+    pub key_id: String,
+    /// The tag keys to delete, space-separated
+    #[arg(long, alias = "tag-key", num_args = 1.., action = clap::ArgAction::Set, required = true, value_name = "TAG_KEY", value_parser = params::parse_string_list)]
+    pub tag_keys: Vec<Values>,
 }
 
 /// Create a customer managed KMS key
@@ -1183,6 +1308,8 @@ pub struct CreateKey {
     /// AWS_KMS (default) or EXTERNAL
     #[arg(long, value_parser = params::parse_string)]
     pub origin: Option<String>,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "TAG", help = KMS_TAGS_HELP, value_parser = params::parse_kms_tags)]
+    pub tags: Vec<Values>,
 }
 
 const EX_CREATE_KEY: &str = "\

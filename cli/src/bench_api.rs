@@ -262,6 +262,7 @@ fn register_images(engine: &Engine, images: u32) -> Result<()> {
             sriov_net_support: None,
             imds_support: None,
             tpm_support: None,
+            tag_specifications: Vec::new(),
         };
         engine.call(&ctx, Request::RegisterImage(image), &NoProgress)?;
     }

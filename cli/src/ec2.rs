@@ -23,6 +23,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                     a.sector_size.as_deref().and_then(|s| s.parse::<u32>().ok()),
                 )
                 .opt("Cipher", a.cipher.clone())
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::ExportSnapshot(a) => (
@@ -76,6 +77,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("SriovNetSupport", a.sriov_net_support.clone())
                 .opt("ImdsSupport", a.imds_support.clone())
                 .opt("TpmSupport", a.tpm_support.clone())
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::CopyImage(a) => (
@@ -91,6 +93,11 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("Encrypted", tri(a.encrypted, a.no_encrypted))
                 .opt("KmsKeyId", a.kms_key_id.clone())
                 .opt("ClientToken", a.client_token.clone())
+                .opt(
+                    "CopyImageTags",
+                    tri(a.copy_image_tags, a.no_copy_image_tags),
+                )
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::CopySnapshot(a) => (
@@ -104,6 +111,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("Description", a.description.clone())
                 .opt("Encrypted", tri(a.encrypted, a.no_encrypted))
                 .opt("KmsKeyId", a.kms_key_id.clone())
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::CreateSnapshot(a) => (
@@ -111,6 +119,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
             Req::new()
                 .set("VolumeId", a.volume_id.clone())
                 .opt("Description", a.description.clone())
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::DeleteSnapshot(a) => (
@@ -148,6 +157,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("ClientToken", a.client_token.clone())
                 .opt("Monitoring", a.monitoring.clone())
                 .opt("EbsOptimized", tri(a.ebs_optimized, a.no_ebs_optimized))
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::StartInstances(a) => ("StartInstances", instance_ids(a)),
@@ -169,6 +179,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                     tri(a.multi_attach_enabled, a.no_multi_attach_enabled),
                 )
                 .opt("ClientToken", a.client_token.clone())
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::DeleteVolume(a) => (
@@ -200,6 +211,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("Description", a.description.clone())
                 .opt("NoReboot", tri(a.no_reboot, a.reboot))
                 .opt("BlockDeviceMappings", flatten(&a.block_device_mappings))
+                .opt("TagSpecifications", flatten(&a.tag_specifications))
                 .build(),
         ),
         C::EnableEbsEncryptionByDefault => ("EnableEbsEncryptionByDefault", Req::new().build()),
@@ -211,6 +223,24 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
             Req::new().set("KmsKeyId", a.kms_key_id.clone()).build(),
         ),
         C::ResetEbsDefaultKmsKeyId => ("ResetEbsDefaultKmsKeyId", Req::new().build()),
+        C::CreateTags(a) => (
+            "CreateTags",
+            Req::new()
+                .opt("Resources", flatten(&a.resources))
+                .opt("Tags", flatten(&a.tags))
+                .build(),
+        ),
+        C::DeleteTags(a) => (
+            "DeleteTags",
+            Req::new()
+                .opt("Resources", flatten(&a.resources))
+                .opt("Tags", flatten(&a.tags))
+                .build(),
+        ),
+        C::DescribeTags(a) => (
+            "DescribeTags",
+            Req::new().opt("Filters", flatten(&a.filters)).build(),
+        ),
         C::Wait(w) => match w {
             WaitCommand::ImageAvailable(a) => request(&C::DescribeImages(a.clone()), region),
             WaitCommand::SnapshotCompleted(a) => request(&C::DescribeSnapshots(a.clone()), region),

@@ -18,6 +18,7 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
                 .opt("KeyUsage", a.key_usage.clone())
                 .opt("KeySpec", a.key_spec.clone())
                 .opt("Origin", a.origin.clone())
+                .opt("Tags", flatten(&a.tags))
                 .build(),
         ),
         C::DescribeKey(a) => ("DescribeKey", key(&a.key_id)),
@@ -65,6 +66,21 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
                 .build(),
         ),
         C::ListGrants(a) => ("ListGrants", key(&a.key_id)),
+        C::TagResource(a) => (
+            "TagResource",
+            Req::new()
+                .set("KeyId", a.key_id.clone())
+                .opt("Tags", flatten(&a.tags))
+                .build(),
+        ),
+        C::UntagResource(a) => (
+            "UntagResource",
+            Req::new()
+                .set("KeyId", a.key_id.clone())
+                .opt("TagKeys", flatten(&a.tag_keys))
+                .build(),
+        ),
+        C::ListResourceTags(a) => ("ListResourceTags", key(&a.key_id)),
         C::RevokeGrant(a) => (
             "RevokeGrant",
             Req::new()

@@ -55,6 +55,8 @@ pub fn paginator(op: &str) -> Option<Paginator> {
         "ListKeys" => kms_pages("Keys"),
         "ListAliases" => kms_pages("Aliases"),
         "ListGrants" => kms_pages("Grants"),
+        "DescribeTags" => ec2_pages("Tags"),
+        "ListResourceTags" => kms_pages("Tags"),
         _ => return None,
     })
 }

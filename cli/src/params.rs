@@ -117,6 +117,12 @@ fn example_of(shape: &Shape) -> &'static str {
         "DeviceName=/dev/sdf,Ebs={VolumeSize=8}"
     } else if std::ptr::eq(shape, &shorthand::PLACEMENT) {
         "AvailabilityZone=us-east-1a"
+    } else if std::ptr::eq(shape, &shorthand::TAG) {
+        "Key=Stack,Value=production"
+    } else if std::ptr::eq(shape, &shorthand::TAG_SPECIFICATION) {
+        "ResourceType=volume,Tags=[{Key=Name,Value=data}]"
+    } else if std::ptr::eq(shape, &shorthand::KMS_TAG) {
+        "TagKey=Purpose,TagValue=Test"
     } else {
         "key=value,key2=value2"
     }
@@ -136,6 +142,30 @@ pub fn parse_filters(arg: &str) -> Result<Values, String> {
 /// Unreadable `file://`, malformed JSON or shorthand.
 pub fn parse_block_device_mappings(arg: &str) -> Result<Values, String> {
     structures(arg, &shorthand::BLOCK_DEVICE_MAPPING)
+}
+
+/// `--tags` of EC2 commands: `Key=…,Value=…` shorthand (one tag per value) or a JSON list.
+///
+/// # Errors
+/// Unreadable `file://`, malformed JSON or shorthand.
+pub fn parse_tags(arg: &str) -> Result<Values, String> {
+    structures(arg, &shorthand::TAG)
+}
+
+/// `--tag-specifications`: `ResourceType=…,Tags=[{Key=…,Value=…}]` shorthand or a JSON list.
+///
+/// # Errors
+/// Unreadable `file://`, malformed JSON or shorthand.
+pub fn parse_tag_specifications(arg: &str) -> Result<Values, String> {
+    structures(arg, &shorthand::TAG_SPECIFICATION)
+}
+
+/// `--tags` of KMS commands: `TagKey=…,TagValue=…` shorthand or a JSON list.
+///
+/// # Errors
+/// Unreadable `file://`, malformed JSON or shorthand.
+pub fn parse_kms_tags(arg: &str) -> Result<Values, String> {
+    structures(arg, &shorthand::KMS_TAG)
 }
 
 /// One structure (`--placement AvailabilityZone=us-east-1a` or JSON).

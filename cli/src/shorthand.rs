@@ -284,6 +284,17 @@ pub static PLACEMENT: Shape = Shape::Structure(&[("AvailabilityZone", &STRING)])
 /// `RunInstancesMonitoringEnabled`.
 pub static MONITORING: Shape = Shape::Structure(&[("Enabled", &BOOLEAN)]);
 
+/// An EC2 `Tag`.
+pub static TAG: Shape = Shape::Structure(&[("Key", &STRING), ("Value", &STRING)]);
+
+/// `TagSpecification`.
+pub static TAG_SPECIFICATION: Shape =
+    Shape::Structure(&[("ResourceType", &STRING), ("Tags", &TAGS)]);
+static TAGS: Shape = Shape::List(&TAG);
+
+/// A KMS `Tag`.
+pub static KMS_TAG: Shape = Shape::Structure(&[("TagKey", &STRING), ("TagValue", &STRING)]);
+
 /// `EncryptionContext`.
 pub static STRING_MAP: Shape = Shape::StringMap;
 

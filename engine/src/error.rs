@@ -88,6 +88,8 @@ codes! {
     UNAUTHORIZED_OPERATION = "UnauthorizedOperation" => AccessDenied,
     AUTH_FAILURE = "AuthFailure" => AccessDenied,
     DRY_RUN_OPERATION = "DryRunOperation" => InvalidState,
+    INVALID_ID = "InvalidID" => InvalidArgument,
+    TAG_LIMIT_EXCEEDED = "TagLimitExceeded" => InvalidState,
     // Local data path
     INVALID_FILE = "InvalidFile" => InvalidArgument,
     CORRUPT_FILE = "CorruptFile" => Corrupt,
@@ -111,6 +113,8 @@ codes! {
     INVALID_ALIAS_NAME_EXCEPTION = "InvalidAliasNameException" => InvalidArgument,
     INVALID_GRANT_ID_EXCEPTION = "InvalidGrantIdException" => NotFound,
     INVALID_ARN_EXCEPTION = "InvalidArnException" => InvalidArgument,
+    TAG_EXCEPTION = "TagException" => InvalidArgument,
+    LIMIT_EXCEEDED_EXCEPTION = "LimitExceededException" => InvalidState,
     KMS_INTERNAL_EXCEPTION = "KMSInternalException" => Io,
     // EBS direct APIs
     RESOURCE_NOT_FOUND_EXCEPTION = "ResourceNotFoundException" => NotFound,

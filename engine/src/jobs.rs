@@ -370,6 +370,7 @@ impl Core<'_> {
                             tx.put(&v)?;
                         } else {
                             tx.delete::<VolumeRec>(&v.id)?;
+                            crate::ec2::tags::remove(tx, &v.id)?;
                         }
                     }
                     if let Some(mut i) = tx.get::<InstanceRec>(id)? {
@@ -404,6 +405,7 @@ impl Core<'_> {
                             } else {
                                 // SEMANTICS.md §5 rule 7: the volume fails and disappears.
                                 tx.delete::<VolumeRec>(&v.id)?;
+                                crate::ec2::tags::remove(tx, &v.id)?;
                             }
                         }
                     }

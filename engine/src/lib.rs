@@ -58,6 +58,7 @@ pub mod requests {
         PutSnapshotBlock, RegisterImage, RunInstances, SnapshotIdOnly, StartSnapshot, UserNameOnly,
         VolumeIdOnly, BLOCK_SIZE,
     };
+    pub use crate::request::{CreateTags, DeleteTags, DescribeTags, TagRef, TagSpecification};
 }
 /// The typed requests of the KMS operations.
 pub mod kms_requests {
@@ -66,6 +67,7 @@ pub mod kms_requests {
         DisableKey, EnableKey, Encrypt, GenerateDataKeyWithoutPlaintext, GrantConstraints,
         ListAliases, ListGrants, ListKeys, RevokeGrant, ScheduleKeyDeletion, UpdateAlias,
     };
+    pub use crate::kms::requests::{ListResourceTags, Tag, TagResource, UntagResource};
 }
 /// The typed answers of the EC2, EBS and IAM operations.
 pub mod responses {
@@ -73,6 +75,7 @@ pub mod responses {
 }
 /// The typed responses of the KMS operations.
 pub mod kms_responses {
+    pub use crate::kms::responses::ListResourceTagsResponse;
     pub use crate::kms::responses::{
         AliasListEntry, CancelKeyDeletionResponse, CreateGrantResponse, CreateKeyResponse,
         DecryptResponse, DescribeKeyResponse, Empty, EncryptResponse,

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::ec2::tags::{CreateTags, DeleteTags, DescribeTags, TagRef, TagSpecification};
 pub use rq::{
     AttachVolume, BlockDeviceMapping, CopyImage, CopySnapshot, CreateImage, CreateSnapshot,
     CreateVolume, DeregisterImage, Describe, DetachVolume, EbsBlockDevice, Empty, ExportSnapshot,
@@ -153,6 +154,9 @@ requests! {
     DescribeRegions(DescribeRegions) -> out::DescribeRegionsResult, read true;
     DescribeAvailabilityZones(DescribeAvailabilityZones) -> out::DescribeAvailabilityZonesResult, read true;
     DescribeAccountAttributes(DescribeAccountAttributes) -> out::DescribeAccountAttributesResult, read true;
+    CreateTags(CreateTags) -> out::Empty;
+    DeleteTags(DeleteTags) -> out::Empty;
+    DescribeTags(DescribeTags) -> out::DescribeTagsResult, read true;
     CreateAccessKey(UserNameOnly) -> out::CreateAccessKeyResult;
     ListAccessKeys(UserNameOnly) -> out::ListAccessKeysResult, read true;
     UpdateAccessKey(AccessKeyRef) -> out::Empty;
@@ -192,6 +196,9 @@ pub const DRY_RUN_OPERATIONS: &[&str] = &[
     "DescribeRegions",
     "DescribeAvailabilityZones",
     "DescribeAccountAttributes",
+    "CreateTags",
+    "DeleteTags",
+    "DescribeTags",
 ];
 
 /// The message of AWS's `DryRunOperation` answer.
@@ -316,6 +323,9 @@ kms_actions! {
     GenerateDataKeyWithoutPlaintext read true,
     Encrypt read true,
     Decrypt read true,
+    TagResource,
+    UntagResource,
+    ListResourceTags read true,
 }
 
 impl KmsRequest {

@@ -662,6 +662,101 @@ def check_launch_params():
           MinCount=1, MaxCount=1)
 
 
+def check_tags():
+    ec2, ebs, kms = client("ec2"), client("ebs"), client("kms")
+    ami = base_image(ec2, ebs, pattern("TAGS", BS), name="tagged")
+    vol = ec2.create_volume(
+        AvailabilityZone="us-east-1a", Size=1,
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "team", "Value": "db"}]}],
+    )
+    assert vol["Tags"] == [{"Key": "team", "Value": "db"}], vol
+    ec2.get_waiter("volume_available").wait(VolumeIds=[vol["VolumeId"]],
+                                            WaiterConfig={"Delay": 1})
+    ec2.create_tags(Resources=[ami, vol["VolumeId"]],
+                    Tags=[{"Key": "Stack", "Value": "production"}, {"Key": "webserver"}])
+    img = ec2.describe_images(ImageIds=[ami])["Images"][0]
+    assert sorted(img["Tags"], key=lambda t: t["Key"]) == [
+        {"Key": "Stack", "Value": "production"}, {"Key": "webserver", "Value": ""}], img
+    got = ec2.describe_volumes(Filters=[{"Name": "tag:team", "Values": ["d*"]}])["Volumes"]
+    assert [v["VolumeId"] for v in got] == [vol["VolumeId"]]
+    tags = [t for p in ec2.get_paginator("describe_tags").paginate(
+        Filters=[{"Name": "key", "Values": ["Stack", "team", "webserver"]}],
+        PaginationConfig={"PageSize": 5}) for t in p["Tags"]]
+    assert sorted((t["ResourceId"], t["Key"], t["ResourceType"]) for t in tags) == sorted([
+        (ami, "Stack", "image"), (ami, "webserver", "image"),
+        (vol["VolumeId"], "Stack", "volume"), (vol["VolumeId"], "team", "volume"),
+        (vol["VolumeId"], "webserver", "volume")]), tags
+    ec2.delete_tags(Resources=[ami], Tags=[{"Key": "webserver", "Value": ""}])
+    ec2.delete_tags(Resources=[vol["VolumeId"]])
+    assert ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vol["VolumeId"]]}])[
+        "Tags"] == []
+    fails("InvalidParameterValue", ec2.create_tags, Resources=[ami],
+          Tags=[{"Key": "aws:x", "Value": "v"}])
+    fails("InvalidAMIID.NotFound", ec2.create_tags, Resources=["ami-0123456789abcdef0"],
+          Tags=[{"Key": "k", "Value": "v"}])
+    fails("TagLimitExceeded", ec2.create_tags, Resources=[ami],
+          Tags=[{"Key": f"k{i}", "Value": ""} for i in range(50)])
+    fails("InvalidParameterValue", ec2.create_volume, AvailabilityZone="us-east-1a", Size=1,
+          TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "a", "Value": "b"}]}])
+    inst = launch(ec2, ImageId=ami, TagSpecifications=[
+        {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web"}]},
+        {"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": "web-root"}]}])
+    assert inst["Tags"] == [{"Key": "Name", "Value": "web"}], inst
+    found = ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": ["web"]}])
+    assert [i["InstanceId"] for r in found["Reservations"] for i in r["Instances"]] == [
+        inst["InstanceId"]]
+
+    k = kms.create_key(Tags=[{"TagKey": "Purpose", "TagValue": "Test"}])["KeyMetadata"]
+    kms.tag_resource(KeyId=k["Arn"], Tags=[{"TagKey": "Dept", "TagValue": "IT"}])
+    assert kms.list_resource_tags(KeyId=k["KeyId"]) | {"ResponseMetadata": None} == {
+        "Tags": [{"TagKey": "Dept", "TagValue": "IT"}, {"TagKey": "Purpose", "TagValue": "Test"}],
+        "Truncated": False, "ResponseMetadata": None}
+    kms.untag_resource(KeyId=k["KeyId"], TagKeys=["Purpose"])
+    assert kms.list_resource_tags(KeyId=k["KeyId"])["Tags"] == [
+        {"TagKey": "Dept", "TagValue": "IT"}]
+    fails("TagException", kms.tag_resource, KeyId=k["KeyId"],
+          Tags=[{"TagKey": "aws:x", "TagValue": "v"}])
+    kms.schedule_key_deletion(KeyId=k["KeyId"], PendingWindowInDays=7)
+    fails("KMSInvalidStateException", kms.untag_resource, KeyId=k["KeyId"], TagKeys=["Dept"])
+
+    # The AWS CLI documentation's examples, with only the endpoint and the ids changed.
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+               AWS_DEFAULT_REGION=REGION, AWS_ENDPOINT_URL=URL, AWS_PAGER="")
+    env.pop("AWS_PROFILE", None)
+    aws = [os.path.join(os.path.dirname(sys.executable), "aws")]
+
+    def run(*args):
+        p = subprocess.run(aws + list(args), env=env, capture_output=True, text=True)
+        assert p.returncode == 0, f"aws {' '.join(args)}: {p.stderr}"
+        return json.loads(p.stdout) if p.stdout.strip() else None
+
+    i = inst["InstanceId"]
+    assert run("ec2", "create-tags", "--resources", ami, i,
+               "--tags", "Key=webserver,Value=", "Key=stack,Value=Production") is None
+    run("ec2", "create-tags", "--resources", i, "--tags", 'Key="[Group]",Value=test')
+    out = run("ec2", "describe-tags", "--filters", f"Name=resource-id,Values={i}")
+    assert sorted((t["Key"], t["Value"]) for t in out["Tags"]) == [
+        ("Name", "web"), ("[Group]", "test"), ("stack", "Production"), ("webserver", "")], out
+    assert all(set(t) == {"Key", "Value", "ResourceId", "ResourceType"} for t in out["Tags"])
+    out = run("ec2", "describe-tags", "--filters", "Name=resource-type,Values=instance",
+              "Name=key,Values=webserver", "Name=value,Values=")
+    assert [(t["ResourceId"], t["Key"]) for t in out["Tags"]] == [(i, "webserver")], out
+    run("ec2", "delete-tags", "--resources", i, ami, "--tags", "Key=stack")
+    run("ec2", "delete-tags", "--resources", i, "--tags", "Key=webserver,Value=")
+    out = run("ec2", "describe-tags", "--filters", "Name=key,Values=stack,webserver")
+    assert [(t["ResourceId"], t["Key"]) for t in out["Tags"]] == [(ami, "webserver")], out
+    k2 = run("kms", "create-key")["KeyMetadata"]["KeyId"]
+    assert run("kms", "tag-resource", "--key-id", k2, "--tags",
+               "TagKey=Purpose,TagValue=Test", "TagKey=Dept,TagValue=IT") is None
+    listed = run("kms", "list-resource-tags", "--key-id", k2)
+    assert listed["Tags"] == [
+        {"TagKey": "Dept", "TagValue": "IT"}, {"TagKey": "Purpose", "TagValue": "Test"}], listed
+    assert listed.get("Truncated", False) is False, listed
+    run("kms", "untag-resource", "--key-id", k2, "--tag-key", "Purpose")
+    assert run("kms", "list-resource-tags", "--key-id", k2)["Tags"] == [
+        {"TagKey": "Dept", "TagValue": "IT"}]
+
+
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
 
 if __name__ == "__main__":

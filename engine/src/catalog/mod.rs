@@ -43,6 +43,11 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE access_keys (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);",
     // 3: jobs, the data work of admitted operations.
     "CREATE TABLE jobs (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);",
+    // 4: tags, one row per tagged EC2 resource (`tags`) and per tagged KMS key (`kms_tags`).
+    "CREATE TABLE tags (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE TABLE kms_tags (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     CREATE INDEX tags_region ON tags(region);
+     CREATE INDEX kms_tags_region ON kms_tags(region);",
 ];
 
 /// An open catalog: a pool of connections to one database file, so that threads of one process

@@ -7,6 +7,7 @@ use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
 use super::snapshots::{capture_job, image_using, KEY_NOT_ACCESSIBLE};
 use super::volume_types;
+use super::tags;
 use super::{is_key_problem, Core, Planned, GIB};
 use crate::blob::TempBlob;
 use crate::catalog::Tx;
@@ -69,6 +70,7 @@ impl Core<'_> {
         };
         rules::check_device(&root)?;
         let (architecture, attributes) = check_image_attributes(&r)?;
+        tags::check_specs(&r.tag_specifications, &["image"])?;
         let region = self.region().to_owned();
         let image_id = Self::new_image_id();
         self.cat.write(|tx| {
@@ -174,7 +176,8 @@ impl Core<'_> {
                 source_image_id: None,
                 source_region: None,
                 attributes: attributes.clone(),
-            })
+            })?;
+            tags::apply(tx, &region, &r.tag_specifications, "image", image_id.as_str())
         })?;
         Ok(out::ImageIdResult {
             image_id: image_id.to_string(),
@@ -195,6 +198,8 @@ impl Core<'_> {
             );
         }
         rules::check_ami_name(&r.name)?;
+        tags::check_specs(&r.tag_specifications, &["image", "snapshot"])?;
+        let snapshot_tags = tags::spec_tags(&r.tag_specifications, "snapshot")?;
         if r.kms_key_id.is_some() && r.encrypted != Some(true) {
             bail!(
                 Code::INVALID_PARAMETER_DEPENDENCY,
@@ -223,8 +228,15 @@ impl Core<'_> {
                 );
             }
         }
-        let (src, snaps) = self.cat.read(|tx| {
+        let (src, snaps, image_tags) = self.cat.read(|tx| {
             let src = self.image(tx, &r.source_region, src_id.as_str())?;
+            // CopyImageTags copies the source's user tags; the request's own tags win.
+            let copied = match r.copy_image_tags {
+                Some(true) => tags::of(tx, &src.id)?,
+                _ => Vec::new(),
+            };
+            let image_tags =
+                tags::merged(&copied, &tags::spec_tags(&r.tag_specifications, "image")?)?;
             if src.state != ImageState::Available {
                 bail!(
                     Code::INVALID_AMI_ID_UNAVAILABLE,
@@ -243,7 +255,7 @@ impl Core<'_> {
                 }
             }
             self.check_name_free(tx, &r.name)?;
-            Ok((src, snaps))
+            Ok((src, snaps, image_tags))
         })?;
         if r.encrypted == Some(false) {
             if let Some(s) = snaps.iter().find(|s| s.encryption.is_some()) {
@@ -407,6 +419,10 @@ impl Core<'_> {
             attributes: src.attributes.clone(),
         };
         self.commit_image(&image, temps, &recs, |tx| {
+            tags::add(tx, &image.region, "image", &image.id, &image_tags)?;
+            for rec in &recs {
+                tags::add(tx, &rec.region, "snapshot", &rec.id, &snapshot_tags)?;
+            }
             if asynchronous {
                 let ids = recs.iter().map(|r| r.id.clone()).collect();
                 let target = Target::Snapshots {
@@ -429,6 +445,7 @@ impl Core<'_> {
         p: &dyn Progress,
     ) -> Result<out::ImageIdResult> {
         rules::check_ami_name(&r.name)?;
+        tags::check_specs(&r.tag_specifications, &["image", "snapshot"])?;
         let crash_consistent = r.no_reboot.unwrap_or(false);
         let (inst, vols) = self.cat.read(|tx| {
             let inst = self.instance(tx, &r.instance_id)?;
@@ -617,8 +634,10 @@ impl Core<'_> {
                 }
                 for rec in &recs {
                     tx.put(rec)?;
+                    tags::apply(tx, &rec.region, &r.tag_specifications, "snapshot", &rec.id)?;
                 }
                 tx.put(&image)?;
+                tags::apply(tx, &image.region, &r.tag_specifications, "image", &image.id)?;
                 self.queue_job(tx, "CreateImage", tasks, target)
             })?;
             self.hold_freeze(&job, frozen);
@@ -638,7 +657,12 @@ impl Core<'_> {
         frozen.release()?;
         mappings.extend(extra);
         let image = image_of(ImageState::Available, mappings);
-        self.commit_image(&image, temps, &recs, |_| Ok(()))?;
+        self.commit_image(&image, temps, &recs, |tx| {
+            for rec in &recs {
+                tags::apply(tx, &rec.region, &r.tag_specifications, "snapshot", &rec.id)?;
+            }
+            tags::apply(tx, &image.region, &r.tag_specifications, "image", &image.id)
+        })?;
         Ok(out::ImageIdResult { image_id: image.id })
     }
 
@@ -663,6 +687,7 @@ impl Core<'_> {
                 );
             }
             img.state = ImageState::Deregistered;
+            super::tags::remove(tx, &img.id)?;
             tx.put(&img)?;
             let mut results = Vec::new();
             if r.delete_associated_snapshots == Some(true) {
@@ -676,6 +701,7 @@ impl Core<'_> {
                     }
                     if let Some(s) = tx.get::<SnapshotRec>(&sid)? {
                         tx.delete::<SnapshotRec>(&sid)?;
+                        super::tags::remove(tx, &sid)?;
                         if s.has_data {
                             self.store.remove_in(tx, &sid)?;
                         }
@@ -698,16 +724,19 @@ impl Core<'_> {
     pub(super) fn describe_images(&mut self, r: rq::Describe) -> Result<Vec<out::Image>> {
         let region = self.region().to_owned();
         let account = self.account().to_owned();
-        let images = self.cat.read(|tx| match &r.ids {
-            Some(ids) => ids
-                .iter()
-                .map(|id| self.image(tx, &region, id))
-                .collect::<Result<Vec<_>>>(),
-            None => Ok(tx
-                .list::<ImageRec>(&region)?
-                .into_iter()
-                .filter(|i| i.state != ImageState::Deregistered)
-                .collect()),
+        let (images, mut tags) = self.cat.read(|tx| {
+            let images = match &r.ids {
+                Some(ids) => ids
+                    .iter()
+                    .map(|id| self.image(tx, &region, id))
+                    .collect::<Result<Vec<_>>>()?,
+                None => tx
+                    .list::<ImageRec>(&region)?
+                    .into_iter()
+                    .filter(|i| i.state != ImageState::Deregistered)
+                    .collect(),
+            };
+            Ok((images, tags::in_region(tx, &region)?))
         })?;
         let mut shown = Vec::new();
         for i in images {
@@ -716,6 +745,7 @@ impl Core<'_> {
                     continue;
                 }
             }
+            let image_tags = tags.remove(&i.id).unwrap_or_default();
             let ok = matches_filters(&r.filters, |name| {
                 Some(match name {
                     "name" => vec![i.name.clone()],
@@ -772,11 +802,13 @@ impl Core<'_> {
                         .filter(|m| m.is_ebs())
                         .map(|m| rules::bool_str(m.delete_on_termination))
                         .collect(),
-                    _ => return None,
+                    _ => return tags::filter_values(name, &image_tags),
                 })
             })?;
             if ok {
-                shown.push(i.view());
+                let mut view = i.view();
+                view.tags = image_tags;
+                shown.push(view);
             }
         }
         Ok(shown)

@@ -12,6 +12,7 @@ use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
 use super::volume_types::{self, Performance};
+use super::tags;
 use super::{is_key_problem, Core, GIB};
 use crate::catalog::Tx;
 use crate::clock::now_iso;
@@ -226,6 +227,8 @@ impl Core<'_> {
         {
             return self.reservation_view(&reservation);
         }
+        tags::check_specs(&r.tag_specifications, &["instance", "volume"])?;
+        let instance_tags = tags::spec_tags(&r.tag_specifications, "instance")?;
         let (img, layout, ebd) = self.cat.read(|tx| {
             let img = self.image(tx, &region, &r.image_id)?;
             if img.state != super::model::ImageState::Available {
@@ -411,9 +414,11 @@ impl Core<'_> {
             }
             for v in &volumes {
                 tx.put(v)?;
+                tags::apply(tx, &region, &r.tag_specifications, "volume", &v.id)?;
             }
             for i in &instances {
                 tx.put(i)?;
+                tags::add(tx, &region, "instance", &i.id, &instance_tags)?;
             }
             for (tasks, target) in jobs {
                 self.queue_job(tx, "RunInstances", tasks, target)?;
@@ -437,6 +442,7 @@ impl Core<'_> {
                     .collect();
                 let mut j = i.view(&vols, InstanceState::Pending);
                 j.state_reason = None;
+                j.tags = instance_tags.clone();
                 j
             })
             .collect();
@@ -690,6 +696,7 @@ impl Core<'_> {
                     .is_some_and(|a| a.delete_on_termination);
                 if dot {
                     tx.delete::<VolumeRec>(&v.id)?;
+                    super::tags::remove(tx, &v.id)?;
                     gone.push(v.id.clone());
                 } else {
                     v.attachment = None;
@@ -720,7 +727,7 @@ impl Core<'_> {
 
     pub(super) fn describe_instances(&mut self, r: rq::Describe) -> Result<Vec<out::Reservation>> {
         let region = self.region().to_owned();
-        let rows = self.cat.read(|tx| {
+        let (rows, mut tags) = self.cat.read(|tx| {
             let insts = match &r.ids {
                 Some(ids) => ids
                     .iter()
@@ -733,11 +740,12 @@ impl Core<'_> {
                 let vols = self.attached_volumes(tx, &i)?;
                 rows.push((i, vols));
             }
-            Ok(rows)
+            Ok((rows, tags::in_region(tx, &region)?))
         })?;
         let mut reservations: Vec<out::Reservation> = Vec::new();
         for (i, vols) in rows {
-            let j = i.view(&vols, i.state);
+            let instance_tags = tags.remove(&i.id).unwrap_or_default();
+            let mut j = i.view(&vols, i.state);
             let ok = matches_filters(&r.filters, |name| {
                 Some(match name {
                     "instance-id" => vec![i.id.clone()],
@@ -775,12 +783,13 @@ impl Core<'_> {
                         .collect(),
                     "reservation-id" => vec![i.reservation_id.clone()],
                     "block-device-mapping.volume-id" => vols.iter().map(|v| v.id.clone()).collect(),
-                    _ => return None,
+                    _ => return tags::filter_values(name, &instance_tags),
                 })
             })?;
             if !ok {
                 continue;
             }
+            j.tags = instance_tags;
             match reservations
                 .iter_mut()
                 .find(|r| r.reservation_id == i.reservation_id)

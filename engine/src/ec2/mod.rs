@@ -19,6 +19,7 @@ pub mod responses;
 pub(crate) mod rules;
 mod settings;
 mod snapshots;
+pub(crate) mod tags;
 pub(crate) use instances::KMS_REASON;
 pub(crate) use snapshots::KEY_NOT_ACCESSIBLE;
 mod volume_types;
@@ -505,6 +506,9 @@ impl Core<'_> {
             R::DescribeAccountAttributes(r) => {
                 O::DescribeAccountAttributes(self.describe_account_attributes(r)?)
             }
+            R::CreateTags(r) => O::CreateTags(self.create_tags(r)?),
+            R::DeleteTags(r) => O::DeleteTags(self.delete_tags(r)?),
+            R::DescribeTags(r) => O::DescribeTags(self.describe_tags(r)?),
             R::CreateAccessKey(r) => O::CreateAccessKey(self.create_access_key(r)?),
             R::ListAccessKeys(r) => O::ListAccessKeys(self.list_access_keys(r)?),
             R::UpdateAccessKey(r) => O::UpdateAccessKey(self.change_access_key(r, false)?),
@@ -582,6 +586,16 @@ impl Core<'_> {
                 R::RunInstances(r) => {
                     self.image(tx, &region, &r.image_id)?;
                     snapshots_of(tx, &r.block_device_mappings)?;
+                }
+                R::CreateTags(r) => {
+                    for id in &r.resources {
+                        self.taggable(tx, id)?;
+                    }
+                }
+                R::DeleteTags(r) => {
+                    for id in &r.resources {
+                        self.taggable(tx, id)?;
+                    }
                 }
                 R::StartInstances(r) | R::StopInstances(r) | R::TerminateInstances(r) => {
                     for id in &r.instance_ids {

@@ -147,6 +147,7 @@ impl VolumeRec {
             kms_key_id: self.encryption.as_ref().map(|e| e.key_arn().to_owned()),
             iops: perf.iops,
             throughput: perf.throughput,
+            tags: Vec::new(),
         }
     }
 }
@@ -232,6 +233,7 @@ impl SnapshotRec {
             state_message: self.state_message.clone(),
             kms_key_id: self.encryption.as_ref().map(|e| e.key_arn().to_owned()),
             data_encryption_key_id: self.encryption.as_ref().map(|e| e.wrapped.dek_id.clone()),
+            tags: Vec::new(),
         }
     }
 }
@@ -418,6 +420,7 @@ impl ImageRec {
             imds_support: a.imds_support.clone(),
             tpm_support: a.tpm_support.clone(),
             hypervisor: "xen".to_owned(),
+            tags: Vec::new(),
         }
     }
 }
@@ -618,6 +621,7 @@ impl InstanceRec {
                     interface_type: "interface".to_owned(),
                 })
                 .collect(),
+            tags: Vec::new(),
         };
         if self.state == InstanceState::Terminated {
             // A terminated instance has left its subnet: AWS shows no network any more.

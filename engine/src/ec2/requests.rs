@@ -3,6 +3,7 @@
 //! never passes silently.
 
 pub use super::rules::Filter;
+pub use super::tags::TagSpecification;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -37,6 +38,9 @@ pub struct ImportSnapshot {
     pub sector_size: Option<u32>,
     /// Our extension: the XTS variant of a new data key (`aes-256-xts` by default).
     pub cipher: Option<crate::xts::XtsCipher>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +85,9 @@ pub struct RegisterImage {
     pub sriov_net_support: Option<String>,
     pub imds_support: Option<String>,
     pub tpm_support: Option<String>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, serde::Serialize)]
@@ -94,6 +101,12 @@ pub struct CopyImage {
     pub kms_key_id: Option<String>,
     #[serde(skip_serializing)]
     pub client_token: Option<String>,
+    /// Copies the source image's user tags to the new image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_image_tags: Option<bool>,
+    /// The tags of what the call creates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +119,9 @@ pub struct CopySnapshot {
     pub kms_key_id: Option<String>,
     pub presigned_url: Option<String>,
     pub destination_region: Option<String>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +129,9 @@ pub struct CopySnapshot {
 pub struct CreateSnapshot {
     pub volume_id: String,
     pub description: Option<String>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -157,6 +176,9 @@ pub struct RunInstances {
     pub user_data: Option<String>,
     pub monitoring: Option<RunInstancesMonitoring>,
     pub ebs_optimized: Option<bool>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +208,9 @@ pub struct CreateVolume {
     /// Idempotency: the same token with the same parameters answers the first volume.
     pub client_token: Option<String>,
     pub multi_attach_enabled: Option<bool>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +245,9 @@ pub struct CreateImage {
     pub no_reboot: Option<bool>,
     #[serde(default)]
     pub block_device_mappings: Vec<BlockDeviceMapping>,
+    /// The tags of what the call creates.
+    #[serde(default)]
+    pub tag_specifications: Vec<TagSpecification>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -40,6 +40,8 @@ shape! {
         pub kms_key_id: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub data_encryption_key_id: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -56,6 +58,8 @@ shape! {
     /// The new snapshot's id (CopySnapshot).
     pub struct SnapshotIdResult {
         pub snapshot_id: String,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -65,6 +69,8 @@ shape! {
         pub import_task_id: String,
         pub description: String,
         pub snapshot_task_detail: SnapshotTaskDetail,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -90,6 +96,36 @@ shape! {
         pub snapshot_id: String,
         pub file: String,
         pub size: u64,
+    }
+}
+
+// ----- tags -----
+
+shape! {
+    /// A resource's tag (`Tag`): absent values read as empty, as AWS answers them.
+    #[derive(Eq, PartialOrd, Ord, Default)]
+    pub struct Tag {
+        pub key: String,
+        pub value: String,
+    }
+}
+
+shape! {
+    /// One tag of one resource (`TagDescription`, DescribeTags).
+    pub struct TagDescription {
+        pub key: String,
+        pub resource_id: String,
+        pub resource_type: String,
+        pub value: String,
+    }
+}
+
+shape! {
+    /// DescribeTags' answer.
+    pub struct DescribeTagsResult {
+        pub tags: Vec<TagDescription>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub next_token: Option<String>,
     }
 }
 
@@ -131,6 +167,8 @@ shape! {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub tpm_support: Option<String>,
         pub hypervisor: String,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -227,6 +265,8 @@ shape! {
         pub iops: Option<u32>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub throughput: Option<u32>,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -305,6 +345,8 @@ shape! {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub client_token: Option<String>,
         pub network_interfaces: Vec<InstanceNetworkInterface>,
+        #[serde(skip_serializing_if = "Vec::is_empty", default)]
+        pub tags: Vec<Tag>,
     }
 }
 
@@ -697,8 +739,13 @@ mod tests {
             state_message: None,
             kms_key_id: None,
             data_encryption_key_id: None,
+            tags: Vec::new(),
         };
         let v = serde_json::to_value(&s).unwrap();
+        assert!(
+            v.get("Tags").is_none(),
+            "no tags: no Tags member, as AWS answers"
+        );
         assert!(v.get("KmsKeyId").is_none());
         assert_eq!(v["SnapshotId"], "snap-1");
         let back: Snapshot = serde_json::from_value(v).unwrap();

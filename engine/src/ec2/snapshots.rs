@@ -5,6 +5,7 @@ use super::model::{Encryption, ImageRec, ImageState, SnapshotRec, SnapshotState}
 use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, encryption_outcome, matches_filters, Source};
+use super::tags;
 use super::{gib_ceil, is_key_problem, Core, GIB};
 use crate::clock::now_iso;
 use crate::error::{bail, Code, Result};
@@ -24,6 +25,10 @@ impl Core<'_> {
         r: rq::ImportSnapshot,
         p: &dyn Progress,
     ) -> Result<out::ImportSnapshotResult> {
+        // AWS tags the import task, not the snapshot it makes (there is no task to keep here:
+        // an import completes within the call, so its tags come back in the answer only).
+        tags::check_specs(&r.tag_specifications, &["import-snapshot-task"])?;
+        let task_tags = tags::spec_tags(&r.tag_specifications, "import-snapshot-task")?;
         let sector_size = r.sector_size.unwrap_or(4096);
         if sector_size != 512 && sector_size != 4096 {
             bail!(
@@ -125,6 +130,7 @@ impl Core<'_> {
                 url: r.file,
                 kms_key_id: rec.encryption.as_ref().map(|e| e.key_arn().to_owned()),
             },
+            tags: task_tags,
         })
     }
 
@@ -153,7 +159,7 @@ impl Core<'_> {
     pub(super) fn describe_snapshots(&mut self, r: rq::Describe) -> Result<Vec<out::Snapshot>> {
         let region = self.region().to_owned();
         let account = self.account().to_owned();
-        let (snaps, jobs) = self.cat.read(|tx| {
+        let (snaps, jobs, mut tags) = self.cat.read(|tx| {
             let all = match &r.ids {
                 Some(ids) => ids
                     .iter()
@@ -166,7 +172,7 @@ impl Core<'_> {
             } else {
                 Vec::new()
             };
-            Ok((all, jobs))
+            Ok((all, jobs, tags::in_region(tx, &region)?))
         })?;
         let mut shown = Vec::new();
         for s in snaps {
@@ -176,6 +182,7 @@ impl Core<'_> {
                 }
             }
             let mut v = s.view();
+            v.tags = tags.remove(&s.id).unwrap_or_default();
             if let Some(j) = jobs.iter().find(|j| j.makes(&s.id)) {
                 v.progress = j.percent();
             }
@@ -201,7 +208,7 @@ impl Core<'_> {
                     "description" => vec![s.description.clone()],
                     "volume-size" => vec![s.size_gib.to_string()],
                     "data-encryption-key-id" => v.data_encryption_key_id.iter().cloned().collect(),
-                    _ => return None,
+                    _ => return tags::filter_values(name, &v.tags),
                 })
             })?;
             if ok {
@@ -217,6 +224,8 @@ impl Core<'_> {
         p: &dyn Progress,
     ) -> Result<out::SnapshotIdResult> {
         let _ = (&r.presigned_url, &r.destination_region);
+        tags::check_specs(&r.tag_specifications, &["snapshot"])?;
+        let user_tags = tags::spec_tags(&r.tag_specifications, "snapshot")?;
         if !rules::valid_region(&r.source_region) {
             bail!(
                 Code::INVALID_PARAMETER_VALUE,
@@ -281,9 +290,13 @@ impl Core<'_> {
             rec.state = SnapshotState::Error;
             rec.state_message = Some(KEY_NOT_ACCESSIBLE.into());
             rec.has_data = false;
-            self.cat.write(|tx| tx.put(&rec))?;
+            self.cat.write(|tx| {
+                tx.put(&rec)?;
+                tags::add(tx, &rec.region, "snapshot", &rec.id, &user_tags)
+            })?;
             return Ok(out::SnapshotIdResult {
                 snapshot_id: rec.id,
+                tags: user_tags,
             });
         };
         if !self.wait {
@@ -308,10 +321,12 @@ impl Core<'_> {
             };
             self.cat.write(|tx| {
                 tx.put(&rec)?;
+                tags::add(tx, &rec.region, "snapshot", &rec.id, &user_tags)?;
                 self.queue_job(tx, "CopySnapshot", vec![task], target)
             })?;
             return Ok(out::SnapshotIdResult {
                 snapshot_id: rec.id,
+                tags: user_tags,
             });
         }
         let mut tmp = self.produce(
@@ -326,10 +341,12 @@ impl Core<'_> {
         tmp.set_record(rec.blob_record(false))?;
         self.cat.write(|tx| {
             tmp.persist_in(tx)?;
-            tx.put(&rec)
+            tx.put(&rec)?;
+            tags::add(tx, &rec.region, "snapshot", &rec.id, &user_tags)
         })?;
         Ok(out::SnapshotIdResult {
             snapshot_id: rec.id,
+            tags: user_tags,
         })
     }
 
@@ -338,6 +355,8 @@ impl Core<'_> {
         r: rq::CreateSnapshot,
         p: &dyn Progress,
     ) -> Result<out::Snapshot> {
+        tags::check_specs(&r.tag_specifications, &["snapshot"])?;
+        let user_tags = tags::spec_tags(&r.tag_specifications, "snapshot")?;
         let vol = self.cat.read(|tx| self.volume(tx, &r.volume_id))?;
         let new_id = Self::new_snapshot_id();
         // A volume served by a mount: crash-consistent, at one point in time.
@@ -353,6 +372,7 @@ impl Core<'_> {
                 // The volume may have gone between the read and this write.
                 self.volume(tx, &vol.id)?;
                 tx.put(&rec)?;
+                tags::add(tx, &rec.region, "snapshot", &rec.id, &user_tags)?;
                 self.queue_job(tx, "CreateSnapshot", tasks, target)
             })?;
             if let Some(f) = frozen {
@@ -360,6 +380,7 @@ impl Core<'_> {
             }
             let mut v = rec.view();
             v.progress = String::new();
+            v.tags = user_tags;
             return Ok(v);
         }
         let rec =
@@ -374,11 +395,13 @@ impl Core<'_> {
             // The volume may have been deleted meanwhile; the snapshot is still its data at the
             // time of the call, as on AWS.
             tmp.persist_in(tx)?;
-            tx.put(&rec)
+            tx.put(&rec)?;
+            tags::add(tx, &rec.region, "snapshot", &rec.id, &user_tags)
         })?;
         let mut v = rec.view();
         v.state = "pending".to_owned();
         v.progress = String::new();
+        v.tags = user_tags;
         Ok(v)
     }
 
@@ -465,6 +488,7 @@ impl Core<'_> {
                 );
             }
             tx.delete::<SnapshotRec>(&s.id)?;
+            tags::remove(tx, &s.id)?;
             if s.has_data {
                 self.store.remove_in(tx, &s.id)?;
             }

@@ -27,6 +27,8 @@ impl Core<'_> {
             );
         };
         rules::check_az(self.region(), &az)?;
+        super::tags::check_specs(&r.tag_specifications, &["volume"])?;
+        let user_tags = super::tags::spec_tags(&r.tag_specifications, "volume")?;
         if r.size.is_none() && r.snapshot_id.is_none() {
             bail!(
                 Code::MISSING_PARAMETER,
@@ -108,6 +110,7 @@ impl Core<'_> {
         })?;
         let mut response = rec.view();
         response.state = "creating".to_owned();
+        response.tags = user_tags.clone();
         if r.encrypted == Some(true) || snap.as_ref().is_some_and(|s| s.encryption.is_some()) || ebd
         {
             response.encrypted = true;
@@ -143,9 +146,12 @@ impl Core<'_> {
                     &fingerprint,
                     &rec.id,
                 )?;
+                super::tags::add(tx, &region, "volume", &rec.id, &user_tags)?;
                 self.queue_job(tx, "CreateVolume", vec![task], target)
             })?;
-            return Ok(rec.view());
+            let mut response = rec.view();
+            response.tags = user_tags;
+            return Ok(response);
         }
         let src_meta = snap
             .as_ref()
@@ -162,10 +168,12 @@ impl Core<'_> {
                 r.client_token.as_deref(),
                 &fingerprint,
                 &rec.id,
-            )
+            )?;
+            super::tags::add(tx, &region, "volume", &rec.id, &user_tags)
         })?;
         let mut response = rec.view();
         response.state = "creating".to_owned();
+        response.tags = user_tags;
         Ok(response)
     }
 
@@ -189,6 +197,7 @@ impl Core<'_> {
                 );
             }
             tx.delete::<VolumeRec>(&v.id)?;
+            super::tags::remove(tx, &v.id)?;
             self.store.remove_in(tx, &v.id)?;
             Ok(())
         })?;
@@ -352,16 +361,20 @@ impl Core<'_> {
 
     pub(super) fn describe_volumes(&mut self, r: rq::Describe) -> Result<Vec<out::Volume>> {
         let region = self.region().to_owned();
-        let vols = self.cat.read(|tx| match &r.ids {
-            Some(ids) => ids
-                .iter()
-                .map(|id| self.volume(tx, id))
-                .collect::<Result<Vec<_>>>(),
-            None => tx.list::<VolumeRec>(&region),
+        let (vols, mut tags) = self.cat.read(|tx| {
+            let vols = match &r.ids {
+                Some(ids) => ids
+                    .iter()
+                    .map(|id| self.volume(tx, id))
+                    .collect::<Result<Vec<_>>>()?,
+                None => tx.list::<VolumeRec>(&region)?,
+            };
+            Ok((vols, super::tags::in_region(tx, &region)?))
         })?;
         let mut shown = Vec::new();
         for v in vols {
             let mut view = v.view();
+            view.tags = tags.remove(&v.id).unwrap_or_default();
             if v.state != VolumeState::Creating
                 && self.store.problem(&v.id, v.size_gib * GIB).is_some()
             {
@@ -396,7 +409,7 @@ impl Core<'_> {
                         .map(|a| rules::bool_str(a.delete_on_termination))
                         .into_iter()
                         .collect(),
-                    _ => return None,
+                    _ => return super::tags::filter_values(name, &view.tags),
                 })
             })?;
             if ok {

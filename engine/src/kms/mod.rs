@@ -18,6 +18,7 @@ mod policy;
 pub(crate) mod requests;
 pub mod responses;
 mod store;
+mod tags;
 
 pub(crate) use crypto::Context;
 pub(crate) use policy::{Action, Via};
@@ -727,6 +728,7 @@ fn delete_key(tx: &Tx, key: &KeyRecord) -> Result<()> {
         }
     }
     tx.delete::<KeyRecord>(key.key_id.as_str())?;
+    tags::remove(tx, key)?;
     Ok(())
 }
 

@@ -64,23 +64,35 @@ pub(super) fn invoke(kms: &Kms, tx: &Tx, caller: &Caller, req: &KmsRequest) -> R
         ),
         K::Encrypt(r) => O::Encrypt(encrypt(kms, tx, caller, &checked(r)?)?),
         K::Decrypt(r) => O::Decrypt(decrypt(kms, tx, caller, &checked(r)?)?),
+        K::TagResource(r) => {
+            O::TagResource(super::tags::tag_resource(kms, tx, caller, &checked(r)?)?)
+        }
+        K::UntagResource(r) => {
+            O::UntagResource(super::tags::untag_resource(kms, tx, caller, &checked(r)?)?)
+        }
+        K::ListResourceTags(r) => O::ListResourceTags(super::tags::list_resource_tags(
+            kms,
+            tx,
+            caller,
+            &checked(r)?,
+        )?),
     })
 }
 
 /// A page's size (`Limit`, `max` if absent: the parser kept it within 1..=`max`) and `Marker`.
-fn paging(limit: Option<i64>, marker: Option<&str>, max: i64) -> (usize, Option<&str>) {
+pub(super) fn paging(limit: Option<i64>, marker: Option<&str>, max: i64) -> (usize, Option<&str>) {
     (limit.unwrap_or(max) as usize, marker)
 }
 
 /// One page of a listing: its items, and the response members `Truncated` and `NextMarker`.
-struct Page<T> {
-    items: Vec<T>,
-    truncated: bool,
-    next_marker: Option<String>,
+pub(super) struct Page<T> {
+    pub(super) items: Vec<T>,
+    pub(super) truncated: bool,
+    pub(super) next_marker: Option<String>,
 }
 
 /// One page of `items` (sorted by `id`) after `marker`.
-fn page<T>(
+pub(super) fn page<T>(
     items: Vec<T>,
     (limit, marker): (usize, Option<&str>),
     id: impl Fn(&T) -> String,
@@ -105,7 +117,7 @@ fn page<T>(
 
 /// Resolves a `KeyId` that must name a key directly (key id or key ARN), failing with
 /// `alias_error` for an alias.
-fn resolve_key_only(
+pub(super) fn resolve_key_only(
     kms: &Kms,
     tx: &Tx,
     caller: &Caller,
@@ -118,7 +130,7 @@ fn resolve_key_only(
     kms.resolve(tx, caller, key_ref)
 }
 
-fn aliases_not_supported() -> Error {
+pub(super) fn aliases_not_supported() -> Error {
     Error::new(
         Code::INVALID_ARN_EXCEPTION,
         "Key Aliases are not supported for this operation.",
@@ -144,6 +156,7 @@ fn create_key(
         clock::now_millis(),
     );
     tx.put(&key)?;
+    super::tags::add(tx, &key, &req.tags)?;
     Ok(rs::CreateKeyResponse {
         key_metadata: key.metadata(),
     })

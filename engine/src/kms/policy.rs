@@ -37,11 +37,14 @@ pub(crate) enum Action {
     CreateAlias,
     UpdateAlias,
     DeleteAlias,
+    TagResource,
+    UntagResource,
+    ListResourceTags,
 }
 
 impl Action {
     /// Every action.
-    pub(crate) const ALL: [Action; 18] = [
+    pub(crate) const ALL: [Action; 21] = [
         Action::Encrypt,
         Action::Decrypt,
         Action::GenerateDataKey,
@@ -60,6 +63,9 @@ impl Action {
         Action::CreateAlias,
         Action::UpdateAlias,
         Action::DeleteAlias,
+        Action::TagResource,
+        Action::UntagResource,
+        Action::ListResourceTags,
     ];
 
     /// The action's AWS name (without `kms:`).
@@ -83,6 +89,9 @@ impl Action {
             Action::CreateAlias => "CreateAlias",
             Action::UpdateAlias => "UpdateAlias",
             Action::DeleteAlias => "DeleteAlias",
+            Action::TagResource => "TagResource",
+            Action::UntagResource => "UntagResource",
+            Action::ListResourceTags => "ListResourceTags",
         }
     }
 
@@ -174,7 +183,10 @@ pub(super) fn permits(
         KeyManager::Aws => {
             let metadata = matches!(
                 action,
-                Action::DescribeKey | Action::ListGrants | Action::RevokeGrant
+                Action::DescribeKey
+                    | Action::ListGrants
+                    | Action::RevokeGrant
+                    | Action::ListResourceTags
             );
             let use_via_ebs =
                 via == Via::Ebs && (action.cryptographic() || action == Action::CreateGrant);
@@ -213,6 +225,9 @@ pub(super) fn state_check(key: &KeyRecord, action: Action) -> Result<()> {
         (Action::ScheduleKeyDeletion, PendingDeletion) => invalid("pending deletion"),
         (Action::CancelKeyDeletion, s) if s != PendingDeletion => invalid("not pending deletion"),
         (Action::CreateAlias | Action::UpdateAlias, PendingDeletion) => invalid("pending deletion"),
+        (Action::TagResource | Action::UntagResource, PendingDeletion) => {
+            invalid("pending deletion")
+        }
         _ => Ok(()),
     }
 }

@@ -36,6 +36,53 @@ pub struct CreateKey {
     /// `AWS_KMS` (the default) or `EXTERNAL`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The new key's tags.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub tags: Vec<Tag>,
+}
+
+/// A KMS key's tag (`Tag`): both members required; the value may be empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    /// 1–128 characters, not starting with `aws:`.
+    pub tag_key: String,
+    /// 0–256 characters.
+    pub tag_value: String,
+}
+
+/// `TagResource`: adds tags to a key, or changes the values of its tags.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct TagResource {
+    /// Key id or key ARN (not an alias).
+    pub key_id: String,
+    /// The tags.
+    pub tags: Vec<Tag>,
+}
+
+/// `UntagResource`: removes tags from a key by key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct UntagResource {
+    /// Key id or key ARN (not an alias).
+    pub key_id: String,
+    /// The tag keys to remove.
+    pub tag_keys: Vec<String>,
+}
+
+/// `ListResourceTags`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct ListResourceTags {
+    /// Key id or key ARN (not an alias).
+    pub key_id: String,
+    /// Page size, 1–50 (default 50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// The previous page's `NextMarker`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
 }
 
 /// `DescribeKey`.
@@ -303,6 +350,18 @@ pub(super) fn violation(name: &str, value: &str, constraint: &str) -> Error {
     )
 }
 
+/// A required member that is absent.
+fn missing(name: &str) -> Error {
+    Error::new(
+        Code::VALIDATION_EXCEPTION,
+        format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: \
+             Member must not be null",
+            member(name)
+        ),
+    )
+}
+
 fn enum_violation(name: &str, value: &str, set: &[&str]) -> Error {
     violation(
         name,
@@ -356,16 +415,7 @@ impl<'a> Req<'a> {
     }
 
     fn str(&self, name: &str) -> Result<&'a str> {
-        self.opt_str(name)?.ok_or_else(|| {
-            Error::new(
-                Code::VALIDATION_EXCEPTION,
-                format!(
-                    "1 validation error detected: Value null at '{}' failed to satisfy \
-                     constraint: Member must not be null",
-                    member(name)
-                ),
-            )
-        })
+        self.opt_str(name)?.ok_or_else(|| missing(name))
     }
 
     /// A string of `min..=max` characters.
@@ -504,6 +554,32 @@ impl<'a> Req<'a> {
         }
     }
 
+    /// A list of `{TagKey, TagValue}` (absent: empty), each checked against the model's
+    /// lengths; the reserved `aws:` prefix is `TagException`.
+    fn tags(&self, name: &str) -> Result<Vec<Tag>> {
+        let Some(v) = self.get(name) else {
+            return Ok(Vec::new());
+        };
+        let list = v
+            .as_array()
+            .ok_or_else(|| wrong_type(name, "a list of tags"))?;
+        let mut out = Vec::new();
+        for (i, t) in list.iter().enumerate() {
+            let at = format!("{name}.{}", i + 1);
+            let r = Req::parse(t, &["TagKey", "TagValue"])?;
+            let key = r.str_len("TagKey", 1, 128).map_err(|e| at_member(e, &at))?;
+            let value = r
+                .str_len("TagValue", 0, 256)
+                .map_err(|e| at_member(e, &at))?;
+            check_tag_key(&key)?;
+            out.push(Tag {
+                tag_key: key,
+                tag_value: value,
+            });
+        }
+        Ok(out)
+    }
+
     fn constraints(&self) -> Result<Option<GrantConstraints>> {
         let Some(v) = self.get("Constraints") else {
             return Ok(None);
@@ -525,6 +601,27 @@ impl<'a> Req<'a> {
         }
         Ok(Some(c))
     }
+}
+
+/// `e` with the member it names placed under `at` (`tagKey` → `tags.1.member.tagKey`).
+fn at_member(e: Error, at: &str) -> Error {
+    let (list, index) = at.split_once('.').unwrap_or((at, ""));
+    let prefix = format!("{}.{index}.member.", member(list));
+    let msg = e
+        .message()
+        .replacen("at 'tag", &format!("at '{prefix}tag"), 1);
+    Error::new(e.code(), msg)
+}
+
+/// KMS reserves tag keys that begin with `aws:` for AWS's own tags.
+pub(super) fn check_tag_key(key: &str) -> Result<()> {
+    if key.to_ascii_lowercase().starts_with("aws:") {
+        bail!(
+            Code::TAG_EXCEPTION,
+            "Tag keys cannot begin with the reserved prefix 'aws:': {key}"
+        );
+    }
+    Ok(())
 }
 
 fn context_of(v: &Value, name: &str) -> Result<Context> {
@@ -747,7 +844,10 @@ impl TryFrom<Value> for CreateKey {
     type Error = Error;
 
     fn try_from(v: Value) -> Result<CreateKey> {
-        let r = Req::parse(&v, &["Description", "KeyUsage", "KeySpec", "Origin"])?;
+        let r = Req::parse(
+            &v,
+            &["Description", "KeyUsage", "KeySpec", "Origin", "Tags"],
+        )?;
         let description = r.opt_str_len("Description", 0, 8192)?;
         let key_usage = r.opt_str("KeyUsage")?;
         check_key_usage(key_usage)?;
@@ -760,6 +860,7 @@ impl TryFrom<Value> for CreateKey {
             key_usage: key_usage.map(str::to_owned),
             key_spec: key_spec.map(str::to_owned),
             origin: o.map(str::to_owned),
+            tags: r.tags("Tags")?,
         })
     }
 }
@@ -980,6 +1081,70 @@ impl TryFrom<Value> for ListGrants {
     }
 }
 
+impl TryFrom<Value> for TagResource {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<TagResource> {
+        let r = Req::parse(&v, &["KeyId", "Tags"])?;
+        let key_id = r.key_id("KeyId")?;
+        if r.get("Tags").is_none() {
+            return Err(missing("Tags"));
+        }
+        Ok(TagResource {
+            key_id,
+            tags: r.tags("Tags")?,
+        })
+    }
+}
+
+impl TryFrom<Value> for UntagResource {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<UntagResource> {
+        let r = Req::parse(&v, &["KeyId", "TagKeys"])?;
+        let key_id = r.key_id("KeyId")?;
+        let keys = r
+            .opt_strings("TagKeys")?
+            .ok_or_else(|| missing("TagKeys"))?;
+        for k in &keys {
+            let n = k.chars().count();
+            if n < 1 {
+                return Err(violation(
+                    "TagKeys",
+                    k,
+                    "have length greater than or equal to 1",
+                ));
+            }
+            if n > 128 {
+                return Err(violation(
+                    "TagKeys",
+                    k,
+                    "have length less than or equal to 128",
+                ));
+            }
+        }
+        Ok(UntagResource {
+            key_id,
+            tag_keys: keys.into_iter().map(str::to_owned).collect(),
+        })
+    }
+}
+
+impl TryFrom<Value> for ListResourceTags {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<ListResourceTags> {
+        let r = Req::parse(&v, &["KeyId", "Limit", "Marker"])?;
+        let key_id = r.key_id("KeyId")?;
+        let (limit, marker) = r.paging(50)?;
+        Ok(ListResourceTags {
+            key_id,
+            limit,
+            marker,
+        })
+    }
+}
+
 impl TryFrom<Value> for RevokeGrant {
     type Error = Error;
 
@@ -1104,6 +1269,8 @@ mod tests {
             "GenerateDataKeyWithoutPlaintext" => json!({"KeyId": KEY, "KeySpec": "AES_256"}),
             "Encrypt" => json!({"KeyId": KEY, "Plaintext": blob}),
             "Decrypt" => json!({"CiphertextBlob": blob}),
+            "TagResource" => json!({"KeyId": KEY, "Tags": [{"TagKey": "k", "TagValue": ""}]}),
+            "UntagResource" => json!({"KeyId": KEY, "TagKeys": ["k"]}),
             _ => json!({"KeyId": KEY}),
         }
     }
@@ -1125,7 +1292,7 @@ mod tests {
 
     #[test]
     fn every_operation_parses_to_its_variant() {
-        assert_eq!(KMS_OPERATIONS.len(), 17);
+        assert_eq!(KMS_OPERATIONS.len(), 20);
         for op in KMS_OPERATIONS {
             let r = Request::parse(op, valid_body(op)).unwrap();
             let Request::Kms(k) = &r else {

@@ -199,6 +199,19 @@ pub struct ListGrantsResponse {
     pub grants: Vec<GrantListEntry>,
 }
 
+/// `ListResourceTags`' output: one page of a key's tags, sorted by tag key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListResourceTagsResponse {
+    /// The page's tags.
+    pub tags: Vec<super::requests::Tag>,
+    /// Whether more tags follow.
+    pub truncated: bool,
+    /// The `Marker` of the next page, when `truncated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
 /// `ScheduleKeyDeletion`'s output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -323,6 +336,9 @@ kms_responses! {
     GenerateDataKeyWithoutPlaintext(GenerateDataKeyWithoutPlaintextResponse),
     Encrypt(EncryptResponse),
     Decrypt(DecryptResponse),
+    TagResource(Empty),
+    UntagResource(Empty),
+    ListResourceTags(ListResourceTagsResponse),
 }
 
 #[cfg(test)]
@@ -534,6 +550,16 @@ mod tests {
                 plaintext: Plaintext::new(base64::encode(b"hello")),
                 key_id: ARN.into(),
                 encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
+            }),
+            R::TagResource(Empty {}),
+            R::UntagResource(Empty {}),
+            R::ListResourceTags(ListResourceTagsResponse {
+                tags: vec![super::super::requests::Tag {
+                    tag_key: "Purpose".into(),
+                    tag_value: "Test".into(),
+                }],
+                truncated: true,
+                next_marker: Some("Purpose".into()),
             }),
         ]
     }
