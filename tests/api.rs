@@ -180,6 +180,11 @@ fn describes_and_kms_lists_paginate() {
 }
 
 #[test]
+fn import_snapshot_runs_as_a_task_that_boto3_waits_for() {
+    check("import_snapshot");
+}
+
+#[test]
 fn the_aws_cli_works_unchanged() {
     check("aws_cli");
 }

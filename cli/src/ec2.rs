@@ -14,15 +14,28 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
         C::ImportSnapshot(a) => (
             "ImportSnapshot",
             Req::new()
-                .set("File", a.file.to_string_lossy().into_owned())
+                .opt(
+                    "File",
+                    a.file.as_ref().map(|f| f.to_string_lossy().into_owned()),
+                )
+                .opt("DiskContainer", a.disk_container.clone())
                 .opt("Encrypted", tri(a.encrypted, a.no_encrypted))
                 .opt("KmsKeyId", a.kms_key_id.clone())
                 .opt("Description", a.description.clone())
+                .opt("ClientToken", a.client_token.clone())
+                .opt("RoleName", a.role_name.clone())
                 .opt(
                     "SectorSize",
                     a.sector_size.as_deref().and_then(|s| s.parse::<u32>().ok()),
                 )
                 .opt("Cipher", a.cipher.clone())
+                .build(),
+        ),
+        C::DescribeImportSnapshotTasks(a) => (
+            "DescribeImportSnapshotTasks",
+            Req::new()
+                .opt("ImportTaskIds", flatten(&a.import_task_ids))
+                .opt("Filters", flatten(&a.filters))
                 .build(),
         ),
         C::ExportSnapshot(a) => (
@@ -190,10 +203,22 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
         ),
         C::ResetEbsDefaultKmsKeyId => ("ResetEbsDefaultKmsKeyId", Req::new().build()),
         C::Wait(w) => match w {
-            WaitCommand::ImageAvailable(a) => request(&C::DescribeImages(a.clone()), region),
+            WaitCommand::ImageAvailable(a) | WaitCommand::ImageExists(a) => {
+                request(&C::DescribeImages(a.clone()), region)
+            }
             WaitCommand::SnapshotCompleted(a) => request(&C::DescribeSnapshots(a.clone()), region),
-            WaitCommand::VolumeAvailable(a) => request(&C::DescribeVolumes(a.clone()), region),
-            WaitCommand::InstanceRunning(a) => request(&C::DescribeInstances(a.clone()), region),
+            WaitCommand::SnapshotImported(a) => {
+                request(&C::DescribeImportSnapshotTasks(a.clone()), region)
+            }
+            WaitCommand::VolumeAvailable(a)
+            | WaitCommand::VolumeInUse(a)
+            | WaitCommand::VolumeDeleted(a) => request(&C::DescribeVolumes(a.clone()), region),
+            WaitCommand::InstanceRunning(a)
+            | WaitCommand::InstanceExists(a)
+            | WaitCommand::InstanceStopped(a)
+            | WaitCommand::InstanceTerminated(a) => {
+                request(&C::DescribeInstances(a.clone()), region)
+            }
         },
     }
 }

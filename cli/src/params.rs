@@ -158,6 +158,14 @@ pub fn parse_placement(arg: &str) -> Result<Value, String> {
     one_structure(arg, &shorthand::PLACEMENT)
 }
 
+/// `--disk-container Format=VMDK,Url=file:///path` or JSON.
+///
+/// # Errors
+/// When the shorthand or JSON does not fit `SnapshotDiskContainer`.
+pub fn parse_disk_container(arg: &str) -> Result<Value, String> {
+    one_structure(arg, &shorthand::DISK_CONTAINER)
+}
+
 /// `--encryption-context k=v,k2=v2` or a JSON object of strings.
 ///
 /// # Errors

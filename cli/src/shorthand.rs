@@ -281,6 +281,16 @@ pub static FILTER: Shape = Shape::Structure(&[("Name", &STRING), ("Values", &STR
 /// `Placement`.
 pub static PLACEMENT: Shape = Shape::Structure(&[("AvailabilityZone", &STRING)]);
 
+/// `SnapshotDiskContainer` (ImportSnapshot's `--disk-container`).
+pub static DISK_CONTAINER: Shape = Shape::Structure(&[
+    ("Description", &STRING),
+    ("Format", &STRING),
+    ("Url", &STRING),
+    ("UserBucket", &USER_BUCKET),
+]);
+
+static USER_BUCKET: Shape = Shape::Structure(&[("S3Bucket", &STRING), ("S3Key", &STRING)]);
+
 /// `EncryptionContext`.
 pub static STRING_MAP: Shape = Shape::StringMap;
 

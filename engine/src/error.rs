@@ -65,6 +65,7 @@ codes! {
     INVALID_AMI_NAME_DUPLICATE = "InvalidAMIName.Duplicate" => AlreadyExists,
     INVALID_AMI_NAME_MALFORMED = "InvalidAMIName.Malformed" => InvalidArgument,
     INVALID_ZONE_NOT_FOUND = "InvalidZone.NotFound" => NotFound,
+    INVALID_CONVERSION_TASK_ID = "InvalidConversionTaskId" => NotFound,
     // EC2: parameters and state
     INVALID_PARAMETER_VALUE = "InvalidParameterValue" => InvalidArgument,
     INVALID_PARAMETER_DEPENDENCY = "InvalidParameterDependency" => InvalidArgument,

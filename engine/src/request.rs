@@ -23,9 +23,9 @@ use serde_json::Value;
 
 pub use rq::{
     AttachVolume, BlockDeviceMapping, CopyImage, CopySnapshot, CreateImage, CreateSnapshot,
-    CreateVolume, DeregisterImage, Describe, DetachVolume, EbsBlockDevice, Empty, ExportSnapshot,
-    Filter, ImportSnapshot, InstanceIds, KmsKeyIdOnly, Placement, RegisterImage, RunInstances,
-    SnapshotIdOnly, VolumeIdOnly,
+    CreateVolume, DeregisterImage, Describe, DescribeImportSnapshotTasks, DetachVolume,
+    EbsBlockDevice, Empty, ExportSnapshot, Filter, ImportSnapshot, InstanceIds, KmsKeyIdOnly,
+    Placement, RegisterImage, RunInstances, SnapshotDiskContainer, SnapshotIdOnly, VolumeIdOnly,
 };
 
 macro_rules! requests {
@@ -124,6 +124,7 @@ macro_rules! requests {
 
 requests! {
     ImportSnapshot(ImportSnapshot) -> out::ImportSnapshotResult;
+    DescribeImportSnapshotTasks(DescribeImportSnapshotTasks) -> out::DescribeImportSnapshotTasksResult, read true;
     ExportSnapshot(ExportSnapshot) -> out::ExportSnapshotResult, read true;
     DescribeSnapshots(Describe) -> out::DescribeSnapshotsResult, read true;
     CopySnapshot(CopySnapshot) -> out::SnapshotIdResult;
@@ -164,6 +165,7 @@ requests! {
 /// own and has none; neither do the IAM and KMS operations here.
 pub const DRY_RUN_OPERATIONS: &[&str] = &[
     "ImportSnapshot",
+    "DescribeImportSnapshotTasks",
     "DescribeSnapshots",
     "CopySnapshot",
     "CreateSnapshot",
