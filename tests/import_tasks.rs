@@ -102,7 +102,7 @@ fn every_format_imports_the_disk_s_bytes() {
             "--description",
             name,
             "--disk-container",
-            &format!("Format={format},Url={url},Description=disk {name}"),
+            &format!("Format={format},Url={url},Description=disk-{name}"),
             "--encrypted",
             "--kms-key-id",
             &arn,
@@ -125,7 +125,7 @@ fn every_format_imports_the_disk_s_bytes() {
         assert_eq!(t["SnapshotTaskDetail"]["Status"], "completed");
         assert_eq!(t["SnapshotTaskDetail"]["SnapshotId"], snap.as_str());
         assert_eq!(t["Description"], *name);
-        assert_eq!(h.snapshot(&snap)["Description"], format!("disk {name}"));
+        assert_eq!(h.snapshot(&snap)["Description"], format!("disk-{name}"));
         assert_eq!(
             wait(&h, &["snapshot-imported", "--import-task-ids", &id], 3).0,
             Some(0)

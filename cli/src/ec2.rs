@@ -248,6 +248,43 @@ mod tests {
     }
 
     #[test]
+    fn import_with_a_disk_container_and_its_tasks() {
+        assert_eq!(
+            map(&[
+                "import-snapshot",
+                "--disk-container",
+                "Format=VMDK,Url=file:///srv/d.vmdk,Description=root",
+                "--client-token",
+                "t1",
+            ]),
+            (
+                "ImportSnapshot",
+                json!({"DiskContainer": {"Format": "VMDK", "Url": "file:///srv/d.vmdk",
+                       "Description": "root"}, "ClientToken": "t1"})
+            )
+        );
+        assert_eq!(
+            map(&[
+                "wait",
+                "snapshot-imported",
+                "--import-task-ids",
+                "import-snap-0123456789abcdef0",
+            ]),
+            (
+                "DescribeImportSnapshotTasks",
+                json!({"ImportTaskIds": ["import-snap-0123456789abcdef0"]})
+            )
+        );
+        let mut argv = vec!["blockseal", "ec2", "import-snapshot", "--file", "a.raw"];
+        argv.extend(["--disk-container", "Format=RAW,Url=file:///a.raw"]);
+        assert!(
+            Cli::try_parse_from(argv).is_err(),
+            "one of --file and --disk-container"
+        );
+        assert!(Cli::try_parse_from(["blockseal", "ec2", "import-snapshot"]).is_err());
+    }
+
+    #[test]
     fn import_and_export() {
         assert_eq!(
             map(&["import-snapshot", "--file", "disk.raw"]),

@@ -39,6 +39,7 @@ use crate::progress::Progress;
 use crate::storage::Backing;
 use crate::xts::Xts;
 use rayon::prelude::*;
+#[cfg(test)]
 use std::fs::File;
 use std::io;
 use std::ops::Range;

@@ -360,7 +360,12 @@ impl Core<'_> {
                     task: t.id,
                     source: source.clone(),
                 };
-                self.queue_job(tx, "ImportSnapshot", vec![job], target)?;
+                let id = self.queue_job(tx, "ImportSnapshot", vec![job], target)?;
+                // Progress counts the image file's bytes (the task has no source blob).
+                if let Some(mut j) = tx.get::<JobRec>(&id)? {
+                    j.total_bytes = source.stamp.len;
+                    tx.put(&j)?;
+                }
             }
             Ok(encryption)
         })?;

@@ -94,7 +94,7 @@ pub(super) fn parse(src: &dyn Backing, found: Option<Format>) -> Parsed<(u64, Ma
             if at == 0 || (version == 3 && e & ZERO != 0) {
                 continue;
             }
-            if at % cluster != 0 || at >= len {
+            if !at.is_multiple_of(cluster) || at >= len {
                 return Err(invalid(
                     REASON,
                     format!("cluster {idx} at byte {at} is misaligned or past the file"),
