@@ -163,7 +163,7 @@ impl Acceptor {
                 _ => false,
             },
             ("pathAny", Ok(r)) => match self.search(r) {
-                Some(Value::Array(v)) => v.iter().any(|x| *x == self.expected),
+                Some(Value::Array(v)) => v.contains(&self.expected),
                 _ => false,
             },
             ("status", o) => self.expected.as_u64() == Some(status_of(o)),

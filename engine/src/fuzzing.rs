@@ -173,24 +173,6 @@ fn assert_client_error(e: &Error) {
     );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seeds_pass_their_targets() {
-        for s in blob_header_seeds() {
-            assert_eq!(s.len(), HEADER_LEN);
-            assert!(BlobHeader::decode(&s).is_ok());
-            blob_header(&s);
-        }
-        ids(b"ami-0123456789abcdef0");
-        ids(b"1234abcd-12ab-34cd-56ef-1234567890ab");
-        request(b"DescribeImages\n{\"ImageIds\": [\"ami-0123456789abcdef0\"]}");
-        request(b"CreateAlias\n{\"AliasName\": \"alias/aws/x\", \"TargetKeyId\": \"k\"}");
-    }
-}
-
 /// A disk image file for ImportSnapshot (RAW, VMDK, VHD, qcow2). Properties: opening it in
 /// each format never panics and never allocates beyond what the input holds; a refusal reads
 /// `ClientError: Disk validation failed [REASON]: …`; an opened disk's data extents are sorted,
@@ -241,5 +223,23 @@ pub fn disk_image(data: &[u8]) {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_pass_their_targets() {
+        for s in blob_header_seeds() {
+            assert_eq!(s.len(), HEADER_LEN);
+            assert!(BlobHeader::decode(&s).is_ok());
+            blob_header(&s);
+        }
+        ids(b"ami-0123456789abcdef0");
+        ids(b"1234abcd-12ab-34cd-56ef-1234567890ab");
+        request(b"DescribeImages\n{\"ImageIds\": [\"ami-0123456789abcdef0\"]}");
+        request(b"CreateAlias\n{\"AliasName\": \"alias/aws/x\", \"TargetKeyId\": \"k\"}");
     }
 }
