@@ -185,6 +185,11 @@ fn launch_and_volume_parameters_through_boto3() {
 }
 
 #[test]
+fn import_snapshot_runs_as_a_task_that_boto3_waits_for() {
+    check("import_snapshot");
+}
+
+#[test]
 fn the_aws_cli_works_unchanged() {
     check("aws_cli");
 }

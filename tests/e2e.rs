@@ -18,6 +18,7 @@ mod failpoints;
 mod fuse;
 mod home_guard;
 mod launch_params;
+mod import_tasks;
 mod scenarios;
 mod soak;
 mod tags;

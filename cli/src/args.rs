@@ -433,6 +433,8 @@ pub fn tri(yes: bool, no: bool) -> Option<bool> {
 pub enum Ec2Command {
     #[command(after_help = EX_IMPORT_SNAPSHOT)]
     ImportSnapshot(ImportSnapshot),
+    #[command(after_help = EX_DESCRIBE_IMPORT_SNAPSHOT_TASKS)]
+    DescribeImportSnapshotTasks(DescribeImportSnapshotTasks),
     #[command(after_help = EX_EXPORT_SNAPSHOT)]
     ExportSnapshot(ExportSnapshot),
     #[command(after_help = EX_DESCRIBE_IMAGES)]
@@ -571,17 +573,29 @@ Examples:
   blockseal ec2 describe-tags --filters Name=resource-id,Values=i-0123456789abcdef0
   blockseal ec2 describe-tags --filters Name=key,Values=Stack Name=value,Values=Test";
 
-/// Import a raw disk image file as a new EBS snapshot
+/// Import a disk image file (RAW, VMDK, VHD or qcow2) as a new EBS snapshot
 ///
-/// Reads FILE (a raw disk image, any size) into a new snapshot, encrypting it with a fresh data
-/// key under --kms-key-id (or the default EBS key) when --encrypted is given. Plaintext never
-/// touches the home for an encrypted import. The snapshot's VolumeSize is the file size rounded
-/// up to whole GiB; bytes past the file read as zeros.
+/// Reads the disk image named by --disk-container (AWS's form: Format=RAW|VMDK|VHD|QCOW2,
+/// Url=file:///absolute/path) or --file (the short form: a local path whose format is found in
+/// the file) into a new snapshot, encrypting it with a fresh data key under --kms-key-id (or
+/// the default EBS key) when --encrypted is given. Plaintext never touches the home for an
+/// encrypted import. VMDK: monolithicSparse and streamOptimized; VHD: fixed and dynamic;
+/// qcow2: versions 2 and 3 without compression or backing file. The snapshot's VolumeSize is
+/// the disk's size rounded up to whole GiB; bytes past the disk read as zeros. Waits until the
+/// import task is completed and prints it, as describe-import-snapshot-tasks shows it.
 #[derive(Args, Debug)]
 pub struct ImportSnapshot {
-    /// The raw disk image to import
-    #[arg(long, value_name = "PATH")]
-    pub file: PathBuf,
+    /// The disk image to import (the short form of --disk-container)
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "disk_container",
+        conflicts_with = "disk_container"
+    )]
+    pub file: Option<PathBuf>,
+    /// The disk: Format=RAW|VMDK|VHD|QCOW2,Url=file:///path[,Description=…], or JSON
+    #[arg(long, value_name = "DISK", value_parser = params::parse_disk_container)]
+    pub disk_container: Option<serde_json::Value>,
     /// Encrypt the snapshot (with --kms-key-id, or the default EBS key)
     #[arg(long, overrides_with = "no_encrypted")]
     pub encrypted: bool,
@@ -591,9 +605,15 @@ pub struct ImportSnapshot {
     /// The KMS key: key id, key ARN, alias name (alias/…) or alias ARN; needs --encrypted
     #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
     pub kms_key_id: Option<String>,
-    /// A description for the snapshot
+    /// A description for the import task
     #[arg(long, value_parser = params::parse_string)]
     pub description: Option<String>,
+    /// A token that makes the call idempotent: a second call with it returns the first task
+    #[arg(long, value_name = "TOKEN", value_parser = params::parse_string)]
+    pub client_token: Option<String>,
+    /// Accepted as the AWS CLI does (no role is needed to read a local file)
+    #[arg(long, value_name = "NAME", value_parser = params::parse_string)]
+    pub role_name: Option<String>,
     /// The encryption sector size in bytes (the XTS data unit)
     #[arg(long, value_name = "BYTES", value_parser = ["512", "4096"])]
     pub sector_size: Option<String>,
@@ -607,8 +627,28 @@ pub struct ImportSnapshot {
 const EX_IMPORT_SNAPSHOT: &str = "\
 Examples:
   blockseal ec2 import-snapshot --file disk.raw
+  blockseal ec2 import-snapshot --disk-container Format=VMDK,Url=file:///srv/disk.vmdk
   blockseal ec2 import-snapshot --file disk.raw --encrypted --kms-key-id alias/k1 \\
       | jq -r .SnapshotTaskDetail.SnapshotId";
+
+/// Describe import snapshot tasks: status, progress, the snapshot made or the reason it failed
+///
+/// A task is `active` while its image is converted, then `completed` with its SnapshotId, or
+/// `deleted` with a StatusMessage such as `ClientError: Disk validation failed […]`. Filters:
+/// import-task-id, task-state, format, snapshot-id.
+#[derive(Args, Debug, Clone)]
+pub struct DescribeImportSnapshotTasks {
+    /// The import tasks to describe (import-snap-…), space-separated
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "TASK_ID", value_parser = params::parse_string_list)]
+    pub import_task_ids: Vec<Values>,
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
+    pub filters: Vec<Values>,
+}
+
+const EX_DESCRIBE_IMPORT_SNAPSHOT_TASKS: &str = "\
+Examples:
+  blockseal ec2 describe-import-snapshot-tasks --import-task-ids import-snap-0123456789abcdef0
+  blockseal ec2 describe-import-snapshot-tasks --filters Name=task-state,Values=deleted";
 
 /// Write a snapshot's plaintext to a raw disk image file
 ///
@@ -1161,10 +1201,12 @@ Example:
   blockseal ec2 modify-ebs-default-kms-key-id --kms-key-id alias/k3";
 
 const WAIT_ABOUT: &str = "\
-Wait until images, snapshots, volumes or instances reach a state, polling every 0.2 s for up to \
-10 minutes. Prints nothing and exits 0 on success; exits 255 with `Waiter … failed: …` when a \
-resource reaches a failure state (an image `failed`, a snapshot `error`, an instance terminated) \
-or time runs out.";
+Wait until images, snapshots, import tasks, volumes or instances reach a state: every waiter of \
+the AWS CLI whose operation blockseal serves, with botocore's acceptors. Polls every 0.2 s \
+(BLOCKSEAL_WAITER_DELAY seconds) for as long as the AWS CLI would (10 minutes for most; \
+BLOCKSEAL_WAITER_MAX_ATTEMPTS attempts). Prints nothing and exits 0 on success; exits 255 with \
+`Waiter … failed: …` when a resource reaches a failure state (an image `failed`, a snapshot \
+`error`, an instance terminated), on an unexpected error, or when time runs out.";
 
 /// `blockseal ec2 wait …`
 #[derive(Subcommand, Debug, Clone)]
@@ -1174,21 +1216,56 @@ pub enum WaitCommand {
         after_help = "Example:\n  blockseal ec2 wait image-available --image-ids ami-0123456789abcdef0"
     )]
     ImageAvailable(DescribeImages),
+    /// Wait until at least one image matches (retries while it is not found)
+    #[command(
+        after_help = "Example:\n  blockseal ec2 wait image-exists --filters Name=name,Values=web-1"
+    )]
+    ImageExists(DescribeImages),
     /// Wait until snapshots are completed (fails when one is `error`)
     #[command(
         after_help = "Example:\n  blockseal ec2 wait snapshot-completed --snapshot-ids snap-0123456789abcdef0"
     )]
     SnapshotCompleted(DescribeSnapshots),
+    /// Wait until import snapshot tasks are completed (fails when one is `error`)
+    #[command(
+        after_help = "Example:\n  blockseal ec2 wait snapshot-imported --import-task-ids import-snap-0123456789abcdef0"
+    )]
+    SnapshotImported(DescribeImportSnapshotTasks),
     /// Wait until volumes are available (fails when one is deleted)
     #[command(
         after_help = "Example:\n  blockseal ec2 wait volume-available --volume-ids vol-0123456789abcdef0"
     )]
     VolumeAvailable(DescribeVolumes),
+    /// Wait until volumes are in use (fails when one is deleted)
+    #[command(
+        after_help = "Example:\n  blockseal ec2 wait volume-in-use --volume-ids vol-0123456789abcdef0"
+    )]
+    VolumeInUse(DescribeVolumes),
+    /// Wait until volumes are deleted (succeeds once they are not found)
+    #[command(
+        after_help = "Example:\n  blockseal ec2 wait volume-deleted --volume-ids vol-0123456789abcdef0"
+    )]
+    VolumeDeleted(DescribeVolumes),
     /// Wait until instances are running (fails when one is stopping, shutting down or terminated)
     #[command(
         after_help = "Example:\n  blockseal ec2 wait instance-running --instance-ids i-0123456789abcdef0"
     )]
     InstanceRunning(DescribeInstances),
+    /// Wait until at least one instance matches (retries while it is not found)
+    #[command(
+        after_help = "Example:\n  blockseal ec2 wait instance-exists --instance-ids i-0123456789abcdef0"
+    )]
+    InstanceExists(DescribeInstances),
+    /// Wait until instances are stopped (fails when one is pending or terminated)
+    #[command(
+        after_help = "Example:\n  blockseal ec2 wait instance-stopped --instance-ids i-0123456789abcdef0"
+    )]
+    InstanceStopped(DescribeInstances),
+    /// Wait until instances are terminated (fails when one is pending or stopping)
+    #[command(
+        after_help = "Example:\n  blockseal ec2 wait instance-terminated --instance-ids i-0123456789abcdef0"
+    )]
+    InstanceTerminated(DescribeInstances),
 }
 
 // ---------------------------------------------------------------------------------------------

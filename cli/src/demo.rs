@@ -327,13 +327,14 @@ impl Demo {
                 .invoke(op, req.clone(), &NoProgress)
                 .map_err(|e| (e.code().to_string(), e.message().to_owned()))
         };
-        wait::poll(w, describe, wait::MAX_ATTEMPTS, wait::DELAY).map_err(|m| anyhow!(m))
+        let delay = wait::delay();
+        wait::poll(w, describe, wait::max_attempts(w, delay), delay).map_err(|m| anyhow!(m))
     }
 
     fn wait_image(&mut self, region: &str, ami: &str) -> Result<()> {
         self.wait(
             region,
-            &wait::IMAGE_AVAILABLE,
+            wait::waiter("ImageAvailable"),
             "DescribeImages",
             json!({"ImageIds": [ami]}),
         )
@@ -567,7 +568,7 @@ impl Demo {
         let id = s(&v["Instances"][0]["InstanceId"])?;
         self.wait(
             R,
-            &wait::INSTANCE_RUNNING,
+            wait::waiter("InstanceRunning"),
             "DescribeInstances",
             json!({"InstanceIds": [id]}),
         )?;
@@ -707,7 +708,7 @@ impl Demo {
         let id = s(&v["SnapshotId"])?;
         self.wait(
             R,
-            &wait::SNAPSHOT_COMPLETED,
+            wait::waiter("SnapshotCompleted"),
             "DescribeSnapshots",
             json!({"SnapshotIds": [id]}),
         )?;
@@ -776,7 +777,7 @@ impl Demo {
         let vol = s(&v["VolumeId"])?;
         self.wait(
             R,
-            &wait::VOLUME_AVAILABLE,
+            wait::waiter("VolumeAvailable"),
             "DescribeVolumes",
             json!({"VolumeIds": [vol]}),
         )?;
@@ -1099,7 +1100,7 @@ impl Demo {
             let vol = s(&v["VolumeId"])?;
             self.wait(
                 R,
-                &wait::VOLUME_AVAILABLE,
+                wait::waiter("VolumeAvailable"),
                 "DescribeVolumes",
                 json!({"VolumeIds": [vol]}),
             )?;

@@ -14,16 +14,29 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
         C::ImportSnapshot(a) => (
             "ImportSnapshot",
             Req::new()
-                .set("File", a.file.to_string_lossy().into_owned())
+                .opt(
+                    "File",
+                    a.file.as_ref().map(|f| f.to_string_lossy().into_owned()),
+                )
+                .opt("DiskContainer", a.disk_container.clone())
                 .opt("Encrypted", tri(a.encrypted, a.no_encrypted))
                 .opt("KmsKeyId", a.kms_key_id.clone())
                 .opt("Description", a.description.clone())
+                .opt("ClientToken", a.client_token.clone())
+                .opt("RoleName", a.role_name.clone())
                 .opt(
                     "SectorSize",
                     a.sector_size.as_deref().and_then(|s| s.parse::<u32>().ok()),
                 )
                 .opt("Cipher", a.cipher.clone())
                 .opt("TagSpecifications", flatten(&a.tag_specifications))
+                .build(),
+        ),
+        C::DescribeImportSnapshotTasks(a) => (
+            "DescribeImportSnapshotTasks",
+            Req::new()
+                .opt("ImportTaskIds", flatten(&a.import_task_ids))
+                .opt("Filters", flatten(&a.filters))
                 .build(),
         ),
         C::ExportSnapshot(a) => (
@@ -242,10 +255,22 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
             Req::new().opt("Filters", flatten(&a.filters)).build(),
         ),
         C::Wait(w) => match w {
-            WaitCommand::ImageAvailable(a) => request(&C::DescribeImages(a.clone()), region),
+            WaitCommand::ImageAvailable(a) | WaitCommand::ImageExists(a) => {
+                request(&C::DescribeImages(a.clone()), region)
+            }
             WaitCommand::SnapshotCompleted(a) => request(&C::DescribeSnapshots(a.clone()), region),
-            WaitCommand::VolumeAvailable(a) => request(&C::DescribeVolumes(a.clone()), region),
-            WaitCommand::InstanceRunning(a) => request(&C::DescribeInstances(a.clone()), region),
+            WaitCommand::SnapshotImported(a) => {
+                request(&C::DescribeImportSnapshotTasks(a.clone()), region)
+            }
+            WaitCommand::VolumeAvailable(a)
+            | WaitCommand::VolumeInUse(a)
+            | WaitCommand::VolumeDeleted(a) => request(&C::DescribeVolumes(a.clone()), region),
+            WaitCommand::InstanceRunning(a)
+            | WaitCommand::InstanceExists(a)
+            | WaitCommand::InstanceStopped(a)
+            | WaitCommand::InstanceTerminated(a) => {
+                request(&C::DescribeInstances(a.clone()), region)
+            }
         },
     }
 }
@@ -272,6 +297,43 @@ mod tests {
             panic!("not ec2")
         };
         request(cmd, &cli.region)
+    }
+
+    #[test]
+    fn import_with_a_disk_container_and_its_tasks() {
+        assert_eq!(
+            map(&[
+                "import-snapshot",
+                "--disk-container",
+                "Format=VMDK,Url=file:///srv/d.vmdk,Description=root",
+                "--client-token",
+                "t1",
+            ]),
+            (
+                "ImportSnapshot",
+                json!({"DiskContainer": {"Format": "VMDK", "Url": "file:///srv/d.vmdk",
+                       "Description": "root"}, "ClientToken": "t1"})
+            )
+        );
+        assert_eq!(
+            map(&[
+                "wait",
+                "snapshot-imported",
+                "--import-task-ids",
+                "import-snap-0123456789abcdef0",
+            ]),
+            (
+                "DescribeImportSnapshotTasks",
+                json!({"ImportTaskIds": ["import-snap-0123456789abcdef0"]})
+            )
+        );
+        let mut argv = vec!["blockseal", "ec2", "import-snapshot", "--file", "a.raw"];
+        argv.extend(["--disk-container", "Format=RAW,Url=file:///a.raw"]);
+        assert!(
+            Cli::try_parse_from(argv).is_err(),
+            "one of --file and --disk-container"
+        );
+        assert!(Cli::try_parse_from(["blockseal", "ec2", "import-snapshot"]).is_err());
     }
 
     #[test]

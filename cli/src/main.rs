@@ -286,7 +286,8 @@ fn run_waiter(cli: &Cli, w: &args::WaitCommand) -> ExitCode {
         )
         .map_err(|e| (e.code().to_string(), e.message().to_owned()))
     };
-    match wait::poll(waiter, describe, wait::MAX_ATTEMPTS, wait::DELAY) {
+    let delay = wait::delay();
+    match wait::poll(waiter, describe, wait::max_attempts(waiter, delay), delay) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("\n{msg}");

@@ -52,6 +52,7 @@ pub fn paginator(op: &str) -> Option<Paginator> {
         "DescribeSnapshots" => ec2_pages("Snapshots"),
         "DescribeVolumes" => ec2_pages("Volumes"),
         "DescribeInstances" => ec2_pages("Reservations"),
+        "DescribeImportSnapshotTasks" => ec2_pages("ImportSnapshotTasks"),
         "ListKeys" => kms_pages("Keys"),
         "ListAliases" => kms_pages("Aliases"),
         "ListGrants" => kms_pages("Grants"),

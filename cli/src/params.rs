@@ -208,6 +208,14 @@ pub fn parse_user_data(arg: &str) -> Result<String, String> {
     Ok(base64_encode(load_text(arg)?.as_bytes()))
 }
 
+/// `--disk-container Format=VMDK,Url=file:///path` or JSON.
+///
+/// # Errors
+/// When the shorthand or JSON does not fit `SnapshotDiskContainer`.
+pub fn parse_disk_container(arg: &str) -> Result<Value, String> {
+    one_structure(arg, &shorthand::DISK_CONTAINER)
+}
+
 /// `--encryption-context k=v,k2=v2` or a JSON object of strings.
 ///
 /// # Errors

@@ -295,6 +295,16 @@ static TAGS: Shape = Shape::List(&TAG);
 /// A KMS `Tag`.
 pub static KMS_TAG: Shape = Shape::Structure(&[("TagKey", &STRING), ("TagValue", &STRING)]);
 
+/// `SnapshotDiskContainer` (ImportSnapshot's `--disk-container`).
+pub static DISK_CONTAINER: Shape = Shape::Structure(&[
+    ("Description", &STRING),
+    ("Format", &STRING),
+    ("Url", &STRING),
+    ("UserBucket", &USER_BUCKET),
+]);
+
+static USER_BUCKET: Shape = Shape::Structure(&[("S3Bucket", &STRING), ("S3Key", &STRING)]);
+
 /// `EncryptionContext`.
 pub static STRING_MAP: Shape = Shape::StringMap;
 

@@ -69,6 +69,7 @@ codes! {
     INVALID_GROUP_NOT_FOUND = "InvalidGroup.NotFound" => NotFound,
     INVALID_IP_ADDRESS_IN_USE = "InvalidIPAddress.InUse" => InvalidState,
     INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET = "InsufficientFreeAddressesInSubnet" => InvalidState,
+    INVALID_CONVERSION_TASK_ID = "InvalidConversionTaskId" => NotFound,
     // EC2: parameters and state
     INVALID_PARAMETER_VALUE = "InvalidParameterValue" => InvalidArgument,
     INVALID_PARAMETER_DEPENDENCY = "InvalidParameterDependency" => InvalidArgument,

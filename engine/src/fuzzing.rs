@@ -173,6 +173,59 @@ fn assert_client_error(e: &Error) {
     );
 }
 
+/// A disk image file for ImportSnapshot (RAW, VMDK, VHD, qcow2). Properties: opening it in
+/// each format never panics and never allocates beyond what the input holds; a refusal reads
+/// `ClientError: Disk validation failed [REASON]: …`; an opened disk's data extents are sorted,
+/// disjoint and inside the disk, reads inside them never panic, and a range outside every
+/// extent reads as zeros.
+pub fn disk_image(data: &[u8]) {
+    use crate::import::{open, Bytes, Format};
+    use crate::storage::Backing;
+    for format in [Format::Raw, Format::Vmdk, Format::Vhd, Format::Qcow2] {
+        let img = match open(Bytes(data.to_vec()), format) {
+            Ok(img) => img,
+            Err(e) => {
+                assert!(!e.reason.is_empty());
+                assert!(e
+                    .to_string()
+                    .starts_with("ClientError: Disk validation failed ["));
+                continue;
+            }
+        };
+        let size = img.size();
+        assert!(size > 0 && size <= crate::import::MAX_DISK);
+        let extents = img
+            .data_extents(0, size)
+            .expect("extents of a parsed image");
+        let mut end = 0;
+        for &(s, e) in &extents {
+            assert!(s >= end && s < e && e <= size, "extents {extents:?}");
+            end = e;
+        }
+        let mut buf = vec![0u8; 4096];
+        for &(s, e) in extents.iter().take(16) {
+            let n = (e - s).min(4096) as usize;
+            // A damaged compressed grain fails the read; it must not panic.
+            let _ = img.read_at(s, &mut buf[..n]);
+        }
+        // The first range past the data reads as zeros.
+        let gap = extents
+            .iter()
+            .try_fold(0u64, |at, &(s, e)| if at < s { Err(at) } else { Ok(e) })
+            .unwrap_or_else(|at| at);
+        if gap < size {
+            let n = (size - gap).min(4096) as usize;
+            if extents.iter().all(|&(s, _)| s >= gap + n as u64 || s < gap) {
+                img.read_at(gap, &mut buf[..n]).expect("a hole reads");
+                assert!(
+                    buf[..n].iter().all(|b| *b == 0),
+                    "a hole at {gap} reads as zeros"
+                );
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,7 @@
 use crate::api::{Context, Engine};
 use crate::blob::TempBlob;
 use crate::catalog::{Record, Tx};
+use crate::ec2::imports::ImportSource;
 use crate::ec2::model::{
     Encryption, ImageRec, ImageState, InstanceRec, InstanceState, SnapshotRec, SnapshotState,
     VolumeRec, VolumeState,
@@ -68,6 +69,9 @@ pub(crate) enum Target {
     Volume { id: String },
     /// A launched instance and its new volumes (RunInstances).
     Instance { id: String, volumes: Vec<String> },
+    /// An import task, whose snapshot (the job's one task, without a source blob) is made from
+    /// the disk image `source` and stored when its data is in place (ImportSnapshot).
+    Import { task: String, source: ImportSource },
 }
 
 /// Operations whose jobs capture a volume at the time of the call (CreateSnapshot,
@@ -179,6 +183,7 @@ impl JobRec {
             }
             Target::Volume { id: v } => v == id,
             Target::Instance { id: i, volumes } => i == id || volumes.iter().any(|v| v == id),
+            Target::Import { task, .. } => task == id,
         }
     }
 }
@@ -395,6 +400,8 @@ impl Core<'_> {
                         }
                     }
                 }
+                // Ended by `Core::finish_import` instead.
+                Target::Import { .. } => {}
                 Target::Volume { id } => {
                     if let Some(mut v) = tx.get::<VolumeRec>(id)? {
                         if v.state == VolumeState::Creating {
@@ -507,6 +514,28 @@ impl Engine {
             saved: Mutex::new(Instant::now()),
             outer: p,
         };
+        if let Target::Import { task, source } = &job.target {
+            let made = match job.tasks.first() {
+                Some(t) => core.import_blob(
+                    &t.new_id,
+                    t.sector_size,
+                    t.encryption.as_ref(),
+                    source,
+                    &progress,
+                ),
+                None => Err(Error::new(
+                    Code::INTERNAL_ERROR,
+                    "an import job has no task",
+                )),
+            };
+            if let Err(e) = &made {
+                if e.kind() == crate::error::ErrorKind::Io {
+                    log_job_failure(&job, e);
+                }
+            }
+            core.finish_import(task, made, Some(&job.id))?;
+            return Ok(true);
+        }
         let ran = core.run_tasks(&job.tasks, &progress);
         // The copies are made (or failed): a mount frozen for the capture writes again. They
         // are one point in time only if the freeze held until now.

@@ -17,6 +17,7 @@ mod fail;
 pub mod fuzzing;
 mod iam;
 mod ids;
+mod import;
 mod jobs;
 mod kms;
 mod mount;
@@ -52,11 +53,12 @@ pub mod requests {
     pub use crate::request::{
         AccessKeyRef, AttachVolume, BlockDeviceMapping, CompleteSnapshot, CopyImage, CopySnapshot,
         CreateImage, CreateSnapshot, CreateVolume, DeregisterImage, Describe,
-        DescribeAccountAttributes, DescribeAvailabilityZones, DescribeRegions, DetachVolume,
-        EbsBlockDevice, Empty, ExportSnapshot, Filter, GetSnapshotBlock, ImportSnapshot,
-        InstanceIds, KmsKeyIdOnly, ListChangedBlocks, ListSnapshotBlocks, Placement,
-        PutSnapshotBlock, RegisterImage, RunInstances, SnapshotIdOnly, StartSnapshot, UserNameOnly,
-        VolumeIdOnly, BLOCK_SIZE,
+        DescribeAccountAttributes, DescribeAvailabilityZones, DescribeImportSnapshotTasks,
+        DescribeRegions, DetachVolume, EbsBlockDevice, Empty, ExportSnapshot, Filter,
+        GetSnapshotBlock, ImportSnapshot, InstanceIds, KmsKeyIdOnly, ListChangedBlocks,
+        ListSnapshotBlocks, Placement, PutSnapshotBlock, RegisterImage, RunInstances,
+        SnapshotDiskContainer, SnapshotIdOnly, StartSnapshot, UserNameOnly, VolumeIdOnly,
+        BLOCK_SIZE,
     };
     pub use crate::request::{CreateTags, DeleteTags, DescribeTags, TagRef, TagSpecification};
 }

@@ -39,6 +39,7 @@ use crate::progress::Progress;
 use crate::storage::Backing;
 use crate::xts::Xts;
 use rayon::prelude::*;
+#[cfg(test)]
 use std::fs::File;
 use std::io;
 use std::ops::Range;
@@ -351,6 +352,7 @@ fn check_pair(src: &Blob, dst: &TempBlob) -> Result<()> {
 }
 
 /// Opens a file the user named; failures are the user's file's fault (`InvalidFile`).
+#[cfg(test)]
 fn user_file(path: &Path, what: &str, f: impl FnOnce() -> io::Result<File>) -> Result<File> {
     f().map_err(|e| {
         Error::new(
@@ -368,6 +370,7 @@ fn user_file(path: &Path, what: &str, f: impl FnOnce() -> io::Result<File>) -> R
 /// # Errors
 /// `InvalidFile` if `src` cannot be opened, is not a regular file or is larger than the volume;
 /// `InternalError` if `to` does not match `dst`'s cipher; I/O errors.
+#[cfg(test)]
 pub(crate) fn import_plain(
     src: &Path,
     dst: &TempBlob,
@@ -399,15 +402,45 @@ pub(crate) fn import_plain(
             h.size
         );
     }
+    import_image(&file, src, dst, to, progress)
+}
+
+/// Writes the disk `src` (a file, or a parsed disk image such as `crate::import::DiskImage`)
+/// into the sectors of `dst`, encrypting with `to` (None for an unencrypted blob); only the
+/// ranges `src` reports as data are read, and all-zero sectors stay holes. `path` names the
+/// source in errors.
+///
+/// # Errors
+/// `InvalidFile` if `src` is larger than the volume; read errors of the source (a damaged
+/// image) and write errors of the destination.
+pub(crate) fn import_image(
+    src: &dyn Backing,
+    path: &Path,
+    dst: &TempBlob,
+    to: Option<&Xts>,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let h = dst.header();
+    blob::check_key(h, to, dst.path())?;
+    let len = src.len();
+    if len > h.size {
+        bail!(
+            Code::INVALID_FILE,
+            "{} is {len} bytes, larger than the volume ({} bytes)",
+            path.display(),
+            h.size
+        );
+    }
     let ss = u64::from(h.sector_size);
-    let extents = blob::data_extents(&file, 0, len)
-        .map_err(|e| Error::io(format!("seek data {}", src.display()), e))?;
+    let extents = src
+        .data_extents(0, len)
+        .map_err(|e| Error::io(format!("seek data {}", path.display()), e))?;
     let plan = plan_chunks(&extents, len.div_ceil(ss) * ss, ss, DEFAULT_CHUNK as u64);
     let _stage = Stage::begin(progress, "import", plan_bytes(&plan));
     let mover = Mover {
         src: Source::Backing {
-            backing: &file,
-            path: src,
+            backing: src,
+            path,
             base: 0,
             len,
         },

@@ -24,9 +24,9 @@ use serde_json::Value;
 pub use crate::ec2::tags::{CreateTags, DeleteTags, DescribeTags, TagRef, TagSpecification};
 pub use rq::{
     AttachVolume, BlockDeviceMapping, CopyImage, CopySnapshot, CreateImage, CreateSnapshot,
-    CreateVolume, DeregisterImage, Describe, DetachVolume, EbsBlockDevice, Empty, ExportSnapshot,
-    Filter, ImportSnapshot, InstanceIds, KmsKeyIdOnly, Placement, RegisterImage, RunInstances,
-    SnapshotIdOnly, VolumeIdOnly,
+    CreateVolume, DeregisterImage, Describe, DescribeImportSnapshotTasks, DetachVolume,
+    EbsBlockDevice, Empty, ExportSnapshot, Filter, ImportSnapshot, InstanceIds, KmsKeyIdOnly,
+    Placement, RegisterImage, RunInstances, SnapshotDiskContainer, SnapshotIdOnly, VolumeIdOnly,
 };
 
 macro_rules! requests {
@@ -125,6 +125,7 @@ macro_rules! requests {
 
 requests! {
     ImportSnapshot(ImportSnapshot) -> out::ImportSnapshotResult;
+    DescribeImportSnapshotTasks(DescribeImportSnapshotTasks) -> out::DescribeImportSnapshotTasksResult, read true;
     ExportSnapshot(ExportSnapshot) -> out::ExportSnapshotResult, read true;
     DescribeSnapshots(Describe) -> out::DescribeSnapshotsResult, read true;
     CopySnapshot(CopySnapshot) -> out::SnapshotIdResult;
@@ -168,6 +169,7 @@ requests! {
 /// own and has none; neither do the IAM and KMS operations here.
 pub const DRY_RUN_OPERATIONS: &[&str] = &[
     "ImportSnapshot",
+    "DescribeImportSnapshotTasks",
     "DescribeSnapshots",
     "CopySnapshot",
     "CreateSnapshot",

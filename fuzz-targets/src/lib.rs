@@ -28,7 +28,9 @@ pub mod targets {
     use super::{params, shorthand};
     use serde_json::{json, Value};
 
-    pub use blockseal_engine::fuzzing::{blob_header, ciphertext, ids, key_ref, request};
+    pub use blockseal_engine::fuzzing::{
+        blob_header, ciphertext, disk_image, ids, key_ref, request,
+    };
     pub use blockseal_server::fuzzing::{api_request, http_request, query_form, sigv4};
 
     /// A CLI shorthand argument (`Name=encrypted,Values=true`, `Ebs={VolumeSize=8}`).
@@ -163,6 +165,11 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "ids",
         run: targets::ids,
+        generated: None,
+    },
+    Target {
+        name: "disk_image",
+        run: targets::disk_image,
         generated: None,
     },
     Target {

@@ -11,6 +11,9 @@ Regenerate (from the workspace root, with botocore installed in .venv):
 
     .venv/bin/python server/model/extract.py
 
+It also writes server/model/ec2-waiters.json: botocore's `waiters-2.json` for ec2, keeping the
+waiters whose operation blockseal serves (the CLI's `ec2 wait` evaluates their acceptors).
+
 The checked-in files were generated from botocore 1.44.8. A newer botocore may add members to
 these shapes; regenerating is safe, and the codec's tests say whether anything it relies on moved.
 
@@ -209,9 +212,27 @@ def extract(loader, service, version, operation_names):
     }
 
 
+def waiters(loader, service, version, operation_names):
+    model = loader.load_service_model(service, "waiters-2", api_version=version)
+    served = set(operation_names)
+    kept = {n: w for n, w in model["waiters"].items() if w["operation"] in served}
+    return {
+        "version": model["version"],
+        "waiters": kept,
+        "source": {"botocore": botocore.__version__, "generator": "server/model/extract.py"},
+    }
+
+
 def main():
     out_dir = os.path.dirname(os.path.abspath(__file__))
     loader = botocore.loaders.Loader()
+    version, names = SERVICES["ec2"]
+    trimmed = waiters(loader, "ec2", version, names.split())
+    text = json.dumps(trimmed, sort_keys=True, indent=1) + "\n"
+    path = os.path.join(out_dir, "ec2-waiters.json")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    print(f"{path}: {len(trimmed['waiters'])} waiters, {len(text)} bytes")
     for service, (version, names) in SERVICES.items():
         trimmed = extract(loader, service, version, names.split())
         text = json.dumps(trimmed, sort_keys=True, separators=(",", ":")) + "\n"

@@ -14,6 +14,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import time
 import xml.etree.ElementTree as ET
 
 import boto3
@@ -755,6 +757,53 @@ def check_tags():
     run("kms", "untag-resource", "--key-id", k2, "--tag-key", "Purpose")
     assert run("kms", "list-resource-tags", "--key-id", k2)["Tags"] == [
         {"TagKey": "Dept", "TagValue": "IT"}]
+
+
+def check_import_snapshot():
+    """ImportSnapshot with AWS's DiskContainer runs as a task; snapshot_imported waits for it."""
+    ec2 = client("ec2")
+    data = pattern("API-IMPORT", 3 << 20)
+    with tempfile.NamedTemporaryFile(suffix=".raw", delete=False) as f:
+        f.write(data)
+        path = f.name
+    try:
+        _import_snapshot(ec2, data, path)
+    finally:
+        os.remove(path)
+
+
+def _import_snapshot(ec2, data, path):
+    url = "file://" + path
+    fails("InvalidParameter", ec2.import_snapshot,
+          DiskContainer={"Format": "RAW", "UserBucket": {"S3Bucket": "b", "S3Key": "k"}})
+    r = ec2.import_snapshot(Description="api", DiskContainer={"Format": "RAW", "Url": url})
+    tid = r["ImportTaskId"]
+    assert tid.startswith("import-snap-") and len(tid) == 29, r
+    d = r["SnapshotTaskDetail"]
+    assert d["Status"] == "active" and d["StatusMessage"] == "pending", d
+    assert d["Format"] == "RAW" and d["Url"] == url and d["DiskImageSize"] == float(len(data)), d
+    assert "SnapshotId" not in d, d
+    ec2.get_waiter("snapshot_imported").wait(ImportTaskIds=[tid],
+                                             WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    t = ec2.describe_import_snapshot_tasks(ImportTaskIds=[tid])["ImportSnapshotTasks"][0]
+    d = t["SnapshotTaskDetail"]
+    assert d["Status"] == "completed" and t["Description"] == "api", t
+    sid = d["SnapshotId"]
+    snap = ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"][0]
+    assert snap["State"] == "completed" and snap["VolumeSize"] == 1, snap
+    ebs = client("ebs")
+    assert download(ebs, sid, len(data)) == data
+    # A file that is not in the format named: the task ends deleted with AWS's message.
+    bad = ec2.import_snapshot(DiskContainer={"Format": "VHD", "Url": url})["ImportTaskId"]
+    for _ in range(600):
+        t = ec2.describe_import_snapshot_tasks(ImportTaskIds=[bad])["ImportSnapshotTasks"][0]
+        if t["SnapshotTaskDetail"]["Status"] != "active":
+            break
+        time.sleep(0.1)
+    d = t["SnapshotTaskDetail"]
+    assert d["Status"] == "deleted", d
+    assert d["StatusMessage"].startswith(
+        "ClientError: Disk validation failed [Unsupported Specified FileFormat]"), d
 
 
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}

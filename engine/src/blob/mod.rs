@@ -31,7 +31,9 @@
 mod file;
 mod header;
 
-pub(crate) use crate::sys::{clone_range, copy_range, data_extents, pid_alive};
+#[cfg(test)]
+pub(crate) use crate::sys::data_extents;
+pub(crate) use crate::sys::{clone_range, copy_range, pid_alive};
 pub(crate) use file::{
     check_key, encrypt_in_place, is_zero, private_dir, private_file, Blob, BlobStore, Listing,
     TempBlob, TmpEntry,

@@ -11,6 +11,7 @@ pub(crate) mod account;
 pub(crate) mod direct;
 mod images;
 mod instance_types;
+pub(crate) mod imports;
 mod instances;
 pub(crate) mod model;
 mod network;
@@ -426,6 +427,25 @@ impl Core<'_> {
         use Response as O;
         Ok(match req {
             R::ImportSnapshot(r) => O::ImportSnapshot(self.import_snapshot(r, p)?),
+            R::DescribeImportSnapshotTasks(r) => {
+                let d = crate::request::Describe {
+                    ids: r.import_task_ids,
+                    filters: r.filters,
+                    owners: None,
+                    max_results: r.max_results,
+                    next_token: r.next_token,
+                };
+                let (import_snapshot_tasks, next_token) = paged(
+                    d,
+                    "ImportTaskId",
+                    |t: &out::ImportSnapshotTask| &t.import_task_id,
+                    |r| self.describe_import_snapshot_tasks(r),
+                )?;
+                O::DescribeImportSnapshotTasks(out::DescribeImportSnapshotTasksResult {
+                    import_snapshot_tasks,
+                    next_token,
+                })
+            }
             R::ExportSnapshot(r) => O::ExportSnapshot(self.export_snapshot(r, p)?),
             R::DescribeSnapshots(r) => {
                 let (snapshots, next_token) = paged(

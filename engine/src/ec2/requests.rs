@@ -28,19 +28,52 @@ pub struct BlockDeviceMapping {
     pub ebs: Option<EbsBlockDevice>,
 }
 
+/// ImportSnapshot: AWS's input shape, and blockseal's short form `File` (a local path whose
+/// format is found in the file).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ImportSnapshot {
-    pub file: String,
+    /// blockseal's short form of `DiskContainer`: a local path.
+    pub file: Option<String>,
+    pub disk_container: Option<SnapshotDiskContainer>,
     pub encrypted: Option<bool>,
     pub kms_key_id: Option<String>,
     pub description: Option<String>,
+    pub client_token: Option<String>,
+    /// Accepted as AWS does; there is no IAM role to assume for reading a local file.
+    pub role_name: Option<String>,
+    /// Accepted as AWS does; upload statistics are not kept.
+    pub client_data: Option<serde_json::Value>,
     pub sector_size: Option<u32>,
     /// Our extension: the XTS variant of a new data key (`aes-256-xts` by default).
     pub cipher: Option<crate::xts::XtsCipher>,
     /// The tags of what the call creates.
     #[serde(default)]
     pub tag_specifications: Vec<TagSpecification>,
+}
+
+/// The disk to import (`SnapshotDiskContainer`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SnapshotDiskContainer {
+    pub description: Option<String>,
+    /// `RAW`, `VMDK`, `VHD` (and blockseal's `QCOW2`).
+    pub format: Option<String>,
+    /// `file:///absolute/path` or a plain path.
+    pub url: Option<String>,
+    /// An S3 object: refused, there is no S3 here.
+    pub user_bucket: Option<serde_json::Value>,
+}
+
+/// DescribeImportSnapshotTasks.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DescribeImportSnapshotTasks {
+    pub import_task_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+    pub max_results: Option<i64>,
+    pub next_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

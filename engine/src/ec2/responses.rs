@@ -75,12 +75,36 @@ shape! {
 }
 
 shape! {
-    /// What an import made (`SnapshotTaskDetail`).
+    /// An import task (`ImportSnapshotTask`).
+    pub struct ImportSnapshotTask {
+        pub import_task_id: String,
+        pub description: String,
+        pub snapshot_task_detail: SnapshotTaskDetail,
+    }
+}
+
+shape! {
+    /// DescribeImportSnapshotTasks' answer.
+    pub struct DescribeImportSnapshotTasksResult {
+        pub import_snapshot_tasks: Vec<ImportSnapshotTask>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub next_token: Option<String>,
+    }
+}
+
+shape! {
+    /// An import's progress and outcome (`SnapshotTaskDetail`): `SnapshotId` once
+    /// `completed`, `Progress` and `StatusMessage` while `active`, `StatusMessage` (the reason)
+    /// once `deleted`.
     pub struct SnapshotTaskDetail {
-        pub snapshot_id: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub snapshot_id: Option<String>,
         pub status: String,
-        pub progress: String,
-        pub disk_image_size: u64,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub status_message: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub progress: Option<String>,
+        pub disk_image_size: f64,
         pub format: String,
         pub encrypted: bool,
         pub description: String,

@@ -1,139 +1,22 @@
-//! Snapshot operations: ImportSnapshot, ExportSnapshot, DescribeSnapshots, CopySnapshot,
+//! Snapshot operations (ImportSnapshot is `imports.rs`'s): ExportSnapshot, DescribeSnapshots, CopySnapshot,
 //! CreateSnapshot, DeleteSnapshot.
 
-use super::model::{Encryption, ImageRec, ImageState, SnapshotRec, SnapshotState};
+use super::model::{ImageRec, ImageState, SnapshotRec, SnapshotState};
 use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, encryption_outcome, matches_filters, Source};
 use super::tags;
-use super::{gib_ceil, is_key_problem, Core, GIB};
+use super::{is_key_problem, Core, GIB};
 use crate::clock::now_iso;
 use crate::error::{bail, Code, Result};
-use crate::ids::ImportTaskId;
 use crate::jobs::{JobRec, SourceRef, Target, Task};
 use crate::progress::Progress;
-use crate::secret::random_u128;
-use crate::xts::Xts;
 use std::path::Path;
 
 /// The message AWS shows on a snapshot copy whose key cannot be used.
 pub(crate) const KEY_NOT_ACCESSIBLE: &str = "Given key ID is not accessible";
 
 impl Core<'_> {
-    pub(super) fn import_snapshot(
-        &mut self,
-        r: rq::ImportSnapshot,
-        p: &dyn Progress,
-    ) -> Result<out::ImportSnapshotResult> {
-        // AWS tags the import task, not the snapshot it makes (there is no task to keep here:
-        // an import completes within the call, so its tags come back in the answer only).
-        tags::check_specs(&r.tag_specifications, &["import-snapshot-task"])?;
-        let task_tags = tags::spec_tags(&r.tag_specifications, "import-snapshot-task")?;
-        let sector_size = r.sector_size.unwrap_or(4096);
-        if sector_size != 512 && sector_size != 4096 {
-            bail!(
-                Code::INVALID_PARAMETER_VALUE,
-                "SectorSize must be 512 or 4096, not {sector_size}"
-            );
-        }
-        let path = Path::new(&r.file);
-        let len = match std::fs::metadata(path) {
-            // Pseudo-files (/proc, /sys) claim to be empty regular files.
-            Ok(m) if m.is_file() && m.len() == 0 => bail!(
-                Code::INVALID_PARAMETER_VALUE,
-                "The disk image {} is empty (or a pseudo-file whose size is unknown)",
-                r.file
-            ),
-            Ok(m) if m.is_file() => m.len(),
-            Ok(_) => bail!(
-                Code::INVALID_PARAMETER_VALUE,
-                "The disk image {} is not a regular file",
-                r.file
-            ),
-            Err(e) => bail!(
-                Code::INVALID_PARAMETER_VALUE,
-                "The disk image {} cannot be read: {e}",
-                r.file
-            ),
-        };
-        let size_gib = gib_ceil(len);
-        let snap_id = Self::new_snapshot_id();
-        let ebd = self.cat.read(|tx| self.ebd(tx))?;
-        let choice = encryption_outcome(Source::Plain, r.encrypted, r.kms_key_id.as_deref(), ebd)?;
-        if r.cipher.is_some() && choice == rules::KeyChoice::Unencrypted {
-            bail!(
-                Code::INVALID_PARAMETER_COMBINATION,
-                "Cipher applies only to an encrypted snapshot: add Encrypted (--encrypted) or \
-                 turn on encryption by default"
-            );
-        }
-        let (encryption, to) = self.cat.write(|tx| {
-            let Some(key) = self.target_key(tx, &choice)? else {
-                return Ok((None, None));
-            };
-            let (wrapped, dk) = self.kms.generate_data_key(
-                tx,
-                &self.caller,
-                &key,
-                snap_id.as_str(),
-                r.cipher.unwrap_or(super::DEFAULT_CIPHER),
-            )?;
-            Ok((
-                Some(Encryption {
-                    wrapped,
-                    context_id: snap_id.to_string(),
-                }),
-                Some(Xts::new(&dk)),
-            ))
-        })?;
-        let header = Self::header(
-            snap_id.as_str(),
-            size_gib * GIB,
-            sector_size,
-            encryption.as_ref(),
-        );
-        let mut tmp = self.store.create_temp(snap_id.as_str(), &header)?;
-        crate::rekey::import_plain(path, &tmp, to.as_ref(), p)?;
-        drop(to);
-        let description = r.description.clone().unwrap_or_default();
-        let rec = SnapshotRec {
-            id: snap_id.to_string(),
-            region: self.region().to_owned(),
-            volume_id: "vol-ffffffff".into(),
-            size_gib,
-            sector_size,
-            state: SnapshotState::Completed,
-            state_message: None,
-            start_time: now_iso(),
-            owner_id: self.account().to_owned(),
-            description: description.clone(),
-            encryption,
-            has_data: true,
-        };
-        let task_id = ImportTaskId::generate(random_u128());
-        tmp.set_record(rec.blob_record(false))?;
-        self.cat.write(|tx| {
-            tmp.persist_in(tx)?;
-            tx.put(&rec)
-        })?;
-        Ok(out::ImportSnapshotResult {
-            import_task_id: task_id.to_string(),
-            description: description.clone(),
-            snapshot_task_detail: out::SnapshotTaskDetail {
-                snapshot_id: rec.id,
-                status: "completed".to_owned(),
-                progress: "100".to_owned(),
-                disk_image_size: len,
-                format: "RAW".to_owned(),
-                encrypted: rec.encryption.is_some(),
-                description,
-                url: r.file,
-                kms_key_id: rec.encryption.as_ref().map(|e| e.key_arn().to_owned()),
-            },
-            tags: task_tags,
-        })
-    }
-
     pub(super) fn export_snapshot(
         &mut self,
         r: rq::ExportSnapshot,
