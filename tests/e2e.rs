@@ -16,5 +16,6 @@ mod export_paths;
 mod failpoints;
 mod fuse;
 mod home_guard;
+mod kms_datakeys;
 mod scenarios;
 mod soak;

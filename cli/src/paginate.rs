@@ -55,6 +55,8 @@ pub fn paginator(op: &str) -> Option<Paginator> {
         "ListKeys" => kms_pages("Keys"),
         "ListAliases" => kms_pages("Aliases"),
         "ListGrants" => kms_pages("Grants"),
+        "ListRetirableGrants" => kms_pages("Grants"),
+        "ListKeyRotations" => kms_pages("Rotations"),
         _ => return None,
     })
 }

@@ -108,6 +108,9 @@ codes! {
     INVALID_GRANT_ID_EXCEPTION = "InvalidGrantIdException" => NotFound,
     INVALID_ARN_EXCEPTION = "InvalidArnException" => InvalidArgument,
     KMS_INTERNAL_EXCEPTION = "KMSInternalException" => Io,
+    UNSUPPORTED_OPERATION_EXCEPTION = "UnsupportedOperationException" => InvalidArgument,
+    LIMIT_EXCEEDED_EXCEPTION = "LimitExceededException" => InvalidState,
+    INVALID_GRANT_TOKEN_EXCEPTION = "InvalidGrantTokenException" => InvalidArgument,
     // EBS direct APIs
     RESOURCE_NOT_FOUND_EXCEPTION = "ResourceNotFoundException" => NotFound,
     CONFLICT_EXCEPTION = "ConflictException" => InvalidState,

@@ -316,6 +316,17 @@ kms_actions! {
     GenerateDataKeyWithoutPlaintext read true,
     Encrypt read true,
     Decrypt read true,
+    GenerateDataKey read true,
+    ReEncrypt read true,
+    GenerateRandom read true,
+    UpdateKeyDescription,
+    RetireGrant,
+    ListRetirableGrants read true,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus read true,
+    RotateKeyOnDemand,
+    ListKeyRotations read true,
 }
 
 impl KmsRequest {

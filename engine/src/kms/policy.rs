@@ -37,11 +37,17 @@ pub(crate) enum Action {
     CreateAlias,
     UpdateAlias,
     DeleteAlias,
+    UpdateKeyDescription,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    RotateKeyOnDemand,
+    ListKeyRotations,
 }
 
 impl Action {
     /// Every action.
-    pub(crate) const ALL: [Action; 18] = [
+    pub(crate) const ALL: [Action; 24] = [
         Action::Encrypt,
         Action::Decrypt,
         Action::GenerateDataKey,
@@ -60,6 +66,12 @@ impl Action {
         Action::CreateAlias,
         Action::UpdateAlias,
         Action::DeleteAlias,
+        Action::UpdateKeyDescription,
+        Action::EnableKeyRotation,
+        Action::DisableKeyRotation,
+        Action::GetKeyRotationStatus,
+        Action::RotateKeyOnDemand,
+        Action::ListKeyRotations,
     ];
 
     /// The action's AWS name (without `kms:`).
@@ -83,6 +95,12 @@ impl Action {
             Action::CreateAlias => "CreateAlias",
             Action::UpdateAlias => "UpdateAlias",
             Action::DeleteAlias => "DeleteAlias",
+            Action::UpdateKeyDescription => "UpdateKeyDescription",
+            Action::EnableKeyRotation => "EnableKeyRotation",
+            Action::DisableKeyRotation => "DisableKeyRotation",
+            Action::GetKeyRotationStatus => "GetKeyRotationStatus",
+            Action::RotateKeyOnDemand => "RotateKeyOnDemand",
+            Action::ListKeyRotations => "ListKeyRotations",
         }
     }
 
@@ -174,7 +192,11 @@ pub(super) fn permits(
         KeyManager::Aws => {
             let metadata = matches!(
                 action,
-                Action::DescribeKey | Action::ListGrants | Action::RevokeGrant
+                Action::DescribeKey
+                    | Action::ListGrants
+                    | Action::RevokeGrant
+                    | Action::GetKeyRotationStatus
+                    | Action::ListKeyRotations
             );
             let use_via_ebs =
                 via == Via::Ebs && (action.cryptographic() || action == Action::CreateGrant);
@@ -213,6 +235,20 @@ pub(super) fn state_check(key: &KeyRecord, action: Action) -> Result<()> {
         (Action::ScheduleKeyDeletion, PendingDeletion) => invalid("pending deletion"),
         (Action::CancelKeyDeletion, s) if s != PendingDeletion => invalid("not pending deletion"),
         (Action::CreateAlias | Action::UpdateAlias, PendingDeletion) => invalid("pending deletion"),
+        (Action::EnableKeyRotation | Action::DisableKeyRotation | Action::RotateKeyOnDemand, s) => {
+            match s {
+                Enabled => Ok(()),
+                Disabled => Err(Error::new(
+                    Code::DISABLED_EXCEPTION,
+                    format!("{arn} is disabled."),
+                )),
+                PendingDeletion => invalid("pending deletion"),
+                PendingImport => invalid("pending import"),
+            }
+        }
+        (Action::GetKeyRotationStatus | Action::ListKeyRotations, PendingImport) => {
+            invalid("pending import")
+        }
         _ => Ok(()),
     }
 }
@@ -257,6 +293,7 @@ mod tests {
                 .then(|| format!("arn:aws:iam::{ACCT}:user/alice")),
             sealed_material: None,
             grants: Vec::new(),
+            rotation: Default::default(),
         }
     }
 
