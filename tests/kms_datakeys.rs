@@ -108,7 +108,7 @@ fn generate_data_key_examples() {
         &["--key-spec", "AES_512"],
         &[],
     ] {
-        let mut cmd = vec!["kms", "generate-data-key", "--key-id", &id];
+        let mut cmd = vec!["kms", "generate-data-key", "--key-id", id.as_str()];
         cmd.extend_from_slice(args);
         assert_eq!(h.err(&cmd), "ValidationException", "{args:?}");
     }
@@ -117,7 +117,7 @@ fn generate_data_key_examples() {
         "kms",
         "generate-data-key",
         "--key-id",
-        &id,
+        id.as_str(),
         "--key-spec",
         "AES_256",
     ];
@@ -187,9 +187,9 @@ fn re_encrypt_example_moves_a_file_to_another_key() {
         "kms",
         "decrypt",
         "--ciphertext-blob",
-        &arg2,
+        arg2.as_str(),
         "--key-id",
-        &k1,
+        k1.as_str(),
     ];
     assert_eq!(h.err(&cmd), "IncorrectKeyException");
 
@@ -211,22 +211,22 @@ fn re_encrypt_example_moves_a_file_to_another_key() {
         "kms",
         "re-encrypt",
         "--ciphertext-blob",
-        &arg,
+        arg.as_str(),
         "--source-key-id",
-        &k2,
+        k2.as_str(),
         "--destination-key-id",
-        &k2,
+        k2.as_str(),
     ];
     assert_eq!(h.err(&cmd), "IncorrectKeyException");
     let cmd = [
         "kms",
         "re-encrypt",
         "--ciphertext-blob",
-        &arg,
+        arg.as_str(),
         "--source-encryption-context",
         "a=1",
         "--destination-key-id",
-        &k2,
+        k2.as_str(),
     ];
     assert_eq!(h.err(&cmd), "InvalidCiphertextException");
 }
@@ -266,7 +266,7 @@ fn generate_random_example_and_debug_hides_plaintexts() {
             "kms",
             "generate-data-key",
             "--key-id",
-            &id,
+            id.as_str(),
             "--key-spec",
             "AES_256",
             "--debug",
@@ -360,9 +360,9 @@ fn retire_grant_and_list_retirable_grants_examples() {
         "kms",
         "retire-grant",
         "--grant-id",
-        &grant_id,
+        grant_id.as_str(),
         "--key-id",
-        &arn,
+        arn.as_str(),
     ];
     assert_eq!(h.err(&cmd), "NotFoundException");
 
@@ -395,7 +395,7 @@ fn retire_grant_and_list_retirable_grants_examples() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let cmd = ["kms", "retire-grant", "--grant-token", &token];
+    let cmd = ["kms", "retire-grant", "--grant-token", token.as_str()];
     assert_eq!(h.err(&cmd), "InvalidGrantTokenException");
     assert_eq!(
         h.err(&["kms", "retire-grant", "--key-id", &id]),
@@ -507,13 +507,13 @@ fn key_rotation_examples_keep_old_data_readable() {
     for _ in 0..9 {
         h.ok(&["kms", "rotate-key-on-demand", "--key-id", &id]);
     }
-    let cmd = ["kms", "rotate-key-on-demand", "--key-id", &id];
+    let cmd = ["kms", "rotate-key-on-demand", "--key-id", id.as_str()];
     assert_eq!(h.err(&cmd), "LimitExceededException");
     let cmd = [
         "kms",
         "enable-key-rotation",
         "--key-id",
-        &id,
+        id.as_str(),
         "--rotation-period-in-days",
         "30",
     ];
@@ -524,10 +524,10 @@ fn key_rotation_examples_keep_old_data_readable() {
         (&st["KeyRotationEnabled"], &st["RotationPeriodInDays"]),
         (&json!(true), &json!(365))
     );
-    let cmd = ["kms", "disable-key-rotation", "--key-id", &ebs];
+    let cmd = ["kms", "disable-key-rotation", "--key-id", ebs.as_str()];
     assert_eq!(h.err(&cmd), "UnsupportedOperationException");
     h.ok(&["kms", "disable-key", "--key-id", &id]);
-    let cmd = ["kms", "enable-key-rotation", "--key-id", &id];
+    let cmd = ["kms", "enable-key-rotation", "--key-id", id.as_str()];
     assert_eq!(h.err(&cmd), "DisabledException");
     // Pagination flags work on the rotations.
     let out = h.ok(&[

@@ -968,7 +968,7 @@ mod engine_tests {
         );
         assert_eq!(filtered["Snapshots"][0]["SnapshotId"], id);
         // CopyImage, waiting: the image fails and its snapshot shows the key too.
-        let req = json!({"SourceImageId": src, "SourceRegion": "us-east-1", "Name": "c2",
+        let req = json!({"SourceImageId": src, "SourceRegion": "us-east-1", "Name": "copy-2",
                          "Encrypted": true, "KmsKeyId": k2});
         let copy = f.call(&f.ctx, "CopyImage", req)["ImageId"]
             .as_str()
