@@ -747,8 +747,11 @@ impl Kms {
             )
         };
         let blob = hex::decode(sealed).map_err(|e| broken(e.to_string()))?;
-        crypto::open_material_version(&self.root, &key.arn, version, &blob)
-            .map_err(|e| broken(e.to_string()))
+        match version {
+            0 => crypto::open_material(&self.root, &key.arn, &blob),
+            v => crypto::open_material_version(&self.root, &key.arn, v, &blob),
+        }
+        .map_err(|e| broken(e.to_string()))
     }
 
     /// `key`'s newest material, which new ciphertexts use, with its version.
