@@ -200,6 +200,11 @@ fn tags_through_boto3_and_the_aws_cli() {
 }
 
 #[test]
+fn kms_data_keys_rotation_and_a_failed_copy_through_boto3() {
+    check("kms_datakeys");
+}
+
+#[test]
 fn default_credentials_can_be_switched_off() {
     // The same request, correctly signed with `test`/`test`: accepted by a default server,
     // refused as an unknown key by one started with --no-default-credentials.

@@ -19,6 +19,7 @@ mod fuse;
 mod home_guard;
 mod launch_params;
 mod import_tasks;
+mod kms_datakeys;
 mod scenarios;
 mod soak;
 mod tags;

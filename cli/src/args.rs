@@ -1334,6 +1334,41 @@ pub enum KmsCommand {
     /// List a key's tags
     #[command(after_help = "Example:\n  blockseal kms list-resource-tags --key-id KEY_ID")]
     ListResourceTags(KeyIdArg),
+    #[command(after_help = EX_GDK)]
+    GenerateDataKey(GenerateDataKey),
+    #[command(after_help = EX_RE_ENCRYPT)]
+    ReEncrypt(ReEncrypt),
+    #[command(after_help = EX_GENERATE_RANDOM)]
+    GenerateRandom(GenerateRandom),
+    /// Replace a key's description ('' clears it)
+    #[command(
+        after_help = "Example:\n  blockseal kms update-key-description --key-id KEY_ID --description 'IT Department test key'"
+    )]
+    UpdateKeyDescription(UpdateKeyDescription),
+    #[command(after_help = EX_RETIRE_GRANT)]
+    RetireGrant(RetireGrant),
+    /// List the grants a principal may retire (those naming it as retiring principal)
+    #[command(
+        after_help = "Example:\n  blockseal kms list-retirable-grants --retiring-principal arn:aws:iam::111122223333:user/admin"
+    )]
+    ListRetirableGrants(ListRetirableGrants),
+    #[command(after_help = EX_ENABLE_ROTATION)]
+    EnableKeyRotation(EnableKeyRotation),
+    /// Turn automatic rotation of a key off (its rotations so far stay)
+    #[command(after_help = "Example:\n  blockseal kms disable-key-rotation --key-id KEY_ID")]
+    DisableKeyRotation(KeyIdArg),
+    /// Show whether a key rotates automatically, its period and next rotation date
+    #[command(after_help = "Example:\n  blockseal kms get-key-rotation-status --key-id KEY_ID")]
+    GetKeyRotationStatus(KeyIdArg),
+    /// Rotate a key's material now (at most 10 times per key)
+    ///
+    /// New ciphertexts and data keys use the new material; everything made before still
+    /// decrypts.
+    #[command(after_help = "Example:\n  blockseal kms rotate-key-on-demand --key-id KEY_ID")]
+    RotateKeyOnDemand(KeyIdArg),
+    /// List a key's rotations, oldest first
+    #[command(after_help = "Example:\n  blockseal kms list-key-rotations --key-id KEY_ID")]
+    ListKeyRotations(ListKeyRotations),
 }
 
 const KMS_TAGS_HELP: &str = "Tags: TagKey=Purpose,TagValue=Test (several, space-separated) or JSON";
@@ -1560,6 +1595,146 @@ pub struct Decrypt {
 const EX_DECRYPT: &str = "\
 Example:
   blockseal kms decrypt --ciphertext-blob fileb://secret.enc | jq -r .Plaintext | base64 -d";
+
+/// Generate a data key: returned in the clear (Plaintext) and wrapped under the KMS key
+///
+/// Give exactly one of --number-of-bytes and --key-spec. Use the Plaintext at once and keep
+/// only the CiphertextBlob; decrypt turns it back into the key.
+#[derive(Args, Debug)]
+pub struct GenerateDataKey {
+    /// The key
+    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
+    pub key_id: String,
+    /// Length of the data key in bytes (1–1024)
+    #[arg(long, value_name = "N")]
+    pub number_of_bytes: Option<i64>,
+    /// AES_256 or AES_128
+    #[arg(long, value_name = "SPEC", value_parser = params::parse_string)]
+    pub key_spec: Option<String>,
+    /// Encryption context: k=v,k2=v2 or JSON; needed again to decrypt
+    #[arg(long, value_name = "CONTEXT", value_parser = params::parse_encryption_context)]
+    pub encryption_context: Option<Value>,
+}
+
+const EX_GDK: &str = "\
+Example:
+  blockseal kms generate-data-key --key-id alias/ExampleAlias --key-spec AES_256";
+
+/// Decrypt a ciphertext and encrypt it again under another key (or the same key's newest
+/// material), without the plaintext leaving the KMS
+#[derive(Args, Debug)]
+pub struct ReEncrypt {
+    /// fileb://PATH (raw bytes) or base64 text
+    #[arg(long, value_name = "BLOB", value_parser = params::parse_blob)]
+    pub ciphertext_blob: String,
+    /// The encryption context the ciphertext was made with
+    #[arg(long, value_name = "CONTEXT", value_parser = params::parse_encryption_context)]
+    pub source_encryption_context: Option<Value>,
+    /// The key expected to have encrypted it (checked if given)
+    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
+    pub source_key_id: Option<String>,
+    /// The key to encrypt under
+    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
+    pub destination_key_id: String,
+    /// The encryption context to bind the new ciphertext to
+    #[arg(long, value_name = "CONTEXT", value_parser = params::parse_encryption_context)]
+    pub destination_encryption_context: Option<Value>,
+    /// SYMMETRIC_DEFAULT
+    #[arg(long, value_name = "ALGORITHM", value_parser = params::parse_string)]
+    pub source_encryption_algorithm: Option<String>,
+    /// SYMMETRIC_DEFAULT
+    #[arg(long, value_name = "ALGORITHM", value_parser = params::parse_string)]
+    pub destination_encryption_algorithm: Option<String>,
+}
+
+const EX_RE_ENCRYPT: &str = "\
+Example:
+  blockseal kms re-encrypt --ciphertext-blob fileb://ExampleEncryptedFile \\
+      --source-key-id KEY_ID --destination-key-id KEY_ID_2 \\
+      --query CiphertextBlob --output text | base64 --decode > ExampleReEncryptedFile";
+
+/// Generate random bytes (base64 Plaintext), unrelated to any key
+#[derive(Args, Debug)]
+pub struct GenerateRandom {
+    /// How many bytes (1–1024)
+    #[arg(long, value_name = "N")]
+    pub number_of_bytes: Option<i64>,
+}
+
+const EX_GENERATE_RANDOM: &str = "\
+Example:
+  blockseal kms generate-random --number-of-bytes 32 --output text --query Plaintext \\
+      | base64 --decode > ExampleRandom";
+
+/// `update-key-description` flags.
+#[derive(Args, Debug)]
+pub struct UpdateKeyDescription {
+    /// The key: key id or key ARN
+    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
+    pub key_id: String,
+    /// The new description
+    #[arg(long, value_parser = params::parse_string, allow_hyphen_values = true)]
+    pub description: String,
+}
+
+/// Retire a grant: by its token, or by key and grant id
+///
+/// The grant's retiring principal may retire it, its grantee if the grant allows RetireGrant,
+/// and the key's account (admin).
+#[derive(Args, Debug)]
+pub struct RetireGrant {
+    /// The grant token create-grant returned
+    #[arg(long, value_name = "TOKEN", value_parser = params::parse_string)]
+    pub grant_token: Option<String>,
+    /// The grant's key: key id or key ARN
+    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
+    pub key_id: Option<String>,
+    /// The grant (64 hex digits)
+    #[arg(long, value_name = "GRANT_ID", value_parser = params::parse_string)]
+    pub grant_id: Option<String>,
+}
+
+const EX_RETIRE_GRANT: &str = "\
+Example:
+  blockseal kms retire-grant --grant-id GRANT_ID \\
+      --key-id arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// `list-retirable-grants` flags.
+#[derive(Args, Debug)]
+pub struct ListRetirableGrants {
+    /// The retiring principal: an IAM user, role or account ARN, or a profile name
+    #[arg(long, value_name = "PRINCIPAL", value_parser = params::parse_string)]
+    pub retiring_principal: String,
+}
+
+/// Turn on automatic rotation of a key's material
+///
+/// The key then rotates every --rotation-period-in-days (90–2560, default 365) days;
+/// ciphertexts and volume data keys made before a rotation still decrypt.
+#[derive(Args, Debug)]
+pub struct EnableKeyRotation {
+    /// The key: key id or key ARN
+    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
+    pub key_id: String,
+    /// Days between rotations, 90 to 2560 [service default: 365]
+    #[arg(long, value_name = "DAYS")]
+    pub rotation_period_in_days: Option<i64>,
+}
+
+const EX_ENABLE_ROTATION: &str = "\
+Example:
+  blockseal kms enable-key-rotation --key-id KEY_ID --rotation-period-in-days 180";
+
+/// `list-key-rotations` flags.
+#[derive(Args, Debug)]
+pub struct ListKeyRotations {
+    /// The key: key id or key ARN
+    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
+    pub key_id: String,
+    /// ROTATIONS_ONLY (default) or ALL_KEY_MATERIAL (the first material too)
+    #[arg(long, value_name = "WHICH", value_parser = params::parse_string)]
+    pub include_key_material: Option<String>,
+}
 
 #[cfg(test)]
 mod tests {

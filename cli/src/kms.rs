@@ -113,6 +113,81 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
                 .opt("KeyId", a.key_id.clone())
                 .build(),
         ),
+        C::GenerateDataKey(a) => (
+            "GenerateDataKey",
+            Req::new()
+                .set("KeyId", a.key_id.clone())
+                .opt("NumberOfBytes", a.number_of_bytes)
+                .opt("KeySpec", a.key_spec.clone())
+                .opt("EncryptionContext", a.encryption_context.clone())
+                .build(),
+        ),
+        C::ReEncrypt(a) => (
+            "ReEncrypt",
+            Req::new()
+                .set("CiphertextBlob", a.ciphertext_blob.clone())
+                .opt(
+                    "SourceEncryptionContext",
+                    a.source_encryption_context.clone(),
+                )
+                .opt("SourceKeyId", a.source_key_id.clone())
+                .set("DestinationKeyId", a.destination_key_id.clone())
+                .opt(
+                    "DestinationEncryptionContext",
+                    a.destination_encryption_context.clone(),
+                )
+                .opt(
+                    "SourceEncryptionAlgorithm",
+                    a.source_encryption_algorithm.clone(),
+                )
+                .opt(
+                    "DestinationEncryptionAlgorithm",
+                    a.destination_encryption_algorithm.clone(),
+                )
+                .build(),
+        ),
+        C::GenerateRandom(a) => (
+            "GenerateRandom",
+            Req::new().opt("NumberOfBytes", a.number_of_bytes).build(),
+        ),
+        C::UpdateKeyDescription(a) => (
+            "UpdateKeyDescription",
+            Req::new()
+                .set("KeyId", a.key_id.clone())
+                .set("Description", a.description.clone())
+                .build(),
+        ),
+        C::RetireGrant(a) => (
+            "RetireGrant",
+            Req::new()
+                .opt("GrantToken", a.grant_token.clone())
+                .opt("KeyId", a.key_id.clone())
+                .opt("GrantId", a.grant_id.clone())
+                .build(),
+        ),
+        C::ListRetirableGrants(a) => (
+            "ListRetirableGrants",
+            Req::new()
+                .set("RetiringPrincipal", a.retiring_principal.clone())
+                .build(),
+        ),
+        C::EnableKeyRotation(a) => (
+            "EnableKeyRotation",
+            Req::new()
+                .set("KeyId", a.key_id.clone())
+                .opt("RotationPeriodInDays", a.rotation_period_in_days)
+                .build(),
+        ),
+        C::DisableKeyRotation(a) => ("DisableKeyRotation", key(&a.key_id)),
+        C::GetKeyRotationStatus(a) => ("GetKeyRotationStatus", key(&a.key_id)),
+        C::RotateKeyOnDemand(a) => ("RotateKeyOnDemand", key(&a.key_id)),
+        C::ListKeyRotations(a) => (
+            "ListKeyRotations",
+            Req::new()
+                .set("KeyId", a.key_id.clone())
+                .opt("IncludeKeyMaterial", a.include_key_material.clone())
+                .build(),
+        ),
     }
 }
 
@@ -317,5 +392,136 @@ mod tests {
         let e = Cli::try_parse_from(["blockseal", "kms", "decrypt", "--ciphertext-blob", "@@"])
             .unwrap_err();
         assert!(e.to_string().contains("--ciphertext-blob"), "{e}");
+    }
+
+    #[test]
+    fn data_keys_re_encrypt_and_random() {
+        assert_eq!(
+            map(&[
+                "generate-data-key",
+                "--key-id",
+                "alias/ExampleAlias",
+                "--key-spec",
+                "AES_256"
+            ]),
+            (
+                "GenerateDataKey",
+                json!({"KeyId": "alias/ExampleAlias", "KeySpec": "AES_256"})
+            )
+        );
+        assert_eq!(
+            map(&[
+                "generate-data-key",
+                "--key-id",
+                "k",
+                "--number-of-bytes",
+                "64",
+                "--encryption-context",
+                "a=1"
+            ])
+            .1,
+            json!({"KeyId": "k", "NumberOfBytes": 64, "EncryptionContext": {"a": "1"}})
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.bin");
+        std::fs::write(&f, [1u8, 2, 3]).unwrap();
+        let arg = format!("fileb://{}", f.display());
+        assert_eq!(
+            map(&[
+                "re-encrypt",
+                "--ciphertext-blob",
+                &arg,
+                "--source-key-id",
+                "k1",
+                "--destination-key-id",
+                "k2",
+                "--source-encryption-context",
+                "a=1",
+                "--destination-encryption-context",
+                "b=2",
+            ]),
+            (
+                "ReEncrypt",
+                json!({"CiphertextBlob": "AQID", "SourceKeyId": "k1", "DestinationKeyId": "k2",
+                       "SourceEncryptionContext": {"a": "1"},
+                       "DestinationEncryptionContext": {"b": "2"}})
+            )
+        );
+        assert!(
+            Cli::try_parse_from([
+                "blockseal",
+                "kms",
+                "re-encrypt",
+                "--ciphertext-blob",
+                "AQID"
+            ])
+            .is_err(),
+            "the destination key is required"
+        );
+        assert_eq!(
+            map(&["generate-random", "--number-of-bytes", "32"]),
+            ("GenerateRandom", json!({"NumberOfBytes": 32}))
+        );
+    }
+
+    #[test]
+    fn descriptions_retiring_and_rotation() {
+        assert_eq!(
+            map(&[
+                "update-key-description",
+                "--key-id",
+                "k",
+                "--description",
+                ""
+            ]),
+            (
+                "UpdateKeyDescription",
+                json!({"KeyId": "k", "Description": ""})
+            )
+        );
+        assert_eq!(
+            map(&["retire-grant", "--grant-id", "g", "--key-id", "k"]),
+            ("RetireGrant", json!({"GrantId": "g", "KeyId": "k"}))
+        );
+        assert_eq!(
+            map(&["retire-grant", "--grant-token", "t"]),
+            ("RetireGrant", json!({"GrantToken": "t"}))
+        );
+        assert_eq!(
+            map(&["list-retirable-grants", "--retiring-principal", "bob"]),
+            ("ListRetirableGrants", json!({"RetiringPrincipal": "bob"}))
+        );
+        assert_eq!(
+            map(&[
+                "enable-key-rotation",
+                "--key-id",
+                "k",
+                "--rotation-period-in-days",
+                "180"
+            ]),
+            (
+                "EnableKeyRotation",
+                json!({"KeyId": "k", "RotationPeriodInDays": 180})
+            )
+        );
+        for (cmd, op) in [
+            ("disable-key-rotation", "DisableKeyRotation"),
+            ("get-key-rotation-status", "GetKeyRotationStatus"),
+            ("rotate-key-on-demand", "RotateKeyOnDemand"),
+            ("list-key-rotations", "ListKeyRotations"),
+        ] {
+            assert_eq!(map(&[cmd, "--key-id", "k"]), (op, json!({"KeyId": "k"})));
+        }
+        assert_eq!(
+            map(&[
+                "list-key-rotations",
+                "--key-id",
+                "k",
+                "--include-key-material",
+                "ALL_KEY_MATERIAL"
+            ])
+            .1,
+            json!({"KeyId": "k", "IncludeKeyMaterial": "ALL_KEY_MATERIAL"})
+        );
     }
 }

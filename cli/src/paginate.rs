@@ -58,6 +58,8 @@ pub fn paginator(op: &str) -> Option<Paginator> {
         "ListGrants" => kms_pages("Grants"),
         "DescribeTags" => ec2_pages("Tags"),
         "ListResourceTags" => kms_pages("Tags"),
+        "ListRetirableGrants" => kms_pages("Grants"),
+        "ListKeyRotations" => kms_pages("Rotations"),
         _ => return None,
     })
 }

@@ -729,6 +729,7 @@ fn rebuild(h: &BlobHeader) -> Option<Rebuilt> {
             description: r.description.clone(),
             encryption,
             has_data: true,
+            requested_key_arn: None,
         }))
     }
 }

@@ -117,6 +117,8 @@ codes! {
     TAG_EXCEPTION = "TagException" => InvalidArgument,
     LIMIT_EXCEEDED_EXCEPTION = "LimitExceededException" => InvalidState,
     KMS_INTERNAL_EXCEPTION = "KMSInternalException" => Io,
+    UNSUPPORTED_OPERATION_EXCEPTION = "UnsupportedOperationException" => InvalidArgument,
+    INVALID_GRANT_TOKEN_EXCEPTION = "InvalidGrantTokenException" => InvalidArgument,
     // EBS direct APIs
     RESOURCE_NOT_FOUND_EXCEPTION = "ResourceNotFoundException" => NotFound,
     CONFLICT_EXCEPTION = "ConflictException" => InvalidState,

@@ -965,6 +965,74 @@ mod engine_tests {
         let snap = f.root_snapshot(&copy);
         assert_eq!(snap["State"], "error");
         assert_eq!(snap["StateMessage"], KEY_NOT_ACCESSIBLE);
+        // What AWS shows of a failed encrypted copy: encrypted, under the requested key.
+        assert_eq!(snap["Encrypted"], true);
+        assert_eq!(snap["KmsKeyId"], k2);
+        assert_eq!(img["BlockDeviceMappings"][0]["Ebs"]["Encrypted"], true);
+    }
+
+    #[test]
+    fn a_copy_refused_by_its_key_at_admission_still_shows_the_key() {
+        let f = Fixture::new();
+        let (k1, k2) = (f.key(), f.key());
+        let src = f.image(&data(1 << 16), &k1);
+        let src_snap = f.root_snapshot(&src)["SnapshotId"].clone();
+        f.call(&f.ctx, "DisableKey", json!({"KeyId": k2}));
+        let a = f.ctx.clone().asynchronous();
+        let k2_id = k2.rsplit('/').next().unwrap().to_owned();
+        // CopySnapshot through the asynchronous context, naming the disabled key by id.
+        let req = json!({"SourceSnapshotId": src_snap, "SourceRegion": "us-east-1",
+                         "Encrypted": true, "KmsKeyId": k2_id});
+        let id = f.call(&a, "CopySnapshot", req)["SnapshotId"].clone();
+        let snap = f.call(&f.ctx, "DescribeSnapshots", json!({"SnapshotIds": [id]}))["Snapshots"]
+            [0]
+        .clone();
+        assert_eq!(snap["State"], "error");
+        assert_eq!(snap["StateMessage"], KEY_NOT_ACCESSIBLE);
+        assert_eq!(snap["Encrypted"], true);
+        assert_eq!(snap["KmsKeyId"], k2, "the key ARN, though an id was given");
+        assert!(snap.get("DataEncryptionKeyId").is_none());
+        let filtered = f.call(
+            &f.ctx,
+            "DescribeSnapshots",
+            json!({"Filters": [{"Name": "kms-key-id", "Values": [k2]}]}),
+        );
+        assert_eq!(filtered["Snapshots"][0]["SnapshotId"], id);
+        // CopyImage, waiting: the image fails and its snapshot shows the key too.
+        let req = json!({"SourceImageId": src, "SourceRegion": "us-east-1", "Name": "copy-2",
+                         "Encrypted": true, "KmsKeyId": k2});
+        let copy = f.call(&f.ctx, "CopyImage", req)["ImageId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(f.image_view(&copy)["State"], "failed");
+        let snap = f.root_snapshot(&copy);
+        assert_eq!(
+            (&snap["State"], &snap["Encrypted"], &snap["KmsKeyId"]),
+            (&json!("error"), &json!(true), &json!(k2))
+        );
+    }
+
+    #[test]
+    fn snapshots_made_before_a_rotation_still_copy_and_read_back() {
+        let f = Fixture::new();
+        let (k1, k2) = (f.key(), f.key());
+        let bytes = data(1 << 20);
+        let src = f.image(&bytes, &k1);
+        f.call(&f.ctx, "RotateKeyOnDemand", json!({"KeyId": k1}));
+        assert_eq!(f.export(&f.root_snapshot(&src), bytes.len()), bytes);
+        for (name, key) in [("same", &k1), ("other", &k2)] {
+            let req = json!({"SourceImageId": src, "SourceRegion": "us-east-1", "Name": name,
+                             "Encrypted": true, "KmsKeyId": key});
+            let copy = f.call(&f.ctx, "CopyImage", req)["ImageId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let snap = f.root_snapshot(&copy);
+            assert_eq!(snap["State"], "completed", "{name}");
+            assert_eq!(&snap["KmsKeyId"], key);
+            assert_eq!(f.export(&snap, bytes.len()), bytes, "{name}");
+        }
     }
 
     #[test]

@@ -328,6 +328,17 @@ kms_actions! {
     TagResource,
     UntagResource,
     ListResourceTags read true,
+    GenerateDataKey read true,
+    ReEncrypt read true,
+    GenerateRandom read true,
+    UpdateKeyDescription,
+    RetireGrant,
+    ListRetirableGrants read true,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus read true,
+    RotateKeyOnDemand,
+    ListKeyRotations read true,
 }
 
 impl KmsRequest {

@@ -806,6 +806,80 @@ def _import_snapshot(ec2, data, path):
         "ClientError: Disk validation failed [Unsupported Specified FileFormat]"), d
 
 
+def check_kms_datakeys():
+    """Data keys, ReEncrypt, GenerateRandom, retiring grants and key rotation through boto3, and
+    a failed encrypted copy shown as AWS shows it."""
+    kms, ec2, ebs = client("kms"), client("ec2"), client("ebs")
+    k1, k2 = key(kms, "ExampleAlias"), key(kms)
+    dk = kms.generate_data_key(KeyId="alias/ExampleAlias", KeySpec="AES_256",
+                               EncryptionContext={"purpose": "test"})
+    assert dk["KeyId"] == k1 and len(dk["Plaintext"]) == 32 and len(dk["KeyMaterialId"]) == 64
+    back = kms.decrypt(CiphertextBlob=dk["CiphertextBlob"], EncryptionContext={"purpose": "test"})
+    assert back["Plaintext"] == dk["Plaintext"] and back["KeyId"] == k1
+    fails("InvalidCiphertextException", kms.decrypt, CiphertextBlob=dk["CiphertextBlob"])
+    wp = kms.generate_data_key_without_plaintext(KeyId=k1, NumberOfBytes=64)
+    assert "Plaintext" not in wp and len(kms.decrypt(CiphertextBlob=wp["CiphertextBlob"])["Plaintext"]) == 64
+
+    ct = kms.encrypt(KeyId=k1, Plaintext=b"move me")["CiphertextBlob"]
+    re = kms.re_encrypt(CiphertextBlob=ct, SourceKeyId=k1, DestinationKeyId=k2)
+    assert re["SourceKeyId"] == k1 and re["KeyId"] == k2, re
+    assert kms.decrypt(CiphertextBlob=re["CiphertextBlob"])["Plaintext"] == b"move me"
+    fails("IncorrectKeyException", kms.re_encrypt, CiphertextBlob=ct, SourceKeyId=k2,
+          DestinationKeyId=k2)
+    r1, r2 = (kms.generate_random(NumberOfBytes=32)["Plaintext"] for _ in range(2))
+    assert len(r1) == 32 and r1 != r2
+
+    kms.update_key_description(KeyId=k2, Description="IT Department test key")
+    assert kms.describe_key(KeyId=k2)["KeyMetadata"]["Description"] == "IT Department test key"
+
+    me = client("sts").get_caller_identity()["Arn"]
+    g = kms.create_grant(KeyId=k1, GranteePrincipal=me.replace(":user/admin", ":user/bob"),
+                         Operations=["Decrypt"], RetiringPrincipal=me)
+    listed = kms.list_retirable_grants(RetiringPrincipal=me)["Grants"]
+    assert [x["GrantId"] for x in listed] == [g["GrantId"]] and listed[0]["KeyId"] == k1
+    kms.retire_grant(GrantToken=g["GrantToken"])
+    assert kms.list_grants(KeyId=k1)["Grants"] == []
+    fails("InvalidGrantTokenException", kms.retire_grant, GrantToken=g["GrantToken"])
+
+    assert kms.get_key_rotation_status(KeyId=k1)["KeyRotationEnabled"] is False
+    kms.enable_key_rotation(KeyId=k1, RotationPeriodInDays=180)
+    st = kms.get_key_rotation_status(KeyId=k1)
+    assert st["KeyRotationEnabled"] and st["RotationPeriodInDays"] == 180 and st["NextRotationDate"]
+    m0 = kms.describe_key(KeyId=k1)["KeyMetadata"]["CurrentKeyMaterialId"]
+    assert kms.rotate_key_on_demand(KeyId=k1)["KeyId"] == k1.rsplit("/", 1)[1]
+    m1 = kms.describe_key(KeyId=k1)["KeyMetadata"]["CurrentKeyMaterialId"]
+    assert m0 != m1
+    rots = kms.list_key_rotations(KeyId=k1)["Rotations"]
+    assert [(r["RotationType"], r["KeyMaterialId"]) for r in rots] == [("ON_DEMAND", m1)], rots
+    # Made before the rotation, still decrypts; new ones use the new material.
+    assert kms.decrypt(CiphertextBlob=ct)["Plaintext"] == b"move me"
+    assert kms.decrypt(CiphertextBlob=dk["CiphertextBlob"],
+                       EncryptionContext={"purpose": "test"})["Plaintext"] == dk["Plaintext"]
+    assert kms.generate_data_key(KeyId=k1, NumberOfBytes=16)["KeyMaterialId"] == m1
+    kms.disable_key_rotation(KeyId=k1)
+    assert kms.get_key_rotation_status(KeyId=k1)["KeyRotationEnabled"] is False
+    ebs_key = kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]["Arn"]
+    assert kms.get_key_rotation_status(KeyId=ebs_key)["RotationPeriodInDays"] == 365
+    fails("UnsupportedOperationException", kms.disable_key_rotation, KeyId=ebs_key)
+
+    # A copy whose key is disabled fails; its snapshot still shows encrypted, the key, error.
+    ami = base_image(ec2, ebs, pattern("kmsdk", BS), "kmsdk-src")
+    kms.disable_key(KeyId=k2)
+    fails("DisabledException", kms.generate_data_key, KeyId=k2, KeySpec="AES_256")
+    copied = ec2.copy_image(SourceImageId=ami, SourceRegion=REGION, Name="kmsdk-copy",
+                            Encrypted=True, KmsKeyId=k2)["ImageId"]
+    try:
+        ec2.get_waiter("image_available").wait(ImageIds=[copied], WaiterConfig={"Delay": 1})
+        raise AssertionError("the copy under a disabled key became available")
+    except WaiterError:
+        pass
+    img, snaps = snapshots_of(ec2, copied)
+    root = snaps["/dev/xvda"]
+    assert img["State"] == "failed", img["State"]
+    assert root["State"] == "error" and root["Encrypted"] is True and root["KmsKeyId"] == k2, root
+    assert root["StateMessage"], root
+
+
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
 
 if __name__ == "__main__":

@@ -341,6 +341,7 @@ impl Core<'_> {
             description: r.description.clone().unwrap_or_default(),
             encryption: planned.encryption,
             has_data: true,
+            requested_key_arn: None,
         };
         tmp.set_record(rec.blob_record(true))?;
         self.cat.write(|tx| {

@@ -324,10 +324,12 @@ impl Core<'_> {
                 description: description(s),
                 encryption: None,
                 has_data: !failed,
+                requested_key_arn: None,
             };
             if failed {
                 rec.state = SnapshotState::Error;
                 rec.state_message = Some(KEY_NOT_ACCESSIBLE.into());
+                rec.requested_key_arn = self.requested_key_arn(&choices[i], s.encryption.as_ref());
             }
             recs.push(rec);
         }
@@ -368,7 +370,7 @@ impl Core<'_> {
         let copies: Vec<(&str, &str, bool)> = snaps
             .iter()
             .zip(&recs)
-            .map(|(s, r)| (s.id.as_str(), r.id.as_str(), r.encryption.is_some()))
+            .map(|(s, r)| (s.id.as_str(), r.id.as_str(), r.encrypted()))
             .collect();
         let mappings = src
             .mappings

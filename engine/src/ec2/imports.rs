@@ -563,6 +563,7 @@ pub(crate) fn snapshot_of(t: &ImportTaskRec, size_gib: u64) -> SnapshotRec {
         description: t.disk_description.clone(),
         encryption: t.encryption.clone(),
         has_data: true,
+        requested_key_arn: None,
     }
 }
 

@@ -220,6 +220,35 @@ impl Core<'_> {
         })
     }
 
+    /// The ARN of the key a new resource under `choice` is to be encrypted with, for a copy whose
+    /// data key could not be made: AWS still shows such a failed copy as encrypted under that
+    /// key. A key that cannot be resolved is shown as the request named it (its ARN when a key
+    /// id was given). `None` for an unencrypted choice.
+    pub(crate) fn requested_key_arn(
+        &self,
+        choice: &KeyChoice,
+        source: Option<&Encryption>,
+    ) -> Option<String> {
+        let resolved = |tx: &Tx<'_>| -> Result<Option<String>> {
+            Ok(self.target_key(tx, choice)?.map(|k| k.arn))
+        };
+        match choice {
+            KeyChoice::Unencrypted => None,
+            KeyChoice::SameAsSource => source.map(|e| e.key_arn().to_owned()),
+            KeyChoice::Named(k) => Some(
+                self.cat
+                    .read_mostly(resolved)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| match k.parse::<crate::ids::KeyId>() {
+                        Ok(id) => crate::kms::key_arn(self.region(), self.account(), id.as_str()),
+                        Err(_) => k.clone(),
+                    }),
+            ),
+            KeyChoice::Default => self.cat.read_mostly(resolved).ok().flatten(),
+        }
+    }
+
     /// Plans a new resource `new_context` from `source` (a snapshot or volume with encryption
     /// `src_enc`, or nothing for an empty volume) under `choice`. Makes or re-wraps the data key;
     /// a KMS error comes back as is for the caller to turn into a failed state.

@@ -176,6 +176,12 @@ pub(crate) struct SnapshotRec {
     pub encryption: Option<Encryption>,
     /// Set for snapshots whose data lives in a blob file (not for failed copies).
     pub has_data: bool,
+    /// The ARN of the KMS key an encrypted copy was to be made under, kept on a copy that failed
+    /// before its data key could be made (the key was disabled, deleted or not permitted):
+    /// AWS still shows such a snapshot as encrypted under that key. `None` whenever
+    /// `encryption` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_key_arn: Option<String>,
 }
 
 impl Record for SnapshotRec {
@@ -205,6 +211,19 @@ impl SnapshotRec {
         .fitted()
     }
 
+    /// Whether the snapshot is encrypted (or, for a copy that failed on its key, was to be).
+    pub(crate) fn encrypted(&self) -> bool {
+        self.encryption.is_some() || self.requested_key_arn.is_some()
+    }
+
+    /// The ARN of the snapshot's KMS key (or of the key a failed copy was to be made under).
+    pub(crate) fn key_arn(&self) -> Option<&str> {
+        match &self.encryption {
+            Some(e) => Some(e.key_arn()),
+            None => self.requested_key_arn.as_deref(),
+        }
+    }
+
     pub(crate) fn state_str(&self) -> &'static str {
         match self.state {
             SnapshotState::Pending => "pending",
@@ -228,10 +247,10 @@ impl SnapshotRec {
             start_time: self.start_time.clone(),
             owner_id: self.owner_id.clone(),
             description: self.description.clone(),
-            encrypted: self.encryption.is_some(),
+            encrypted: self.encrypted(),
             storage_tier: "standard".to_owned(),
             state_message: self.state_message.clone(),
-            kms_key_id: self.encryption.as_ref().map(|e| e.key_arn().to_owned()),
+            kms_key_id: self.key_arn().map(str::to_owned),
             data_encryption_key_id: self.encryption.as_ref().map(|e| e.wrapped.dek_id.clone()),
             tags: Vec::new(),
         }

@@ -78,12 +78,8 @@ impl Core<'_> {
             }
             let ok = matches_filters(&r.filters, |name| {
                 Some(match name {
-                    "encrypted" => vec![rules::bool_str(s.encryption.is_some())],
-                    "kms-key-id" => s
-                        .encryption
-                        .iter()
-                        .map(|e| e.key_arn().to_owned())
-                        .collect(),
+                    "encrypted" => vec![rules::bool_str(s.encrypted())],
+                    "kms-key-id" => s.key_arn().iter().map(|a| a.to_string()).collect(),
                     "status" => vec![v.state.clone()],
                     "volume-id" => vec![s.volume_id.clone()],
                     "snapshot-id" => vec![s.id.clone()],
@@ -156,6 +152,7 @@ impl Core<'_> {
             description,
             encryption: None,
             has_data: true,
+            requested_key_arn: None,
         };
         let planned = self.cat.write(|tx| {
             match self.plan(
@@ -173,6 +170,7 @@ impl Core<'_> {
             rec.state = SnapshotState::Error;
             rec.state_message = Some(KEY_NOT_ACCESSIBLE.into());
             rec.has_data = false;
+            rec.requested_key_arn = self.requested_key_arn(&choice, src.encryption.as_ref());
             self.cat.write(|tx| {
                 tx.put(&rec)?;
                 tags::add(tx, &rec.region, "snapshot", &rec.id, &user_tags)
@@ -308,6 +306,7 @@ impl Core<'_> {
             description: description.unwrap_or_default(),
             encryption: vol.encryption.clone(),
             has_data: false,
+            requested_key_arn: None,
         }
     }
 
@@ -347,6 +346,7 @@ impl Core<'_> {
             description,
             encryption: vol.encryption.clone(),
             has_data: true,
+            requested_key_arn: None,
         };
         Ok((rec, tmp))
     }

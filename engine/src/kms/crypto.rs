@@ -11,7 +11,17 @@
 //! - EBS data key: `0x02`, nonce (12), ciphertext (32 or 64), tag (16); binds the key ARN, the
 //!   `aws:ebs:id` value, the dek id and the cipher;
 //! - KMS API ciphertext: `0x01`, ARN length (u16), key ARN, nonce (12), ciphertext, tag (16);
-//!   binds the key ARN and the encryption context.
+//!   binds the key ARN and the encryption context;
+//! - versioned EBS data key: `0x06`, material version (u32), nonce (12), ciphertext (32 or 64),
+//!   tag (16); binds what `0x02` binds and the material version;
+//! - versioned KMS API ciphertext: `0x05`, ARN length (u16), key ARN, material version (u32),
+//!   nonce (12), ciphertext, tag (16); binds the key ARN, the material version and the context.
+//!
+//! A KMS key has one material per version: version 0 is the material it was created with, each
+//! rotation adds the next. New blobs are always the versioned kinds and name the version they were
+//! sealed under, so a rotation never strands a ciphertext; the unversioned kinds `0x01` and
+//! `0x02` (written before rotation existed) open under version 0. Material of version 0 binds
+//! the key ARN alone, as it always did; later versions bind the ARN and the version.
 //!
 //! The leading byte is the blob's kind and format version; it is also the first byte of the
 //! associated data, and each kind has its own domain string, so a blob of one kind never opens as
@@ -36,6 +46,10 @@ pub(super) const EBS_BLOB: u8 = 0x02;
 pub(super) const MATERIAL_BLOB: u8 = 0x03;
 /// Kind and format version of an API secret access key sealed under the root key.
 pub(super) const CREDENTIAL_BLOB: u8 = 0x04;
+/// Kind and format version of a KMS API ciphertext that names its material version.
+pub(super) const USER_BLOB_V2: u8 = 0x05;
+/// Kind and format version of a wrapped EBS data key that names its material version.
+pub(super) const EBS_BLOB_V2: u8 = 0x06;
 
 pub(super) const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
@@ -130,6 +144,60 @@ fn material_ad(key_arn: &str) -> Vec<u8> {
         "blockseal kms key material",
         &[key_arn.as_bytes()],
     )
+}
+
+/// Material of `version` binds the version too; version 0 keeps the original binding.
+fn material_version_ad(key_arn: &str, version: u32) -> Vec<u8> {
+    if version == 0 {
+        return material_ad(key_arn);
+    }
+    associated_data(
+        MATERIAL_BLOB,
+        "blockseal kms key material",
+        &[key_arn.as_bytes(), &version.to_be_bytes()],
+    )
+}
+
+/// Seals material `version` of the key `key_arn` under the root key.
+pub(super) fn seal_material_version(
+    root: &Secret32,
+    nonce: &[u8; NONCE_LEN],
+    key_arn: &str,
+    version: u32,
+    material: &Secret32,
+) -> Vec<u8> {
+    let ad = material_version_ad(key_arn, version);
+    seal(
+        root.expose(),
+        nonce,
+        &ad,
+        &[MATERIAL_BLOB],
+        material.expose(),
+    )
+}
+
+/// Opens material `version` of the key `key_arn`.
+pub(super) fn open_material_version(
+    root: &Secret32,
+    key_arn: &str,
+    version: u32,
+    blob: &[u8],
+) -> Result<Secret32, OpenError> {
+    let sealed = strip_kind(blob, MATERIAL_BLOB)?;
+    let pt = open(
+        root.expose(),
+        &material_version_ad(key_arn, version),
+        sealed,
+    )?;
+    let mut out = Secret32::zeroed();
+    if pt.len() != out.0.len() {
+        return Err(OpenError::Length {
+            found: pt.len(),
+            expected: out.0.len(),
+        });
+    }
+    out.0.copy_from_slice(&pt);
+    Ok(out)
 }
 
 /// Seals a KMS key's material under the root key, bound to the key's ARN.
@@ -299,7 +367,7 @@ pub(super) fn seal_user(
 
 /// The key ARN a KMS API ciphertext names. Refuses wrapped EBS data keys.
 pub(super) fn user_blob_key_arn(blob: &[u8]) -> Result<&str, OpenError> {
-    if blob.first() == Some(&EBS_BLOB) {
+    if matches!(blob.first(), Some(&EBS_BLOB) | Some(&EBS_BLOB_V2)) {
         return Err(OpenError::EbsDataKey);
     }
     let rest = strip_kind(blob, USER_BLOB)?;
@@ -324,6 +392,184 @@ pub(super) fn open_user(
     }
     let sealed = &blob[1 + 2 + key_arn.len()..];
     open(material.expose(), &user_ad(key_arn, context), sealed)
+}
+
+impl DataKeyBinding<'_> {
+    fn ad_v2(&self, version: u32) -> Vec<u8> {
+        associated_data(
+            EBS_BLOB_V2,
+            "blockseal ebs data key",
+            &[
+                self.key_arn.as_bytes(),
+                self.context_id.as_bytes(),
+                self.dek_id.as_bytes(),
+                cipher_name(self.cipher).as_bytes(),
+                &version.to_be_bytes(),
+            ],
+        )
+    }
+}
+
+/// The material version a wrapped EBS data key was sealed under: 0 for the unversioned kind.
+pub(super) fn data_key_version(blob: &[u8]) -> Result<u32, OpenError> {
+    match blob.first() {
+        None => Err(OpenError::Truncated),
+        Some(&EBS_BLOB) => Ok(0),
+        Some(&EBS_BLOB_V2) => read_version(&blob[1..]),
+        Some(&found) => Err(OpenError::Kind {
+            found,
+            expected: EBS_BLOB_V2,
+        }),
+    }
+}
+
+fn read_version(bytes: &[u8]) -> Result<u32, OpenError> {
+    let v: [u8; 4] = bytes
+        .get(..4)
+        .ok_or(OpenError::Truncated)?
+        .try_into()
+        .map_err(|_| OpenError::Truncated)?;
+    Ok(u32::from_be_bytes(v))
+}
+
+/// Wraps an EBS data key under material `version` of a KMS key (the versioned kind).
+///
+/// # Panics
+/// If `key`'s length does not match `binding.cipher`: callers size it from the cipher.
+pub(super) fn seal_data_key_v2(
+    material: &Secret32,
+    nonce: &[u8; NONCE_LEN],
+    binding: &DataKeyBinding<'_>,
+    version: u32,
+    key: &DataKey,
+) -> Vec<u8> {
+    assert_eq!(
+        key.expose().len(),
+        binding.cipher.key_len(),
+        "data key length matches cipher"
+    );
+    let mut header = vec![EBS_BLOB_V2];
+    header.extend_from_slice(&version.to_be_bytes());
+    seal(
+        material.expose(),
+        nonce,
+        &binding.ad_v2(version),
+        &header,
+        key.expose(),
+    )
+}
+
+/// Unwraps an EBS data key of either kind; `material` must be that of the version
+/// [`data_key_version`] reads from the blob.
+pub(super) fn open_any_data_key(
+    material: &Secret32,
+    binding: &DataKeyBinding<'_>,
+    blob: &[u8],
+) -> Result<DataKey, OpenError> {
+    let version = data_key_version(blob)?;
+    if blob[0] == EBS_BLOB {
+        return open_data_key(material, binding, blob);
+    }
+    let pt = open(material.expose(), &binding.ad_v2(version), &blob[5..])?;
+    let expected = binding.cipher.key_len();
+    if pt.len() != expected {
+        return Err(OpenError::Length {
+            found: pt.len(),
+            expected,
+        });
+    }
+    Ok(DataKey::from_slice(&pt))
+}
+
+fn user_ad_v2(key_arn: &str, version: u32, context: &Context) -> Vec<u8> {
+    let version = version.to_be_bytes();
+    let mut fields: Vec<&[u8]> = vec![key_arn.as_bytes(), &version];
+    for (k, v) in context {
+        fields.push(k.as_bytes());
+        fields.push(v.as_bytes());
+    }
+    associated_data(USER_BLOB_V2, "blockseal kms ciphertext", &fields)
+}
+
+/// A KMS API ciphertext of `plaintext` under material `version` of the key `key_arn`, bound to
+/// `context` (the versioned kind).
+///
+/// # Panics
+/// If the ARN is longer than 65535 bytes (ARNs are a few dozen).
+pub(super) fn seal_user_v2(
+    material: &Secret32,
+    nonce: &[u8; NONCE_LEN],
+    key_arn: &str,
+    version: u32,
+    context: &Context,
+    plaintext: &[u8],
+) -> Vec<u8> {
+    let len = u16::try_from(key_arn.len()).expect("key ARNs are short");
+    let mut header = vec![USER_BLOB_V2];
+    header.extend_from_slice(&len.to_be_bytes());
+    header.extend_from_slice(key_arn.as_bytes());
+    header.extend_from_slice(&version.to_be_bytes());
+    seal(
+        material.expose(),
+        nonce,
+        &user_ad_v2(key_arn, version, context),
+        &header,
+        plaintext,
+    )
+}
+
+/// The key ARN and material version a KMS API ciphertext of either kind names (version 0 for
+/// the unversioned kind). Refuses wrapped EBS data keys.
+pub(super) fn user_blob_header(blob: &[u8]) -> Result<(&str, u32), OpenError> {
+    match blob.first() {
+        Some(&EBS_BLOB) | Some(&EBS_BLOB_V2) => Err(OpenError::EbsDataKey),
+        Some(&USER_BLOB_V2) => {
+            let rest = &blob[1..];
+            if rest.len() < 2 {
+                return Err(OpenError::Truncated);
+            }
+            let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+            let arn = rest.get(2..2 + len).ok_or(OpenError::Truncated)?;
+            let arn = std::str::from_utf8(arn).map_err(|_| OpenError::KeyArn)?;
+            Ok((arn, read_version(&rest[2 + len..])?))
+        }
+        _ => Ok((user_blob_key_arn(blob)?, 0)),
+    }
+}
+
+/// Opens a KMS API ciphertext of either kind under the key it names (`key_arn`) and
+/// `context`; `material` must be that of the version [`user_blob_header`] reads.
+pub(super) fn open_any_user(
+    material: &Secret32,
+    key_arn: &str,
+    context: &Context,
+    blob: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+    let (arn, version) = user_blob_header(blob)?;
+    if arn != key_arn {
+        return Err(OpenError::Auth);
+    }
+    if blob[0] == USER_BLOB {
+        return open_user(material, key_arn, context, blob);
+    }
+    let sealed = &blob[1 + 2 + key_arn.len() + 4..];
+    open(
+        material.expose(),
+        &user_ad_v2(key_arn, version, context),
+        sealed,
+    )
+}
+
+/// The `KeyMaterialId` AWS shows for material `version` of the key `key_arn`: 64 hex digits,
+/// SHA-256 of a domain string, the ARN and the version. Derived, not stored; reveals nothing of
+/// the material.
+pub(super) fn key_material_id(key_arn: &str, version: u32) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"blockseal kms key material id\0");
+    h.update(key_arn.as_bytes());
+    h.update(version.to_be_bytes());
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]

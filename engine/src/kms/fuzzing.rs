@@ -74,14 +74,19 @@ pub fn key_ref(data: &[u8]) {
 pub fn ciphertext(data: &[u8]) {
     let material = material();
     let context = crypto::Context::new();
-    match crypto::user_blob_key_arn(data) {
-        Ok(arn) => match crypto::open_user(&material, arn, &context, data) {
+    match crypto::user_blob_header(data) {
+        Ok((arn, version)) => match crypto::open_any_user(&material, arn, &context, data) {
             Ok(plaintext) => {
-                let at = 1 + 2 + arn.len();
+                let v2 = data[0] == crypto::USER_BLOB_V2;
+                let at = 1 + 2 + arn.len() + if v2 { 4 } else { 0 };
                 let nonce: [u8; NONCE_LEN] = data[at..at + NONCE_LEN]
                     .try_into()
                     .expect("an opened blob holds a whole nonce");
-                let again = crypto::seal_user(&material, &nonce, arn, &context, &plaintext);
+                let again = if v2 {
+                    crypto::seal_user_v2(&material, &nonce, arn, version, &context, &plaintext)
+                } else {
+                    crypto::seal_user(&material, &nonce, arn, &context, &plaintext)
+                };
                 assert_eq!(again, data, "a valid KMS ciphertext re-seals to itself");
             }
             Err(e) => assert_eq!(
@@ -96,13 +101,20 @@ pub fn ciphertext(data: &[u8]) {
     }
     for cipher in [XtsCipher::Aes128Xts, XtsCipher::Aes256Xts] {
         let binding = binding(cipher);
-        match crypto::open_data_key(&material, &binding, data) {
+        match crypto::open_any_data_key(&material, &binding, data) {
             Ok(key) => {
                 assert_eq!(key.expose().len(), cipher.key_len());
-                let nonce: [u8; NONCE_LEN] = data[1..1 + NONCE_LEN]
+                let version = crypto::data_key_version(data).expect("an opened blob has one");
+                let v2 = data[0] == crypto::EBS_BLOB_V2;
+                let at = if v2 { 5 } else { 1 };
+                let nonce: [u8; NONCE_LEN] = data[at..at + NONCE_LEN]
                     .try_into()
                     .expect("an opened blob holds a whole nonce");
-                let again = crypto::seal_data_key(&material, &nonce, &binding, &key);
+                let again = if v2 {
+                    crypto::seal_data_key_v2(&material, &nonce, &binding, version, &key)
+                } else {
+                    crypto::seal_data_key(&material, &nonce, &binding, &key)
+                };
                 assert_eq!(again, data, "a valid wrapped key re-seals to itself");
             }
             Err(e) => assert_eq!(
@@ -149,7 +161,23 @@ pub fn ciphertext_seeds() -> Vec<Vec<u8>> {
             &binding(cipher),
             &key,
         ));
+        // The versioned kind, as keys rotated once write it.
+        out.push(crypto::seal_data_key_v2(
+            &material,
+            &nonce,
+            &binding(cipher),
+            1,
+            &key,
+        ));
     }
+    out.push(crypto::seal_user_v2(
+        &material,
+        &[10; NONCE_LEN],
+        SEED_ARN,
+        2,
+        &crypto::Context::new(),
+        b"rotated",
+    ));
     out
 }
 
@@ -164,6 +192,10 @@ mod tests {
         let context = crypto::Context::new();
         let pt = crypto::open_user(&material, SEED_ARN, &context, &seeds[1]).unwrap();
         assert_eq!(&pt[..], b"hello, world");
+        let rotated = seeds.last().unwrap();
+        assert_eq!(crypto::user_blob_header(rotated).unwrap(), (SEED_ARN, 2));
+        let pt = crypto::open_any_user(&material, SEED_ARN, &context, rotated).unwrap();
+        assert_eq!(&pt[..], b"rotated");
         for s in &seeds {
             ciphertext(s);
         }

@@ -48,6 +48,7 @@ const AWS_EBS_DESCRIPTION: &str =
     "Default master key that protects my EBS volumes when no other key is defined";
 /// The root key file, in the home.
 const ROOT_KEY_FILE: &str = "kms-root.key";
+const DAY_MILLIS: i64 = 86_400_000;
 
 /// Who is calling, and where: the region and account whose keys are meant, and the principal
 /// whose permissions apply.
@@ -401,7 +402,7 @@ impl Kms {
             Some(&ebs_context(context_id)),
             Via::Ebs,
         )?;
-        let material = self.material(&key)?;
+        let (version, material) = self.current_material(&key)?;
         let mut raw = Zeroizing::new([0u8; 64]);
         fill_random(&mut raw[..cipher.key_len()]);
         let data_key = DataKey::from_slice(&raw[..cipher.key_len()]);
@@ -412,7 +413,8 @@ impl Kms {
             dek_id: &dek_id,
             cipher,
         };
-        let blob = crypto::seal_data_key(&material, &random_nonce(), &binding, &data_key);
+        let blob =
+            crypto::seal_data_key_v2(&material, &random_nonce(), &binding, version, &data_key);
         Ok((
             WrappedKey {
                 key_arn: key.arn.clone(),
@@ -446,9 +448,20 @@ impl Kms {
             Some(&ebs_context(context_id)),
             Via::Ebs,
         )?;
-        let material = self.material(&key)?;
+        self.open_wrapped(&key, wrapped, context_id)
+    }
+
+    /// Opens `wrapped` under the material version it names.
+    fn open_wrapped(
+        &self,
+        key: &KeyRecord,
+        wrapped: &WrappedKey,
+        context_id: &str,
+    ) -> Result<DataKey> {
+        let version = crypto::data_key_version(&wrapped.blob).map_err(invalid_ciphertext)?;
+        let material = self.material_at(key, version)?;
         let binding = binding_of(wrapped, context_id);
-        crypto::open_data_key(&material, &binding, &wrapped.blob).map_err(invalid_ciphertext)
+        crypto::open_any_data_key(&material, &binding, &wrapped.blob).map_err(invalid_ciphertext)
     }
 
     /// Whether `wrapped` opens under its KMS key for resource `context_id`, checked for the
@@ -465,11 +478,7 @@ impl Kms {
         context_id: &str,
     ) -> Result<()> {
         let key = self.key_by_arn(tx, &wrapped.key_arn)?;
-        let material = self.material(&key)?;
-        let binding = binding_of(wrapped, context_id);
-        crypto::open_data_key(&material, &binding, &wrapped.blob)
-            .map(drop)
-            .map_err(invalid_ciphertext)
+        self.open_wrapped(&key, wrapped, context_id).map(drop)
     }
 
     /// ReEncrypt of a wrapped EBS data key to the same KMS key and a new resource: the result
@@ -501,12 +510,11 @@ impl Kms {
             Some(&ebs_context(to_context)),
             Via::Ebs,
         )?;
-        let material = self.material(&key)?;
-        let from = binding_of(wrapped, from_context);
-        let data_key =
-            crypto::open_data_key(&material, &from, &wrapped.blob).map_err(invalid_ciphertext)?;
+        let data_key = self.open_wrapped(&key, wrapped, from_context)?;
+        // Re-wrapped under the newest material, as AWS ReEncrypt does.
+        let (version, material) = self.current_material(&key)?;
         let to = binding_of(wrapped, to_context);
-        let blob = crypto::seal_data_key(&material, &random_nonce(), &to, &data_key);
+        let blob = crypto::seal_data_key_v2(&material, &random_nonce(), &to, version, &data_key);
         Ok(WrappedKey {
             blob,
             ..wrapped.clone()
@@ -550,15 +558,28 @@ impl Kms {
         })
     }
 
-    /// Deletes the keys whose deletion date has passed, with their aliases and grants.
+    /// Deletes the keys whose deletion date has passed, with their aliases and grants, and
+    /// rotates the enabled keys whose next automatic rotation date has passed (once, however long
+    /// ago: the next date is then a period from `now_millis`). A disabled key is not rotated; it
+    /// rotates once it is enabled again and a sweep runs.
     ///
     /// # Errors
     /// Catalog errors.
     pub fn sweep(&self, tx: &Tx, now_millis: i64) -> Result<()> {
-        for key in tx.list_all::<KeyRecord>()? {
+        for mut key in tx.list_all::<KeyRecord>()? {
             let due = key.deletion_millis.is_some_and(|d| d <= now_millis);
             if key.state == KeyState::PendingDeletion && due {
                 delete_key(tx, &key)?;
+                continue;
+            }
+            let Some((days, next)) = key.rotation_schedule() else {
+                continue;
+            };
+            let has_material = key.sealed_material.is_some();
+            if key.state == KeyState::Enabled && has_material && next <= now_millis {
+                self.rotate(&mut key, store::RotationType::Automatic, now_millis)?;
+                key.rotation.next_millis = Some(now_millis + i64::from(days) * DAY_MILLIS);
+                tx.put(&key)?;
             }
         }
         Ok(())
@@ -622,7 +643,7 @@ impl Kms {
 
     fn create_aws_ebs_key(&self, tx: &Tx, caller: &Caller) -> Result<KeyRecord> {
         let now = clock::now_millis();
-        let key = self.new_key(
+        let mut key = self.new_key(
             &caller.region,
             &caller.account,
             KeyManager::Aws,
@@ -631,6 +652,10 @@ impl Kms {
             None,
             now,
         );
+        // AWS managed keys rotate every year, and that cannot be turned off.
+        let days = store::AWS_MANAGED_ROTATION_DAYS;
+        key.rotation.period_days = Some(days);
+        key.rotation.next_millis = Some(now + i64::from(days) * DAY_MILLIS);
         tx.put(&key)?;
         tx.put(&AliasRecord {
             name: AWS_EBS_ALIAS.to_owned(),
@@ -683,14 +708,35 @@ impl Kms {
             creator,
             sealed_material,
             grants: Vec::new(),
+            rotation: store::Rotation::default(),
         }
     }
 
-    /// `key`'s material, unsealed.
-    fn material(&self, key: &KeyRecord) -> Result<Secret32> {
+    /// `key`'s material of `version`, unsealed.
+    ///
+    /// # Errors
+    /// `KMSInvalidStateException` for a key without material; `InvalidCiphertextException` for a
+    /// version the key does not have (a ciphertext naming it was forged or belongs elsewhere);
+    /// `KMSInternalException` if the sealed material does not open under the root key.
+    fn material_at(&self, key: &KeyRecord, version: u32) -> Result<Secret32> {
         let Some(sealed) = &key.sealed_material else {
             let msg = format!("{} is pending import.", key.arn);
             return Err(Error::new(Code::KMS_INVALID_STATE_EXCEPTION, msg));
+        };
+        let sealed = match version {
+            0 => sealed,
+            v => match key.rotation.versions.get(v as usize - 1) {
+                Some(m) => &m.sealed,
+                None => {
+                    return Err(Error::new(
+                        Code::INVALID_CIPHERTEXT_EXCEPTION,
+                        format!(
+                            "The ciphertext names key material that {} does not have",
+                            key.arn
+                        ),
+                    ))
+                }
+            },
         };
         let broken = |why: String| {
             Error::new(
@@ -702,7 +748,45 @@ impl Kms {
             )
         };
         let blob = hex::decode(sealed).map_err(|e| broken(e.to_string()))?;
-        crypto::open_material(&self.root, &key.arn, &blob).map_err(|e| broken(e.to_string()))
+        match version {
+            0 => crypto::open_material(&self.root, &key.arn, &blob),
+            v => crypto::open_material_version(&self.root, &key.arn, v, &blob),
+        }
+        .map_err(|e| broken(e.to_string()))
+    }
+
+    /// `key`'s newest material, which new ciphertexts use, with its version.
+    fn current_material(&self, key: &KeyRecord) -> Result<(u32, Secret32)> {
+        let version = key.current_version();
+        Ok((version, self.material_at(key, version)?))
+    }
+
+    /// Adds a new material version to `key` (a rotation at `now` of `kind`), sealed under the root
+    /// key; the caller stores the record.
+    ///
+    /// # Errors
+    /// `KMSInvalidStateException` for a key without material.
+    fn rotate(&self, key: &mut KeyRecord, kind: store::RotationType, now: i64) -> Result<()> {
+        if key.sealed_material.is_none() {
+            let msg = format!("{} is pending import.", key.arn);
+            return Err(Error::new(Code::KMS_INVALID_STATE_EXCEPTION, msg));
+        }
+        let version = key.current_version() + 1;
+        let mut material = Secret32::zeroed();
+        fill_random(&mut *material.0);
+        let blob = crypto::seal_material_version(
+            &self.root,
+            &random_nonce(),
+            &key.arn,
+            version,
+            &material,
+        );
+        key.rotation.versions.push(store::MaterialVersion {
+            sealed: hex::encode(blob),
+            rotation_millis: now,
+            rotation_type: kind,
+        });
+        Ok(())
     }
 }
 
@@ -1322,6 +1406,60 @@ mod tests {
         let (_, w1, _) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
         let (_, w2, _) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
         assert_ne!(w1.dek_id, w2.dek_id);
+    }
+
+    #[test]
+    fn volume_data_keys_survive_rotation_and_new_ones_use_the_new_material() {
+        let mut h = Home::new();
+        let (k, w, dk) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
+        assert_eq!(crypto::data_key_version(&w.blob).unwrap(), 0);
+        let id = k.key_id.to_string();
+        h.call(&admin(), "RotateKeyOnDemand", json!({"KeyId": id}))
+            .unwrap();
+        // Made before the rotation: still unwraps, and re-wraps under the new material.
+        let back = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &w, "vol-1"))
+            .unwrap();
+        assert_eq!(back.expose(), dk.expose());
+        h.tx(|kms, tx| kms.verify_data_key(tx, &w, "vol-1"))
+            .unwrap();
+        let snap = h
+            .tx(|kms, tx| kms.rewrap_data_key(tx, &admin(), &w, "vol-1", "snap-1"))
+            .unwrap();
+        assert_eq!(crypto::data_key_version(&snap.blob).unwrap(), 1);
+        let back = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &snap, "snap-1"))
+            .unwrap();
+        assert_eq!(back.expose(), dk.expose());
+        // Made after: version 1, and it opens only under version 1's material.
+        let (w2, dk2) = h
+            .tx(|kms, tx| {
+                let key = kms.resolve(tx, &admin(), &id)?;
+                kms.generate_data_key(tx, &admin(), &key, "vol-2", XtsCipher::Aes128Xts)
+            })
+            .unwrap();
+        assert_eq!(crypto::data_key_version(&w2.blob).unwrap(), 1);
+        let back = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &w2, "vol-2"))
+            .unwrap();
+        assert_eq!(back.expose(), dk2.expose());
+        // A version byte changed to one the key has (0) or lacks (7) fails authentication.
+        for v in [0u8, 7] {
+            let mut forged = w2.clone();
+            forged.blob[4] = v;
+            let e = h
+                .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &forged, "vol-2"))
+                .err()
+                .unwrap();
+            assert_eq!(e.code(), Code::INVALID_CIPHERTEXT_EXCEPTION, "version {v}");
+        }
+        // Each version's material is stored sealed, bound to its version.
+        let rec = h.tx(|kms, tx| kms.resolve(tx, &admin(), &id)).unwrap();
+        assert_eq!(rec.rotation.versions.len(), 1);
+        let sealed = hex::decode(&rec.rotation.versions[0].sealed).unwrap();
+        assert!(crypto::open_material_version(&h.kms.root, &rec.arn, 1, &sealed).is_ok());
+        assert!(crypto::open_material_version(&h.kms.root, &rec.arn, 2, &sealed).is_err());
+        assert!(crypto::open_material(&h.kms.root, &rec.arn, &sealed).is_err());
     }
 
     #[test]

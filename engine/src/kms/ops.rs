@@ -76,6 +76,35 @@ pub(super) fn invoke(kms: &Kms, tx: &Tx, caller: &Caller, req: &KmsRequest) -> R
             caller,
             &checked(r)?,
         )?),
+        K::GenerateDataKey(r) => {
+            O::GenerateDataKey(generate_data_key(kms, tx, caller, &checked(r)?)?)
+        }
+        K::ReEncrypt(r) => O::ReEncrypt(re_encrypt(kms, tx, caller, &checked(r)?)?),
+        K::GenerateRandom(r) => O::GenerateRandom(generate_random(&checked(r)?)),
+        K::UpdateKeyDescription(r) => {
+            O::UpdateKeyDescription(update_key_description(kms, tx, caller, &checked(r)?)?)
+        }
+        K::RetireGrant(r) => O::RetireGrant(retire_grant(kms, tx, caller, &checked(r)?)?),
+        K::ListRetirableGrants(r) => {
+            O::ListRetirableGrants(list_retirable_grants(tx, caller, &checked(r)?)?)
+        }
+        K::EnableKeyRotation(r) => {
+            let r = checked(r)?;
+            let days = r.rotation_period_in_days.unwrap_or(365);
+            O::EnableKeyRotation(set_rotation(kms, tx, caller, &r.key_id, Some(days))?)
+        }
+        K::DisableKeyRotation(r) => {
+            O::DisableKeyRotation(set_rotation(kms, tx, caller, &checked(r)?.key_id, None)?)
+        }
+        K::GetKeyRotationStatus(r) => {
+            O::GetKeyRotationStatus(get_key_rotation_status(kms, tx, caller, &checked(r)?)?)
+        }
+        K::RotateKeyOnDemand(r) => {
+            O::RotateKeyOnDemand(rotate_key_on_demand(kms, tx, caller, &checked(r)?)?)
+        }
+        K::ListKeyRotations(r) => {
+            O::ListKeyRotations(list_key_rotations(kms, tx, caller, &checked(r)?)?)
+        }
     })
 }
 
@@ -488,12 +517,12 @@ fn generate_data_key_without_plaintext(
         Some(context),
         Via::Api,
     )?;
-    let material = kms.material(&key)?;
     let mut plaintext = Zeroizing::new(vec![0u8; len]);
     fill_random(&mut plaintext);
-    let blob = crypto::seal_user(&material, &random_nonce(), &key.arn, context, &plaintext);
+    let (blob, version) = seal_current(kms, &key, context, &plaintext)?;
     Ok(rs::GenerateDataKeyWithoutPlaintextResponse {
         ciphertext_blob: base64::encode(&blob),
+        key_material_id: Some(crypto::key_material_id(&key.arn, version)),
         key_id: key.arn,
     })
 }
@@ -503,8 +532,7 @@ fn encrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Encrypt) -> Result<rs:
     let context: &Context = &req.encryption_context;
     let key = kms.resolve(tx, caller, &req.key_id)?;
     policy::check(&key, caller, Action::Encrypt, Some(context), Via::Api)?;
-    let material = kms.material(&key)?;
-    let blob = crypto::seal_user(&material, &random_nonce(), &key.arn, context, &plaintext);
+    let (blob, _) = seal_current(kms, &key, context, &plaintext)?;
     Ok(rs::EncryptResponse {
         ciphertext_blob: base64::encode(&blob),
         key_id: key.arn,
@@ -512,22 +540,50 @@ fn encrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Encrypt) -> Result<rs:
     })
 }
 
-fn decrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Decrypt) -> Result<rs::DecryptResponse> {
-    let blob = decode_blob("CiphertextBlob", &req.ciphertext_blob, 6144)?;
-    let context: &Context = &req.encryption_context;
-    let arn = crypto::user_blob_key_arn(&blob)
-        .map_err(invalid_ciphertext)?
-        .to_owned();
+/// Seals `plaintext` under `key`'s newest material; returns the blob and the material version.
+fn seal_current(
+    kms: &Kms,
+    key: &KeyRecord,
+    context: &Context,
+    plaintext: &[u8],
+) -> Result<(Vec<u8>, u32)> {
+    let (version, material) = kms.current_material(key)?;
+    let blob = crypto::seal_user_v2(
+        &material,
+        &random_nonce(),
+        &key.arn,
+        version,
+        context,
+        plaintext,
+    );
+    Ok((blob, version))
+}
+
+/// The key a KMS API ciphertext names, checked against `key_ref` (the request's `KeyId` or
+/// `SourceKeyId`) if given, and the material version it names.
+///
+/// # Errors
+/// `InvalidCiphertextException` for a blob that is no KMS ciphertext or names a key of another
+/// region; `NotFoundException` if its key is gone; `IncorrectKeyException` if `key_ref` names
+/// another key.
+fn ciphertext_key(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    blob: &[u8],
+    key_ref: Option<&str>,
+) -> Result<(KeyRecord, u32)> {
+    let (arn, version) = crypto::user_blob_header(blob).map_err(invalid_ciphertext)?;
     // A ciphertext of another region's key cannot be decrypted here, as in AWS.
-    let here = store::split_kms_arn(&arn).is_some_and(|(region, _, _)| region == caller.region);
+    let here = store::split_kms_arn(arn).is_some_and(|(region, _, _)| region == caller.region);
     if !here {
         bail!(
             Code::INVALID_CIPHERTEXT_EXCEPTION,
             "The ciphertext names a key of another region"
         );
     }
-    let key = kms.key_by_arn(tx, &arn)?;
-    if let Some(key_ref) = &req.key_id {
+    let key = kms.key_by_arn(tx, arn)?;
+    if let Some(key_ref) = key_ref {
         if kms.resolve(tx, caller, key_ref)?.key_id != key.key_id {
             bail!(
                 Code::INCORRECT_KEY_EXCEPTION,
@@ -536,10 +592,27 @@ fn decrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Decrypt) -> Result<rs:
             );
         }
     }
+    Ok((key, version))
+}
+
+/// Opens a KMS API ciphertext of `key` under the material `version` it names.
+fn open_ciphertext(
+    kms: &Kms,
+    key: &KeyRecord,
+    version: u32,
+    context: &Context,
+    blob: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let material = kms.material_at(key, version)?;
+    crypto::open_any_user(&material, &key.arn, context, blob).map_err(invalid_ciphertext)
+}
+
+fn decrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Decrypt) -> Result<rs::DecryptResponse> {
+    let blob = decode_blob("CiphertextBlob", &req.ciphertext_blob, 6144)?;
+    let context: &Context = &req.encryption_context;
+    let (key, version) = ciphertext_key(kms, tx, caller, &blob, req.key_id.as_deref())?;
     policy::check(&key, caller, Action::Decrypt, Some(context), Via::Api)?;
-    let material = kms.material(&key)?;
-    let plaintext =
-        crypto::open_user(&material, &key.arn, context, &blob).map_err(invalid_ciphertext)?;
+    let plaintext = open_ciphertext(kms, &key, version, context, &blob)?;
     Ok(rs::DecryptResponse {
         plaintext: Plaintext::new(base64::encode(&plaintext)),
         key_id: key.arn,
@@ -547,10 +620,356 @@ fn decrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Decrypt) -> Result<rs:
     })
 }
 
+fn generate_data_key(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::GenerateDataKey,
+) -> Result<rs::GenerateDataKeyResponse> {
+    let len = data_key_len(req.key_spec.as_deref(), req.number_of_bytes)?;
+    let context: &Context = &req.encryption_context;
+    let key = kms.resolve(tx, caller, &req.key_id)?;
+    policy::check(
+        &key,
+        caller,
+        Action::GenerateDataKey,
+        Some(context),
+        Via::Api,
+    )?;
+    let mut plaintext = Zeroizing::new(vec![0u8; len]);
+    fill_random(&mut plaintext);
+    let (blob, version) = seal_current(kms, &key, context, &plaintext)?;
+    Ok(rs::GenerateDataKeyResponse {
+        ciphertext_blob: base64::encode(&blob),
+        plaintext: Plaintext::new(base64::encode(&plaintext)),
+        key_material_id: crypto::key_material_id(&key.arn, version),
+        key_id: key.arn,
+    })
+}
+
+fn re_encrypt(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::ReEncrypt,
+) -> Result<rs::ReEncryptResponse> {
+    let blob = decode_blob("CiphertextBlob", &req.ciphertext_blob, 6144)?;
+    let (source, version) = ciphertext_key(kms, tx, caller, &blob, req.source_key_id.as_deref())?;
+    let from: &Context = &req.source_encryption_context;
+    policy::check(&source, caller, Action::ReEncryptFrom, Some(from), Via::Api)?;
+    let dest = kms.resolve(tx, caller, &req.destination_key_id)?;
+    let to: &Context = &req.destination_encryption_context;
+    policy::check(&dest, caller, Action::ReEncryptTo, Some(to), Via::Api)?;
+    let plaintext = open_ciphertext(kms, &source, version, from, &blob)?;
+    let (out, dest_version) = seal_current(kms, &dest, to, &plaintext)?;
+    Ok(rs::ReEncryptResponse {
+        ciphertext_blob: base64::encode(&out),
+        source_key_material_id: crypto::key_material_id(&source.arn, version),
+        destination_key_material_id: crypto::key_material_id(&dest.arn, dest_version),
+        source_key_id: source.arn,
+        key_id: dest.arn,
+        source_encryption_algorithm: "SYMMETRIC_DEFAULT".to_owned(),
+        destination_encryption_algorithm: "SYMMETRIC_DEFAULT".to_owned(),
+    })
+}
+
+fn generate_random(req: &rq::GenerateRandom) -> rs::GenerateRandomResponse {
+    // Checked to be 1..=1024 and present by the parser.
+    let len = req.number_of_bytes.unwrap_or(32) as usize;
+    let mut bytes = Zeroizing::new(vec![0u8; len]);
+    fill_random(&mut bytes);
+    rs::GenerateRandomResponse {
+        plaintext: Plaintext::new(base64::encode(&bytes)),
+    }
+}
+
+fn update_key_description(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::UpdateKeyDescription,
+) -> Result<Empty> {
+    let mut key = resolve_key_only(kms, tx, caller, &req.key_id, aliases_not_supported)?;
+    policy::check(&key, caller, Action::UpdateKeyDescription, None, Via::Api)?;
+    key.description = req.description.clone();
+    tx.put(&key)?;
+    Ok(Empty {})
+}
+
+// ----- retiring grants -----
+
+fn retire_grant(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::RetireGrant) -> Result<Empty> {
+    let grant = match &req.grant_token {
+        Some(token) => {
+            let found = tx
+                .list::<GrantRecord>(&caller.region)?
+                .into_iter()
+                .find(|g| &g.token == token);
+            let grant = found.ok_or_else(|| {
+                Error::new(
+                    Code::INVALID_GRANT_TOKEN_EXCEPTION,
+                    "The grant token is not valid: it names no grant of this region",
+                )
+            })?;
+            // A token given with a KeyId or GrantId must be that grant's.
+            if let Some(id) = &req.grant_id {
+                if id != &grant.grant_id {
+                    bail!(
+                        Code::INVALID_GRANT_ID_EXCEPTION,
+                        "Grant ID {id} does not match the grant token"
+                    );
+                }
+            }
+            if let Some(key_ref) = &req.key_id {
+                let key = resolve_key_only(kms, tx, caller, key_ref, aliases_not_supported)?;
+                if key.key_id != grant.key_id {
+                    bail!(
+                        Code::INVALID_GRANT_TOKEN_EXCEPTION,
+                        "The grant token belongs to a grant of another key"
+                    );
+                }
+            }
+            grant
+        }
+        None => {
+            let (Some(key_ref), Some(id)) = (&req.key_id, &req.grant_id) else {
+                bail!(
+                    Code::VALIDATION_EXCEPTION,
+                    "Either a GrantToken, or both the KeyId and the GrantId, must be specified"
+                );
+            };
+            let key = resolve_key_only(kms, tx, caller, key_ref, aliases_not_supported)?;
+            key.grants
+                .iter()
+                .find(|g| &g.grant_id == id)
+                .cloned()
+                .ok_or_else(|| {
+                    Error::new(
+                        Code::NOT_FOUND_EXCEPTION,
+                        format!("Grant ID {id} not found for key {}", key.arn),
+                    )
+                })?
+        }
+    };
+    if !may_retire(&grant, caller) {
+        return Err(policy::access_denied(
+            caller,
+            Action::RetireGrant,
+            &grant.key_arn,
+        ));
+    }
+    tx.delete::<GrantRecord>(&grant.grant_id)?;
+    Ok(Empty {})
+}
+
+/// AWS's rule of who may retire a grant: its retiring principal; its grantee, if the grant
+/// lists `RetireGrant`; and the account that issued it (its root, and here its `admin`, who
+/// stands for the account's key administrators).
+fn may_retire(grant: &GrantRecord, caller: &Caller) -> bool {
+    let me = caller.principal.as_str();
+    let retiring = grant.retiring.as_deref() == Some(me);
+    let grantee =
+        grant.names(me, &caller.account) && grant.operations.iter().any(|o| o == "RetireGrant");
+    let issuer = caller.account == grant.account
+        && (me == store::admin_arn(&grant.account)
+            || me == store::account_root_arn(&grant.account));
+    retiring || grantee || issuer
+}
+
+fn list_retirable_grants(
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::ListRetirableGrants,
+) -> Result<rs::ListGrantsResponse> {
+    let principal = principal(caller, "RetiringPrincipal", &req.retiring_principal)?;
+    // A principal may list its own retirable grants; the account's admin anyone's.
+    let admin = caller.principal == store::admin_arn(&caller.account);
+    if principal != caller.principal && !admin {
+        bail!(
+            Code::ACCESS_DENIED_EXCEPTION,
+            "User: {} is not authorized to perform: kms:ListRetirableGrants for principal {principal}",
+            caller.principal
+        );
+    }
+    let paging = paging(req.limit, req.marker.as_deref(), 50);
+    let mut grants: Vec<GrantRecord> = tx
+        .list::<GrantRecord>(&caller.region)?
+        .into_iter()
+        .filter(|g| g.account == caller.account && g.retiring.as_deref() == Some(&principal))
+        .collect();
+    grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
+    let grants = page(grants, paging, |g| g.grant_id.clone());
+    Ok(rs::ListGrantsResponse {
+        truncated: grants.truncated,
+        next_marker: grants.next_marker,
+        grants: grants.items.iter().map(|g| g.listing()).collect(),
+    })
+}
+
+// ----- key rotation -----
+
+/// At most this many on-demand rotations per key (AWS's quota).
+const ON_DEMAND_ROTATION_LIMIT: usize = 10;
+
+/// A customer managed key with material of its own, for the rotation operations: an AWS managed
+/// key's rotation cannot be changed, and a key with imported material is not rotated by KMS.
+fn rotatable(key: &KeyRecord, what: &str) -> Result<()> {
+    if key.key_manager == KeyManager::Aws {
+        bail!(
+            Code::UNSUPPORTED_OPERATION_EXCEPTION,
+            "{} is an AWS managed key: it rotates every year, and {what} is not supported for it",
+            key.arn
+        );
+    }
+    if key.origin == store::Origin::External {
+        bail!(
+            Code::UNSUPPORTED_OPERATION_EXCEPTION,
+            "{} has imported key material: {what} is not supported for it",
+            key.arn
+        );
+    }
+    Ok(())
+}
+
+/// EnableKeyRotation (`period_days` given) and DisableKeyRotation (`None`).
+fn set_rotation(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    key_ref: &str,
+    period_days: Option<i64>,
+) -> Result<Empty> {
+    let mut key = resolve_key_only(kms, tx, caller, key_ref, aliases_not_supported)?;
+    let action = match period_days {
+        Some(_) => Action::EnableKeyRotation,
+        None => Action::DisableKeyRotation,
+    };
+    rotatable(&key, action.name())?;
+    policy::check(&key, caller, action, None, Via::Api)?;
+    match period_days {
+        Some(days) => {
+            // As AWS: the first rotation comes a period after rotation is (re-)enabled.
+            key.rotation.period_days = Some(days as u32);
+            key.rotation.next_millis = Some(clock::now_millis() + days * DAY_MILLIS);
+        }
+        None => {
+            key.rotation.period_days = None;
+            key.rotation.next_millis = None;
+        }
+    }
+    tx.put(&key)?;
+    Ok(Empty {})
+}
+
+fn get_key_rotation_status(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::GetKeyRotationStatus,
+) -> Result<rs::GetKeyRotationStatusResponse> {
+    let key = resolve_key_only(kms, tx, caller, &req.key_id, aliases_not_supported)?;
+    policy::check(&key, caller, Action::GetKeyRotationStatus, None, Via::Api)?;
+    if key.origin == store::Origin::External {
+        rotatable(&key, "GetKeyRotationStatus")?;
+    }
+    let schedule = key.rotation_schedule();
+    Ok(rs::GetKeyRotationStatusResponse {
+        key_id: key.key_id.as_str().to_owned(),
+        key_rotation_enabled: schedule.is_some(),
+        rotation_period_in_days: schedule.map(|(days, _)| i64::from(days)),
+        next_rotation_date: schedule.map(|(_, next)| clock::iso(next)),
+        on_demand_rotation_start_date: None,
+    })
+}
+
+fn rotate_key_on_demand(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::RotateKeyOnDemand,
+) -> Result<rs::RotateKeyOnDemandResponse> {
+    let mut key = resolve_key_only(kms, tx, caller, &req.key_id, aliases_not_supported)?;
+    rotatable(&key, "on-demand rotation")?;
+    policy::check(&key, caller, Action::RotateKeyOnDemand, None, Via::Api)?;
+    let on_demand = (key.rotation.versions.iter())
+        .filter(|v| v.rotation_type == store::RotationType::OnDemand)
+        .count();
+    if on_demand >= ON_DEMAND_ROTATION_LIMIT {
+        bail!(
+            Code::LIMIT_EXCEEDED_EXCEPTION,
+            "{} has been rotated on demand {ON_DEMAND_ROTATION_LIMIT} times, the most a key \
+             may be",
+            key.arn
+        );
+    }
+    kms.rotate(&mut key, store::RotationType::OnDemand, clock::now_millis())?;
+    tx.put(&key)?;
+    Ok(rs::RotateKeyOnDemandResponse {
+        key_id: key.key_id.as_str().to_owned(),
+    })
+}
+
+fn list_key_rotations(
+    kms: &Kms,
+    tx: &Tx,
+    caller: &Caller,
+    req: &rq::ListKeyRotations,
+) -> Result<rs::ListKeyRotationsResponse> {
+    let key = resolve_key_only(kms, tx, caller, &req.key_id, aliases_not_supported)?;
+    policy::check(&key, caller, Action::ListKeyRotations, None, Via::Api)?;
+    if key.origin == store::Origin::External {
+        rotatable(&key, "ListKeyRotations")?;
+    }
+    let all = req.include_key_material.as_deref() == Some("ALL_KEY_MATERIAL");
+    let current = key.current_version();
+    let state = |v: u32| {
+        if v == current {
+            "CURRENT"
+        } else {
+            "NON_CURRENT"
+        }
+    };
+    let mut entries: Vec<(u32, rs::RotationsListEntry)> = Vec::new();
+    if all {
+        entries.push((
+            0,
+            rs::RotationsListEntry {
+                key_id: key.key_id.as_str().to_owned(),
+                key_material_id: crypto::key_material_id(&key.arn, 0),
+                key_material_state: state(0).to_owned(),
+                rotation_date: None,
+                rotation_type: None,
+            },
+        ));
+    }
+    for (i, v) in key.rotation.versions.iter().enumerate() {
+        let version = i as u32 + 1;
+        entries.push((
+            version,
+            rs::RotationsListEntry {
+                key_id: key.key_id.as_str().to_owned(),
+                key_material_id: crypto::key_material_id(&key.arn, version),
+                key_material_state: state(version).to_owned(),
+                rotation_date: Some(clock::iso(v.rotation_millis)),
+                rotation_type: Some(v.rotation_type.as_str().to_owned()),
+            },
+        ));
+    }
+    // Markers are material versions, zero-padded so that text order is version order.
+    let (limit, marker) = paging(req.limit, req.marker.as_deref(), 100);
+    let page = page(entries, (limit, marker), |(v, _)| format!("{v:010}"));
+    Ok(rs::ListKeyRotationsResponse {
+        rotations: page.items.into_iter().map(|(_, e)| e).collect(),
+        next_marker: page.next_marker,
+        truncated: page.truncated,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::testkit::{admin, arn, user, Home, ACCT, REGION};
     use super::*;
+    use crate::request::Request;
     use crate::xts::XtsCipher;
     use serde_json::{json, Value};
 
@@ -1396,6 +1815,738 @@ mod tests {
             Code::DISABLED_EXCEPTION,
         );
         assert_eq!(msg, format!("{} is disabled.", arn(&id)));
+    }
+
+    fn gen_key(h: &mut Home, who: &Caller, key: &str, ctx: Value) -> Value {
+        let req = json!({"KeyId": key, "KeySpec": "AES_256", "EncryptionContext": ctx});
+        h.call(who, "GenerateDataKey", req).unwrap()
+    }
+
+    fn decrypt_b64(h: &mut Home, who: &Caller, blob: &Value, ctx: Value) -> String {
+        let req = json!({"CiphertextBlob": blob, "EncryptionContext": ctx});
+        h.call(who, "Decrypt", req).unwrap()["Plaintext"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn generate_data_key_returns_the_key_and_its_wrapping() {
+        let mut h = Home::new();
+        let id = h.create_key(&admin());
+        h.call(
+            &admin(),
+            "CreateAlias",
+            json!({"AliasName": "alias/ExampleAlias", "TargetKeyId": id}),
+        )
+        .unwrap();
+        let out = gen_key(&mut h, &admin(), "alias/ExampleAlias", json!({"a": "1"}));
+        assert_eq!(out["KeyId"], arn(&id));
+        let pt = base64::decode(out["Plaintext"].as_str().unwrap()).unwrap();
+        assert_eq!(pt.len(), 32);
+        let material = out["KeyMaterialId"].as_str().unwrap();
+        assert_eq!(material.len(), 64);
+        let d = h
+            .call(&admin(), "DescribeKey", json!({"KeyId": id}))
+            .unwrap();
+        assert_eq!(d["KeyMetadata"]["CurrentKeyMaterialId"], material);
+        let back = decrypt_b64(&mut h, &admin(), &out["CiphertextBlob"], json!({"a": "1"}));
+        assert_eq!(base64::decode(&back).unwrap(), pt);
+        h.fails(
+            &admin(),
+            "Decrypt",
+            json!({"CiphertextBlob": out["CiphertextBlob"]}),
+            Code::INVALID_CIPHERTEXT_EXCEPTION,
+        );
+        // NumberOfBytes and its limits; the plaintext never shows in Debug.
+        let out = h
+            .call(
+                &admin(),
+                "GenerateDataKey",
+                json!({"KeyId": id, "NumberOfBytes": 64}),
+            )
+            .unwrap();
+        let pt = out["Plaintext"].as_str().unwrap().to_owned();
+        assert_eq!(base64::decode(&pt).unwrap().len(), 64);
+        let req = Request::parse("GenerateDataKey", json!({"KeyId": id, "NumberOfBytes": 64}));
+        let Ok(Request::Kms(req)) = req else { panic!() };
+        let typed = h.tx(|kms, tx| kms.invoke(tx, &admin(), &req)).unwrap();
+        assert!(!format!("{typed:?}").contains(&pt));
+        let v = Code::VALIDATION_EXCEPTION;
+        for bad in [
+            json!({"KeyId": id, "NumberOfBytes": 0}),
+            json!({"KeyId": id, "NumberOfBytes": 1025}),
+            json!({"KeyId": id}),
+            json!({"KeyId": id, "KeySpec": "AES_256", "NumberOfBytes": 32}),
+            json!({"KeyId": id, "KeySpec": "AES_512"}),
+        ] {
+            h.fails(&admin(), "GenerateDataKey", bad, v);
+        }
+        // Permission and state.
+        let bob = user("bob");
+        let req = json!({"KeyId": id, "KeySpec": "AES_128"});
+        let msg = h.fails(
+            &bob,
+            "GenerateDataKey",
+            req.clone(),
+            Code::ACCESS_DENIED_EXCEPTION,
+        );
+        assert!(msg.contains("kms:GenerateDataKey on resource"), "{msg}");
+        let g = json!({"KeyId": id, "GranteePrincipal": "bob", "Operations": ["GenerateDataKey"]});
+        h.call(&admin(), "CreateGrant", g).unwrap();
+        h.call(&bob, "GenerateDataKey", req.clone()).unwrap();
+        h.call(&admin(), "DisableKey", json!({"KeyId": id}))
+            .unwrap();
+        h.fails(
+            &admin(),
+            "GenerateDataKey",
+            req.clone(),
+            Code::DISABLED_EXCEPTION,
+        );
+        h.call(&admin(), "ScheduleKeyDeletion", json!({"KeyId": id}))
+            .unwrap();
+        h.fails(
+            &admin(),
+            "GenerateDataKey",
+            req,
+            Code::KMS_INVALID_STATE_EXCEPTION,
+        );
+        let missing =
+            json!({"KeyId": "0000abcd-12ab-34cd-56ef-1234567890ab", "KeySpec": "AES_256"});
+        h.fails(
+            &admin(),
+            "GenerateDataKey",
+            missing,
+            Code::NOT_FOUND_EXCEPTION,
+        );
+        let ebs = json!({"KeyId": "alias/aws/ebs", "KeySpec": "AES_256"});
+        h.fails(
+            &admin(),
+            "GenerateDataKey",
+            ebs,
+            Code::ACCESS_DENIED_EXCEPTION,
+        );
+    }
+
+    #[test]
+    fn re_encrypt_moves_a_ciphertext_to_another_key() {
+        let mut h = Home::new();
+        let (k1, k2) = (h.create_key(&admin()), h.create_key(&admin()));
+        let enc =
+            json!({"KeyId": k1, "Plaintext": b64(b"move me"), "EncryptionContext": {"a": "1"}});
+        let ct = h.call(&admin(), "Encrypt", enc).unwrap()["CiphertextBlob"].clone();
+        let req = json!({
+            "CiphertextBlob": ct,
+            "SourceKeyId": k1,
+            "SourceEncryptionContext": {"a": "1"},
+            "DestinationKeyId": arn(&k2),
+            "DestinationEncryptionContext": {"b": "2"},
+        });
+        let out = h.call(&admin(), "ReEncrypt", req.clone()).unwrap();
+        assert_eq!(out["SourceKeyId"], arn(&k1));
+        assert_eq!(out["KeyId"], arn(&k2));
+        assert_eq!(out["SourceEncryptionAlgorithm"], "SYMMETRIC_DEFAULT");
+        assert_eq!(out["DestinationEncryptionAlgorithm"], "SYMMETRIC_DEFAULT");
+        assert_ne!(out["SourceKeyMaterialId"], out["DestinationKeyMaterialId"]);
+        assert!(out.get("Plaintext").is_none());
+        let back = decrypt_b64(&mut h, &admin(), &out["CiphertextBlob"], json!({"b": "2"}));
+        assert_eq!(back, b64(b"move me"));
+        let dec = json!({"CiphertextBlob": out["CiphertextBlob"], "KeyId": k1,
+                         "EncryptionContext": {"b": "2"}});
+        h.fails(&admin(), "Decrypt", dec, Code::INCORRECT_KEY_EXCEPTION);
+
+        // SourceKeyId is optional for symmetric keys, and checked when given.
+        let mut no_source = req.clone();
+        no_source.as_object_mut().unwrap().remove("SourceKeyId");
+        h.call(&admin(), "ReEncrypt", no_source).unwrap();
+        let mut wrong = req.clone();
+        wrong["SourceKeyId"] = json!(k2);
+        h.fails(&admin(), "ReEncrypt", wrong, Code::INCORRECT_KEY_EXCEPTION);
+        let mut bad_ctx = req.clone();
+        bad_ctx["SourceEncryptionContext"] = json!({"a": "2"});
+        h.fails(
+            &admin(),
+            "ReEncrypt",
+            bad_ctx,
+            Code::INVALID_CIPHERTEXT_EXCEPTION,
+        );
+        let mut garbage = req.clone();
+        garbage["CiphertextBlob"] = json!(b64(b"garbage"));
+        h.fails(
+            &admin(),
+            "ReEncrypt",
+            garbage,
+            Code::INVALID_CIPHERTEXT_EXCEPTION,
+        );
+        h.fails(
+            &admin(),
+            "ReEncrypt",
+            json!({"CiphertextBlob": ct}),
+            Code::VALIDATION_EXCEPTION,
+        );
+
+        // ReEncryptFrom on the source and ReEncryptTo on the destination, each needed.
+        let bob = user("bob");
+        let grant = |h: &mut Home, k: &str, op: &str| {
+            let g = json!({"KeyId": k, "GranteePrincipal": "bob", "Operations": [op]});
+            h.call(&admin(), "CreateGrant", g).unwrap();
+        };
+        let msg = h.fails(
+            &bob,
+            "ReEncrypt",
+            req.clone(),
+            Code::ACCESS_DENIED_EXCEPTION,
+        );
+        assert!(msg.contains("kms:ReEncryptFrom"), "{msg}");
+        grant(&mut h, &k1, "ReEncryptFrom");
+        let msg = h.fails(
+            &bob,
+            "ReEncrypt",
+            req.clone(),
+            Code::ACCESS_DENIED_EXCEPTION,
+        );
+        assert!(
+            msg.contains(&format!("kms:ReEncryptTo on resource: {}", arn(&k2))),
+            "{msg}"
+        );
+        grant(&mut h, &k2, "ReEncryptTo");
+        h.call(&bob, "ReEncrypt", req.clone()).unwrap();
+        h.call(&admin(), "DisableKey", json!({"KeyId": k2}))
+            .unwrap();
+        h.fails(&admin(), "ReEncrypt", req, Code::DISABLED_EXCEPTION);
+    }
+
+    #[test]
+    fn generate_random_gives_fresh_bytes() {
+        let mut h = Home::new();
+        let a = h
+            .call(&admin(), "GenerateRandom", json!({"NumberOfBytes": 32}))
+            .unwrap();
+        let b = h
+            .call(&user("bob"), "GenerateRandom", json!({"NumberOfBytes": 32}))
+            .unwrap();
+        assert_eq!(
+            base64::decode(a["Plaintext"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
+        assert_ne!(a["Plaintext"], b["Plaintext"]);
+        let big = h
+            .call(&admin(), "GenerateRandom", json!({"NumberOfBytes": 1024}))
+            .unwrap();
+        assert_eq!(
+            base64::decode(big["Plaintext"].as_str().unwrap())
+                .unwrap()
+                .len(),
+            1024
+        );
+        let v = Code::VALIDATION_EXCEPTION;
+        for n in [0, 1025] {
+            let msg = h.fails(&admin(), "GenerateRandom", json!({"NumberOfBytes": n}), v);
+            assert!(msg.contains("at 'numberOfBytes'"), "{msg}");
+        }
+        h.fails(&admin(), "GenerateRandom", json!({}), v);
+        h.fails(
+            &admin(),
+            "GenerateRandom",
+            json!({"NumberOfBytes": 8, "CustomKeyStoreId": "cks-1"}),
+            v,
+        );
+    }
+
+    #[test]
+    fn update_key_description() {
+        let mut h = Home::new();
+        let id = h.create_key(&admin());
+        let desc = |h: &mut Home| {
+            h.call(&admin(), "DescribeKey", json!({"KeyId": id}))
+                .unwrap()["KeyMetadata"]["Description"]
+                .clone()
+        };
+        let req = json!({"KeyId": arn(&id), "Description": "IT Department test key"});
+        assert_eq!(
+            h.call(&admin(), "UpdateKeyDescription", req).unwrap(),
+            json!({})
+        );
+        assert_eq!(desc(&mut h), "IT Department test key");
+        h.call(
+            &admin(),
+            "UpdateKeyDescription",
+            json!({"KeyId": id, "Description": ""}),
+        )
+        .unwrap();
+        assert_eq!(desc(&mut h), "");
+        h.fails(
+            &admin(),
+            "UpdateKeyDescription",
+            json!({"KeyId": id}),
+            Code::VALIDATION_EXCEPTION,
+        );
+        h.fails(
+            &user("bob"),
+            "UpdateKeyDescription",
+            json!({"KeyId": id, "Description": "x"}),
+            Code::ACCESS_DENIED_EXCEPTION,
+        );
+        h.fails(
+            &admin(),
+            "UpdateKeyDescription",
+            json!({"KeyId": "alias/aws/ebs", "Description": "x"}),
+            Code::INVALID_ARN_EXCEPTION,
+        );
+    }
+
+    #[test]
+    fn retiring_grants_follows_aws_rules() {
+        let mut h = Home::new();
+        let id = h.create_key(&admin());
+        let create = |h: &mut Home, grantee: &str, ops: Value, retiring: Option<&str>| {
+            let mut g = json!({"KeyId": id, "GranteePrincipal": grantee, "Operations": ops});
+            if let Some(r) = retiring {
+                g["RetiringPrincipal"] = json!(r);
+            }
+            let out = h.call(&admin(), "CreateGrant", g).unwrap();
+            (
+                out["GrantId"].as_str().unwrap().to_owned(),
+                out["GrantToken"].as_str().unwrap().to_owned(),
+            )
+        };
+        let count = |h: &mut Home| {
+            h.call(&admin(), "ListGrants", json!({"KeyId": id}))
+                .unwrap()["Grants"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        // The retiring principal retires by key and grant id; nobody else may.
+        let (g1, _) = create(&mut h, "bob", json!(["Decrypt"]), Some("carol"));
+        let by_id = json!({"KeyId": arn(&id), "GrantId": g1});
+        let msg = h.fails(
+            &user("bob"),
+            "RetireGrant",
+            by_id.clone(),
+            Code::ACCESS_DENIED_EXCEPTION,
+        );
+        assert!(msg.contains("kms:RetireGrant"), "{msg}");
+        h.fails(
+            &user("dave"),
+            "RetireGrant",
+            by_id.clone(),
+            Code::ACCESS_DENIED_EXCEPTION,
+        );
+        let listed = h
+            .call(
+                &user("carol"),
+                "ListRetirableGrants",
+                json!({"RetiringPrincipal": format!("arn:aws:iam::{ACCT}:user/carol")}),
+            )
+            .unwrap();
+        assert_eq!(listed["Truncated"], false);
+        assert_eq!(listed["Grants"][0]["GrantId"], g1);
+        assert_eq!(
+            listed["Grants"][0]["RetiringPrincipal"],
+            format!("arn:aws:iam::{ACCT}:user/carol")
+        );
+        h.fails(
+            &user("bob"),
+            "ListRetirableGrants",
+            json!({"RetiringPrincipal": "carol"}),
+            Code::ACCESS_DENIED_EXCEPTION,
+        );
+        h.fails(
+            &admin(),
+            "ListRetirableGrants",
+            json!({}),
+            Code::VALIDATION_EXCEPTION,
+        );
+        assert_eq!(
+            h.call(&user("carol"), "RetireGrant", by_id.clone())
+                .unwrap(),
+            json!({})
+        );
+        assert_eq!(count(&mut h), 0);
+        h.fails(
+            &user("carol"),
+            "RetireGrant",
+            by_id,
+            Code::NOT_FOUND_EXCEPTION,
+        );
+
+        // The grantee, by token, when the grant lists RetireGrant; not otherwise.
+        let (_, t2) = create(&mut h, "bob", json!(["Decrypt", "RetireGrant"]), None);
+        let (_, t3) = create(&mut h, "bob", json!(["Decrypt"]), None);
+        h.call(&user("bob"), "RetireGrant", json!({"GrantToken": t2}))
+            .unwrap();
+        h.fails(
+            &user("bob"),
+            "RetireGrant",
+            json!({"GrantToken": t3}),
+            Code::ACCESS_DENIED_EXCEPTION,
+        );
+        h.fails(
+            &user("bob"),
+            "RetireGrant",
+            json!({"GrantToken": "bm90IGEgdG9rZW4="}),
+            Code::INVALID_GRANT_TOKEN_EXCEPTION,
+        );
+        // The key's account (its admin) may retire any of its grants.
+        h.call(&admin(), "RetireGrant", json!({"GrantToken": t3}))
+            .unwrap();
+        assert_eq!(count(&mut h), 0);
+        h.fails(
+            &admin(),
+            "RetireGrant",
+            json!({"KeyId": id}),
+            Code::VALIDATION_EXCEPTION,
+        );
+
+        // Retirable grants page.
+        for _ in 0..3 {
+            create(&mut h, "bob", json!(["Decrypt"]), Some("carol"));
+        }
+        let first = h
+            .call(
+                &admin(),
+                "ListRetirableGrants",
+                json!({"RetiringPrincipal": "carol", "Limit": 2}),
+            )
+            .unwrap();
+        assert_eq!(first["Truncated"], true);
+        let rest = h
+            .call(
+                &admin(),
+                "ListRetirableGrants",
+                json!({"RetiringPrincipal": "carol", "Marker": first["NextMarker"]}),
+            )
+            .unwrap();
+        assert_eq!(rest["Grants"].as_array().unwrap().len(), 1);
+        assert_eq!(rest["Truncated"], false);
+    }
+
+    /// A KMS API ciphertext's material version, as its header names it.
+    fn version_of(blob: &Value) -> u32 {
+        let raw = base64::decode(blob.as_str().unwrap()).unwrap();
+        crypto::user_blob_header(&raw).unwrap().1
+    }
+
+    #[test]
+    fn rotation_keeps_old_ciphertexts_and_uses_new_material() {
+        let mut h = Home::new();
+        let id = h.create_key(&admin());
+        let enc = json!({"KeyId": id, "Plaintext": b64(b"before")});
+        let old = h.call(&admin(), "Encrypt", enc).unwrap()["CiphertextBlob"].clone();
+        let old_dk = gen_key(&mut h, &admin(), &id, json!({}));
+        let m0 = h
+            .call(&admin(), "DescribeKey", json!({"KeyId": id}))
+            .unwrap()["KeyMetadata"]["CurrentKeyMaterialId"]
+            .clone();
+        assert_eq!(version_of(&old), 0);
+
+        let out = h
+            .call(&admin(), "RotateKeyOnDemand", json!({"KeyId": arn(&id)}))
+            .unwrap();
+        assert_eq!(out, json!({"KeyId": id}));
+        let m1 = h
+            .call(&admin(), "DescribeKey", json!({"KeyId": id}))
+            .unwrap()["KeyMetadata"]["CurrentKeyMaterialId"]
+            .clone();
+        assert_ne!(m0, m1);
+        let enc = json!({"KeyId": id, "Plaintext": b64(b"after")});
+        let new = h.call(&admin(), "Encrypt", enc).unwrap()["CiphertextBlob"].clone();
+        assert_eq!(version_of(&new), 1);
+        let new_dk = gen_key(&mut h, &admin(), &id, json!({}));
+        assert_eq!(new_dk["KeyMaterialId"], m1);
+        assert_eq!(old_dk["KeyMaterialId"], m0);
+        // Both generations decrypt.
+        assert_eq!(
+            decrypt_b64(&mut h, &admin(), &old, json!({})),
+            b64(b"before")
+        );
+        assert_eq!(
+            decrypt_b64(&mut h, &admin(), &new, json!({})),
+            b64(b"after")
+        );
+        assert_eq!(
+            decrypt_b64(&mut h, &admin(), &old_dk["CiphertextBlob"], json!({})),
+            old_dk["Plaintext"].as_str().unwrap()
+        );
+        // ReEncrypt to the same key moves an old ciphertext to the newest material.
+        let req = json!({"CiphertextBlob": old, "DestinationKeyId": id});
+        let moved = h.call(&admin(), "ReEncrypt", req).unwrap();
+        assert_eq!(moved["SourceKeyMaterialId"], m0);
+        assert_eq!(moved["DestinationKeyMaterialId"], m1);
+        assert_eq!(version_of(&moved["CiphertextBlob"]), 1);
+        // A ciphertext naming a material version the key does not have does not open.
+        let mut raw = base64::decode(new.as_str().unwrap()).unwrap();
+        let at = 1 + 2 + arn(&id).len();
+        raw[at + 3] = 9;
+        h.fails(
+            &admin(),
+            "Decrypt",
+            json!({"CiphertextBlob": b64(&raw)}),
+            Code::INVALID_CIPHERTEXT_EXCEPTION,
+        );
+
+        let list = h
+            .call(&admin(), "ListKeyRotations", json!({"KeyId": id}))
+            .unwrap();
+        assert_eq!(list["Truncated"], false);
+        let r = list["Rotations"].as_array().unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0]["KeyId"], id);
+        assert_eq!(r[0]["RotationType"], "ON_DEMAND");
+        assert_eq!(r[0]["KeyMaterialId"], m1);
+        assert_eq!(r[0]["KeyMaterialState"], "CURRENT");
+        assert!(r[0]["RotationDate"].as_str().unwrap().ends_with('Z'));
+        let all = h
+            .call(
+                &admin(),
+                "ListKeyRotations",
+                json!({"KeyId": id, "IncludeKeyMaterial": "ALL_KEY_MATERIAL"}),
+            )
+            .unwrap();
+        assert_eq!(all["Rotations"][0]["KeyMaterialId"], m0);
+        assert_eq!(all["Rotations"][0]["KeyMaterialState"], "NON_CURRENT");
+        assert!(all["Rotations"][0].get("RotationDate").is_none());
+        h.fails(
+            &admin(),
+            "ListKeyRotations",
+            json!({"KeyId": id, "IncludeKeyMaterial": "SOME"}),
+            Code::VALIDATION_EXCEPTION,
+        );
+    }
+
+    #[test]
+    fn on_demand_rotations_are_limited_to_ten() {
+        let mut h = Home::new();
+        let id = h.create_key(&admin());
+        let mut blobs = Vec::new();
+        for i in 0..10u8 {
+            let enc = json!({"KeyId": id, "Plaintext": b64(&[i])});
+            blobs.push(h.call(&admin(), "Encrypt", enc).unwrap()["CiphertextBlob"].clone());
+            h.call(&admin(), "RotateKeyOnDemand", json!({"KeyId": id}))
+                .unwrap();
+        }
+        let msg = h.fails(
+            &admin(),
+            "RotateKeyOnDemand",
+            json!({"KeyId": id}),
+            Code::LIMIT_EXCEEDED_EXCEPTION,
+        );
+        assert!(msg.contains(&arn(&id)), "{msg}");
+        for (i, b) in blobs.iter().enumerate() {
+            assert_eq!(version_of(b), i as u32);
+            assert_eq!(decrypt_b64(&mut h, &admin(), b, json!({})), b64(&[i as u8]));
+        }
+        // Pages of rotations.
+        let p1 = h
+            .call(
+                &admin(),
+                "ListKeyRotations",
+                json!({"KeyId": id, "Limit": 4}),
+            )
+            .unwrap();
+        assert_eq!(p1["Truncated"], true);
+        let p2 = h
+            .call(
+                &admin(),
+                "ListKeyRotations",
+                json!({"KeyId": id, "Limit": 100, "Marker": p1["NextMarker"]}),
+            )
+            .unwrap();
+        assert_eq!(p2["Rotations"].as_array().unwrap().len(), 6);
+        assert_eq!(p2["Rotations"][5]["KeyMaterialState"], "CURRENT");
+    }
+
+    #[test]
+    fn automatic_rotation_status_and_sweep() {
+        let mut h = Home::new();
+        let id = h.create_key(&admin());
+        let status = |h: &mut Home| {
+            h.call(&admin(), "GetKeyRotationStatus", json!({"KeyId": id}))
+                .unwrap()
+        };
+        assert_eq!(
+            status(&mut h),
+            json!({"KeyId": id, "KeyRotationEnabled": false})
+        );
+        let v = Code::VALIDATION_EXCEPTION;
+        for days in [89, 2561] {
+            let req = json!({"KeyId": id, "RotationPeriodInDays": days});
+            let msg = h.fails(&admin(), "EnableKeyRotation", req, v);
+            assert!(msg.contains("at 'rotationPeriodInDays'"), "{msg}");
+        }
+        let before = clock::now_millis();
+        let out = h
+            .call(
+                &admin(),
+                "EnableKeyRotation",
+                json!({"KeyId": arn(&id), "RotationPeriodInDays": 180}),
+            )
+            .unwrap();
+        assert_eq!(out, json!({}));
+        let s = status(&mut h);
+        assert_eq!(s["KeyRotationEnabled"], true);
+        assert_eq!(s["RotationPeriodInDays"], 180);
+        let next = s["NextRotationDate"].as_str().unwrap().to_owned();
+        assert!(next >= clock::iso(before + 180 * DAY_MILLIS));
+        assert!(s.get("OnDemandRotationStartDate").is_none());
+        h.call(&admin(), "EnableKeyRotation", json!({"KeyId": id}))
+            .unwrap();
+        assert_eq!(status(&mut h)["RotationPeriodInDays"], 365);
+
+        // The engine's clock passing the date rotates the key (once), as a sweep sees it.
+        let enc = json!({"KeyId": id, "Plaintext": b64(b"kept")});
+        let old = h.call(&admin(), "Encrypt", enc).unwrap()["CiphertextBlob"].clone();
+        let later = clock::now_millis() + 366 * DAY_MILLIS;
+        h.tx(|kms, tx| kms.sweep(tx, later)).unwrap();
+        h.tx(|kms, tx| kms.sweep(tx, later + 1)).unwrap();
+        let list = h
+            .call(&admin(), "ListKeyRotations", json!({"KeyId": id}))
+            .unwrap();
+        assert_eq!(list["Rotations"].as_array().unwrap().len(), 1);
+        assert_eq!(list["Rotations"][0]["RotationType"], "AUTOMATIC");
+        assert_eq!(list["Rotations"][0]["RotationDate"], clock::iso(later));
+        assert_eq!(
+            status(&mut h)["NextRotationDate"],
+            clock::iso(later + 365 * DAY_MILLIS)
+        );
+        assert_eq!(decrypt_b64(&mut h, &admin(), &old, json!({})), b64(b"kept"));
+
+        // Disabled: no rotation status change allowed, and no automatic rotation.
+        h.call(&admin(), "DisableKey", json!({"KeyId": id}))
+            .unwrap();
+        h.tx(|kms, tx| kms.sweep(tx, later + 400 * DAY_MILLIS))
+            .unwrap();
+        assert_eq!(
+            h.call(&admin(), "ListKeyRotations", json!({"KeyId": id}))
+                .unwrap()["Rotations"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        let d = Code::DISABLED_EXCEPTION;
+        h.fails(&admin(), "EnableKeyRotation", json!({"KeyId": id}), d);
+        h.fails(&admin(), "DisableKeyRotation", json!({"KeyId": id}), d);
+        h.fails(&admin(), "RotateKeyOnDemand", json!({"KeyId": id}), d);
+        assert_eq!(status(&mut h)["KeyRotationEnabled"], true);
+        h.call(&admin(), "EnableKey", json!({"KeyId": id})).unwrap();
+        h.call(&admin(), "DisableKeyRotation", json!({"KeyId": id}))
+            .unwrap();
+        assert_eq!(
+            status(&mut h),
+            json!({"KeyId": id, "KeyRotationEnabled": false})
+        );
+        h.tx(|kms, tx| kms.sweep(tx, later + 800 * DAY_MILLIS))
+            .unwrap();
+        assert_eq!(
+            h.call(&admin(), "ListKeyRotations", json!({"KeyId": id}))
+                .unwrap()["Rotations"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+
+        // Others, pending deletion, imported material, aliases, unknown keys.
+        let denied = Code::ACCESS_DENIED_EXCEPTION;
+        h.fails(
+            &user("bob"),
+            "EnableKeyRotation",
+            json!({"KeyId": id}),
+            denied,
+        );
+        h.fails(
+            &user("bob"),
+            "GetKeyRotationStatus",
+            json!({"KeyId": id}),
+            denied,
+        );
+        h.fails(
+            &user("bob"),
+            "RotateKeyOnDemand",
+            json!({"KeyId": id}),
+            denied,
+        );
+        h.fails(
+            &admin(),
+            "RotateKeyOnDemand",
+            json!({"KeyId": "0000abcd-12ab-34cd-56ef-1234567890ab"}),
+            Code::NOT_FOUND_EXCEPTION,
+        );
+        h.call(
+            &admin(),
+            "CreateAlias",
+            json!({"AliasName": "alias/r", "TargetKeyId": id}),
+        )
+        .unwrap();
+        h.fails(
+            &admin(),
+            "GetKeyRotationStatus",
+            json!({"KeyId": "alias/r"}),
+            Code::INVALID_ARN_EXCEPTION,
+        );
+        let ext = h
+            .call(&admin(), "CreateKey", json!({"Origin": "EXTERNAL"}))
+            .unwrap();
+        let ext = ext["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+        h.fails(
+            &admin(),
+            "EnableKeyRotation",
+            json!({"KeyId": ext}),
+            Code::UNSUPPORTED_OPERATION_EXCEPTION,
+        );
+        h.call(&admin(), "ScheduleKeyDeletion", json!({"KeyId": id}))
+            .unwrap();
+        let inv = Code::KMS_INVALID_STATE_EXCEPTION;
+        h.fails(&admin(), "RotateKeyOnDemand", json!({"KeyId": id}), inv);
+        h.fails(&admin(), "EnableKeyRotation", json!({"KeyId": id}), inv);
+    }
+
+    #[test]
+    fn the_aws_managed_key_rotates_yearly_and_cannot_be_changed() {
+        let mut h = Home::new();
+        let ebs = h
+            .call(&admin(), "DescribeKey", json!({"KeyId": "alias/aws/ebs"}))
+            .unwrap();
+        let ebs_arn = ebs["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
+        let ebs_id = ebs["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
+        let s = h
+            .call(
+                &user("bob"),
+                "GetKeyRotationStatus",
+                json!({"KeyId": ebs_arn}),
+            )
+            .unwrap();
+        assert_eq!(s["KeyRotationEnabled"], true);
+        assert_eq!(s["RotationPeriodInDays"], 365);
+        let u = Code::UNSUPPORTED_OPERATION_EXCEPTION;
+        for op in [
+            "EnableKeyRotation",
+            "DisableKeyRotation",
+            "RotateKeyOnDemand",
+        ] {
+            h.fails(&admin(), op, json!({"KeyId": ebs_arn}), u);
+        }
+        // Its volumes' data keys survive its yearly rotation.
+        let (w, dk) = h
+            .tx(|kms, tx| {
+                let k = kms.aws_ebs_key(tx, &admin())?;
+                kms.generate_data_key(tx, &admin(), &k, "vol-1", XtsCipher::Aes256Xts)
+            })
+            .unwrap();
+        let later = clock::now_millis() + 366 * DAY_MILLIS;
+        h.tx(|kms, tx| kms.sweep(tx, later)).unwrap();
+        let list = h
+            .call(&admin(), "ListKeyRotations", json!({"KeyId": ebs_id}))
+            .unwrap();
+        assert_eq!(list["Rotations"][0]["RotationType"], "AUTOMATIC");
+        let back = h
+            .tx(|kms, tx| kms.unwrap_data_key(tx, &admin(), &w, "vol-1"))
+            .unwrap();
+        assert_eq!(back.expose(), dk.expose());
     }
 
     #[test]

@@ -40,11 +40,17 @@ pub(crate) enum Action {
     TagResource,
     UntagResource,
     ListResourceTags,
+    UpdateKeyDescription,
+    EnableKeyRotation,
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    RotateKeyOnDemand,
+    ListKeyRotations,
 }
 
 impl Action {
     /// Every action.
-    pub(crate) const ALL: [Action; 21] = [
+    pub(crate) const ALL: [Action; 27] = [
         Action::Encrypt,
         Action::Decrypt,
         Action::GenerateDataKey,
@@ -66,6 +72,12 @@ impl Action {
         Action::TagResource,
         Action::UntagResource,
         Action::ListResourceTags,
+        Action::UpdateKeyDescription,
+        Action::EnableKeyRotation,
+        Action::DisableKeyRotation,
+        Action::GetKeyRotationStatus,
+        Action::RotateKeyOnDemand,
+        Action::ListKeyRotations,
     ];
 
     /// The action's AWS name (without `kms:`).
@@ -92,6 +104,12 @@ impl Action {
             Action::TagResource => "TagResource",
             Action::UntagResource => "UntagResource",
             Action::ListResourceTags => "ListResourceTags",
+            Action::UpdateKeyDescription => "UpdateKeyDescription",
+            Action::EnableKeyRotation => "EnableKeyRotation",
+            Action::DisableKeyRotation => "DisableKeyRotation",
+            Action::GetKeyRotationStatus => "GetKeyRotationStatus",
+            Action::RotateKeyOnDemand => "RotateKeyOnDemand",
+            Action::ListKeyRotations => "ListKeyRotations",
         }
     }
 
@@ -187,6 +205,8 @@ pub(super) fn permits(
                     | Action::ListGrants
                     | Action::RevokeGrant
                     | Action::ListResourceTags
+                    | Action::GetKeyRotationStatus
+                    | Action::ListKeyRotations
             );
             let use_via_ebs =
                 via == Via::Ebs && (action.cryptographic() || action == Action::CreateGrant);
@@ -227,6 +247,20 @@ pub(super) fn state_check(key: &KeyRecord, action: Action) -> Result<()> {
         (Action::CreateAlias | Action::UpdateAlias, PendingDeletion) => invalid("pending deletion"),
         (Action::TagResource | Action::UntagResource, PendingDeletion) => {
             invalid("pending deletion")
+        }
+        (Action::EnableKeyRotation | Action::DisableKeyRotation | Action::RotateKeyOnDemand, s) => {
+            match s {
+                Enabled => Ok(()),
+                Disabled => Err(Error::new(
+                    Code::DISABLED_EXCEPTION,
+                    format!("{arn} is disabled."),
+                )),
+                PendingDeletion => invalid("pending deletion"),
+                PendingImport => invalid("pending import"),
+            }
+        }
+        (Action::GetKeyRotationStatus | Action::ListKeyRotations, PendingImport) => {
+            invalid("pending import")
         }
         _ => Ok(()),
     }
@@ -272,6 +306,7 @@ mod tests {
                 .then(|| format!("arn:aws:iam::{ACCT}:user/alice")),
             sealed_material: None,
             grants: Vec::new(),
+            rotation: Default::default(),
         }
     }
 

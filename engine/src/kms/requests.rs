@@ -324,6 +324,155 @@ pub struct Decrypt {
     pub encryption_algorithm: Option<String>,
 }
 
+/// `GenerateDataKey`: exactly one of `key_spec` and `number_of_bytes`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct GenerateDataKey {
+    /// Key id, key ARN, alias name or alias ARN.
+    pub key_id: String,
+    /// `AES_256` or `AES_128`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_spec: Option<String>,
+    /// 1–1024.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_of_bytes: Option<i64>,
+    /// Bound to the ciphertext; decryption must present the same.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub encryption_context: BTreeMap<String, String>,
+    /// Accepted and checked for shape; grants take effect at once here, so tokens add nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grant_tokens: Vec<String>,
+}
+
+/// `ReEncrypt`: decrypts under the key the ciphertext names and encrypts under
+/// `destination_key_id`, without returning the plaintext.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct ReEncrypt {
+    /// A ciphertext of `Encrypt`, `GenerateDataKey*` or `ReEncrypt`, base64-encoded.
+    pub ciphertext_blob: String,
+    /// The context the ciphertext was made with.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub source_encryption_context: BTreeMap<String, String>,
+    /// If given, must name the key that encrypted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_key_id: Option<String>,
+    /// The key to encrypt under: key id, key ARN, alias name or alias ARN.
+    pub destination_key_id: String,
+    /// The context to bind the new ciphertext to.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub destination_encryption_context: BTreeMap<String, String>,
+    /// Only `SYMMETRIC_DEFAULT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_encryption_algorithm: Option<String>,
+    /// Only `SYMMETRIC_DEFAULT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_encryption_algorithm: Option<String>,
+    /// Accepted and checked for shape; grants take effect at once here, so tokens add nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grant_tokens: Vec<String>,
+}
+
+/// `GenerateRandom`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct GenerateRandom {
+    /// 1–1024.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number_of_bytes: Option<i64>,
+}
+
+/// `UpdateKeyDescription`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct UpdateKeyDescription {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// Up to 8192 characters; empty clears it.
+    pub description: String,
+}
+
+/// `RetireGrant`: by `grant_token`, or by `key_id` and `grant_id`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct RetireGrant {
+    /// The grant's token, as CreateGrant returned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_token: Option<String>,
+    /// The grant's key: key id or key ARN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The grant's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+}
+
+/// `ListRetirableGrants`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct ListRetirableGrants {
+    /// The retiring principal whose grants are listed (an IAM ARN or a profile name).
+    pub retiring_principal: String,
+    /// Page size, 1–1000 (default 50, as AWS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// The previous page's `NextMarker`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// `EnableKeyRotation`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct EnableKeyRotation {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// 90–2560 (default 365).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation_period_in_days: Option<i64>,
+}
+
+/// `DisableKeyRotation`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct DisableKeyRotation {
+    /// Key id or key ARN.
+    pub key_id: String,
+}
+
+/// `GetKeyRotationStatus`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct GetKeyRotationStatus {
+    /// Key id or key ARN.
+    pub key_id: String,
+}
+
+/// `RotateKeyOnDemand`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct RotateKeyOnDemand {
+    /// Key id or key ARN.
+    pub key_id: String,
+}
+
+/// `ListKeyRotations`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct ListKeyRotations {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// `ROTATIONS_ONLY` (the default) or `ALL_KEY_MATERIAL` (the key's first material too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_key_material: Option<String>,
+    /// Page size, 1–1000 (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// The previous page's `NextMarker`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
 // ----- the JSON reader -----
 
 /// A request's members, checked against the operation's member names.
@@ -369,6 +518,7 @@ fn enum_violation(name: &str, value: &str, set: &[&str]) -> Error {
         &format!("satisfy enum value set: [{}]", set.join(", ")),
     )
 }
+
 
 fn wrong_type(name: &str, what: &str) -> Error {
     Error::new(
@@ -530,15 +680,17 @@ impl<'a> Req<'a> {
 
     /// `EncryptionAlgorithm`: only the symmetric one.
     fn algorithm(&self) -> Result<Option<String>> {
-        match self.opt_str("EncryptionAlgorithm")? {
+        self.algorithm_named("EncryptionAlgorithm")
+    }
+
+    /// An encryption algorithm member `name`: only the symmetric one.
+    fn algorithm_named(&self, name: &str) -> Result<Option<String>> {
+        match self.opt_str(name)? {
             None => Ok(None),
             Some(a @ "SYMMETRIC_DEFAULT") => Ok(Some(a.to_owned())),
             Some(a) => Err(Error::new(
                 Code::VALIDATION_EXCEPTION,
-                format!(
-                    "EncryptionAlgorithm {a} is not valid for a symmetric key: use \
-                     SYMMETRIC_DEFAULT"
-                ),
+                format!("{name} {a} is not valid for a symmetric key: use SYMMETRIC_DEFAULT"),
             )),
         }
     }
@@ -1233,6 +1385,207 @@ impl TryFrom<Value> for Decrypt {
     }
 }
 
+impl TryFrom<Value> for GenerateDataKey {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<GenerateDataKey> {
+        let r = Req::parse(
+            &v,
+            &[
+                "KeyId",
+                "KeySpec",
+                "NumberOfBytes",
+                "EncryptionContext",
+                "GrantTokens",
+            ],
+        )?;
+        let key_id = r.key_id("KeyId")?;
+        let key_spec = r.opt_str("KeySpec")?;
+        let number_of_bytes = r.opt_int("NumberOfBytes", 1, 1024)?;
+        data_key_len(key_spec, number_of_bytes)?;
+        Ok(GenerateDataKey {
+            key_id,
+            key_spec: key_spec.map(str::to_owned),
+            number_of_bytes,
+            encryption_context: r.context("EncryptionContext")?,
+            grant_tokens: r.grant_tokens()?,
+        })
+    }
+}
+
+impl TryFrom<Value> for ReEncrypt {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<ReEncrypt> {
+        let r = Req::parse(
+            &v,
+            &[
+                "CiphertextBlob",
+                "SourceEncryptionContext",
+                "SourceKeyId",
+                "DestinationKeyId",
+                "DestinationEncryptionContext",
+                "SourceEncryptionAlgorithm",
+                "DestinationEncryptionAlgorithm",
+                "GrantTokens",
+            ],
+        )?;
+        Ok(ReEncrypt {
+            ciphertext_blob: r.blob("CiphertextBlob", 6144)?,
+            source_encryption_context: r.context("SourceEncryptionContext")?,
+            source_key_id: r.opt_str_len("SourceKeyId", 1, 2048)?.map(str::to_owned),
+            destination_key_id: r.key_id("DestinationKeyId")?,
+            destination_encryption_context: r.context("DestinationEncryptionContext")?,
+            source_encryption_algorithm: r.algorithm_named("SourceEncryptionAlgorithm")?,
+            destination_encryption_algorithm: r
+                .algorithm_named("DestinationEncryptionAlgorithm")?,
+            grant_tokens: r.grant_tokens()?,
+        })
+    }
+}
+
+impl TryFrom<Value> for GenerateRandom {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<GenerateRandom> {
+        let r = Req::parse(&v, &["NumberOfBytes", "CustomKeyStoreId"])?;
+        let number_of_bytes = r.opt_int("NumberOfBytes", 1, 1024)?;
+        if let Some(id) = r.opt_str_len("CustomKeyStoreId", 1, 64)? {
+            return Err(unsupported(
+                "CustomKeyStoreId",
+                id,
+                "there are no custom key stores",
+            ));
+        }
+        if number_of_bytes.is_none() {
+            return Err(missing("NumberOfBytes"));
+        }
+        Ok(GenerateRandom { number_of_bytes })
+    }
+}
+
+impl TryFrom<Value> for UpdateKeyDescription {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<UpdateKeyDescription> {
+        let r = Req::parse(&v, &["KeyId", "Description"])?;
+        let key_id = r.key_id("KeyId")?;
+        r.str("Description")?;
+        let description = r
+            .opt_str_len("Description", 0, 8192)?
+            .expect("present: checked above");
+        Ok(UpdateKeyDescription {
+            key_id,
+            description: description.to_owned(),
+        })
+    }
+}
+
+impl TryFrom<Value> for RetireGrant {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<RetireGrant> {
+        let r = Req::parse(&v, &["GrantToken", "KeyId", "GrantId"])?;
+        let grant_token = r.opt_str_len("GrantToken", 1, 8192)?.map(str::to_owned);
+        let key_id = r.opt_str_len("KeyId", 1, 2048)?.map(str::to_owned);
+        let grant_id = r.opt_str_len("GrantId", 1, 128)?.map(str::to_owned);
+        if grant_token.is_none() && (key_id.is_none() || grant_id.is_none()) {
+            bail!(
+                Code::VALIDATION_EXCEPTION,
+                "Either a GrantToken, or both the KeyId and the GrantId, must be specified"
+            );
+        }
+        Ok(RetireGrant {
+            grant_token,
+            key_id,
+            grant_id,
+        })
+    }
+}
+
+impl TryFrom<Value> for ListRetirableGrants {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<ListRetirableGrants> {
+        let r = Req::parse(&v, &["RetiringPrincipal", "Limit", "Marker"])?;
+        r.str("RetiringPrincipal")?;
+        let principal = r
+            .principal("RetiringPrincipal")?
+            .expect("present: checked above");
+        let (limit, marker) = r.paging(1000)?;
+        Ok(ListRetirableGrants {
+            retiring_principal: principal.to_owned(),
+            limit,
+            marker,
+        })
+    }
+}
+
+impl TryFrom<Value> for EnableKeyRotation {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<EnableKeyRotation> {
+        let r = Req::parse(&v, &["KeyId", "RotationPeriodInDays"])?;
+        Ok(EnableKeyRotation {
+            key_id: r.key_id("KeyId")?,
+            rotation_period_in_days: r.opt_int("RotationPeriodInDays", 90, 2560)?,
+        })
+    }
+}
+
+impl TryFrom<Value> for DisableKeyRotation {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<DisableKeyRotation> {
+        Ok(DisableKeyRotation {
+            key_id: key_id_only(&v)?,
+        })
+    }
+}
+
+impl TryFrom<Value> for GetKeyRotationStatus {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<GetKeyRotationStatus> {
+        Ok(GetKeyRotationStatus {
+            key_id: key_id_only(&v)?,
+        })
+    }
+}
+
+impl TryFrom<Value> for RotateKeyOnDemand {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<RotateKeyOnDemand> {
+        Ok(RotateKeyOnDemand {
+            key_id: key_id_only(&v)?,
+        })
+    }
+}
+
+impl TryFrom<Value> for ListKeyRotations {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<ListKeyRotations> {
+        let r = Req::parse(&v, &["KeyId", "IncludeKeyMaterial", "Limit", "Marker"])?;
+        let key_id = r.key_id("KeyId")?;
+        let include = r.opt_str("IncludeKeyMaterial")?;
+        if let Some(i) = include {
+            let set = ["ALL_KEY_MATERIAL", "ROTATIONS_ONLY"];
+            if !set.contains(&i) {
+                return Err(enum_violation("IncludeKeyMaterial", i, &set));
+            }
+        }
+        let (limit, marker) = r.paging(1000)?;
+        Ok(ListKeyRotations {
+            key_id,
+            include_key_material: include.map(str::to_owned),
+            limit,
+            marker,
+        })
+    }
+}
+
 /// A request as checked by its parser: a value built in code rather than parsed goes through
 /// the same checks, with the same messages, by way of its wire form.
 ///
@@ -1271,6 +1624,13 @@ mod tests {
             "Decrypt" => json!({"CiphertextBlob": blob}),
             "TagResource" => json!({"KeyId": KEY, "Tags": [{"TagKey": "k", "TagValue": ""}]}),
             "UntagResource" => json!({"KeyId": KEY, "TagKeys": ["k"]}),
+            "GenerateDataKey" => json!({"KeyId": KEY, "NumberOfBytes": 64}),
+            "ReEncrypt" => json!({"CiphertextBlob": blob, "DestinationKeyId": KEY}),
+            "GenerateRandom" => json!({"NumberOfBytes": 32}),
+            "UpdateKeyDescription" => json!({"KeyId": KEY, "Description": "d"}),
+            "RetireGrant" => json!({"KeyId": KEY, "GrantId": "g"}),
+            "ListRetirableGrants" => json!({"RetiringPrincipal": "bob"}),
+            "EnableKeyRotation" => json!({"KeyId": KEY, "RotationPeriodInDays": 90}),
             _ => json!({"KeyId": KEY}),
         }
     }
@@ -1292,7 +1652,7 @@ mod tests {
 
     #[test]
     fn every_operation_parses_to_its_variant() {
-        assert_eq!(KMS_OPERATIONS.len(), 20);
+        assert_eq!(KMS_OPERATIONS.len(), 31);
         for op in KMS_OPERATIONS {
             let r = Request::parse(op, valid_body(op)).unwrap();
             let Request::Kms(k) = &r else {

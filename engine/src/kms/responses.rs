@@ -73,6 +73,14 @@ pub struct KeyMetadata {
         skip_serializing_if = "Option::is_none"
     )]
     pub pending_deletion_window_in_days: Option<i64>,
+    /// The id of the key material new ciphertexts use (64 hex digits); it changes with each
+    /// rotation. Absent while a key has no material (`PendingImport`).
+    #[serde(
+        rename = "CurrentKeyMaterialId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub current_key_material_id: Option<String>,
 }
 
 /// An entry of ListKeys.
@@ -252,6 +260,110 @@ pub struct GenerateDataKeyWithoutPlaintextResponse {
     pub ciphertext_blob: String,
     /// The ARN of the key that encrypted it.
     pub key_id: String,
+    /// The id of the key material that encrypted it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_material_id: Option<String>,
+}
+
+/// `GenerateDataKey`'s output. `Debug` leaves the plaintext out (see [`Plaintext`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyResponse {
+    /// The encrypted data key, base64-encoded.
+    pub ciphertext_blob: String,
+    /// The data key, base64-encoded: for immediate use, never stored.
+    pub plaintext: Plaintext,
+    /// The ARN of the key that encrypted it.
+    pub key_id: String,
+    /// The id of the key material that encrypted it.
+    pub key_material_id: String,
+}
+
+/// `ReEncrypt`'s output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReEncryptResponse {
+    /// The new ciphertext, base64-encoded.
+    pub ciphertext_blob: String,
+    /// The ARN of the key that had encrypted the ciphertext.
+    pub source_key_id: String,
+    /// The ARN of the key that encrypted the new ciphertext.
+    pub key_id: String,
+    /// Always `SYMMETRIC_DEFAULT`.
+    pub source_encryption_algorithm: String,
+    /// Always `SYMMETRIC_DEFAULT`.
+    pub destination_encryption_algorithm: String,
+    /// The id of the key material that had encrypted the ciphertext.
+    pub source_key_material_id: String,
+    /// The id of the key material that encrypted the new ciphertext.
+    pub destination_key_material_id: String,
+}
+
+/// `GenerateRandom`'s output. `Debug` leaves the bytes out (see [`Plaintext`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateRandomResponse {
+    /// The random bytes, base64-encoded.
+    pub plaintext: Plaintext,
+}
+
+/// `GetKeyRotationStatus`'s output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetKeyRotationStatusResponse {
+    /// The key's id.
+    pub key_id: String,
+    /// Whether automatic rotation is on.
+    pub key_rotation_enabled: bool,
+    /// Automatic rotation's period, while it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_period_in_days: Option<i64>,
+    /// When automatic rotation next rotates, while it is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_rotation_date: Option<Timestamp>,
+    /// When an on-demand rotation in progress started; rotations here finish within their
+    /// call, so it is never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_demand_rotation_start_date: Option<Timestamp>,
+}
+
+/// `RotateKeyOnDemand`'s output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotateKeyOnDemandResponse {
+    /// The key's id.
+    pub key_id: String,
+}
+
+/// An entry of ListKeyRotations (botocore `RotationsListEntry`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RotationsListEntry {
+    /// The key's id.
+    pub key_id: String,
+    /// The material's id.
+    pub key_material_id: String,
+    /// `CURRENT` for the material new ciphertexts use, else `NON_CURRENT`.
+    pub key_material_state: String,
+    /// When the rotation was (absent for the key's first material).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_date: Option<Timestamp>,
+    /// `AUTOMATIC` or `ON_DEMAND` (absent for the key's first material).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_type: Option<String>,
+}
+
+/// `ListKeyRotations`'s output: one page of a key's rotations, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeyRotationsResponse {
+    /// The page's rotations.
+    pub rotations: Vec<RotationsListEntry>,
+    /// The `Marker` of the next page, when `truncated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+    /// Whether more rotations follow.
+    pub truncated: bool,
 }
 
 /// `Encrypt`'s output.
@@ -339,6 +451,17 @@ kms_responses! {
     TagResource(Empty),
     UntagResource(Empty),
     ListResourceTags(ListResourceTagsResponse),
+    GenerateDataKey(GenerateDataKeyResponse),
+    ReEncrypt(ReEncryptResponse),
+    GenerateRandom(GenerateRandomResponse),
+    UpdateKeyDescription(Empty),
+    RetireGrant(Empty),
+    ListRetirableGrants(ListGrantsResponse),
+    EnableKeyRotation(Empty),
+    DisableKeyRotation(Empty),
+    GetKeyRotationStatus(GetKeyRotationStatusResponse),
+    RotateKeyOnDemand(RotateKeyOnDemandResponse),
+    ListKeyRotations(ListKeyRotationsResponse),
 }
 
 #[cfg(test)]
@@ -454,6 +577,7 @@ mod tests {
             multi_region: false,
             deletion_date: Some(WHEN.into()),
             pending_deletion_window_in_days: Some(7),
+            current_key_material_id: Some("ab".repeat(32)),
         }
     }
 
@@ -540,6 +664,7 @@ mod tests {
             R::GenerateDataKeyWithoutPlaintext(GenerateDataKeyWithoutPlaintextResponse {
                 ciphertext_blob: base64::encode(b"ciphertext"),
                 key_id: ARN.into(),
+                key_material_id: Some("ab".repeat(32)),
             }),
             R::Encrypt(EncryptResponse {
                 ciphertext_blob: base64::encode(b"ciphertext"),
@@ -561,6 +686,54 @@ mod tests {
                 truncated: true,
                 next_marker: Some("Purpose".into()),
             }),
+            R::GenerateDataKey(GenerateDataKeyResponse {
+                ciphertext_blob: base64::encode(b"ciphertext"),
+                plaintext: Plaintext::new(base64::encode(&[1u8; 32])),
+                key_id: ARN.into(),
+                key_material_id: "ab".repeat(32),
+            }),
+            R::ReEncrypt(ReEncryptResponse {
+                ciphertext_blob: base64::encode(b"ciphertext"),
+                source_key_id: ARN.into(),
+                key_id: ARN.into(),
+                source_encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
+                destination_encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
+                source_key_material_id: "ab".repeat(32),
+                destination_key_material_id: "cd".repeat(32),
+            }),
+            R::GenerateRandom(GenerateRandomResponse {
+                plaintext: Plaintext::new(base64::encode(&[2u8; 32])),
+            }),
+            R::UpdateKeyDescription(Empty {}),
+            R::RetireGrant(Empty {}),
+            R::ListRetirableGrants(ListGrantsResponse {
+                truncated: false,
+                next_marker: None,
+                grants: vec![grant_list_entry()],
+            }),
+            R::EnableKeyRotation(Empty {}),
+            R::DisableKeyRotation(Empty {}),
+            R::GetKeyRotationStatus(GetKeyRotationStatusResponse {
+                key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                key_rotation_enabled: true,
+                rotation_period_in_days: Some(365),
+                next_rotation_date: Some(WHEN.into()),
+                on_demand_rotation_start_date: Some(WHEN.into()),
+            }),
+            R::RotateKeyOnDemand(RotateKeyOnDemandResponse {
+                key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+            }),
+            R::ListKeyRotations(ListKeyRotationsResponse {
+                rotations: vec![RotationsListEntry {
+                    key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                    key_material_id: "ab".repeat(32),
+                    key_material_state: "CURRENT".into(),
+                    rotation_date: Some(WHEN.into()),
+                    rotation_type: Some("ON_DEMAND".into()),
+                }],
+                next_marker: Some("1".into()),
+                truncated: true,
+            }),
         ]
     }
 
@@ -570,7 +743,7 @@ mod tests {
         let meta = round_trip(&m, "KeyMetadata", &key_metadata());
         assert_eq!(
             meta.as_object().unwrap().len(),
-            16,
+            17,
             "every member serialized"
         );
         assert_eq!(meta["AWSAccountId"], "111122223333");

@@ -131,6 +131,87 @@ pub(crate) struct KeyRecord {
     /// The key's grants, loaded with the key; never stored in the key's row.
     #[serde(skip)]
     pub(super) grants: Vec<GrantRecord>,
+    /// Automatic rotation and the material of every rotation (rows written before rotation
+    /// existed read as never rotated, rotation off).
+    #[serde(default)]
+    pub(super) rotation: Rotation,
+}
+
+/// How a key's material was rotated (`RotationType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum RotationType {
+    #[serde(rename = "AUTOMATIC")]
+    Automatic,
+    #[serde(rename = "ON_DEMAND")]
+    OnDemand,
+}
+
+impl RotationType {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RotationType::Automatic => "AUTOMATIC",
+            RotationType::OnDemand => "ON_DEMAND",
+        }
+    }
+}
+
+/// One rotation: the material it added, sealed under the root key (hex), and when and how.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct MaterialVersion {
+    pub(super) sealed: String,
+    pub(super) rotation_millis: i64,
+    pub(super) rotation_type: RotationType,
+}
+
+/// A key's rotation state.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Rotation {
+    /// Automatic rotation's period in days, while it is enabled (customer managed keys; AWS
+    /// managed keys rotate every 365 days whatever this says).
+    #[serde(default)]
+    pub(super) period_days: Option<u32>,
+    /// When automatic rotation next rotates.
+    #[serde(default)]
+    pub(super) next_millis: Option<i64>,
+    /// The materials added by rotations, oldest first: `versions[i]` is material version `i+1`
+    /// (version 0 is the key's `sealed_material`).
+    #[serde(default)]
+    pub(super) versions: Vec<MaterialVersion>,
+}
+
+/// AWS managed keys rotate yearly.
+pub(crate) const AWS_MANAGED_ROTATION_DAYS: u32 = 365;
+const DAY_MILLIS: i64 = 86_400_000;
+
+impl KeyRecord {
+    /// The material version new ciphertexts use: the newest.
+    pub(crate) fn current_version(&self) -> u32 {
+        self.rotation.versions.len() as u32
+    }
+
+    /// When the last rotation was, or the key's creation if it never rotated.
+    fn last_rotation_millis(&self) -> i64 {
+        self.rotation
+            .versions
+            .last()
+            .map_or(self.creation_millis, |v| v.rotation_millis)
+    }
+
+    /// Automatic rotation's period and next date, if it is enabled: AWS managed keys always,
+    /// customer managed keys once EnableKeyRotation turned it on.
+    pub(crate) fn rotation_schedule(&self) -> Option<(u32, i64)> {
+        match self.key_manager {
+            KeyManager::Aws => {
+                let days = AWS_MANAGED_ROTATION_DAYS;
+                let next = self
+                    .rotation
+                    .next_millis
+                    .unwrap_or_else(|| self.last_rotation_millis() + i64::from(days) * DAY_MILLIS);
+                Some((days, next))
+            }
+            KeyManager::Customer => self.rotation.period_days.zip(self.rotation.next_millis),
+        }
+    }
 }
 
 impl fmt::Debug for KeyRecord {
@@ -177,6 +258,10 @@ impl KeyRecord {
                 .pending_window_days
                 .filter(|_| pending)
                 .map(i64::from),
+            current_key_material_id: self
+                .sealed_material
+                .as_ref()
+                .map(|_| super::crypto::key_material_id(&self.arn, self.current_version())),
         }
     }
 }
