@@ -185,6 +185,11 @@ fn the_aws_cli_works_unchanged() {
 }
 
 #[test]
+fn two_accounts_share_an_encrypted_image_and_snapshot() {
+    check("sharing");
+}
+
+#[test]
 fn default_credentials_can_be_switched_off() {
     // The same request, correctly signed with `test`/`test`: accepted by a default server,
     // refused as an unknown key by one started with --no-default-credentials.

@@ -17,4 +17,5 @@ mod failpoints;
 mod fuse;
 mod home_guard;
 mod scenarios;
+mod sharing;
 mod soak;

@@ -64,6 +64,7 @@ codes! {
     INVALID_ATTACHMENT_NOT_FOUND = "InvalidAttachment.NotFound" => NotFound,
     INVALID_AMI_NAME_DUPLICATE = "InvalidAMIName.Duplicate" => AlreadyExists,
     INVALID_AMI_NAME_MALFORMED = "InvalidAMIName.Malformed" => InvalidArgument,
+    INVALID_AMI_ATTRIBUTE_ITEM_VALUE = "InvalidAMIAttributeItemValue" => InvalidArgument,
     INVALID_ZONE_NOT_FOUND = "InvalidZone.NotFound" => NotFound,
     // EC2: parameters and state
     INVALID_PARAMETER_VALUE = "InvalidParameterValue" => InvalidArgument,
@@ -83,6 +84,7 @@ codes! {
     CUSTOMER_KEY_HAS_BEEN_REVOKED = "CustomerKeyHasBeenRevoked" => KeyUnavailable,
     UNAUTHORIZED_OPERATION = "UnauthorizedOperation" => AccessDenied,
     AUTH_FAILURE = "AuthFailure" => AccessDenied,
+    OPERATION_NOT_PERMITTED = "OperationNotPermitted" => AccessDenied,
     DRY_RUN_OPERATION = "DryRunOperation" => InvalidState,
     // Local data path
     INVALID_FILE = "InvalidFile" => InvalidArgument,

@@ -2,6 +2,7 @@
 //! EC2 image operations over them. The engine never prints; front ends (the CLI, the FUSE mount)
 //! translate requests into calls here and errors into exit codes or errno.
 
+mod accounts;
 mod api;
 pub mod base64;
 pub mod bench;
@@ -31,6 +32,7 @@ mod storage;
 mod sys;
 pub mod xts;
 
+pub use accounts::{valid_account_id, Account};
 pub use api::{new_request_id, valid_principal, Context, Engine, Options, Session};
 pub use device::{BlockDevice, FileDevice, MemDevice};
 pub use doctor::{doctor, DoctorReport, Finding};
@@ -57,6 +59,10 @@ pub mod requests {
         InstanceIds, KmsKeyIdOnly, ListChangedBlocks, ListSnapshotBlocks, Placement,
         PutSnapshotBlock, RegisterImage, RunInstances, SnapshotIdOnly, StartSnapshot, UserNameOnly,
         VolumeIdOnly, BLOCK_SIZE,
+    };
+    pub use crate::request::{
+        AttributeValue, ImageAttributeRequest, ModifyImageAttribute, ModifySnapshotAttribute,
+        PermissionItem, PermissionModifications, SnapshotAttributeRequest,
     };
 }
 /// The typed requests of the KMS operations.

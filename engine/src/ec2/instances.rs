@@ -47,7 +47,7 @@ impl Core<'_> {
         let mut out = Vec::new();
         for m in &img.mappings {
             let snapshot = match &m.snapshot_id {
-                Some(s) => Some(self.completed_snapshot(tx, &img.region, s)?),
+                Some(s) => Some(self.image_snapshot(tx, img, s)?),
                 None => None,
             };
             out.push(LaunchVolume {
@@ -211,7 +211,10 @@ impl Core<'_> {
             let source = match v.snapshot.as_ref().and_then(|s| s.encryption.as_ref()) {
                 Some(e) => Source::Encrypted {
                     key_arn: e.key_arn(),
-                    reusable: true,
+                    reusable: v
+                        .snapshot
+                        .as_ref()
+                        .is_some_and(|s| s.owner_id == self.account()),
                 },
                 None => Source::Plain,
             };
@@ -305,6 +308,7 @@ impl Core<'_> {
                 volumes.push(VolumeRec {
                     id: vid,
                     region: region.clone(),
+                    owner_id: self.account().to_owned(),
                     az: az.clone(),
                     size_gib: v.size,
                     sector_size,
@@ -570,7 +574,11 @@ impl Core<'_> {
                     .iter()
                     .map(|id| self.instance(tx, id))
                     .collect::<Result<Vec<_>>>()?,
-                None => tx.list::<InstanceRec>(&region)?,
+                None => tx
+                    .list::<InstanceRec>(&region)?
+                    .into_iter()
+                    .filter(|i| i.owner_id == self.account())
+                    .collect(),
             };
             let mut rows = Vec::new();
             for i in insts {

@@ -68,7 +68,7 @@ impl Core<'_> {
         let source = match snap.as_ref().and_then(|s| s.encryption.as_ref()) {
             Some(e) => Source::Encrypted {
                 key_arn: e.key_arn(),
-                reusable: true,
+                reusable: snap.as_ref().is_some_and(|s| s.owner_id == self.account()),
             },
             None => Source::Plain,
         };
@@ -78,6 +78,7 @@ impl Core<'_> {
         let mut rec = VolumeRec {
             id: vol_id.to_string(),
             region: region.clone(),
+            owner_id: self.account().to_owned(),
             az,
             size_gib: size,
             sector_size,
@@ -335,7 +336,11 @@ impl Core<'_> {
                 .iter()
                 .map(|id| self.volume(tx, id))
                 .collect::<Result<Vec<_>>>(),
-            None => tx.list::<VolumeRec>(&region),
+            None => Ok(tx
+                .list::<VolumeRec>(&region)?
+                .into_iter()
+                .filter(|v| v.owner_id == self.account())
+                .collect()),
         })?;
         let mut shown = Vec::new();
         for v in vols {
