@@ -143,6 +143,15 @@ impl Engine {
     pub fn accounts(&self) -> Result<Vec<Account>> {
         let first = self.account().to_owned();
         let mut all = self.catalog().read(|tx| tx.list::<AccountRec>(""))?;
+        if !all.iter().any(|a| a.id == first) {
+            // A catalog whose account was recorded after migration 4 ran (never by blockseal
+            // itself, which records both together): the first account is still the first.
+            all.push(AccountRec {
+                id: first.clone(),
+                name: None,
+                create_time: String::new(),
+            });
+        }
         all.sort_by_key(|a| (a.id != first, a.create_time.clone(), a.id.clone()));
         Ok(all.iter().map(AccountRec::view).collect())
     }

@@ -306,7 +306,7 @@ fn not_owner(what: &str, id: &str) -> Error {
 /// The error, if any, of sharing resources encrypted under `keys` (key managers, one per
 /// encrypted snapshot) as `change` asks. Pure (SEMANTICS.md §16.1 rules 3–4, §16.2 rules 1–2).
 fn encryption_rule(kind: Kind, keys: &[KeyManager], change: &Change) -> Result<()> {
-    let aws_managed = keys.iter().any(|k| *k == KeyManager::Aws);
+    let aws_managed = keys.contains(&KeyManager::Aws);
     let shares = !change.add.is_empty() || change.add_public;
     match kind {
         Kind::Image => {
