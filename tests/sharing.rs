@@ -207,21 +207,21 @@ fn an_unencrypted_ami_shared_launched_and_unshared() {
 
     // B sees it (not as its own), may launch it, and cannot change or deregister it.
     let seen = h.ok(&as_(B, &["ec2", "describe-images"]));
-    assert_eq!(image_ids(&seen), [ami.clone()]);
+    assert_eq!(image_ids(&seen), [ami.as_str()]);
     assert_eq!(seen["Images"][0]["OwnerId"], first.as_str());
     assert_eq!(seen["Images"][0]["Public"], false);
     let own = h.ok(&as_(B, &["ec2", "describe-images", "--owners", "self"]));
     assert_eq!(image_ids(&own), Vec::<String>::new());
     let by_owner = h.ok(&as_(B, &["ec2", "describe-images", "--owners", &first]));
-    assert_eq!(image_ids(&by_owner), [ami.clone()]);
+    assert_eq!(image_ids(&by_owner), [ami.as_str()]);
     let exec = h.ok(&as_(
         B,
         &["ec2", "describe-images", "--executable-users", "self"],
     ));
-    assert_eq!(image_ids(&exec), [ami.clone()]);
+    assert_eq!(image_ids(&exec), [ami.as_str()]);
     assert_eq!(
         image_ids(&h.ok(&["ec2", "describe-images", "--executable-users", &b])),
-        [ami.clone()]
+        [ami.as_str()]
     );
     assert_eq!(
         h.err(&as_(B, &["ec2", "deregister-image", "--image-id", &ami])),
@@ -310,7 +310,7 @@ fn an_unencrypted_ami_shared_launched_and_unshared() {
         &c_profile,
         &["ec2", "describe-images", "--executable-users", "all"],
     ));
-    assert_eq!(image_ids(&public), [ami.clone()]);
+    assert_eq!(image_ids(&public), [ami.as_str()]);
     assert_eq!(public["Images"][0]["Public"], true);
     h.ok(&[
         "ec2",
@@ -393,7 +393,7 @@ fn a_cmk_snapshot_shared_with_a_grant_is_copied_to_the_recipients_key_which_outl
             "self",
         ],
     ));
-    assert_eq!(snapshot_ids(&seen), [snap.clone()]);
+    assert_eq!(snapshot_ids(&seen), [snap.as_str()]);
     assert_eq!(seen["Snapshots"][0]["KmsKeyId"], k_arn.as_str());
 
     // Shared, but the key is not: B's copy fails the way AWS fails it.
