@@ -205,6 +205,11 @@ fn kms_data_keys_rotation_and_a_failed_copy_through_boto3() {
 }
 
 #[test]
+fn two_accounts_share_an_encrypted_image_and_snapshot() {
+    check("sharing");
+}
+
+#[test]
 fn default_credentials_can_be_switched_off() {
     // The same request, correctly signed with `test`/`test`: accepted by a default server,
     // refused as an unknown key by one started with --no-default-credentials.

@@ -21,5 +21,6 @@ mod launch_params;
 mod import_tasks;
 mod kms_datakeys;
 mod scenarios;
+mod sharing;
 mod soak;
 mod tags;

@@ -209,6 +209,9 @@ pub enum Group {
     /// API access keys of the home's users (like `aws iam`)
     #[command(subcommand, arg_required_else_help = true)]
     Iam(IamCommand),
+    /// The accounts of the home: make one, list them (act as one with --profile ACCOUNT:USER)
+    #[command(subcommand, arg_required_else_help = true, long_about = ACCOUNT_ABOUT)]
+    Account(AccountCommand),
     /// Measure XTS, re-key and FUSE throughput on this machine (throw-away homes)
     #[command(long_about = crate::bench::ABOUT, after_help = crate::bench::EXAMPLES)]
     Bench(crate::bench::BenchArgs),
@@ -280,6 +283,36 @@ pub struct ServeArgs {
     /// Refuse the built-in `test`/`test` access key
     #[arg(long)]
     pub no_default_credentials: bool,
+}
+
+const ACCOUNT_ABOUT: &str = "\
+The accounts of the home. A home starts with one account; `blockseal account create` adds \
+another, with a fresh 12-digit id and an `admin` user. Resources belong to the account that \
+made them: an account sees and uses only its own, and the images and snapshots other accounts \
+share with it (ec2 modify-image-attribute, modify-snapshot-attribute).
+
+Act as an account's user with --profile ACCOUNT:USER (or $BLOCKSEAL_PROFILE), ACCOUNT being the \
+id or the --name given at creation; a bare USER is a user of the first account. For the API \
+endpoint, make an access key as that user: blockseal --profile b:admin iam create-access-key.";
+
+/// `blockseal account …`
+#[derive(Subcommand, Debug, Clone)]
+pub enum AccountCommand {
+    /// Make a new account (prints its id and its admin user)
+    #[command(
+        after_help = "Examples:\n  blockseal account create --name build\n  blockseal --profile build:admin ec2 describe-images"
+    )]
+    Create(AccountCreate),
+    /// List the home's accounts, the first one first
+    List,
+}
+
+/// `blockseal account create` flags.
+#[derive(Args, Clone, Debug)]
+pub struct AccountCreate {
+    /// A name for profiles (NAME:USER); unique in the home
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
 }
 
 /// `blockseal iam …`
@@ -457,6 +490,24 @@ pub enum Ec2Command {
     DeleteSnapshot(DeleteSnapshot),
     #[command(after_help = EX_DEREGISTER_IMAGE)]
     DeregisterImage(DeregisterImage),
+    #[command(after_help = EX_MODIFY_IMAGE_ATTRIBUTE)]
+    ModifyImageAttribute(ModifyImageAttribute),
+    #[command(after_help = EX_DESCRIBE_IMAGE_ATTRIBUTE)]
+    DescribeImageAttribute(ImageAttribute),
+    /// Reset an image's launch permissions: only its owner may launch it again
+    #[command(
+        after_help = "Example:\n  blockseal ec2 reset-image-attribute --image-id ami-0123456789abcdef0 --attribute launchPermission"
+    )]
+    ResetImageAttribute(ImageAttribute),
+    #[command(after_help = EX_MODIFY_SNAPSHOT_ATTRIBUTE)]
+    ModifySnapshotAttribute(ModifySnapshotAttribute),
+    #[command(after_help = EX_DESCRIBE_SNAPSHOT_ATTRIBUTE)]
+    DescribeSnapshotAttribute(SnapshotAttribute),
+    /// Reset a snapshot's create-volume permissions: only its owner may use it again
+    #[command(
+        after_help = "Example:\n  blockseal ec2 reset-snapshot-attribute --snapshot-id snap-0123456789abcdef0 --attribute createVolumePermission"
+    )]
+    ResetSnapshotAttribute(SnapshotAttribute),
     #[command(after_help = EX_RUN_INSTANCES)]
     RunInstances(RunInstances),
     /// Start stopped instances
@@ -685,9 +736,12 @@ pub struct DescribeImages {
     pub image_ids: Vec<Values>,
     #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "FILTER", help = FILTERS_HELP, value_parser = params::parse_filters)]
     pub filters: Vec<Values>,
-    /// Owners (account ids or `self`)
+    /// Owners (account ids, `self` or `amazon`)
     #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "OWNER", value_parser = params::parse_string_list)]
     pub owners: Vec<Values>,
+    /// Only images these may launch (account ids, `self`, or `all` for public images)
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "USER", value_parser = params::parse_string_list)]
+    pub executable_users: Vec<Values>,
 }
 
 const EX_DESCRIBE_IMAGES: &str = "\
@@ -711,6 +765,9 @@ pub struct DescribeSnapshots {
     /// Owners (account ids or `self`)
     #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "OWNER", value_parser = params::parse_string_list)]
     pub owner_ids: Vec<Values>,
+    /// Only snapshots these may restore (account ids, `self`, or `all` for public snapshots)
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "USER", value_parser = params::parse_string_list)]
+    pub restorable_by_user_ids: Vec<Values>,
 }
 
 const EX_DESCRIBE_SNAPSHOTS: &str = "\
@@ -953,6 +1010,112 @@ pub struct DeregisterImage {
 const EX_DEREGISTER_IMAGE: &str = "\
 Example:
   blockseal ec2 deregister-image --image-id ami-0123456789abcdef0 --delete-associated-snapshots";
+
+/// Share an image with other accounts (launch permissions), or change its description
+///
+/// --launch-permission "Add=[{UserId=ACCOUNT}]" or the flag form --attribute launchPermission
+/// --operation-type add --user-ids ACCOUNT; Group=all (--user-groups all) makes it public.
+/// An image with a snapshot under the AWS managed key aws/ebs cannot be shared
+/// (InvalidParameter), an encrypted one cannot be public (UnsupportedOperation); a recipient
+/// launching an encrypted image needs the owner's customer managed key (a grant).
+#[derive(Args, Debug)]
+pub struct ModifyImageAttribute {
+    /// The image (ami-…)
+    #[arg(long, value_name = "AMI_ID", value_parser = params::parse_string)]
+    pub image_id: String,
+    /// launchPermission or description
+    #[arg(long, value_name = "NAME", value_parser = params::parse_string)]
+    pub attribute: Option<String>,
+    /// add or remove (with --user-ids / --user-groups)
+    #[arg(long, value_name = "add|remove", value_parser = params::parse_string)]
+    pub operation_type: Option<String>,
+    /// Account ids to add or remove
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "ACCOUNT", value_parser = params::parse_string_list)]
+    pub user_ids: Vec<Values>,
+    /// Groups to add or remove (`all`: public)
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "GROUP", value_parser = params::parse_string_list)]
+    pub user_groups: Vec<Values>,
+    /// Add=[{UserId=…},{Group=all}],Remove=[…] (or JSON)
+    #[arg(long, value_name = "CHANGES", value_parser = params::parse_permission_modifications)]
+    pub launch_permission: Option<Value>,
+    /// A new description (Value=…)
+    #[arg(long, value_name = "VALUE", value_parser = params::parse_attribute_value)]
+    pub description: Option<Value>,
+    /// The new value of --attribute description
+    #[arg(long, value_name = "VALUE", value_parser = params::parse_string)]
+    pub value: Option<String>,
+}
+
+const EX_MODIFY_IMAGE_ATTRIBUTE: &str = "\
+Examples:
+  blockseal ec2 modify-image-attribute --image-id ami-0123456789abcdef0 \\
+      --launch-permission \"Add=[{UserId=123456789012}]\"
+  blockseal ec2 modify-image-attribute --image-id ami-0123456789abcdef0 \\
+      --attribute launchPermission --operation-type remove --user-ids 123456789012";
+
+/// Show one attribute of an image you own (launchPermission, description, blockDeviceMapping)
+#[derive(Args, Debug)]
+pub struct ImageAttribute {
+    /// The image (ami-…)
+    #[arg(long, value_name = "AMI_ID", value_parser = params::parse_string)]
+    pub image_id: String,
+    /// The attribute, e.g. launchPermission
+    #[arg(long, value_name = "NAME", value_parser = params::parse_string)]
+    pub attribute: String,
+}
+
+const EX_DESCRIBE_IMAGE_ATTRIBUTE: &str = "\
+Example:
+  blockseal ec2 describe-image-attribute --image-id ami-0123456789abcdef0 --attribute launchPermission";
+
+/// Share a snapshot with other accounts (create-volume permissions)
+///
+/// --create-volume-permission \"Add=[{UserId=ACCOUNT}]\" or --attribute createVolumePermission
+/// --operation-type add --user-ids ACCOUNT. A snapshot under aws/ebs cannot be shared
+/// (OperationNotPermitted); an encrypted one cannot be public. A recipient copying or restoring
+/// an encrypted snapshot needs the owner's key (a grant).
+#[derive(Args, Debug)]
+pub struct ModifySnapshotAttribute {
+    /// The snapshot (snap-…)
+    #[arg(long, value_name = "SNAPSHOT_ID", value_parser = params::parse_string)]
+    pub snapshot_id: String,
+    /// createVolumePermission
+    #[arg(long, value_name = "NAME", value_parser = params::parse_string)]
+    pub attribute: Option<String>,
+    /// add or remove (with --user-ids / --group-names)
+    #[arg(long, value_name = "add|remove", value_parser = params::parse_string)]
+    pub operation_type: Option<String>,
+    /// Account ids to add or remove
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "ACCOUNT", value_parser = params::parse_string_list)]
+    pub user_ids: Vec<Values>,
+    /// Groups to add or remove (`all`: public)
+    #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "GROUP", value_parser = params::parse_string_list)]
+    pub group_names: Vec<Values>,
+    /// Add=[{UserId=…},{Group=all}],Remove=[…] (or JSON)
+    #[arg(long, value_name = "CHANGES", value_parser = params::parse_permission_modifications)]
+    pub create_volume_permission: Option<Value>,
+}
+
+const EX_MODIFY_SNAPSHOT_ATTRIBUTE: &str = "\
+Example:
+  blockseal ec2 modify-snapshot-attribute --snapshot-id snap-0123456789abcdef0 \\
+      --attribute createVolumePermission --operation-type add --user-ids 123456789012";
+
+/// Show one attribute of a snapshot you own (createVolumePermission, productCodes)
+#[derive(Args, Debug)]
+pub struct SnapshotAttribute {
+    /// The snapshot (snap-…)
+    #[arg(long, value_name = "SNAPSHOT_ID", value_parser = params::parse_string)]
+    pub snapshot_id: String,
+    /// The attribute, e.g. createVolumePermission
+    #[arg(long, value_name = "NAME", value_parser = params::parse_string)]
+    pub attribute: String,
+}
+
+const EX_DESCRIBE_SNAPSHOT_ATTRIBUTE: &str = "\
+Example:
+  blockseal ec2 describe-snapshot-attribute --snapshot-id snap-0123456789abcdef0 \\
+      --attribute createVolumePermission";
 
 /// Launch instances from an image
 ///

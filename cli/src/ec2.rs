@@ -52,6 +52,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("ImageIds", flatten(&a.image_ids))
                 .opt("Filters", flatten(&a.filters))
                 .opt("Owners", flatten(&a.owners))
+                .opt("ExecutableUsers", flatten(&a.executable_users))
                 .build(),
         ),
         C::DescribeSnapshots(a) => (
@@ -60,6 +61,7 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 .opt("SnapshotIds", flatten(&a.snapshot_ids))
                 .opt("Filters", flatten(&a.filters))
                 .opt("OwnerIds", flatten(&a.owner_ids))
+                .opt("RestorableByUserIds", flatten(&a.restorable_by_user_ids))
                 .build(),
         ),
         C::DescribeVolumes(a) => (
@@ -152,6 +154,34 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
                 )
                 .build(),
         ),
+        C::ModifyImageAttribute(a) => (
+            "ModifyImageAttribute",
+            Req::new()
+                .set("ImageId", a.image_id.clone())
+                .opt("Attribute", a.attribute.clone())
+                .opt("OperationType", a.operation_type.clone())
+                .opt("UserIds", flatten(&a.user_ids))
+                .opt("UserGroups", flatten(&a.user_groups))
+                .opt("LaunchPermission", a.launch_permission.clone())
+                .opt("Description", a.description.clone())
+                .opt("Value", a.value.clone())
+                .build(),
+        ),
+        C::DescribeImageAttribute(a) => ("DescribeImageAttribute", image_attribute(a)),
+        C::ResetImageAttribute(a) => ("ResetImageAttribute", image_attribute(a)),
+        C::ModifySnapshotAttribute(a) => (
+            "ModifySnapshotAttribute",
+            Req::new()
+                .set("SnapshotId", a.snapshot_id.clone())
+                .opt("Attribute", a.attribute.clone())
+                .opt("OperationType", a.operation_type.clone())
+                .opt("UserIds", flatten(&a.user_ids))
+                .opt("GroupNames", flatten(&a.group_names))
+                .opt("CreateVolumePermission", a.create_volume_permission.clone())
+                .build(),
+        ),
+        C::DescribeSnapshotAttribute(a) => ("DescribeSnapshotAttribute", snapshot_attribute(a)),
+        C::ResetSnapshotAttribute(a) => ("ResetSnapshotAttribute", snapshot_attribute(a)),
         C::RunInstances(a) => (
             "RunInstances",
             Req::new()
@@ -275,6 +305,20 @@ pub fn request(cmd: &Ec2Command, region: &str) -> (&'static str, Value) {
     }
 }
 
+fn image_attribute(a: &crate::args::ImageAttribute) -> Value {
+    Req::new()
+        .set("ImageId", a.image_id.clone())
+        .set("Attribute", a.attribute.clone())
+        .build()
+}
+
+fn snapshot_attribute(a: &crate::args::SnapshotAttribute) -> Value {
+    Req::new()
+        .set("SnapshotId", a.snapshot_id.clone())
+        .set("Attribute", a.attribute.clone())
+        .build()
+}
+
 fn instance_ids(a: &crate::args::InstanceIds) -> Value {
     Req::new()
         .opt("InstanceIds", flatten(&a.instance_ids))
@@ -334,6 +378,70 @@ mod tests {
             "one of --file and --disk-container"
         );
         assert!(Cli::try_parse_from(["blockseal", "ec2", "import-snapshot"]).is_err());
+    }
+
+    #[test]
+    fn sharing_commands_in_both_flag_forms() {
+        let img = "ami-0123456789abcdef0";
+        let (op, req) = map(&[
+            "modify-image-attribute",
+            "--image-id",
+            img,
+            "--launch-permission",
+            "Add=[{UserId=111122223333},{Group=all}],Remove=[{UserId=444455556666}]",
+        ]);
+        assert_eq!(op, "ModifyImageAttribute");
+        assert_eq!(
+            req,
+            json!({"ImageId": img, "LaunchPermission": {
+                "Add": [{"UserId": "111122223333"}, {"Group": "all"}],
+                "Remove": [{"UserId": "444455556666"}]}})
+        );
+        let (_, req) = map(&[
+            "modify-image-attribute",
+            "--image-id",
+            img,
+            "--attribute",
+            "launchPermission",
+            "--operation-type",
+            "add",
+            "--user-ids",
+            "111122223333",
+            "444455556666",
+        ]);
+        assert_eq!(
+            req,
+            json!({"ImageId": img, "Attribute": "launchPermission", "OperationType": "add",
+                   "UserIds": ["111122223333", "444455556666"]})
+        );
+        let (op, req) = map(&[
+            "modify-snapshot-attribute",
+            "--snapshot-id",
+            "snap-0123456789abcdef0",
+            "--create-volume-permission",
+            "Add=[{UserId=111122223333}]",
+        ]);
+        assert_eq!(op, "ModifySnapshotAttribute");
+        assert_eq!(
+            req["CreateVolumePermission"],
+            json!({"Add": [{"UserId": "111122223333"}]})
+        );
+        let (op, req) = map(&[
+            "describe-images",
+            "--owners",
+            "111122223333",
+            "--executable-users",
+            "self",
+        ]);
+        assert_eq!(
+            (op, req),
+            (
+                "DescribeImages",
+                json!({"Owners": ["111122223333"], "ExecutableUsers": ["self"]})
+            )
+        );
+        let (_, req) = map(&["describe-snapshots", "--restorable-by-user-ids", "self"]);
+        assert_eq!(req, json!({"RestorableByUserIds": ["self"]}));
     }
 
     #[test]

@@ -103,6 +103,7 @@ fn main() -> ExitCode {
             run::operation(&parsed, op, req)
         }
         Group::Doctor(a) => run_doctor(cli, a),
+        Group::Account(cmd) => run_account(cli, cmd),
         Group::Demo(a) => match demo::run(a) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -197,6 +198,30 @@ pub(crate) fn report_quarantine(engine: &blockseal_engine::Engine) {
 
 /// Exit status of `blockseal doctor` when findings remain.
 const EXIT_FINDINGS: u8 = 1;
+
+/// `blockseal account create|list`: local administration of the home's accounts (no AWS
+/// operation; AWS Organizations is outside the services served).
+fn run_account(cli: &Cli, cmd: &args::AccountCommand) -> ExitCode {
+    let result = blockseal_engine::Engine::open(&options(cli).home).and_then(|engine| {
+        Ok(match cmd {
+            args::AccountCommand::Create(a) => {
+                serde_json::json!({ "Account": engine.create_account(a.name.as_deref())? })
+            }
+            args::AccountCommand::List => serde_json::json!({ "Accounts": engine.accounts()? }),
+        })
+    });
+    let op = match cmd {
+        args::AccountCommand::Create(_) => "CreateAccount",
+        args::AccountCommand::List => "ListAccounts",
+    };
+    match result {
+        Ok(value) => run::print_documents(cli, op, vec![value]),
+        Err(e) => {
+            eprint!("{}", aws_error(op, &e));
+            ExitCode::from(EXIT_SERVICE)
+        }
+    }
+}
 
 fn run_doctor(cli: &Cli, a: &args::DoctorArgs) -> ExitCode {
     match blockseal_engine::doctor(&options(cli).home, a.repair) {

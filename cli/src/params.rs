@@ -180,6 +180,26 @@ fn one_structure(arg: &str, shape: &Shape) -> Result<Value, String> {
     }
 }
 
+/// `--launch-permission` / `--create-volume-permission`: `Add=[{UserId=…}],Remove=[{Group=all}]`
+/// or JSON.
+///
+/// # Errors
+/// Unreadable `file://`, malformed JSON or shorthand, or not a single structure.
+pub fn parse_permission_modifications(arg: &str) -> Result<Value, String> {
+    one_structure(arg, &shorthand::PERMISSION_MODIFICATIONS)
+}
+
+/// An `AttributeValue` flag (`--description Value=…`, or JSON); plain text is taken as the value.
+///
+/// # Errors
+/// Unreadable `file://`, or malformed JSON.
+pub fn parse_attribute_value(arg: &str) -> Result<Value, String> {
+    if arg.trim_start().starts_with('{') || arg.starts_with("Value=") {
+        return one_structure(arg, &shorthand::ATTRIBUTE_VALUE);
+    }
+    Ok(serde_json::json!({ "Value": load_text(arg)? }))
+}
+
 /// `--placement`.
 ///
 /// # Errors

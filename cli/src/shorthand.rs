@@ -278,6 +278,17 @@ pub static BLOCK_DEVICE_MAPPING: Shape = Shape::Structure(&[
 /// `Filter`.
 pub static FILTER: Shape = Shape::Structure(&[("Name", &STRING), ("Values", &STRINGS)]);
 
+/// `LaunchPermission` / `CreateVolumePermission` entries.
+static PERMISSION: Shape = Shape::Structure(&[("UserId", &STRING), ("Group", &STRING)]);
+static PERMISSIONS: Shape = Shape::List(&PERMISSION);
+
+/// `LaunchPermissionModifications` / `CreateVolumePermissionModifications`.
+pub static PERMISSION_MODIFICATIONS: Shape =
+    Shape::Structure(&[("Add", &PERMISSIONS), ("Remove", &PERMISSIONS)]);
+
+/// `AttributeValue`.
+pub static ATTRIBUTE_VALUE: Shape = Shape::Structure(&[("Value", &STRING)]);
+
 /// `Placement`.
 pub static PLACEMENT: Shape = Shape::Structure(&[("AvailabilityZone", &STRING)]);
 

@@ -299,6 +299,23 @@ impl Engine {
         Context::new(&self.account, region, principal)
     }
 
+    /// A context for profile `profile` in `region`: `USER` is a user of the home's first
+    /// account, `ACCOUNT:USER` a user of the account with that id or name
+    /// (`blockseal account create --name`).
+    ///
+    /// # Errors
+    /// `InvalidParameterValue` for a malformed region or user name; `AuthFailure` for an
+    /// account the home does not have.
+    pub fn profile_context(&self, region: &str, profile: &str) -> Result<Context> {
+        let (account, user) = crate::accounts::split_profile(profile);
+        check_names(region, user)?;
+        let account = match account {
+            None => self.account.clone(),
+            Some(a) => self.account_id(a)?,
+        };
+        Context::new(&account, region, user)
+    }
+
     /// Runs `request` as `ctx` says.
     ///
     /// # Errors
@@ -310,11 +327,17 @@ impl Engine {
         progress: &dyn Progress,
     ) -> Result<Response> {
         if ctx.account != self.account {
-            bail!(
-                Code::AUTH_FAILURE,
-                "Account {} does not exist in this home.",
-                ctx.account
-            );
+            // Another account of the home (`accounts`): it must exist.
+            let known = self
+                .cat
+                .read(|tx| tx.get::<crate::accounts::AccountRec>(&ctx.account))?;
+            if known.is_none() {
+                bail!(
+                    Code::AUTH_FAILURE,
+                    "Account {} does not exist in this home.",
+                    ctx.account
+                );
+            }
         }
         let mut core = self.core(ctx);
         match request {
@@ -386,6 +409,11 @@ fn create_home(home: &Path, tx: &crate::catalog::Tx<'_>) -> Result<(String, Kms)
     let (kms, key_file) = Kms::create(home)?;
     let account = format!("{:012}", crate::secret::random_u128() % 1_000_000_000_000);
     tx.set_setting(ACCOUNT_SETTING, &account)?;
+    tx.put(&crate::accounts::AccountRec {
+        id: account.clone(),
+        name: None,
+        create_time: crate::clock::now_iso(),
+    })?;
     tx.set_setting(ROOT_KEY_SETTING, &kms.fingerprint())?;
     tx.after_commit(Box::new(move || {
         // Should this fail, the next open links the key file in place (`Kms::open_recorded`).
@@ -438,9 +466,19 @@ impl Session {
     /// `InvalidParameterValue` for a malformed region or profile name; as [`Engine::open`].
     pub fn open(opts: Options) -> Result<Session> {
         // Check the names before touching the home, so a typo creates nothing.
-        check_names(&opts.region, &opts.profile)?;
+        let (account, user) = crate::accounts::split_profile(&opts.profile);
+        check_names(&opts.region, user)?;
+        if let Some(a) = account {
+            if !valid_principal(a) {
+                bail!(
+                    Code::INVALID_PARAMETER_VALUE,
+                    "Invalid profile name: {:?} (expecting USER or ACCOUNT:USER)",
+                    opts.profile
+                );
+            }
+        }
         let engine = Engine::open(&opts.home)?;
-        let ctx = engine.context(&opts.region, &opts.profile)?;
+        let ctx = engine.profile_context(&opts.region, &opts.profile)?;
         Ok(Session { engine, ctx, opts })
     }
 
@@ -473,9 +511,9 @@ impl Session {
         &self.opts
     }
 
-    /// The account id of this home.
+    /// The account id of this session's caller.
     pub fn account(&self) -> &str {
-        self.engine.account()
+        self.ctx.account()
     }
 }
 

@@ -697,6 +697,7 @@ fn rebuild(h: &BlobHeader) -> Option<Rebuilt> {
         Some(Rebuilt::Volume(VolumeRec {
             id: h.owner.clone(),
             region: r.region.clone(),
+            owner_id: r.account.clone(),
             az: r.availability_zone.clone(),
             size_gib,
             sector_size: h.sector_size,
@@ -711,6 +712,7 @@ fn rebuild(h: &BlobHeader) -> Option<Rebuilt> {
         }))
     } else {
         Some(Rebuilt::Snapshot(SnapshotRec {
+            permissions: Default::default(),
             id: h.owner.clone(),
             region: r.region.clone(),
             volume_id: r.source_id.clone(),

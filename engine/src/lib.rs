@@ -2,6 +2,7 @@
 //! EC2 image operations over them. The engine never prints; front ends (the CLI, the FUSE mount)
 //! translate requests into calls here and errors into exit codes or errno.
 
+mod accounts;
 mod api;
 pub mod base64;
 pub mod bench;
@@ -32,6 +33,7 @@ mod storage;
 mod sys;
 pub mod xts;
 
+pub use accounts::{valid_account_id, Account};
 pub use api::{new_request_id, valid_principal, Context, Engine, Options, Session};
 pub use device::{BlockDevice, FileDevice, MemDevice};
 pub use doctor::{doctor, DoctorReport, Finding};
@@ -61,6 +63,10 @@ pub mod requests {
         BLOCK_SIZE,
     };
     pub use crate::request::{CreateTags, DeleteTags, DescribeTags, TagRef, TagSpecification};
+    pub use crate::request::{
+        AttributeValue, ImageAttributeRequest, ModifyImageAttribute, ModifySnapshotAttribute,
+        PermissionItem, PermissionModifications, SnapshotAttributeRequest,
+    };
 }
 /// The typed requests of the KMS operations.
 pub mod kms_requests {

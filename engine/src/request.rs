@@ -13,6 +13,10 @@ pub use crate::ec2::direct::{
 };
 use crate::ec2::requests as rq;
 use crate::ec2::responses as out;
+pub use crate::ec2::sharing::{
+    AttributeValue, ImageAttributeRequest, ModifyImageAttribute, ModifySnapshotAttribute,
+    PermissionItem, PermissionModifications, SnapshotAttributeRequest,
+};
 use crate::error::{Code, Error, Result};
 pub use crate::iam::{AccessKeyRef, UserNameOnly};
 use crate::kms::requests as kq;
@@ -162,6 +166,12 @@ requests! {
     ListAccessKeys(UserNameOnly) -> out::ListAccessKeysResult, read true;
     UpdateAccessKey(AccessKeyRef) -> out::Empty;
     DeleteAccessKey(AccessKeyRef) -> out::Empty;
+    ModifyImageAttribute(ModifyImageAttribute) -> out::Empty;
+    DescribeImageAttribute(ImageAttributeRequest) -> out::ImageAttribute, read true;
+    ResetImageAttribute(ImageAttributeRequest) -> out::Empty;
+    ModifySnapshotAttribute(ModifySnapshotAttribute) -> out::Empty;
+    DescribeSnapshotAttribute(SnapshotAttributeRequest) -> out::DescribeSnapshotAttributeResult, read true;
+    ResetSnapshotAttribute(SnapshotAttributeRequest) -> out::Empty;
 }
 
 /// The operations whose AWS input shape has the `DryRun` member (botocore's `ec2` model; a
@@ -201,6 +211,12 @@ pub const DRY_RUN_OPERATIONS: &[&str] = &[
     "CreateTags",
     "DeleteTags",
     "DescribeTags",
+    "ModifyImageAttribute",
+    "DescribeImageAttribute",
+    "ResetImageAttribute",
+    "ModifySnapshotAttribute",
+    "DescribeSnapshotAttribute",
+    "ResetSnapshotAttribute",
 ];
 
 /// The message of AWS's `DryRunOperation` answer.

@@ -192,7 +192,7 @@ impl Endpoint {
             .map_err(|e| fail(auth_failure(service, &e)))?;
         let ctx = self
             .engine
-            .context(&cred.region, &identity.0)
+            .profile_context(&cred.region, &identity.0)
             .map_err(|e| fail(engine_failure(service, &e)))?
             .with_request_id(request_id)
             .asynchronous();
@@ -208,7 +208,8 @@ impl Endpoint {
         out.map_err(fail)
     }
 
-    /// The user and secret of access key `id`.
+    /// The profile (`ACCOUNT:USER`, or `USER` of the home's first account) and secret of access
+    /// key `id`.
     fn identity(&self, id: &str) -> blockseal_engine::Result<Option<(String, Zeroizing<String>)>> {
         if id == DEFAULT_ACCESS_KEY && self.config.default_credentials {
             return Ok(Some((
@@ -216,11 +217,12 @@ impl Endpoint {
                 Zeroizing::new(DEFAULT_SECRET.to_owned()),
             )));
         }
-        Ok(self
-            .engine
-            .credential(id)?
-            .filter(|c| c.active && c.account == self.engine.account())
-            .map(|c| (c.user.clone(), Zeroizing::new(c.secret().to_owned()))))
+        Ok(self.engine.credential(id)?.filter(|c| c.active).map(|c| {
+            (
+                format!("{}:{}", c.account, c.user),
+                Zeroizing::new(c.secret().to_owned()),
+            )
+        }))
     }
 
     /// Runs `call`; `payload` is its streaming body (taken out of the call by the caller, so that

@@ -880,6 +880,91 @@ def check_kms_datakeys():
     assert root["StateMessage"], root
 
 
+def check_sharing():
+    """Two accounts of one home: A shares a CMK-encrypted AMI and its snapshot with B and grants
+    B its key; B copies the snapshot to its own key; A revokes the grant and disables its key;
+    B's copy still reads back, a new copy of A's original fails."""
+    def bs(*args):
+        p = subprocess.run([BIN, "--home", HOME] + list(args), capture_output=True, text=True)
+        assert p.returncode == 0, f"blockseal {' '.join(args)}: {p.stderr}"
+        return json.loads(p.stdout)
+
+    b = bs("account", "create", "--name", "b")["Account"]["Id"]
+    made = bs("--profile", "b:admin", "iam", "create-access-key")["AccessKey"]
+    creds = {"key": made["AccessKeyId"], "secret": made["SecretAccessKey"]}
+    me = client("sts", **creds).get_caller_identity()
+    assert me["Account"] == b and me["Arn"] == f"arn:aws:iam::{b}:user/admin", me
+    a_id = client("sts").get_caller_identity()["Account"]
+    assert a_id != b
+    a_ec2, a_ebs, a_kms = client("ec2"), client("ebs"), client("kms")
+    b_ec2, b_ebs, b_kms = client("ec2", **creds), client("ebs", **creds), client("kms", **creds)
+
+    data = pattern("SHARED-API", 3 * BS)
+    k = key(a_kms)
+    ami = base_image(a_ec2, a_ebs, data, name="shared", Encrypted=True, KmsKeyArn=k)
+    _, snaps = snapshots_of(a_ec2, ami)
+    root = snaps["/dev/xvda"]["SnapshotId"]
+    fails("InvalidAMIID.NotFound", b_ec2.describe_images, ImageIds=[ami])
+    assert b_ec2.describe_images()["Images"] == []
+
+    a_ec2.modify_image_attribute(ImageId=ami, LaunchPermission={"Add": [{"UserId": b}]})
+    a_ec2.modify_snapshot_attribute(SnapshotId=root, Attribute="createVolumePermission",
+                                    OperationType="add", UserIds=[b])
+    lp = a_ec2.describe_image_attribute(ImageId=ami, Attribute="launchPermission")
+    assert lp["LaunchPermissions"] == [{"UserId": b}], lp
+    cv = a_ec2.describe_snapshot_attribute(SnapshotId=root, Attribute="createVolumePermission")
+    assert cv["CreateVolumePermissions"] == [{"UserId": b}], cv
+    seen = b_ec2.describe_images(ExecutableUsers=["self"])["Images"]
+    assert [i["ImageId"] for i in seen] == [ami] and seen[0]["OwnerId"] == a_id, seen
+    assert b_ec2.describe_images(Owners=["self"])["Images"] == []
+    restorable = b_ec2.describe_snapshots(RestorableByUserIds=["self"])["Snapshots"]
+    assert [s["SnapshotId"] for s in restorable] == [root], restorable
+    fails("AuthFailure", b_ec2.deregister_image, ImageId=ami)
+    fails("UnsupportedOperation", a_ec2.modify_image_attribute, ImageId=ami,
+          LaunchPermission={"Add": [{"Group": "all"}]})
+
+    grant = a_kms.create_grant(KeyId=k, GranteePrincipal=f"arn:aws:iam::{b}:root",
+                               Operations=["Decrypt", "DescribeKey", "CreateGrant",
+                                           "GenerateDataKeyWithoutPlaintext",
+                                           "ReEncryptFrom", "ReEncryptTo"])
+    kb = key(b_kms)
+    mine = b_ec2.copy_snapshot(SourceSnapshotId=root, SourceRegion=REGION, Encrypted=True,
+                               KmsKeyId=kb)["SnapshotId"]
+    b_ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[mine], WaiterConfig={"Delay": 1})
+    got = b_ec2.describe_snapshots(SnapshotIds=[mine])["Snapshots"][0]
+    assert got["KmsKeyId"] == kb and got["OwnerId"] == b, got
+    assert download(b_ebs, mine, len(data)) == data
+    # B launches A's shared AMI: its volumes land on B's default key.
+    inst = launch(b_ec2, ImageId=ami)
+    vols = b_ec2.describe_volumes()["Volumes"]
+    assert len(vols) == 1 and f":{b}:key/" in vols[0]["KmsKeyId"], vols
+    assert a_ec2.describe_volumes()["Volumes"] == []
+
+    a_kms.revoke_grant(KeyId=k, GrantId=grant["GrantId"])
+    a_kms.disable_key(KeyId=k)
+    assert download(b_ebs, mine, len(data)) == data
+    again = b_ec2.copy_snapshot(SourceSnapshotId=root, SourceRegion=REGION, Encrypted=True,
+                                KmsKeyId=kb)["SnapshotId"]
+    try:
+        b_ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[again],
+                                                    WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+        raise AssertionError("a copy of the original succeeded after the grant was revoked")
+    except WaiterError:
+        pass
+    failed = b_ec2.describe_snapshots(SnapshotIds=[again])["Snapshots"][0]
+    assert failed["State"] == "error", failed
+    assert failed["StateMessage"] == "Given key ID is not accessible", failed
+    b_ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+
+    # Snapshots under aws/ebs are never shared.
+    ebs_snap = upload(a_ebs, data, Encrypted=True)
+    fails("OperationNotPermitted", a_ec2.modify_snapshot_attribute, SnapshotId=ebs_snap,
+          Attribute="createVolumePermission", OperationType="add", UserIds=[b])
+    a_ec2.reset_image_attribute(ImageId=ami, Attribute="launchPermission")
+    fails("InvalidAMIID.NotFound", b_ec2.describe_images, ImageIds=[ami])
+    assert download(b_ebs, mine, len(data)) == data
+
+
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}
 
 if __name__ == "__main__":

@@ -48,6 +48,24 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE kms_tags (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
      CREATE INDEX tags_region ON tags(region);
      CREATE INDEX kms_tags_region ON kms_tags(region);",
+    // 5: several accounts in a home. The accounts table; a home's existing account becomes its
+    // first row; volumes record their owner; the per-region EC2 settings (encryption by
+    // default, the default key, client tokens) gain the account: `NAME/ACCOUNT/REGION…`.
+    "CREATE TABLE accounts (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);
+     INSERT INTO accounts (id, region, body)
+       SELECT value, '', json_object('id', value) FROM settings WHERE key = 'account-id';
+     UPDATE volumes SET body = json_set(body, '$.owner_id',
+       (SELECT value FROM settings WHERE key = 'account-id'))
+       WHERE EXISTS (SELECT 1 FROM settings WHERE key = 'account-id');
+     UPDATE settings SET key = 'ebs-encryption-by-default/'
+       || (SELECT value FROM settings WHERE key = 'account-id') || '/' || substr(key, 27)
+       WHERE key LIKE 'ebs-encryption-by-default/%';
+     UPDATE settings SET key = 'ebs-default-kms-key-id/'
+       || (SELECT value FROM settings WHERE key = 'account-id') || '/' || substr(key, 24)
+       WHERE key LIKE 'ebs-default-kms-key-id/%';
+     UPDATE settings SET key = 'client-token/'
+       || (SELECT value FROM settings WHERE key = 'account-id') || '/' || substr(key, 14)
+       WHERE key LIKE 'client-token/%';",
 ];
 
 /// An open catalog: a pool of connections to one database file, so that threads of one process

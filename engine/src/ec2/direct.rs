@@ -329,6 +329,7 @@ impl Core<'_> {
             )?,
         };
         let rec = SnapshotRec {
+            permissions: Default::default(),
             id: id.clone(),
             region: self.region().to_owned(),
             volume_id: "vol-ffffffff".into(),
@@ -385,6 +386,10 @@ impl Core<'_> {
         data: &mut [u8],
     ) -> Result<out::PutSnapshotBlockResult> {
         let s = self.direct_snapshot(&r.snapshot_id)?;
+        if s.owner_id != self.account() {
+            // Only the owner writes a snapshot; one shared with the caller is read-only.
+            return Err(not_found(&s.id));
+        }
         if s.state != SnapshotState::Pending {
             return Err(validation(
                 "INVALID_SNAPSHOT_STATE",
@@ -459,6 +464,10 @@ impl Core<'_> {
             status: "completed".to_owned(),
         };
         let s = self.direct_snapshot(&r.snapshot_id)?;
+        if s.owner_id != self.account() {
+            // Only the owner writes a snapshot; one shared with the caller is read-only.
+            return Err(not_found(&s.id));
+        }
         if let Some(a) = &r.checksum_algorithm {
             if a != "SHA256" {
                 return Err(validation(

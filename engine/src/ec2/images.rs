@@ -5,6 +5,7 @@ use super::model::{ImageMapping, ImageRec, ImageState, SnapshotRec, SnapshotStat
 use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
+use super::sharing;
 use super::snapshots::{capture_job, image_using, KEY_NOT_ACCESSIBLE};
 use super::volume_types;
 use super::tags;
@@ -21,11 +22,9 @@ pub(crate) use super::volume_types::DEFAULT_VOLUME_TYPE;
 impl Core<'_> {
     /// `InvalidAMIName.Duplicate` if a registered image of this region already has `name`.
     fn check_name_free(&self, tx: &Tx<'_>, name: &str) -> Result<()> {
-        if let Some(other) = tx
-            .list::<ImageRec>(self.region())?
-            .into_iter()
-            .find(|i| i.state != ImageState::Deregistered && i.name == name)
-        {
+        if let Some(other) = tx.list::<ImageRec>(self.region())?.into_iter().find(|i| {
+            i.state != ImageState::Deregistered && i.owner_id == self.account() && i.name == name
+        }) {
             bail!(
                 Code::INVALID_AMI_NAME_DUPLICATE,
                 "AMI name {name} is already in use by AMI {}",
@@ -119,6 +118,15 @@ impl Core<'_> {
                             );
                         }
                         let s = self.completed_snapshot(tx, &region, sid)?;
+                        if s.owner_id != self.account() {
+                            // An image names only its owner's snapshots, so that sharing and
+                            // unsharing them stays the owner's decision.
+                            bail!(
+                                Code::AUTH_FAILURE,
+                                "Not authorized for snapshot:{sid}: register images from \
+                                 snapshots you own (copy a shared snapshot first)"
+                            );
+                        }
                         let size = ebs.volume_size.unwrap_or(s.size_gib);
                         if size < s.size_gib {
                             bail!(
@@ -161,6 +169,7 @@ impl Core<'_> {
                 );
             }
             tx.put(&ImageRec {
+                permissions: Default::default(),
                 id: image_id.to_string(),
                 region: region.clone(),
                 name: r.name.clone(),
@@ -208,10 +217,9 @@ impl Core<'_> {
         }
         // SEMANTICS.md §12 rule 12: a reused ClientToken returns the first copy's id when the
         // parameters are the same.
-        let token_key = r
-            .client_token
-            .as_ref()
-            .map(|t| super::model::client_token_setting(self.region(), "CopyImage", t));
+        let token_key = r.client_token.as_ref().map(|t| {
+            super::model::client_token_setting(self.account(), self.region(), "CopyImage", t)
+        });
         let fingerprint = serde_json::to_string(&r).expect("requests serialize");
         if let Some(k) = &token_key {
             if let Some(prev) = self.cat.read(|tx| tx.setting(k))? {
@@ -278,7 +286,7 @@ impl Core<'_> {
             let source = match &s.encryption {
                 Some(e) => Source::Encrypted {
                     key_arn: e.key_arn(),
-                    reusable: same_region,
+                    reusable: same_region && s.owner_id == self.account(),
                 },
                 None => Source::Plain,
             };
@@ -312,6 +320,7 @@ impl Core<'_> {
         let failed = plans.is_none();
         for (i, s) in snaps.iter().enumerate() {
             let mut rec = SnapshotRec {
+                permissions: Default::default(),
                 id: new_ids[i].clone(),
                 region: self.region().to_owned(),
                 volume_id: "vol-ffffffff".into(),
@@ -393,6 +402,7 @@ impl Core<'_> {
             })
             .collect();
         let image = ImageRec {
+            permissions: Default::default(),
             id: image_id.to_string(),
             region: self.region().to_owned(),
             name: r.name.clone(),
@@ -575,6 +585,7 @@ impl Core<'_> {
         // finish, unless NoReboot asks for crash consistency) while every snapshot is taken.
         let frozen = crate::mountctl::freeze(self.home, &inst.id, !crash_consistent)?;
         let image_of = |state, mappings| ImageRec {
+            permissions: Default::default(),
             id: image_id.to_string(),
             region: self.region().to_owned(),
             name: r.name.clone(),
@@ -676,12 +687,21 @@ impl Core<'_> {
         let region = self.region().to_owned();
         let results = self.cat.write(|tx| {
             let mut img = match tx.get::<ImageRec>(id.as_str())? {
-                Some(i) if i.region == region => i,
+                Some(i)
+                    if i.region == region
+                        && (i.owner_id == self.account()
+                            || i.permissions.allows(self.account())) =>
+                {
+                    i
+                }
                 _ => bail!(
                     Code::INVALID_AMI_ID_NOT_FOUND,
                     "The image id '[{id}]' does not exist"
                 ),
             };
+            if img.owner_id != self.account() {
+                bail!(Code::AUTH_FAILURE, "Not authorized for image:{id}");
+            }
             if img.state == ImageState::Deregistered {
                 bail!(
                     Code::INVALID_AMI_ID_UNAVAILABLE,
@@ -726,6 +746,12 @@ impl Core<'_> {
     pub(super) fn describe_images(&mut self, r: rq::Describe) -> Result<Vec<out::Image>> {
         let region = self.region().to_owned();
         let account = self.account().to_owned();
+        sharing::check_principals(
+            r.owners.as_deref(),
+            "Owners",
+            &["self", "amazon", "aws-marketplace"],
+        )?;
+        sharing::check_principals(r.users.as_deref(), "ExecutableUsers", &["self", "all"])?;
         let (images, mut tags) = self.cat.read(|tx| {
             let images = match &r.ids {
                 Some(ids) => ids
@@ -742,10 +768,14 @@ impl Core<'_> {
         })?;
         let mut shown = Vec::new();
         for i in images {
-            if let Some(owners) = &r.owners {
-                if !owners.iter().any(|o| o == "self" || *o == account) {
-                    continue;
-                }
+            if !sharing::shown(
+                &i.owner_id,
+                &i.permissions,
+                &account,
+                r.owners.as_deref(),
+                r.users.as_deref(),
+            ) {
+                continue;
             }
             let image_tags = tags.remove(&i.id).unwrap_or_default();
             let ok = matches_filters(&r.filters, |name| {
@@ -754,7 +784,7 @@ impl Core<'_> {
                     "state" => vec![i.state_str().to_owned()],
                     "image-id" => vec![i.id.clone()],
                     "owner-id" => vec![i.owner_id.clone()],
-                    "is-public" => vec!["false".to_owned()],
+                    "is-public" => vec![rules::bool_str(i.permissions.public)],
                     "root-device-name" => vec![i.root_device_name.clone()],
                     "description" => i.description.iter().cloned().collect(),
                     "block-device-mapping.encrypted" => i

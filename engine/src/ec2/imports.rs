@@ -564,6 +564,7 @@ pub(crate) fn snapshot_of(t: &ImportTaskRec, size_gib: u64) -> SnapshotRec {
         encryption: t.encryption.clone(),
         has_data: true,
         requested_key_arn: None,
+        permissions: Default::default(),
     }
 }
 

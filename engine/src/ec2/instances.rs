@@ -56,7 +56,7 @@ impl Core<'_> {
         let mut out = Vec::new();
         for m in img.mappings.iter().filter(|m| m.is_ebs()) {
             let snapshot = match &m.snapshot_id {
-                Some(s) => Some(self.completed_snapshot(tx, &img.region, s)?),
+                Some(s) => Some(self.image_snapshot(tx, img, s)?),
                 None => None,
             };
             out.push(LaunchVolume {
@@ -255,7 +255,10 @@ impl Core<'_> {
             let source = match v.snapshot.as_ref().and_then(|s| s.encryption.as_ref()) {
                 Some(e) => Source::Encrypted {
                     key_arn: e.key_arn(),
-                    reusable: true,
+                    reusable: v
+                        .snapshot
+                        .as_ref()
+                        .is_some_and(|s| s.owner_id == self.account()),
                 },
                 None => Source::Plain,
             };
@@ -355,6 +358,7 @@ impl Core<'_> {
                 volumes.push(VolumeRec {
                     id: vid,
                     region: region.clone(),
+                    owner_id: self.account().to_owned(),
                     az: az.clone(),
                     size_gib: v.size,
                     sector_size,
@@ -490,7 +494,7 @@ impl Core<'_> {
                  be at most 64 ASCII characters."
             );
         }
-        let key = super::model::client_token_setting(self.region(), op, token);
+        let key = super::model::client_token_setting(self.account(), self.region(), op, token);
         let Some(prev) = self.cat.read(|tx| tx.setting(&key))? else {
             return Ok(None);
         };
@@ -516,7 +520,7 @@ impl Core<'_> {
     ) -> Result<()> {
         match token {
             Some(t) => {
-                let key = super::model::client_token_setting(self.region(), op, t);
+                let key = super::model::client_token_setting(self.account(), self.region(), op, t);
                 tx.set_setting(&key, &format!("{fingerprint}\n{id}"))
             }
             None => Ok(()),
@@ -733,7 +737,11 @@ impl Core<'_> {
                     .iter()
                     .map(|id| self.instance(tx, id))
                     .collect::<Result<Vec<_>>>()?,
-                None => tx.list::<InstanceRec>(&region)?,
+                None => tx
+                    .list::<InstanceRec>(&region)?
+                    .into_iter()
+                    .filter(|i| i.owner_id == self.account())
+                    .collect(),
             };
             let mut rows = Vec::new();
             for i in insts {

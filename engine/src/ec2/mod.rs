@@ -19,6 +19,7 @@ pub(crate) mod requests;
 pub mod responses;
 pub(crate) mod rules;
 mod settings;
+pub(crate) mod sharing;
 mod snapshots;
 pub(crate) mod tags;
 pub(crate) use instances::KMS_REASON;
@@ -104,10 +105,18 @@ impl Core<'_> {
 
     // ----- lookups -----
 
+    /// The image `id` of `region` if the caller may see it: its own, or one shared with it or
+    /// public (`sharing`); others' images do not exist for it.
     pub(crate) fn image(&self, tx: &Tx<'_>, region: &str, id: &str) -> Result<ImageRec> {
         let id: ImageId = id.parse()?;
         match tx.get::<ImageRec>(id.as_str())? {
-            Some(i) if i.region == region && i.state != ImageState::Deregistered => Ok(i),
+            Some(i)
+                if i.region == region
+                    && i.state != ImageState::Deregistered
+                    && (i.owner_id == self.account() || i.permissions.allows(self.account())) =>
+            {
+                Ok(i)
+            }
             _ => bail!(
                 Code::INVALID_AMI_ID_NOT_FOUND,
                 "The image id '[{id}]' does not exist"
@@ -115,10 +124,17 @@ impl Core<'_> {
         }
     }
 
+    /// The snapshot `id` of `region` if the caller may see it: its own, or one shared with it
+    /// (create-volume permission) or public.
     pub(crate) fn snapshot(&self, tx: &Tx<'_>, region: &str, id: &str) -> Result<SnapshotRec> {
         let id: SnapshotId = id.parse()?;
         match tx.get::<SnapshotRec>(id.as_str())? {
-            Some(s) if s.region == region => Ok(s),
+            Some(s)
+                if s.region == region
+                    && (s.owner_id == self.account() || s.permissions.allows(self.account())) =>
+            {
+                Ok(s)
+            }
             _ => bail!(
                 Code::INVALID_SNAPSHOT_NOT_FOUND,
                 "The snapshot '{id}' does not exist."
@@ -129,7 +145,7 @@ impl Core<'_> {
     pub(crate) fn volume(&self, tx: &Tx<'_>, id: &str) -> Result<VolumeRec> {
         let id: VolumeId = id.parse()?;
         match tx.get::<VolumeRec>(id.as_str())? {
-            Some(v) if v.region == self.region() => Ok(v),
+            Some(v) if v.region == self.region() && v.owner_id == self.account() => Ok(v),
             _ => bail!(
                 Code::INVALID_VOLUME_NOT_FOUND,
                 "The volume '{id}' does not exist."
@@ -140,7 +156,7 @@ impl Core<'_> {
     pub(crate) fn instance(&self, tx: &Tx<'_>, id: &str) -> Result<InstanceRec> {
         let id: InstanceId = id.parse()?;
         match tx.get::<InstanceRec>(id.as_str())? {
-            Some(i) if i.region == self.region() => Ok(i),
+            Some(i) if i.region == self.region() && i.owner_id == self.account() => Ok(i),
             _ => bail!(
                 Code::INVALID_INSTANCE_ID_NOT_FOUND,
                 "The instance ID '{id}' does not exist"
@@ -177,6 +193,32 @@ impl Core<'_> {
         Ok(v)
     }
 
+    /// Snapshot `id` of image `img`'s mapping, for launching it: whoever may launch the image
+    /// may restore its snapshots, shared or not (SEMANTICS.md §16.1 rule 2).
+    pub(crate) fn image_snapshot(
+        &self,
+        tx: &Tx<'_>,
+        img: &ImageRec,
+        id: &str,
+    ) -> Result<SnapshotRec> {
+        let s = match tx.get::<SnapshotRec>(id)? {
+            Some(s) if s.region == img.region => s,
+            _ => bail!(
+                Code::INVALID_SNAPSHOT_NOT_FOUND,
+                "The snapshot '{id}' does not exist."
+            ),
+        };
+        if s.state != SnapshotState::Completed || !s.has_data {
+            bail!(
+                Code::INCORRECT_STATE,
+                "Snapshot '{}' is not 'completed' (it is '{}').",
+                s.id,
+                s.state_str()
+            );
+        }
+        Ok(s)
+    }
+
     /// A completed snapshot usable as a data source.
     pub(crate) fn completed_snapshot(
         &self,
@@ -200,12 +242,15 @@ impl Core<'_> {
 
     /// Encryption by default in the current region.
     pub(crate) fn ebd(&self, tx: &Tx<'_>) -> Result<bool> {
-        Ok(tx.setting(&model::ebd_setting(self.region()))?.as_deref() == Some("true"))
+        Ok(tx
+            .setting(&model::ebd_setting(self.account(), self.region()))?
+            .as_deref()
+            == Some("true"))
     }
 
     /// The region's default EBS key (ModifyEbsDefaultKmsKeyId, else `aws/ebs`).
     pub(crate) fn default_key(&self, tx: &Tx<'_>) -> Result<KeyRecord> {
-        match tx.setting(&model::default_key_setting(self.region()))? {
+        match tx.setting(&model::default_key_setting(self.account(), self.region()))? {
             Some(k) => self.kms.resolve(tx, &self.caller, &k),
             None => self.kms.aws_ebs_key(tx, &self.caller),
         }
@@ -461,6 +506,7 @@ impl Core<'_> {
                     ids: r.import_task_ids,
                     filters: r.filters,
                     owners: None,
+                    users: None,
                     max_results: r.max_results,
                     next_token: r.next_token,
                 };
@@ -562,6 +608,20 @@ impl Core<'_> {
             R::ListAccessKeys(r) => O::ListAccessKeys(self.list_access_keys(r)?),
             R::UpdateAccessKey(r) => O::UpdateAccessKey(self.change_access_key(r, false)?),
             R::DeleteAccessKey(r) => O::DeleteAccessKey(self.change_access_key(r, true)?),
+            R::ModifyImageAttribute(r) => O::ModifyImageAttribute(self.modify_image_attribute(r)?),
+            R::DescribeImageAttribute(r) => {
+                O::DescribeImageAttribute(self.describe_image_attribute(r)?)
+            }
+            R::ResetImageAttribute(r) => O::ResetImageAttribute(self.reset_image_attribute(r)?),
+            R::ModifySnapshotAttribute(r) => {
+                O::ModifySnapshotAttribute(self.modify_snapshot_attribute(r)?)
+            }
+            R::DescribeSnapshotAttribute(r) => {
+                O::DescribeSnapshotAttribute(self.describe_snapshot_attribute(r)?)
+            }
+            R::ResetSnapshotAttribute(r) => {
+                O::ResetSnapshotAttribute(self.reset_snapshot_attribute(r)?)
+            }
             R::Kms(k) => bail!(
                 Code::INVALID_ACTION,
                 "{} is a KMS operation",
@@ -605,7 +665,19 @@ impl Core<'_> {
                     self.volume(tx, &r.volume_id)?;
                 }
                 R::DeleteSnapshot(r) => {
-                    self.snapshot(tx, &region, &r.snapshot_id)?;
+                    self.owned_snapshot(tx, &r.snapshot_id)?;
+                }
+                R::ModifyImageAttribute(r) => {
+                    self.owned_image(tx, &r.image_id)?;
+                }
+                R::DescribeImageAttribute(r) | R::ResetImageAttribute(r) => {
+                    self.owned_image(tx, &r.image_id)?;
+                }
+                R::ModifySnapshotAttribute(r) => {
+                    self.owned_snapshot(tx, &r.snapshot_id)?;
+                }
+                R::DescribeSnapshotAttribute(r) | R::ResetSnapshotAttribute(r) => {
+                    self.owned_snapshot(tx, &r.snapshot_id)?;
                 }
                 R::RegisterImage(r) => snapshots_of(tx, &r.block_device_mappings)?,
                 R::CopyImage(r) => {
@@ -615,7 +687,7 @@ impl Core<'_> {
                     self.instance(tx, &r.instance_id)?;
                 }
                 R::DeregisterImage(r) => {
-                    self.image(tx, &region, &r.image_id)?;
+                    self.owned_image(tx, &r.image_id)?;
                 }
                 R::CreateVolume(r) => {
                     if let Some(id) = &r.snapshot_id {

@@ -61,6 +61,8 @@ pub(crate) struct Attachment {
 pub(crate) struct VolumeRec {
     pub id: String,
     pub region: String,
+    /// The owning account (catalog migration 4 set it on older rows).
+    pub owner_id: String,
     pub az: String,
     pub size_gib: u64,
     pub sector_size: u32,
@@ -182,6 +184,9 @@ pub(crate) struct SnapshotRec {
     /// `encryption` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_key_arn: Option<String>,
+    /// Who else may create volumes from it and copy it (ModifySnapshotAttribute).
+    #[serde(default)]
+    pub permissions: super::sharing::Permissions,
 }
 
 impl Record for SnapshotRec {
@@ -363,6 +368,9 @@ pub(crate) struct ImageRec {
     pub source_region: Option<String>,
     #[serde(default)]
     pub attributes: ImageAttributes,
+    /// Who else may launch it (ModifyImageAttribute `launchPermission`).
+    #[serde(default)]
+    pub permissions: super::sharing::Permissions,
 }
 
 impl Record for ImageRec {
@@ -420,7 +428,7 @@ impl ImageRec {
             name: self.name.clone(),
             state: self.state_str().to_owned(),
             owner_id: self.owner_id.clone(),
-            public: false,
+            public: self.permissions.public,
             creation_date: self.creation_date.clone(),
             image_type: "machine".to_owned(),
             root_device_type: "ebs".to_owned(),
@@ -682,15 +690,15 @@ fn state_reason(r: &Option<(String, String)>) -> Option<out::StateReason> {
     })
 }
 
-/// Settings keys, per region.
-pub(crate) fn ebd_setting(region: &str) -> String {
-    format!("ebs-encryption-by-default/{region}")
+/// Settings keys, per account and region (catalog migration 4 moved older keys here).
+pub(crate) fn ebd_setting(account: &str, region: &str) -> String {
+    format!("ebs-encryption-by-default/{account}/{region}")
 }
 
-pub(crate) fn default_key_setting(region: &str) -> String {
-    format!("ebs-default-kms-key-id/{region}")
+pub(crate) fn default_key_setting(account: &str, region: &str) -> String {
+    format!("ebs-default-kms-key-id/{account}/{region}")
 }
 
-pub(crate) fn client_token_setting(region: &str, op: &str, token: &str) -> String {
-    format!("client-token/{region}/{op}/{token}")
+pub(crate) fn client_token_setting(account: &str, region: &str, op: &str, token: &str) -> String {
+    format!("client-token/{account}/{region}/{op}/{token}")
 }

@@ -97,6 +97,9 @@ pub struct Describe {
     pub filters: Vec<Filter>,
     #[serde(alias = "Owners", alias = "OwnerIds")]
     pub owners: Option<Vec<String>>,
+    /// DescribeImages `ExecutableUsers`, DescribeSnapshots `RestorableByUserIds`.
+    #[serde(alias = "ExecutableUsers", alias = "RestorableByUserIds")]
+    pub users: Option<Vec<String>>,
     /// Page size (5–1000); not with explicit ids.
     pub max_results: Option<i64>,
     /// Where the previous page ended.

@@ -736,6 +736,51 @@ shape! {
     pub struct Empty {}
 }
 
+// ----- sharing -----
+
+shape! {
+    /// One entry of `LaunchPermissions` / `CreateVolumePermissions`: an account or `Group: all`.
+    pub struct Permission {
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub group: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub user_id: Option<String>,
+    }
+}
+
+shape! {
+    /// An `AttributeValue`.
+    pub struct AttributeValue {
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub value: Option<String>,
+    }
+}
+
+shape! {
+    /// DescribeImageAttribute's answer (`ImageAttribute`): the image id and the one attribute
+    /// asked for.
+    pub struct ImageAttribute {
+        pub image_id: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub launch_permissions: Option<Vec<Permission>>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub description: Option<AttributeValue>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub block_device_mappings: Option<Vec<BlockDeviceMapping>>,
+    }
+}
+
+shape! {
+    /// DescribeSnapshotAttribute's answer.
+    pub struct DescribeSnapshotAttributeResult {
+        pub snapshot_id: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub create_volume_permissions: Option<Vec<Permission>>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub product_codes: Option<Vec<serde_json::Value>>,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ impl Core<'_> {
         _: rq::Empty,
         on: bool,
     ) -> Result<EbsEncryptionByDefaultResult> {
-        let key = ebd_setting(self.region());
+        let key = ebd_setting(self.account(), self.region());
         self.cat
             .write(|tx| tx.set_setting(&key, if on { "true" } else { "false" }))?;
         Ok(EbsEncryptionByDefaultResult {
@@ -31,7 +31,7 @@ impl Core<'_> {
 
     /// `alias/aws/ebs` until ModifyEbsDefaultKmsKeyId is called (§4 rule 6), then what was set.
     pub(super) fn get_default_key(&mut self, _: rq::Empty) -> Result<EbsDefaultKmsKeyIdResult> {
-        let key = default_key_setting(self.region());
+        let key = default_key_setting(self.account(), self.region());
         let set = self.cat.read(|tx| tx.setting(&key))?;
         Ok(EbsDefaultKmsKeyIdResult {
             kms_key_id: set.unwrap_or_else(|| "alias/aws/ebs".into()),
@@ -44,7 +44,7 @@ impl Core<'_> {
         &mut self,
         r: rq::KmsKeyIdOnly,
     ) -> Result<EbsDefaultKmsKeyIdResult> {
-        let key = default_key_setting(self.region());
+        let key = default_key_setting(self.account(), self.region());
         let stored = self.cat.write(|tx| {
             let v = match self.kms.resolve(tx, &self.caller, &r.kms_key_id) {
                 Ok(k) => k.arn,
@@ -57,7 +57,7 @@ impl Core<'_> {
     }
 
     pub(super) fn reset_default_key(&mut self, _: rq::Empty) -> Result<EbsDefaultKmsKeyIdResult> {
-        let key = default_key_setting(self.region());
+        let key = default_key_setting(self.account(), self.region());
         let arn = self.cat.write(|tx| {
             let arn = self.kms.aws_ebs_key(tx, &self.caller)?.arn;
             tx.set_setting(&key, &arn)?;

@@ -5,6 +5,7 @@ use super::model::{ImageRec, ImageState, SnapshotRec, SnapshotState};
 use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, encryption_outcome, matches_filters, Source};
+use super::sharing;
 use super::tags;
 use super::{is_key_problem, Core, GIB};
 use crate::clock::now_iso;
@@ -42,6 +43,8 @@ impl Core<'_> {
     pub(super) fn describe_snapshots(&mut self, r: rq::Describe) -> Result<Vec<out::Snapshot>> {
         let region = self.region().to_owned();
         let account = self.account().to_owned();
+        sharing::check_principals(r.owners.as_deref(), "OwnerIds", &["self", "amazon"])?;
+        sharing::check_principals(r.users.as_deref(), "RestorableByUserIds", &["self", "all"])?;
         let (snaps, jobs, mut tags) = self.cat.read(|tx| {
             let all = match &r.ids {
                 Some(ids) => ids
@@ -59,10 +62,14 @@ impl Core<'_> {
         })?;
         let mut shown = Vec::new();
         for s in snaps {
-            if let Some(owners) = &r.owners {
-                if !owners.iter().any(|o| o == "self" || *o == account) {
-                    continue;
-                }
+            if !sharing::shown(
+                &s.owner_id,
+                &s.permissions,
+                &account,
+                r.owners.as_deref(),
+                r.users.as_deref(),
+            ) {
+                continue;
             }
             let mut v = s.view();
             v.tags = tags.remove(&s.id).unwrap_or_default();
@@ -127,7 +134,7 @@ impl Core<'_> {
         let source = match &src.encryption {
             Some(e) => Source::Encrypted {
                 key_arn: e.key_arn(),
-                reusable: same_region,
+                reusable: same_region && src.owner_id == self.account(),
             },
             None => Source::Plain,
         };
@@ -140,6 +147,7 @@ impl Core<'_> {
             )
         });
         let mut rec = SnapshotRec {
+            permissions: Default::default(),
             id: new_id.to_string(),
             region: self.region().to_owned(),
             volume_id: "vol-ffffffff".into(),
@@ -294,6 +302,7 @@ impl Core<'_> {
         description: Option<String>,
     ) -> SnapshotRec {
         SnapshotRec {
+            permissions: Default::default(),
             id: new_id.to_owned(),
             region: vol.region.clone(),
             volume_id: vol.id.clone(),
@@ -334,6 +343,7 @@ impl Core<'_> {
             p,
         )?;
         let rec = SnapshotRec {
+            permissions: Default::default(),
             id: new_id.to_owned(),
             region: vol.region.clone(),
             volume_id: vol.id.clone(),
@@ -354,7 +364,7 @@ impl Core<'_> {
     pub(super) fn delete_snapshot(&mut self, r: rq::SnapshotIdOnly) -> Result<out::Empty> {
         let region = self.region().to_owned();
         self.cat.write(|tx| {
-            let s = self.snapshot(tx, &region, &r.snapshot_id)?;
+            let s = self.owned_snapshot(tx, &r.snapshot_id)?;
             if let Some(img) = image_using(tx, &region, &s.id)? {
                 bail!(
                     Code::INVALID_SNAPSHOT_IN_USE,

@@ -76,7 +76,7 @@ impl Core<'_> {
         let source = match snap.as_ref().and_then(|s| s.encryption.as_ref()) {
             Some(e) => Source::Encrypted {
                 key_arn: e.key_arn(),
-                reusable: true,
+                reusable: snap.as_ref().is_some_and(|s| s.owner_id == self.account()),
             },
             None => Source::Plain,
         };
@@ -86,6 +86,7 @@ impl Core<'_> {
         let mut rec = VolumeRec {
             id: vol_id.to_string(),
             region: region.clone(),
+            owner_id: self.account().to_owned(),
             az,
             size_gib: size,
             sector_size,
@@ -367,7 +368,11 @@ impl Core<'_> {
                     .iter()
                     .map(|id| self.volume(tx, id))
                     .collect::<Result<Vec<_>>>()?,
-                None => tx.list::<VolumeRec>(&region)?,
+                None => tx
+                    .list::<VolumeRec>(&region)?
+                    .into_iter()
+                    .filter(|v| v.owner_id == self.account())
+                    .collect(),
             };
             Ok((vols, super::tags::in_region(tx, &region)?))
         })?;
