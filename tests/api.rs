@@ -180,6 +180,11 @@ fn describes_and_kms_lists_paginate() {
 }
 
 #[test]
+fn the_permission_matrix_through_boto3() {
+    check("permissions");
+}
+
+#[test]
 fn the_aws_cli_works_unchanged() {
     check("aws_cli");
 }

@@ -16,5 +16,6 @@ mod export_paths;
 mod failpoints;
 mod fuse;
 mod home_guard;
+mod permissions;
 mod scenarios;
 mod soak;

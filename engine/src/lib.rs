@@ -22,6 +22,7 @@ mod kms;
 mod mount;
 pub mod mountctl;
 mod paths;
+mod policy;
 mod progress;
 mod rekey;
 mod request;

@@ -14,6 +14,7 @@ pub use crate::ec2::direct::{
 use crate::ec2::requests as rq;
 use crate::ec2::responses as out;
 use crate::error::{Code, Error, Result};
+use crate::iam::users as iu;
 pub use crate::iam::{AccessKeyRef, UserNameOnly};
 use crate::kms::requests as kq;
 pub use crate::kms::responses::KmsResponse;
@@ -157,6 +158,15 @@ requests! {
     ListAccessKeys(UserNameOnly) -> out::ListAccessKeysResult, read true;
     UpdateAccessKey(AccessKeyRef) -> out::Empty;
     DeleteAccessKey(AccessKeyRef) -> out::Empty;
+    CreateUser(iu::CreateUser) -> iu::UserResult;
+    GetUser(UserNameOnly) -> iu::UserResult, read true;
+    ListUsers(iu::ListUsers) -> iu::ListUsersResult, read true;
+    DeleteUser(iu::UserName) -> out::Empty;
+    PutUserPolicy(iu::PutUserPolicy) -> out::Empty;
+    GetUserPolicy(iu::UserPolicyRef) -> iu::GetUserPolicyResult, read true;
+    ListUserPolicies(iu::ListUserPolicies) -> iu::ListUserPoliciesResult, read true;
+    DeleteUserPolicy(iu::UserPolicyRef) -> out::Empty;
+    GetCallerIdentity(iu::GetCallerIdentity) -> iu::CallerIdentity, read true;
 }
 
 /// The operations whose AWS input shape has the `DryRun` member (botocore's `ec2` model; a
@@ -316,6 +326,9 @@ kms_actions! {
     GenerateDataKeyWithoutPlaintext read true,
     Encrypt read true,
     Decrypt read true,
+    GetKeyPolicy read true,
+    PutKeyPolicy,
+    ListKeyPolicies read true,
 }
 
 impl KmsRequest {

@@ -43,6 +43,8 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE access_keys (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);",
     // 3: jobs, the data work of admitted operations.
     "CREATE TABLE jobs (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);",
+    // 4: IAM users and their inline policies (global, region '').
+    "CREATE TABLE iam_users (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);",
 ];
 
 /// An open catalog: a pool of connections to one database file, so that threads of one process

@@ -36,6 +36,12 @@ pub struct CreateKey {
     /// `AWS_KMS` (the default) or `EXTERNAL`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The key policy (1–32768 characters); AWS's default key policy when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Skips the check that the policy lets the caller put the key policy later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bypass_policy_lockout_safety_check: Option<bool>,
 }
 
 /// `DescribeKey`.
@@ -322,6 +328,14 @@ fn wrong_type(name: &str, what: &str) -> Error {
 }
 
 impl<'a> Req<'a> {
+    fn opt_bool(&self, name: &str) -> Result<Option<bool>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(wrong_type(name, "a boolean")),
+        }
+    }
+
     fn parse(req: &'a Value, allowed: &[&str]) -> Result<Req<'a>> {
         let fields = match req {
             Value::Null => None,
@@ -747,7 +761,17 @@ impl TryFrom<Value> for CreateKey {
     type Error = Error;
 
     fn try_from(v: Value) -> Result<CreateKey> {
-        let r = Req::parse(&v, &["Description", "KeyUsage", "KeySpec", "Origin"])?;
+        let r = Req::parse(
+            &v,
+            &[
+                "Description",
+                "KeyUsage",
+                "KeySpec",
+                "Origin",
+                "Policy",
+                "BypassPolicyLockoutSafetyCheck",
+            ],
+        )?;
         let description = r.opt_str_len("Description", 0, 8192)?;
         let key_usage = r.opt_str("KeyUsage")?;
         check_key_usage(key_usage)?;
@@ -755,11 +779,15 @@ impl TryFrom<Value> for CreateKey {
         check_key_spec(key_spec)?;
         let o = r.opt_str("Origin")?;
         origin(o)?;
+        let policy = r.opt_str_len("Policy", 1, 32768)?;
+        let bypass = r.opt_bool("BypassPolicyLockoutSafetyCheck")?;
         Ok(CreateKey {
             description: description.map(str::to_owned),
             key_usage: key_usage.map(str::to_owned),
             key_spec: key_spec.map(str::to_owned),
             origin: o.map(str::to_owned),
+            policy: policy.map(str::to_owned),
+            bypass_policy_lockout_safety_check: bypass,
         })
     }
 }
@@ -1068,6 +1096,113 @@ impl TryFrom<Value> for Decrypt {
     }
 }
 
+// ----- key policies -----
+
+/// `GetKeyPolicy`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct GetKeyPolicy {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// Only `default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+}
+
+/// `PutKeyPolicy`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct PutKeyPolicy {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// The new key policy (1–32768 characters).
+    pub policy: String,
+    /// Only `default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+    /// Skips the check that the policy lets the caller put the key policy later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+}
+
+/// `ListKeyPolicies`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct ListKeyPolicies {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// Page size, 1–1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// The previous page's `NextMarker`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// `PolicyName`: 1–128 of `[\w]+`.
+fn policy_name(r: &Req<'_>) -> Result<Option<String>> {
+    let Some(name) = r.opt_str_len("PolicyName", 1, 128)? else {
+        return Ok(None);
+    };
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(violation(
+            "PolicyName",
+            name,
+            "satisfy regular expression pattern: [\\w]+",
+        ));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+impl TryFrom<Value> for GetKeyPolicy {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<GetKeyPolicy> {
+        let r = Req::parse(&v, &["KeyId", "PolicyName"])?;
+        Ok(GetKeyPolicy {
+            key_id: r.key_id("KeyId")?,
+            policy_name: policy_name(&r)?,
+        })
+    }
+}
+
+impl TryFrom<Value> for PutKeyPolicy {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<PutKeyPolicy> {
+        let r = Req::parse(
+            &v,
+            &[
+                "KeyId",
+                "Policy",
+                "PolicyName",
+                "BypassPolicyLockoutSafetyCheck",
+            ],
+        )?;
+        Ok(PutKeyPolicy {
+            key_id: r.key_id("KeyId")?,
+            policy: r.str_len("Policy", 1, 32768)?,
+            policy_name: policy_name(&r)?,
+            bypass_policy_lockout_safety_check: r.opt_bool("BypassPolicyLockoutSafetyCheck")?,
+        })
+    }
+}
+
+impl TryFrom<Value> for ListKeyPolicies {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<ListKeyPolicies> {
+        let r = Req::parse(&v, &["KeyId", "Limit", "Marker"])?;
+        let key_id = r.key_id("KeyId")?;
+        let (limit, marker) = r.paging(1000)?;
+        Ok(ListKeyPolicies {
+            key_id,
+            limit,
+            marker,
+        })
+    }
+}
+
 /// A request as checked by its parser: a value built in code rather than parsed goes through
 /// the same checks, with the same messages, by way of its wire form.
 ///
@@ -1104,6 +1239,7 @@ mod tests {
             "GenerateDataKeyWithoutPlaintext" => json!({"KeyId": KEY, "KeySpec": "AES_256"}),
             "Encrypt" => json!({"KeyId": KEY, "Plaintext": blob}),
             "Decrypt" => json!({"CiphertextBlob": blob}),
+            "PutKeyPolicy" => json!({"KeyId": KEY, "Policy": "{}"}),
             _ => json!({"KeyId": KEY}),
         }
     }
@@ -1125,7 +1261,7 @@ mod tests {
 
     #[test]
     fn every_operation_parses_to_its_variant() {
-        assert_eq!(KMS_OPERATIONS.len(), 17);
+        assert_eq!(KMS_OPERATIONS.len(), 20);
         for op in KMS_OPERATIONS {
             let r = Request::parse(op, valid_body(op)).unwrap();
             let Request::Kms(k) = &r else {

@@ -323,6 +323,9 @@ kms_responses! {
     GenerateDataKeyWithoutPlaintext(GenerateDataKeyWithoutPlaintextResponse),
     Encrypt(EncryptResponse),
     Decrypt(DecryptResponse),
+    GetKeyPolicy(super::key_policy::GetKeyPolicyResponse),
+    PutKeyPolicy(Empty),
+    ListKeyPolicies(super::key_policy::ListKeyPoliciesResponse),
 }
 
 #[cfg(test)]
@@ -534,6 +537,15 @@ mod tests {
                 plaintext: Plaintext::new(base64::encode(b"hello")),
                 key_id: ARN.into(),
                 encryption_algorithm: "SYMMETRIC_DEFAULT".into(),
+            }),
+            R::GetKeyPolicy(super::super::key_policy::GetKeyPolicyResponse {
+                policy: "{}".into(),
+                policy_name: "default".into(),
+            }),
+            R::PutKeyPolicy(Empty {}),
+            R::ListKeyPolicies(super::super::key_policy::ListKeyPoliciesResponse {
+                policy_names: vec!["default".into()],
+                truncated: false,
             }),
         ]
     }
