@@ -190,6 +190,11 @@ fn import_snapshot_runs_as_a_task_that_boto3_waits_for() {
 }
 
 #[test]
+fn the_permission_matrix_through_boto3() {
+    check("permissions");
+}
+
+#[test]
 fn the_aws_cli_works_unchanged() {
     check("aws_cli");
 }

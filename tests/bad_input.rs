@@ -323,7 +323,18 @@ fn a_corrupt_snapshot_header_is_detected_on_use() {
 fn unusable_keys_and_principals_without_grants() {
     let w = world();
     let h = &w.h;
-    // A principal without a grant on K1.
+    // A principal whose identity policy allows EC2, without a grant or a KMS permission on K1.
+    h.ok(&["iam", "create-user", "--user-name", "bob"]);
+    h.ok(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "bob",
+        "--policy-name",
+        "ec2",
+        "--policy-document",
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:*","Resource":"*"}}"#,
+    ]);
     let as_bob = |args: &[&str]| -> std::process::Output {
         let mut c = h.command(args);
         c.env("BLOCKSEAL_PROFILE", "bob");

@@ -20,6 +20,7 @@ mod home_guard;
 mod launch_params;
 mod import_tasks;
 mod kms_datakeys;
+mod permissions;
 mod scenarios;
 mod sharing;
 mod soak;

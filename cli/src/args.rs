@@ -206,12 +206,15 @@ pub enum Group {
     /// Serve the AWS API (EC2, KMS, EBS direct, STS) for the aws CLI, boto3 and SDKs
     #[command(long_about = SERVE_ABOUT, after_help = EX_SERVE)]
     Serve(ServeArgs),
-    /// API access keys of the home's users (like `aws iam`)
+    /// Users, their policies and API access keys (like `aws iam`)
     #[command(subcommand, arg_required_else_help = true)]
     Iam(IamCommand),
     /// The accounts of the home: make one, list them (act as one with --profile ACCOUNT:USER)
     #[command(subcommand, arg_required_else_help = true, long_about = ACCOUNT_ABOUT)]
     Account(AccountCommand),
+    /// Who the profile is (like `aws sts`)
+    #[command(subcommand, arg_required_else_help = true)]
+    Sts(StsCommand),
     /// Measure XTS, re-key and FUSE throughput on this machine (throw-away homes)
     #[command(long_about = crate::bench::ABOUT, after_help = crate::bench::EXAMPLES)]
     Bench(crate::bench::BenchArgs),
@@ -326,6 +329,85 @@ pub enum IamCommand {
     UpdateAccessKey(IamKeyStatus),
     /// Delete an access key
     DeleteAccessKey(IamKey),
+    /// Create a user (a profile name the CLI can act as)
+    #[command(after_help = "Example:\n  blockseal iam create-user --user-name bob")]
+    CreateUser(IamCreateUser),
+    /// Show a user (default: the acting profile)
+    GetUser(IamUser),
+    /// List the account's users
+    ListUsers(IamListUsers),
+    /// Delete a user that has no access keys and no policies left
+    DeleteUser(IamUserName),
+    /// Add or replace an inline identity policy of a user
+    #[command(
+        after_help = "Example:\n  blockseal iam put-user-policy --user-name bob --policy-name read \\\n    --policy-document '{\"Version\":\"2012-10-17\",\"Statement\":{\"Effect\":\"Allow\",\"Action\":\"ec2:Describe*\",\"Resource\":\"*\"}}'"
+    )]
+    PutUserPolicy(IamPutUserPolicy),
+    /// Show an inline policy of a user
+    GetUserPolicy(IamUserPolicy),
+    /// List a user's inline policy names
+    ListUserPolicies(IamUserName),
+    /// Delete an inline policy of a user
+    DeleteUserPolicy(IamUserPolicy),
+}
+
+/// `blockseal sts …`
+#[derive(Subcommand, Debug, Clone)]
+pub enum StsCommand {
+    /// The acting profile's user id, account and ARN
+    GetCallerIdentity,
+}
+
+/// `create-user` flags.
+#[derive(Args, Clone, Debug)]
+pub struct IamCreateUser {
+    /// The new user's name
+    #[arg(long, value_parser = params::parse_string)]
+    pub user_name: String,
+    /// The user's path (default /)
+    #[arg(long, value_parser = params::parse_string)]
+    pub path: Option<String>,
+}
+
+/// `list-users` flags.
+#[derive(Args, Clone, Debug)]
+pub struct IamListUsers {
+    /// Only users whose path starts so
+    #[arg(long, value_parser = params::parse_string)]
+    pub path_prefix: Option<String>,
+}
+
+/// A required `--user-name`.
+#[derive(Args, Clone, Debug)]
+pub struct IamUserName {
+    /// The user
+    #[arg(long, value_parser = params::parse_string)]
+    pub user_name: String,
+}
+
+/// `--user-name` and `--policy-name`.
+#[derive(Args, Clone, Debug)]
+pub struct IamUserPolicy {
+    /// The user
+    #[arg(long, value_parser = params::parse_string)]
+    pub user_name: String,
+    /// The policy's name
+    #[arg(long, value_parser = params::parse_string)]
+    pub policy_name: String,
+}
+
+/// `put-user-policy` flags.
+#[derive(Args, Clone, Debug)]
+pub struct IamPutUserPolicy {
+    /// The user
+    #[arg(long, value_parser = params::parse_string)]
+    pub user_name: String,
+    /// The policy's name
+    #[arg(long, value_parser = params::parse_string)]
+    pub policy_name: String,
+    /// The policy document: JSON, inline or file://PATH
+    #[arg(long, value_parser = params::parse_string)]
+    pub policy_document: String,
 }
 
 /// `--user-name`.
@@ -1532,6 +1614,19 @@ pub enum KmsCommand {
     /// List a key's rotations, oldest first
     #[command(after_help = "Example:\n  blockseal kms list-key-rotations --key-id KEY_ID")]
     ListKeyRotations(ListKeyRotations),
+    /// Show a key's key policy (its only one, named default)
+    #[command(
+        after_help = "Example:\n  blockseal kms get-key-policy --key-id KEY_ID --query Policy --output text"
+    )]
+    GetKeyPolicy(GetKeyPolicy),
+    /// Replace a key's key policy (it must still let you put the key policy)
+    #[command(
+        after_help = "Example:\n  blockseal kms put-key-policy --key-id KEY_ID --policy file://key-policy.json"
+    )]
+    PutKeyPolicy(PutKeyPolicy),
+    /// List a key's key policy names (always default)
+    #[command(after_help = "Example:\n  blockseal kms list-key-policies --key-id KEY_ID")]
+    ListKeyPolicies(KeyIdArg),
 }
 
 const KMS_TAGS_HELP: &str = "Tags: TagKey=Purpose,TagValue=Test (several, space-separated) or JSON";
@@ -1564,11 +1659,40 @@ pub struct UntagResource {
     pub tag_keys: Vec<Values>,
 }
 
+/// `--key-id` and `--policy-name`.
+#[derive(Args, Debug)]
+pub struct GetKeyPolicy {
+    /// Key id or key ARN
+    #[arg(long, value_parser = params::parse_string)]
+    pub key_id: String,
+    /// default (the only name)
+    #[arg(long, value_parser = params::parse_string)]
+    pub policy_name: Option<String>,
+}
+
+/// `put-key-policy` flags.
+#[derive(Args, Debug)]
+pub struct PutKeyPolicy {
+    /// Key id or key ARN
+    #[arg(long, value_parser = params::parse_string)]
+    pub key_id: String,
+    /// The key policy: JSON, inline or file://PATH
+    #[arg(long, value_parser = params::parse_string)]
+    pub policy: String,
+    /// default (the only name)
+    #[arg(long, value_parser = params::parse_string)]
+    pub policy_name: Option<String>,
+    /// Skip the check that the policy still lets you put the key policy
+    #[arg(long)]
+    pub bypass_policy_lockout_safety_check: bool,
+}
+
 /// Create a customer managed KMS key
 ///
 /// New keys are symmetric (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT) and Enabled; --origin EXTERNAL
-/// creates a key waiting for imported material (PendingImport). The creator may use the key;
-/// others need a grant (create-grant).
+/// creates a key waiting for imported material (PendingImport). Without --policy the key gets
+/// AWS's default key policy: the account's identity policies decide who may use it; grants
+/// (create-grant) add more.
 #[derive(Args, Debug)]
 pub struct CreateKey {
     /// A description
@@ -1585,6 +1709,13 @@ pub struct CreateKey {
     pub origin: Option<String>,
     #[arg(long, num_args = 1.., action = clap::ArgAction::Set, value_name = "TAG", help = KMS_TAGS_HELP, value_parser = params::parse_kms_tags)]
     pub tags: Vec<Values>,
+    /// The key policy: JSON, inline or file://PATH (default: the account may use the key as
+    /// its identity policies allow)
+    #[arg(long, value_parser = params::parse_string)]
+    pub policy: Option<String>,
+    /// Skip the check that the policy lets you put the key policy later
+    #[arg(long)]
+    pub bypass_policy_lockout_safety_check: bool,
 }
 
 const EX_CREATE_KEY: &str = "\

@@ -19,8 +19,33 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
                 .opt("KeySpec", a.key_spec.clone())
                 .opt("Origin", a.origin.clone())
                 .opt("Tags", flatten(&a.tags))
+                .opt("Policy", a.policy.clone())
+                .opt(
+                    "BypassPolicyLockoutSafetyCheck",
+                    a.bypass_policy_lockout_safety_check.then_some(true),
+                )
                 .build(),
         ),
+        C::GetKeyPolicy(a) => (
+            "GetKeyPolicy",
+            Req::new()
+                .set("KeyId", a.key_id.clone())
+                .opt("PolicyName", a.policy_name.clone())
+                .build(),
+        ),
+        C::PutKeyPolicy(a) => (
+            "PutKeyPolicy",
+            Req::new()
+                .set("KeyId", a.key_id.clone())
+                .set("Policy", a.policy.clone())
+                .opt("PolicyName", a.policy_name.clone())
+                .opt(
+                    "BypassPolicyLockoutSafetyCheck",
+                    a.bypass_policy_lockout_safety_check.then_some(true),
+                )
+                .build(),
+        ),
+        C::ListKeyPolicies(a) => ("ListKeyPolicies", key(&a.key_id)),
         C::DescribeKey(a) => ("DescribeKey", key(&a.key_id)),
         C::ListKeys => ("ListKeys", Req::new().build()),
         C::CreateAlias(a) => (

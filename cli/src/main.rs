@@ -15,6 +15,7 @@ mod bench_api;
 mod coverage;
 mod demo;
 mod ec2;
+mod iam;
 mod interrupt;
 mod kms;
 mod mount;
@@ -32,7 +33,6 @@ mod wait;
 
 use args::{Cli, Ec2Command, Group};
 use blockseal_engine::{Options, Session};
-use serde_json::Value;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -58,7 +58,10 @@ fn main() -> ExitCode {
         }
     };
     let cli = &parsed.cli;
-    if !matches!(cli.group, Group::Ec2(_) | Group::Kms(_) | Group::Iam(_)) {
+    if !matches!(
+        cli.group,
+        Group::Ec2(_) | Group::Kms(_) | Group::Iam(_) | Group::Sts(_)
+    ) {
         if let Some(refused) = run::refuse_operation_flags(cli) {
             return refused;
         }
@@ -99,7 +102,11 @@ fn main() -> ExitCode {
             }
         },
         Group::Iam(cmd) => {
-            let (op, req) = iam_request(cmd);
+            let (op, req) = iam::request(cmd);
+            run::operation(&parsed, op, req)
+        }
+        Group::Sts(cmd) => {
+            let (op, req) = iam::sts_request(cmd);
             run::operation(&parsed, op, req)
         }
         Group::Doctor(a) => run_doctor(cli, a),
@@ -119,37 +126,6 @@ pub(crate) fn options(cli: &Cli) -> Options {
         home: cli.home.clone().unwrap_or_else(Options::default_home),
         region: cli.region.clone(),
         profile: cli.profile.clone(),
-    }
-}
-
-/// The IAM operation and request of a `blockseal iam` command.
-fn iam_request(cmd: &args::IamCommand) -> (&'static str, Value) {
-    use args::IamCommand as C;
-    use request::Req;
-    match cmd {
-        C::CreateAccessKey(u) => (
-            "CreateAccessKey",
-            Req::new().opt("UserName", u.user_name.clone()).build(),
-        ),
-        C::ListAccessKeys(u) => (
-            "ListAccessKeys",
-            Req::new().opt("UserName", u.user_name.clone()).build(),
-        ),
-        C::UpdateAccessKey(k) => (
-            "UpdateAccessKey",
-            Req::new()
-                .set("AccessKeyId", k.access_key_id.clone())
-                .set("Status", k.status.clone())
-                .opt("UserName", k.user_name.clone())
-                .build(),
-        ),
-        C::DeleteAccessKey(k) => (
-            "DeleteAccessKey",
-            Req::new()
-                .set("AccessKeyId", k.access_key_id.clone())
-                .opt("UserName", k.user_name.clone())
-                .build(),
-        ),
     }
 }
 

@@ -283,7 +283,7 @@ pub fn operation(parsed: &Parsed, op: &str, req: Value) -> ExitCode {
             }
         },
         None => match call(req) {
-            Ok(resp) => vec![resp],
+            Ok(resp) => vec![crate::iam::shown(op, resp)],
             Err(e) => {
                 eprint!("{}", crate::aws_error(op, &e));
                 return ExitCode::from(EXIT_SERVICE);

@@ -113,10 +113,6 @@ impl Context {
     pub fn request_id(&self) -> &str {
         &self.request_id
     }
-
-    pub(crate) fn caller(&self) -> Caller {
-        Caller::new(&self.region, &self.account, &self.principal)
-    }
 }
 
 /// `InvalidParameterValue` unless `region` and `principal` are well-formed names.
@@ -260,17 +256,24 @@ impl Engine {
         &self.quarantined
     }
 
-    /// The state one call works in.
-    pub(crate) fn core(&self, ctx: &Context) -> Core<'_> {
-        Core {
+    /// The state one call works in, with the caller's identity and policies read from the
+    /// catalog.
+    ///
+    /// # Errors
+    /// `InvalidClientTokenId` for a principal that is no user of the account; catalog errors.
+    pub(crate) fn core(&self, ctx: &Context) -> Result<Core<'_>> {
+        let identity = self
+            .cat
+            .read(|tx| crate::iam::users::load_identity(tx, &ctx.account, &ctx.principal))?;
+        Ok(Core {
             home: &self.home,
-            caller: ctx.caller(),
+            caller: Caller::with_identity(&ctx.region, identity),
             cat: &self.cat,
             kms: &self.kms,
             store: &self.store,
             wait: ctx.wait,
             queued: std::sync::Mutex::new(Vec::new()),
-        }
+        })
     }
 
     /// The home folder.
@@ -339,7 +342,10 @@ impl Engine {
                 );
             }
         }
-        let mut core = self.core(ctx);
+        let mut core = self.core(ctx)?;
+        // Authorization, before anything runs (docs/DECISIONS.md, "Who may do what"); KMS
+        // operations on a key are decided with the key's policy and grants, in the KMS.
+        crate::iam::authz::authorize(&core.caller, &request)?;
         match request {
             Request::Kms(k) => {
                 let (kms, caller) = (core.kms, &core.caller);

@@ -129,6 +129,13 @@ codes! {
     LIMIT_EXCEEDED = "LimitExceeded" => InvalidState,
     ACCESS_DENIED = "AccessDenied" => AccessDenied,
     VALIDATION_ERROR = "ValidationError" => InvalidArgument,
+    // Identity and policies
+    ENTITY_ALREADY_EXISTS = "EntityAlreadyExists" => AlreadyExists,
+    DELETE_CONFLICT = "DeleteConflict" => InvalidState,
+    MALFORMED_POLICY_DOCUMENT = "MalformedPolicyDocument" => InvalidArgument,
+    MALFORMED_POLICY_DOCUMENT_EXCEPTION = "MalformedPolicyDocumentException" => InvalidArgument,
+    UNMODIFIABLE_ENTITY = "UnmodifiableEntity" => InvalidState,
+    INVALID_CLIENT_TOKEN_ID = "InvalidClientTokenId" => AccessDenied,
 }
 
 impl Code {

@@ -506,7 +506,7 @@ impl Engine {
         })?;
         let Some(job) = job else { return Ok(false) };
         let ctx = Context::new(&job.account, &job.region, &job.principal)?;
-        let core = self.core(&ctx);
+        let core = self.core(&ctx)?;
         let progress = JobProgress {
             core: &core,
             job_id: job.id.clone(),

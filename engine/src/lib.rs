@@ -24,6 +24,7 @@ mod kms;
 mod mount;
 pub mod mountctl;
 mod paths;
+mod policy;
 mod progress;
 mod rekey;
 mod request;

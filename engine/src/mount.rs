@@ -42,7 +42,7 @@ impl Engine {
         ctx: &Context,
         instance_id: &str,
     ) -> Result<Vec<MountedVolume>> {
-        let core = self.core(ctx);
+        let core = self.core(ctx)?;
         let vols = core.cat.read(|tx| {
             let inst = core.instance(tx, instance_id)?;
             if inst.state != InstanceState::Running {
@@ -69,7 +69,7 @@ impl Engine {
         instance_id: &str,
         volume_id: &str,
     ) -> Result<MountedVolume> {
-        let core = self.core(ctx);
+        let core = self.core(ctx)?;
         let v = core.cat.read(|tx| core.volume(tx, volume_id))?;
         if v.attachment
             .as_ref()

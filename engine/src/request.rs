@@ -18,6 +18,7 @@ pub use crate::ec2::sharing::{
     PermissionItem, PermissionModifications, SnapshotAttributeRequest,
 };
 use crate::error::{Code, Error, Result};
+use crate::iam::users as iu;
 pub use crate::iam::{AccessKeyRef, UserNameOnly};
 use crate::kms::requests as kq;
 pub use crate::kms::responses::KmsResponse;
@@ -172,6 +173,15 @@ requests! {
     ModifySnapshotAttribute(ModifySnapshotAttribute) -> out::Empty;
     DescribeSnapshotAttribute(SnapshotAttributeRequest) -> out::DescribeSnapshotAttributeResult, read true;
     ResetSnapshotAttribute(SnapshotAttributeRequest) -> out::Empty;
+    CreateUser(iu::CreateUser) -> iu::UserResult;
+    GetUser(UserNameOnly) -> iu::UserResult, read true;
+    ListUsers(iu::ListUsers) -> iu::ListUsersResult, read true;
+    DeleteUser(iu::UserName) -> out::Empty;
+    PutUserPolicy(iu::PutUserPolicy) -> out::Empty;
+    GetUserPolicy(iu::UserPolicyRef) -> iu::GetUserPolicyResult, read true;
+    ListUserPolicies(iu::ListUserPolicies) -> iu::ListUserPoliciesResult, read true;
+    DeleteUserPolicy(iu::UserPolicyRef) -> out::Empty;
+    GetCallerIdentity(iu::GetCallerIdentity) -> iu::CallerIdentity, read true;
 }
 
 /// The operations whose AWS input shape has the `DryRun` member (botocore's `ec2` model; a
@@ -355,6 +365,9 @@ kms_actions! {
     GetKeyRotationStatus read true,
     RotateKeyOnDemand,
     ListKeyRotations read true,
+    GetKeyPolicy read true,
+    PutKeyPolicy,
+    ListKeyPolicies read true,
 }
 
 impl KmsRequest {

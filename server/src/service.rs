@@ -265,12 +265,9 @@ impl Endpoint {
                 Ok(Response::new(200, "text/xml", body))
             }
             Service::Sts => {
-                // GetCallerIdentity is the only STS operation on the model.
-                let out = j!({
-                    "UserId": user_id(ctx),
-                    "Account": ctx.account(),
-                    "Arn": ctx.principal_arn(),
-                });
+                // GetCallerIdentity, the only STS operation on the model, answered by the engine
+                // for the signing user.
+                let out = self.call(service, ctx, &op, input)?;
                 let body = xml::encode(model, &op, &out, request_id).map_err(output_failure)?;
                 Ok(Response::new(200, "text/xml", body))
             }
@@ -313,20 +310,6 @@ impl Endpoint {
         // The codecs are driven by the service model, over the answer's JSON form.
         Ok(serde_json::to_value(&out).expect("responses serialize"))
     }
-}
-
-/// An IAM-style unique id for the caller (`AIDA` and 17 characters), stable per user.
-fn user_id(ctx: &Context) -> String {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(ctx.principal_arn().as_bytes());
-    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut s = String::from("AIDA");
-    s.extend(
-        d.iter()
-            .take(17)
-            .map(|b| ALPHABET[(b % 32) as usize] as char),
-    );
-    s
 }
 
 /// The service a request is for, before its signature is read: `X-Amz-Target` names KMS, the

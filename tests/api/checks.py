@@ -525,6 +525,8 @@ def check_sigv4():
     status, body = raw("ec2", "Action=DescribeImages&Version=2016-11-15", secret="nope")
     assert status == 401 and b"AuthFailure" in body
     # Access keys of another user sign as that user.
+    subprocess.run([BIN, "--home", HOME, "iam", "create-user", "--user-name", "alice"],
+                   check=True, capture_output=True)
     made = json.loads(subprocess.run(
         [BIN, "--home", HOME, "iam", "create-access-key", "--user-name", "alice"],
         check=True, capture_output=True).stdout)["AccessKey"]
@@ -963,6 +965,106 @@ def check_sharing():
     a_ec2.reset_image_attribute(ImageId=ami, Attribute="launchPermission")
     fails("InvalidAMIID.NotFound", b_ec2.describe_images, ImageIds=[ami])
     assert download(b_ebs, mine, len(data)) == data
+
+
+def check_permissions():
+    """The permission matrix through the API: users made and given policies with IAM's API,
+    each signing with its own access key; EC2, KMS and IAM answer as AWS does."""
+    iam, kms, ec2 = client("iam"), client("kms"), client("ec2")
+    acct = client("sts").get_caller_identity()["Account"]
+    doc = lambda *stmts: json.dumps({"Version": "2012-10-17", "Statement": list(stmts)})
+    policies = {
+        "reader": doc({"Effect": "Allow", "Resource": "*",
+                       "Action": ["ec2:Describe*", "ec2:Get*", "kms:Describe*", "kms:List*",
+                                  "kms:Get*", "iam:Get*", "iam:List*"]}),
+        "builder": doc({"Effect": "Allow", "Action": ["ec2:*", "kms:*"], "Resource": "*"},
+                       {"Effect": "Deny", "Action": "ec2:ModifyEbsDefaultKmsKeyId", "Resource": "*"}),
+        "plainonly": doc({"Effect": "Allow", "Action": "ec2:*", "Resource": "*"},
+                         {"Effect": "Deny", "Action": "ec2:CreateVolume", "Resource": "*",
+                          "Condition": {"Bool": {"ec2:Encrypted": "true"}}}),
+        "nobody": None,
+    }
+    clients = {"admin": lambda s: client(s)}
+    for user, policy in policies.items():
+        made = iam.create_user(UserName=user)["User"]
+        assert made["Arn"] == f"arn:aws:iam::{acct}:user/{user}", made
+        if policy:
+            iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=policy)
+            got = iam.get_user_policy(UserName=user, PolicyName="p")["PolicyDocument"]
+            assert got == json.loads(policy), got  # botocore decodes IAM's URL-encoded document
+        k = iam.create_access_key(UserName=user)["AccessKey"]
+        clients[user] = (lambda k: lambda s: client(s, key=k["AccessKeyId"],
+                                                    secret=k["SecretAccessKey"]))(k)
+    assert iam.list_user_policies(UserName="reader")["PolicyNames"] == ["p"]
+    assert sorted(u["UserName"] for u in iam.list_users()["Users"]) == \
+        ["admin", "builder", "nobody", "plainonly", "reader"]
+    fails("DeleteConflict", iam.delete_user, UserName="reader")
+    fails("MalformedPolicyDocument", iam.put_user_policy, UserName="nobody", PolicyName="x",
+          PolicyDocument="{}")
+    kdef = kms.create_key(Description="K_DEF")["KeyMetadata"]["Arn"]
+    only_admin = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{acct}:user/admin"},
+        "Action": "kms:*", "Resource": "*"}]})
+    kadm = kms.create_key(Description="K_ADMIN", Policy=only_admin)["KeyMetadata"]["Arn"]
+    assert json.loads(kms.get_key_policy(KeyId=kadm, PolicyName="default")["Policy"]) == \
+        json.loads(only_admin)
+    assert kms.list_key_policies(KeyId=kdef)["PolicyNames"] == ["default"]
+    fails("MalformedPolicyDocumentException", kms.put_key_policy, KeyId=kdef, PolicyName="default",
+          Policy=only_admin.replace("user/admin", "user/reader"))
+
+    vol = lambda **kw: lambda c: c("ec2").create_volume(AvailabilityZone="us-east-1a", Size=1, **kw)
+    ops = {
+        "describe-images": lambda c: c("ec2").describe_images(),
+        "describe-volumes-dry": lambda c: c("ec2").describe_volumes(DryRun=True),
+        "create-volume": vol(),
+        "create-volume-encrypted": vol(Encrypted=True, KmsKeyId=kdef),
+        "modify-default-key-dry": lambda c: c("ec2").modify_ebs_default_kms_key_id(
+            KmsKeyId=kdef, DryRun=True),
+        "list-keys": lambda c: c("kms").list_keys(),
+        "describe-key": lambda c: c("kms").describe_key(KeyId=kdef),
+        "describe-admins-key": lambda c: c("kms").describe_key(KeyId=kadm),
+        "data-key": lambda c: c("kms").generate_data_key_without_plaintext(
+            KeyId=kdef, NumberOfBytes=32),
+        "get-key-policy": lambda c: c("kms").get_key_policy(KeyId=kdef, PolicyName="default"),
+        "list-users": lambda c: c("iam").list_users(),
+        "get-user": lambda c: c("iam").get_user(),
+        "caller": lambda c: c("sts").get_caller_identity(),
+    }
+    U, K, I, D = "UnauthorizedOperation", "AccessDeniedException", "AccessDenied", "DryRunOperation"
+    #          admin   reader  builder plainonly nobody
+    table = {
+        "describe-images":         [None, None, None, None, U],
+        "describe-volumes-dry":    [D, D, D, D, U],
+        "create-volume":           [None, U, None, None, U],
+        "create-volume-encrypted": [None, U, None, U, U],
+        "modify-default-key-dry":  [D, U, U, D, U],
+        "list-keys":               [None, None, None, K, K],
+        "describe-key":            [None, None, None, K, K],
+        "describe-admins-key":     [None, K, K, K, K],
+        "data-key":                [None, K, None, K, K],
+        "get-key-policy":          [None, None, None, K, K],
+        "list-users":              [None, None, I, I, I],
+        "get-user":                [None, None, I, I, I],
+        "caller":                  [None, None, None, None, None],
+    }
+    rows = 0
+    for op, wants in table.items():
+        for user, want in zip(["admin", "reader", "builder", "plainonly", "nobody"], wants):
+            rows += 1
+            if want is None:
+                ops[op](clients[user])
+            else:
+                e = fails(want, ops[op], clients[user])
+                if want == U:
+                    msg = e.response["Error"]["Message"]
+                    assert f"User: arn:aws:iam::{acct}:user/{user} is not authorized" in msg, msg
+                    assert "Encoded authorization failure message: " in msg, msg
+    assert rows == 65, rows
+    # Each user is who it signs as.
+    for user in ["reader", "nobody"]:
+        me = clients[user]("sts").get_caller_identity()
+        assert me["Arn"] == f"arn:aws:iam::{acct}:user/{user}" and me["Account"] == acct
+        assert me["UserId"].startswith("AIDA")
 
 
 CHECKS = {name[len("check_"):]: fn for name, fn in globals().items() if name.startswith("check_")}

@@ -66,6 +66,8 @@ const MIGRATIONS: &[&str] = &[
      UPDATE settings SET key = 'client-token/'
        || (SELECT value FROM settings WHERE key = 'account-id') || '/' || substr(key, 14)
        WHERE key LIKE 'client-token/%';",
+    // 6: IAM users and their inline policies (global, region '').
+    "CREATE TABLE iam_users (id TEXT PRIMARY KEY, region TEXT NOT NULL, body TEXT NOT NULL);",
 ];
 
 /// An open catalog: a pool of connections to one database file, so that threads of one process

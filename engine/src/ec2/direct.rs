@@ -687,7 +687,16 @@ impl Engine {
         request: EbsRequest,
         payload: Option<&mut [u8]>,
     ) -> Result<EbsResponse> {
-        let mut core = self.core(ctx);
+        let mut core = self.core(ctx)?;
+        let (op, snapshot) = match &request {
+            EbsRequest::StartSnapshot(_) => ("StartSnapshot", None),
+            EbsRequest::PutSnapshotBlock(r) => ("PutSnapshotBlock", Some(&r.snapshot_id)),
+            EbsRequest::CompleteSnapshot(r) => ("CompleteSnapshot", Some(&r.snapshot_id)),
+            EbsRequest::ListSnapshotBlocks(r) => ("ListSnapshotBlocks", Some(&r.snapshot_id)),
+            EbsRequest::ListChangedBlocks(r) => ("ListChangedBlocks", Some(&r.second_snapshot_id)),
+            EbsRequest::GetSnapshotBlock(r) => ("GetSnapshotBlock", Some(&r.snapshot_id)),
+        };
+        crate::iam::authz::authorize_ebs(&core.caller, op, snapshot.map(String::as_str))?;
         Ok(match request {
             EbsRequest::StartSnapshot(r) => EbsResponse::StartSnapshot(core.start_snapshot(r)?),
             EbsRequest::PutSnapshotBlock(r) => EbsResponse::PutSnapshotBlock(
@@ -828,7 +837,7 @@ mod tests {
         assert!(err.message().contains("INVALID_BLOCK_TOKEN"));
 
         // No plaintext block on disk.
-        let path = e.core(&ctx).store.path_of(&snap);
+        let path = e.core(&ctx).unwrap().store.path_of(&snap);
         assert!(path.starts_with(dir.path()));
         let file = std::fs::read(path).unwrap();
         assert!(!file.windows(64).any(|w| w == &b7[4096..4160]));

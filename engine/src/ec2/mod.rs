@@ -622,6 +622,15 @@ impl Core<'_> {
             R::ResetSnapshotAttribute(r) => {
                 O::ResetSnapshotAttribute(self.reset_snapshot_attribute(r)?)
             }
+            R::CreateUser(r) => O::CreateUser(self.create_user(r)?),
+            R::GetUser(r) => O::GetUser(self.get_user(r)?),
+            R::ListUsers(r) => O::ListUsers(self.list_users(r)?),
+            R::DeleteUser(r) => O::DeleteUser(self.delete_user(r)?),
+            R::PutUserPolicy(r) => O::PutUserPolicy(self.put_user_policy(r)?),
+            R::GetUserPolicy(r) => O::GetUserPolicy(self.get_user_policy(r)?),
+            R::ListUserPolicies(r) => O::ListUserPolicies(self.list_user_policies(r)?),
+            R::DeleteUserPolicy(r) => O::DeleteUserPolicy(self.delete_user_policy(r)?),
+            R::GetCallerIdentity(_) => O::GetCallerIdentity(self.get_caller_identity()),
             R::Kms(k) => bail!(
                 Code::INVALID_ACTION,
                 "{} is a KMS operation",
@@ -641,9 +650,9 @@ impl Core<'_> {
     /// What a `DryRun` request is checked for before it is answered `DryRunOperation`: its shape
     /// (already, by parsing) and that the resources it names exist in the caller's region, as
     /// AWS answers `InvalidVolume.NotFound` rather than `DryRunOperation` for a volume that is
-    /// not there. Only reads: nothing is created, locked or changed. There are no IAM policies
-    /// on EC2 actions yet, so every caller is permitted (`UnauthorizedOperation` is never
-    /// answered); KMS key checks stay with the real call, which AWS also makes asynchronously.
+    /// not there. Only reads: nothing is created, locked or changed. The caller's permission was
+    /// decided before (`Engine::call`: `UnauthorizedOperation` when not allowed); KMS key checks
+    /// stay with the real call, which AWS also makes asynchronously.
     fn dry_run_check(&self, req: &Request) -> Result<()> {
         use Request as R;
         let region = self.region().to_owned();

@@ -13,6 +13,7 @@
 
 mod crypto;
 pub(crate) mod fuzzing;
+mod key_policy;
 mod ops;
 mod policy;
 pub(crate) mod requests;
@@ -51,22 +52,32 @@ const ROOT_KEY_FILE: &str = "kms-root.key";
 const DAY_MILLIS: i64 = 86_400_000;
 
 /// Who is calling, and where: the region and account whose keys are meant, and the principal
-/// whose permissions apply.
+/// whose permissions apply, with its identity policies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Caller {
     pub region: String,
     pub account: String,
     /// `arn:aws:iam::ACCOUNT:user/NAME`.
     pub principal: String,
+    /// The user and its identity policies.
+    pub identity: std::sync::Arc<crate::iam::users::Identity>,
 }
 
 impl Caller {
-    /// The caller named by profile `name` in `account`, acting in `region`.
+    /// The caller named by profile `name` in `account`, acting in `region`, with no identity
+    /// policies of its own (the admin has `*`); [`Caller::with_identity`] gives it its policies.
+    #[cfg(test)]
     pub(crate) fn new(region: &str, account: &str, name: &str) -> Caller {
+        Caller::with_identity(region, crate::iam::users::Identity::bare(account, name))
+    }
+
+    /// The caller `identity`, acting in `region`.
+    pub(crate) fn with_identity(region: &str, identity: crate::iam::users::Identity) -> Caller {
         Caller {
             region: region.to_owned(),
-            account: account.to_owned(),
-            principal: format!("arn:aws:iam::{account}:user/{name}"),
+            account: identity.account.clone(),
+            principal: identity.arn.clone(),
+            identity: std::sync::Arc::new(identity),
         }
     }
 
@@ -706,6 +717,7 @@ impl Kms {
             deletion_millis: None,
             pending_window_days: None,
             creator,
+            policy: None,
             sealed_material,
             grants: Vec::new(),
             rotation: store::Rotation::default(),
@@ -1071,6 +1083,15 @@ pub(super) mod testkit {
         Caller::new(REGION, ACCT, name)
     }
 
+    /// User `name` with identity policies `docs`.
+    pub(crate) fn user_with(name: &str, docs: &[&str]) -> Caller {
+        let id = crate::iam::users::Identity::bare(ACCT, name).with_policies(docs);
+        Caller::with_identity(REGION, id)
+    }
+
+    /// An identity policy allowing every KMS action on every key.
+    pub(crate) const KMS_ALL: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#;
+
     pub(crate) fn arn(id: &str) -> String {
         super::key_arn(REGION, ACCT, id)
     }
@@ -1078,7 +1099,7 @@ pub(super) mod testkit {
 
 #[cfg(test)]
 mod tests {
-    use super::testkit::{admin, arn, user, Home, ACCT, REGION};
+    use super::testkit::{admin, arn, user, user_with, Home, ACCT, KMS_ALL, REGION};
     use super::*;
     use serde_json::json;
     use std::os::unix::fs::PermissionsExt;
@@ -1604,7 +1625,7 @@ mod tests {
     }
 
     #[test]
-    fn only_admin_creator_and_grantees_use_a_key() {
+    fn identity_policies_key_policies_and_grants_decide_who_uses_a_key() {
         let mut h = Home::new();
         let (k, w, dk) = key_and_wrapped(&mut h, XtsCipher::Aes256Xts);
         let bob = user("bob");
@@ -1621,7 +1642,7 @@ mod tests {
             e.message(),
             format!(
                 "User: arn:aws:iam::{ACCT}:user/bob is not authorized to perform: \
-                 kms:GenerateDataKeyWithoutPlaintext on resource: {} because no resource-based \
+                 kms:GenerateDataKeyWithoutPlaintext on resource: {} because no identity-based \
                  policy allows the kms:GenerateDataKeyWithoutPlaintext action",
                 k.arn
             )
@@ -1659,9 +1680,11 @@ mod tests {
             Code::ACCESS_DENIED_EXCEPTION
         );
 
-        // Carol's own key is hers (and admin's), not bob's.
-        let carols = h.create_key(&user("carol"));
-        for who in [user("carol"), admin()] {
+        // Carol, whose identity policy allows kms:*, uses her key (so does the admin: the
+        // default key policy delegates to the account); bob does not.
+        let carol = user_with("carol", &[KMS_ALL]);
+        let carols = h.create_key(&carol);
+        for who in [carol.clone(), admin()] {
             h.tx(|kms, tx| {
                 let key = kms.resolve(tx, &who, &carols)?;
                 kms.generate_data_key(tx, &who, &key, "vol-3", XtsCipher::Aes128Xts)
@@ -1672,8 +1695,16 @@ mod tests {
             .call(&bob, "DescribeKey", json!({"KeyId": carols}))
             .unwrap_err();
         assert_eq!(e.code(), Code::ACCESS_DENIED_EXCEPTION);
-        h.call(&user("carol"), "DisableKey", json!({"KeyId": carols}))
+        h.call(&carol, "DisableKey", json!({"KeyId": carols}))
             .unwrap();
+        let e = h
+            .call(&user("carol"), "EnableKey", json!({"KeyId": carols}))
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Code::ACCESS_DENIED_EXCEPTION,
+            "without her policy"
+        );
 
         // Another account's admin is nobody on this key.
         let other = Caller::new(REGION, "444455556666", "admin");
@@ -1695,8 +1726,13 @@ mod tests {
             "Constraints": {"EncryptionContextSubset": {"aws:ebs:id": "vol-1"}},
         });
         h.call(&admin(), "CreateGrant", req).unwrap();
+        let role_arn = format!("arn:aws:iam::{ACCT}:role/ec2");
         let role = Caller {
-            principal: format!("arn:aws:iam::{ACCT}:role/ec2"),
+            principal: role_arn.clone(),
+            identity: std::sync::Arc::new(crate::iam::users::Identity {
+                arn: role_arn,
+                ..crate::iam::users::Identity::bare(ACCT, "ec2")
+            }),
             ..admin()
         };
         h.tx(|kms, tx| kms.unwrap_data_key(tx, &role, &w, "vol-1"))

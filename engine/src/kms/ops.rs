@@ -5,6 +5,7 @@
 //! messages); nothing here reads raw JSON.
 
 use super::crypto::{self, Context};
+use super::key_policy;
 use super::policy::{self, Action, Via};
 use super::requests::{
     self as rq, checked, data_key_len, decode_blob, grant_operations, not_a_principal,
@@ -71,6 +72,18 @@ pub(super) fn invoke(kms: &Kms, tx: &Tx, caller: &Caller, req: &KmsRequest) -> R
             O::UntagResource(super::tags::untag_resource(kms, tx, caller, &checked(r)?)?)
         }
         K::ListResourceTags(r) => O::ListResourceTags(super::tags::list_resource_tags(
+            kms,
+            tx,
+            caller,
+            &checked(r)?,
+        )?),
+        K::GetKeyPolicy(r) => {
+            O::GetKeyPolicy(key_policy::get_key_policy(kms, tx, caller, &checked(r)?)?)
+        }
+        K::PutKeyPolicy(r) => {
+            O::PutKeyPolicy(key_policy::put_key_policy(kms, tx, caller, &checked(r)?)?)
+        }
+        K::ListKeyPolicies(r) => O::ListKeyPolicies(key_policy::list_key_policies(
             kms,
             tx,
             caller,
@@ -175,7 +188,7 @@ fn create_key(
     req: &rq::CreateKey,
 ) -> Result<rs::CreateKeyResponse> {
     let origin = rq::origin(req.origin.as_deref())?;
-    let key = kms.new_key(
+    let mut key = kms.new_key(
         &caller.region,
         &caller.account,
         KeyManager::Customer,
@@ -184,6 +197,11 @@ fn create_key(
         Some(caller.principal.clone()),
         clock::now_millis(),
     );
+    if let Some(text) = &req.policy {
+        let bypass = req.bypass_policy_lockout_safety_check.unwrap_or(false);
+        key_policy::checked_policy(text, &key.arn, &key.account, caller, bypass)?;
+        key.policy = Some(text.clone());
+    }
     tx.put(&key)?;
     super::tags::add(tx, &key, &req.tags)?;
     Ok(rs::CreateKeyResponse {
@@ -420,7 +438,9 @@ fn create_grant(
     let key = resolve_key_only(kms, tx, caller, &req.key_id, aliases_not_supported)?;
     policy::check(&key, caller, Action::CreateGrant, None, Via::Api)?;
     // A grantee with CreateGrant may pass on no more than one of its grants allows (AWS).
-    if key.key_manager == KeyManager::Customer && !policy::administers(&key, caller) {
+    if key.key_manager == KeyManager::Customer
+        && !policy::allowed_by_policies(&key, caller, Action::CreateGrant, Via::Api)
+    {
         let covered = key.grants.iter().any(|g| {
             g.names(&caller.principal, &caller.account)
                 && g.operations.iter().any(|o| o == "CreateGrant")
@@ -1149,12 +1169,10 @@ mod tests {
     #[test]
     fn aws_managed_keys_cannot_be_managed() {
         let mut h = Home::new();
+        // Bob may do anything with KMS keys, as far as key policies let him.
+        let bob = super::super::testkit::user_with("bob", &[super::super::testkit::KMS_ALL]);
         let ebs = h
-            .call(
-                &user("bob"),
-                "DescribeKey",
-                json!({"KeyId": "alias/aws/ebs"}),
-            )
+            .call(&bob, "DescribeKey", json!({"KeyId": "alias/aws/ebs"}))
             .unwrap();
         let ebs_arn = ebs["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
         let denied = Code::ACCESS_DENIED_EXCEPTION;
@@ -1202,22 +1220,16 @@ mod tests {
         // uses it, for every principal of the account.
         let grant =
             json!({"KeyId": ebs_arn, "GranteePrincipal": "carol", "Operations": ["Decrypt"]});
-        h.fails(&user("bob"), "CreateGrant", grant, denied);
+        h.fails(&bob, "CreateGrant", grant, denied);
         let enc = json!({"KeyId": "alias/aws/ebs", "Plaintext": b64(b"x")});
-        h.fails(&user("bob"), "Encrypt", enc, denied);
+        h.fails(&bob, "Encrypt", enc, denied);
         let gen = json!({"KeyId": "alias/aws/ebs", "NumberOfBytes": 64});
         h.fails(&admin(), "GenerateDataKeyWithoutPlaintext", gen, denied);
-        h.call(&user("bob"), "ListGrants", json!({"KeyId": ebs_arn}))
+        h.call(&bob, "ListGrants", json!({"KeyId": ebs_arn}))
             .unwrap();
         h.tx(|kms, tx| {
-            let k = kms.aws_ebs_key(tx, &user("bob"))?;
-            kms.generate_data_key(
-                tx,
-                &user("bob"),
-                &k,
-                "vol-1",
-                crate::xts::XtsCipher::Aes256Xts,
-            )
+            let k = kms.aws_ebs_key(tx, &bob)?;
+            kms.generate_data_key(tx, &bob, &k, "vol-1", crate::xts::XtsCipher::Aes256Xts)
         })
         .unwrap();
     }

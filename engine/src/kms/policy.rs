@@ -1,20 +1,28 @@
 //! Who may do what with a KMS key, and what each key state allows (SEMANTICS §3.1, §3.4, §3.6).
 //! Pure: a key record (with its grants), a caller and an action in; an error or nothing out.
 //!
-//! Permission, standing in for key policies:
-//! - a customer managed key may be used and managed by its account's `admin` and by its creator;
-//!   other principals (of any account) may use it only through a grant listing the operation,
-//!   whose encryption-context constraints, if any, the request satisfies;
-//! - the AWS managed key `aws/ebs` is managed by no one; every principal of its account may
-//!   describe it, list and revoke its grants, and — only through EBS, never through the KMS API
-//!   (its key policy's `kms:ViaService` condition) — use it cryptographically and create grants.
+//! Permission (SEMANTICS §3.6, §24): a request is allowed when
+//! - no statement of the key policy or of the caller's identity policies explicitly denies it,
+//!   and
+//! - the key policy allows it naming the caller (or `*`), or allows it to the caller's whole
+//!   account (`arn:aws:iam::ACCOUNT:root`, which delegates to IAM) and the caller's identity
+//!   policies allow it too — across accounts, the identity policies must always allow it —
+//! - or, for the grantable operations, a grant lists it for the caller, whose encryption-context
+//!   constraints, if any, the request satisfies.
+//!
+//! A customer managed key's policy is the one it was created or last put with, else AWS's
+//! default (the account root may do `kms:*`); `aws/ebs` has AWS's fixed policy: every principal
+//! of its account may use it through EC2 only (`kms:ViaService`, `kms:CallerAccount`), and the
+//! account may read its metadata and revoke its grants; nobody may manage it. Requests that EC2
+//! makes for the caller carry `kms:ViaService = ec2.REGION.amazonaws.com`.
 //!
 //! Permission is checked before state, as AWS evaluates authorization before the key state.
 
 use super::crypto::Context;
-use super::store::{admin_arn, KeyManager, KeyRecord, KeyState};
+use super::store::{KeyManager, KeyRecord, KeyState};
 use super::Caller;
 use crate::error::{Code, Error, Result};
+use crate::policy::{self as iam_policy, Conditions, Decision, Kind, Policy, Query};
 
 /// A key-level KMS action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,11 +54,14 @@ pub(crate) enum Action {
     GetKeyRotationStatus,
     RotateKeyOnDemand,
     ListKeyRotations,
+    GetKeyPolicy,
+    PutKeyPolicy,
+    ListKeyPolicies,
 }
 
 impl Action {
     /// Every action.
-    pub(crate) const ALL: [Action; 27] = [
+    pub(crate) const ALL: [Action; 30] = [
         Action::Encrypt,
         Action::Decrypt,
         Action::GenerateDataKey,
@@ -78,6 +89,9 @@ impl Action {
         Action::GetKeyRotationStatus,
         Action::RotateKeyOnDemand,
         Action::ListKeyRotations,
+        Action::GetKeyPolicy,
+        Action::PutKeyPolicy,
+        Action::ListKeyPolicies,
     ];
 
     /// The action's AWS name (without `kms:`).
@@ -110,6 +124,9 @@ impl Action {
             Action::GetKeyRotationStatus => "GetKeyRotationStatus",
             Action::RotateKeyOnDemand => "RotateKeyOnDemand",
             Action::ListKeyRotations => "ListKeyRotations",
+            Action::GetKeyPolicy => "GetKeyPolicy",
+            Action::PutKeyPolicy => "PutKeyPolicy",
+            Action::ListKeyPolicies => "ListKeyPolicies",
         }
     }
 
@@ -150,25 +167,178 @@ pub(crate) enum Via {
     Api,
 }
 
+/// The key policy of a key created without one: the account root may do everything, which
+/// delegates access to the account's identity policies (AWS's default key policy).
+pub(crate) fn default_key_policy(account: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [{
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+            "Action": "kms:*",
+            "Resource": "*",
+        }],
+    })
+    .to_string()
+}
+
+/// The fixed key policy of `aws/ebs` in `account` and `region`, as AWS's.
+pub(crate) fn aws_ebs_key_policy(account: &str, region: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Id": "auto-ebs-2",
+        "Statement": [
+            {
+                "Sid": "Allow access through EBS for all principals in the account that are authorized to use EBS",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {
+                    "kms:CallerAccount": account,
+                    "kms:ViaService": format!("ec2.{region}.amazonaws.com"),
+                }},
+            },
+            {
+                "Sid": "Allow direct access to key metadata to the account",
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
+                "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+                "Resource": "*",
+            },
+        ],
+    })
+    .to_string()
+}
+
+/// `key`'s key policy document.
+pub(crate) fn policy_text(key: &KeyRecord) -> String {
+    match (&key.policy, key.key_manager) {
+        (_, KeyManager::Aws) => aws_ebs_key_policy(&key.account, &key.region),
+        (Some(p), KeyManager::Customer) => p.clone(),
+        (None, KeyManager::Customer) => default_key_policy(&key.account),
+    }
+}
+
+/// `key`'s key policy, parsed. A stored policy was checked when it was put; should it no longer
+/// parse, it allows nothing.
+fn key_policy(key: &KeyRecord) -> Policy {
+    Policy::parse(&policy_text(key), Kind::Resource).unwrap_or(Policy {
+        version: String::new(),
+        statements: Vec::new(),
+    })
+}
+
+/// The condition context of a KMS request: the caller's global keys, `kms:CallerAccount`,
+/// `kms:ViaService` for requests EC2 makes, the encryption context, and
+/// `kms:GrantIsForAWSResource` for the grants EC2 creates.
+pub(crate) fn conditions(
+    caller: &Caller,
+    action: Action,
+    context: Option<&Context>,
+    via: Via,
+) -> Conditions {
+    let mut c = caller.identity.conditions(&caller.region);
+    let mut put = |k: &str, v: String| {
+        c.insert(k.to_ascii_lowercase(), vec![v]);
+    };
+    put("kms:CallerAccount", caller.account.clone());
+    if via == Via::Ebs {
+        put(
+            "kms:ViaService",
+            format!("ec2.{}.amazonaws.com", caller.region),
+        );
+        if action == Action::CreateGrant {
+            put("kms:GrantIsForAWSResource", "true".to_owned());
+        }
+    }
+    if let Some(ctx) = context {
+        for (k, v) in ctx {
+            put(&format!("kms:EncryptionContext:{k}"), v.clone());
+        }
+        c.insert(
+            "kms:encryptioncontextkeys".to_owned(),
+            ctx.keys().cloned().collect(),
+        );
+    }
+    c
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A statement of the key policy denies it.
+    KeyPolicyDenies,
+    /// A statement of the caller's identity policies denies it.
+    IdentityDenies,
+    /// The key policy neither allows it nor delegates it to the caller's account.
+    NoKeyPolicyAllows,
+    /// The key policy delegates it to the account, whose identity policies do not allow it.
+    NoIdentityPolicyAllows,
+}
+
 /// `AccessDeniedException` as AWS words it.
 pub(super) fn access_denied(caller: &Caller, action: Action, arn: &str) -> Error {
+    refused(caller, action, arn, Refusal::NoKeyPolicyAllows)
+}
+
+/// `AccessDeniedException` for `why`.
+pub(crate) fn refused(caller: &Caller, action: Action, arn: &str, why: Refusal) -> Error {
     let op = action.name();
+    let because = match why {
+        Refusal::KeyPolicyDenies => "with an explicit deny in a resource-based policy".to_owned(),
+        Refusal::IdentityDenies => "with an explicit deny in an identity-based policy".to_owned(),
+        Refusal::NoKeyPolicyAllows => {
+            format!("because no resource-based policy allows the kms:{op} action")
+        }
+        Refusal::NoIdentityPolicyAllows => {
+            format!("because no identity-based policy allows the kms:{op} action")
+        }
+    };
     Error::new(
         Code::ACCESS_DENIED_EXCEPTION,
         format!(
-            "User: {} is not authorized to perform: kms:{op} on resource: {arn} because no \
-             resource-based policy allows the kms:{op} action",
+            "User: {} is not authorized to perform: kms:{op} on resource: {arn} {because}",
             caller.principal
         ),
     )
 }
 
-/// Whether `caller` administers `key` (its account's admin, or its creator).
-pub(super) fn administers(key: &KeyRecord, caller: &Caller) -> bool {
-    key.key_manager == KeyManager::Customer
-        && caller.account == key.account
-        && (caller.principal == admin_arn(&key.account)
-            || key.creator.as_deref() == Some(caller.principal.as_str()))
+/// The decision of key policy `policy` and `caller`'s identity policies on `action` on the key
+/// `key_arn` of `key_account` (grants aside).
+pub(crate) fn decide_policies(
+    policy: &Policy,
+    key_arn: &str,
+    key_account: &str,
+    caller: &Caller,
+    action: Action,
+    conditions: &Conditions,
+) -> std::result::Result<(), Refusal> {
+    let name = format!("kms:{}", action.name());
+    let principal = caller.identity.principal();
+    let q = Query {
+        principal: &principal,
+        action: &name,
+        resource: key_arn,
+        conditions,
+    };
+    let by_key = iam_policy::evaluate_resource(policy, &q);
+    let by_identity = caller.identity.decide(&name, key_arn, conditions);
+    if by_key == Decision::Deny {
+        return Err(Refusal::KeyPolicyDenies);
+    }
+    if by_identity == Decision::Deny {
+        return Err(Refusal::IdentityDenies);
+    }
+    let same_account = caller.account == key_account;
+    match by_key {
+        Decision::Allow if same_account || by_identity == Decision::Allow => Ok(()),
+        Decision::Allow | Decision::AllowAccount if by_identity == Decision::Allow => Ok(()),
+        Decision::Allow | Decision::AllowAccount => Err(Refusal::NoIdentityPolicyAllows),
+        _ => Err(Refusal::NoKeyPolicyAllows),
+    }
 }
 
 /// The operations `caller` holds through grants on `key` that also list `via`, for requests
@@ -189,7 +359,60 @@ pub(super) fn granted_operations<'k>(
 }
 
 /// Whether `caller` may perform `action` on `key` in a request with `context` (`None`: the
-/// request has no encryption context) that came `via`.
+/// request has no encryption context) that came `via`; the refusal says why not.
+pub(super) fn decide(
+    key: &KeyRecord,
+    caller: &Caller,
+    action: Action,
+    context: Option<&Context>,
+    via: Via,
+) -> std::result::Result<(), Refusal> {
+    let conditions = conditions(caller, action, context, via);
+    let by_policies = decide_policies(
+        &key_policy(key),
+        &key.arn,
+        &key.account,
+        caller,
+        action,
+        &conditions,
+    );
+    match by_policies {
+        Ok(()) => Ok(()),
+        // An explicit deny cannot be overcome by a grant.
+        Err(r @ (Refusal::KeyPolicyDenies | Refusal::IdentityDenies)) => Err(r),
+        Err(r) => {
+            let granted =
+                action.grantable() && !granted_operations(key, caller, action, context).is_empty();
+            if granted {
+                Ok(())
+            } else {
+                Err(r)
+            }
+        }
+    }
+}
+
+/// Whether the key policy and identity policies alone (no grant) let `caller` perform `action`
+/// on `key` without an encryption context.
+pub(super) fn allowed_by_policies(
+    key: &KeyRecord,
+    caller: &Caller,
+    action: Action,
+    via: Via,
+) -> bool {
+    let conditions = conditions(caller, action, None, via);
+    decide_policies(
+        &key_policy(key),
+        &key.arn,
+        &key.account,
+        caller,
+        action,
+        &conditions,
+    )
+    .is_ok()
+}
+
+/// Whether `caller` may perform `action` on `key` (see [`decide`]).
 pub(super) fn permits(
     key: &KeyRecord,
     caller: &Caller,
@@ -197,27 +420,7 @@ pub(super) fn permits(
     context: Option<&Context>,
     via: Via,
 ) -> bool {
-    match key.key_manager {
-        KeyManager::Aws => {
-            let metadata = matches!(
-                action,
-                Action::DescribeKey
-                    | Action::ListGrants
-                    | Action::RevokeGrant
-                    | Action::ListResourceTags
-                    | Action::GetKeyRotationStatus
-                    | Action::ListKeyRotations
-            );
-            let use_via_ebs =
-                via == Via::Ebs && (action.cryptographic() || action == Action::CreateGrant);
-            caller.account == key.account && (metadata || use_via_ebs)
-        }
-        KeyManager::Customer => {
-            administers(key, caller)
-                || (action.grantable()
-                    && !granted_operations(key, caller, action, context).is_empty())
-        }
-    }
+    decide(key, caller, action, context, via).is_ok()
 }
 
 /// The error `action` meets in `key`'s current state, if any (SEMANTICS §3.1).
@@ -274,9 +477,7 @@ pub(super) fn check(
     context: Option<&Context>,
     via: Via,
 ) -> Result<()> {
-    if !permits(key, caller, action, context, via) {
-        return Err(access_denied(caller, action, &key.arn));
-    }
+    decide(key, caller, action, context, via).map_err(|r| refused(caller, action, &key.arn, r))?;
     state_check(key, action)
 }
 
@@ -284,6 +485,7 @@ pub(super) fn check(
 mod tests {
     use super::super::store::{Constraints, GrantRecord, Origin};
     use super::*;
+    use crate::iam::users::Identity;
     use crate::ids::KeyId;
 
     const ACCT: &str = "111122223333";
@@ -304,6 +506,7 @@ mod tests {
             pending_window_days: None,
             creator: (manager == KeyManager::Customer)
                 .then(|| format!("arn:aws:iam::{ACCT}:user/alice")),
+            policy: None,
             sealed_material: None,
             grants: Vec::new(),
             rotation: Default::default(),
@@ -339,12 +542,23 @@ mod tests {
         assert_eq!(Action::parse("kms:Decrypt"), None);
     }
 
+    const KMS_ALL: &str = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#;
+
+    fn with(name: &str, docs: &[&str]) -> Caller {
+        Caller::with_identity("r", Identity::bare(ACCT, name).with_policies(docs))
+    }
+
     #[test]
-    fn customer_keys_admin_creator_and_grantees() {
+    fn default_key_policy_delegates_to_identity_policies_and_grants_add() {
         let mut k = key(KeyManager::Customer, KeyState::Enabled);
+        let alice = with("alice", &[KMS_ALL]);
         for a in Action::ALL {
             assert!(permits(&k, &caller("admin"), a, None, Via::Ebs));
-            assert!(permits(&k, &caller("alice"), a, None, Via::Ebs));
+            assert!(permits(&k, &alice, a, None, Via::Api), "identity policy");
+            assert!(
+                !permits(&k, &caller("alice"), a, None, Via::Ebs),
+                "creating it gives nothing"
+            );
             assert!(!permits(&k, &caller("bob"), a, None, Via::Ebs));
         }
         let err = check(&k, &caller("bob"), Action::Decrypt, None, Via::Ebs).unwrap_err();
@@ -353,7 +567,7 @@ mod tests {
             err.message(),
             format!(
                 "User: arn:aws:iam::{ACCT}:user/bob is not authorized to perform: kms:Decrypt on \
-                 resource: {} because no resource-based policy allows the kms:Decrypt action",
+                 resource: {} because no identity-based policy allows the kms:Decrypt action",
                 k.arn
             )
         );
@@ -379,8 +593,15 @@ mod tests {
             None,
             Via::Ebs
         ));
+        // An explicit deny in an identity policy beats the grant and the key policy.
+        let deny = r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}}"#;
+        let denied = with("bob", &[KMS_ALL, deny]);
+        let e = check(&k, &denied, Action::Decrypt, None, Via::Ebs).unwrap_err();
+        assert!(e
+            .message()
+            .ends_with("with an explicit deny in an identity-based policy"));
 
-        // An admin of another account is nobody here.
+        // An admin of another account is nobody here; an account-wide grant lets it in.
         let other = Caller::new("r", "444455556666", "admin");
         assert!(!permits(&k, &other, Action::DescribeKey, None, Via::Ebs));
         k.grants.push(grant(
@@ -392,6 +613,64 @@ mod tests {
         assert!(
             permits(&k, &other, Action::DescribeKey, None, Via::Ebs),
             "account-wide grant"
+        );
+    }
+
+    #[test]
+    fn key_policies_name_principals_and_accounts() {
+        let mut k = key(KeyManager::Customer, KeyState::Enabled);
+        let policy = |stmts: &str| format!(r#"{{"Version":"2012-10-17","Statement":[{stmts}]}}"#);
+        // Only bob, directly: no identity policy needed, and the admin is shut out.
+        k.policy = Some(policy(&format!(
+            r#"{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCT}:user/bob"}},"Action":"kms:*","Resource":"*"}}"#
+        )));
+        assert!(permits(&k, &caller("bob"), Action::Decrypt, None, Via::Api));
+        let e = check(&k, &caller("admin"), Action::Decrypt, None, Via::Api).unwrap_err();
+        assert!(e
+            .message()
+            .ends_with("because no resource-based policy allows the kms:Decrypt action"));
+        // Another account named: its users need their own identity policy too.
+        k.policy = Some(policy(
+            r#"{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":["kms:Decrypt","kms:DescribeKey"],"Resource":"*"}"#,
+        ));
+        let other = |docs: &[&str]| {
+            Caller::with_identity(
+                "r",
+                Identity::bare("444455556666", "dave").with_policies(docs),
+            )
+        };
+        assert!(!permits(&k, &other(&[]), Action::Decrypt, None, Via::Api));
+        assert!(permits(
+            &k,
+            &other(&[KMS_ALL]),
+            Action::Decrypt,
+            None,
+            Via::Api
+        ));
+        assert!(!permits(
+            &k,
+            &other(&[KMS_ALL]),
+            Action::Encrypt,
+            None,
+            Via::Api
+        ));
+        assert!(
+            !permits(&k, &caller("admin"), Action::Decrypt, None, Via::Api),
+            "own account not named"
+        );
+        // A key policy deny beats everything.
+        k.policy = Some(policy(&format!(
+            r#"{{"Effect":"Allow","Principal":{{"AWS":"{ACCT}"}},"Action":"kms:*","Resource":"*"}},
+               {{"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*",
+                 "Condition":{{"StringNotEquals":{{"kms:ViaService":"ec2.r.amazonaws.com"}}}}}}"#
+        )));
+        let e = check(&k, &caller("admin"), Action::Decrypt, None, Via::Api).unwrap_err();
+        assert!(e
+            .message()
+            .ends_with("with an explicit deny in a resource-based policy"));
+        assert!(
+            permits(&k, &caller("admin"), Action::Decrypt, None, Via::Ebs),
+            "through EC2"
         );
     }
 
@@ -437,45 +716,46 @@ mod tests {
     }
 
     #[test]
-    fn aws_managed_keys_are_used_by_the_account_and_managed_by_no_one() {
+    fn aws_managed_keys_are_used_by_the_account_through_ec2_and_managed_by_no_one() {
         let k = key(KeyManager::Aws, KeyState::Enabled);
-        for who in ["admin", "bob"] {
+        for who in [caller("admin"), caller("bob"), with("carol", &[KMS_ALL])] {
             assert!(permits(
                 &k,
-                &caller(who),
+                &who,
                 Action::GenerateDataKeyWithoutPlaintext,
                 None,
                 Via::Ebs
             ));
-            assert!(permits(
-                &k,
-                &caller(who),
-                Action::CreateGrant,
-                None,
-                Via::Ebs
-            ));
+            assert!(permits(&k, &who, Action::CreateGrant, None, Via::Ebs));
             for a in [
                 Action::DisableKey,
                 Action::EnableKey,
                 Action::ScheduleKeyDeletion,
+                Action::PutKeyPolicy,
             ] {
-                assert!(!permits(&k, &caller(who), a, None, Via::Ebs));
+                assert!(!permits(&k, &who, a, None, Via::Ebs));
+                assert!(!permits(&k, &who, a, None, Via::Api));
             }
         }
         let other = Caller::new("r", "444455556666", "admin");
         assert!(!permits(&k, &other, Action::Decrypt, None, Via::Ebs));
-        // Through the KMS API it can be described, not used.
-        let bob = caller("bob");
-        assert!(permits(&k, &bob, Action::DescribeKey, None, Via::Api));
-        assert!(permits(&k, &bob, Action::RevokeGrant, None, Via::Api));
-        assert!(!permits(&k, &bob, Action::Encrypt, None, Via::Api));
-        assert!(!permits(&k, &bob, Action::CreateGrant, None, Via::Api));
-        // Customer keys do not care which way a request came.
-        let c = key(KeyManager::Customer, KeyState::Enabled);
-        assert!(permits(
-            &c,
-            &caller("alice"),
-            Action::Encrypt,
+        // Through the KMS API it can be described (as identity policies allow), not used.
+        let carol = with("carol", &[KMS_ALL]);
+        assert!(permits(&k, &carol, Action::DescribeKey, None, Via::Api));
+        assert!(!permits(
+            &k,
+            &caller("bob"),
+            Action::DescribeKey,
+            None,
+            Via::Api
+        ));
+        assert!(permits(&k, &carol, Action::RevokeGrant, None, Via::Api));
+        assert!(!permits(&k, &carol, Action::Encrypt, None, Via::Api));
+        assert!(!permits(&k, &carol, Action::CreateGrant, None, Via::Api));
+        assert!(!permits(
+            &k,
+            &caller("admin"),
+            Action::Decrypt,
             None,
             Via::Api
         ));

@@ -39,6 +39,12 @@ pub struct CreateKey {
     /// The new key's tags.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub tags: Vec<Tag>,
+    /// The key policy (1–32768 characters); AWS's default key policy when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Skips the check that the policy lets the caller put the key policy later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bypass_policy_lockout_safety_check: Option<bool>,
 }
 
 /// A KMS key's tag (`Tag`): both members required; the value may be empty.
@@ -531,6 +537,14 @@ fn wrong_type(name: &str, what: &str) -> Error {
 }
 
 impl<'a> Req<'a> {
+    fn opt_bool(&self, name: &str) -> Result<Option<bool>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(wrong_type(name, "a boolean")),
+        }
+    }
+
     fn parse(req: &'a Value, allowed: &[&str]) -> Result<Req<'a>> {
         let fields = match req {
             Value::Null => None,
@@ -998,7 +1012,15 @@ impl TryFrom<Value> for CreateKey {
     fn try_from(v: Value) -> Result<CreateKey> {
         let r = Req::parse(
             &v,
-            &["Description", "KeyUsage", "KeySpec", "Origin", "Tags"],
+            &[
+                "Description",
+                "KeyUsage",
+                "KeySpec",
+                "Origin",
+                "Tags",
+                "Policy",
+                "BypassPolicyLockoutSafetyCheck",
+            ],
         )?;
         let description = r.opt_str_len("Description", 0, 8192)?;
         let key_usage = r.opt_str("KeyUsage")?;
@@ -1007,12 +1029,16 @@ impl TryFrom<Value> for CreateKey {
         check_key_spec(key_spec)?;
         let o = r.opt_str("Origin")?;
         origin(o)?;
+        let policy = r.opt_str_len("Policy", 1, 32768)?;
+        let bypass = r.opt_bool("BypassPolicyLockoutSafetyCheck")?;
         Ok(CreateKey {
             description: description.map(str::to_owned),
             key_usage: key_usage.map(str::to_owned),
             key_spec: key_spec.map(str::to_owned),
             origin: o.map(str::to_owned),
             tags: r.tags("Tags")?,
+            policy: policy.map(str::to_owned),
+            bypass_policy_lockout_safety_check: bypass,
         })
     }
 }
@@ -1601,6 +1627,114 @@ where
     T::try_from(wire)
 }
 
+// ----- key policies -----
+
+/// `GetKeyPolicy`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct GetKeyPolicy {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// Only `default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+}
+
+/// `PutKeyPolicy`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct PutKeyPolicy {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// The new key policy (1–32768 characters).
+    pub policy: String,
+    /// Only `default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
+    /// Skips the check that the policy lets the caller put the key policy later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bypass_policy_lockout_safety_check: Option<bool>,
+}
+
+/// `ListKeyPolicies`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", try_from = "Value")]
+pub struct ListKeyPolicies {
+    /// Key id or key ARN.
+    pub key_id: String,
+    /// Page size, 1–1000.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// The previous page's `NextMarker`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+/// `PolicyName`: 1–128 of `[\w]+`.
+fn policy_name(r: &Req<'_>) -> Result<Option<String>> {
+    let Some(name) = r.opt_str_len("PolicyName", 1, 128)? else {
+        return Ok(None);
+    };
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(violation(
+            "PolicyName",
+            name,
+            "satisfy regular expression pattern: [\\w]+",
+        ));
+    }
+    Ok(Some(name.to_owned()))
+}
+
+impl TryFrom<Value> for GetKeyPolicy {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<GetKeyPolicy> {
+        let r = Req::parse(&v, &["KeyId", "PolicyName"])?;
+        Ok(GetKeyPolicy {
+            key_id: r.key_id("KeyId")?,
+            policy_name: policy_name(&r)?,
+        })
+    }
+}
+
+impl TryFrom<Value> for PutKeyPolicy {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<PutKeyPolicy> {
+        let r = Req::parse(
+            &v,
+            &[
+                "KeyId",
+                "Policy",
+                "PolicyName",
+                "BypassPolicyLockoutSafetyCheck",
+            ],
+        )?;
+        Ok(PutKeyPolicy {
+            key_id: r.key_id("KeyId")?,
+            policy: r.str_len("Policy", 1, 32768)?,
+            policy_name: policy_name(&r)?,
+            bypass_policy_lockout_safety_check: r.opt_bool("BypassPolicyLockoutSafetyCheck")?,
+        })
+    }
+}
+
+impl TryFrom<Value> for ListKeyPolicies {
+    type Error = Error;
+
+    fn try_from(v: Value) -> Result<ListKeyPolicies> {
+        let r = Req::parse(&v, &["KeyId", "Limit", "Marker"])?;
+        let key_id = r.key_id("KeyId")?;
+        let (limit, marker) = r.paging(1000)?;
+        Ok(ListKeyPolicies {
+            key_id,
+            limit,
+            marker,
+        })
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1631,6 +1765,7 @@ mod tests {
             "RetireGrant" => json!({"KeyId": KEY, "GrantId": "g"}),
             "ListRetirableGrants" => json!({"RetiringPrincipal": "bob"}),
             "EnableKeyRotation" => json!({"KeyId": KEY, "RotationPeriodInDays": 90}),
+            "PutKeyPolicy" => json!({"KeyId": KEY, "Policy": "{}"}),
             _ => json!({"KeyId": KEY}),
         }
     }
@@ -1652,7 +1787,7 @@ mod tests {
 
     #[test]
     fn every_operation_parses_to_its_variant() {
-        assert_eq!(KMS_OPERATIONS.len(), 31);
+        assert_eq!(KMS_OPERATIONS.len(), 34);
         for op in KMS_OPERATIONS {
             let r = Request::parse(op, valid_body(op)).unwrap();
             let Request::Kms(k) = &r else {

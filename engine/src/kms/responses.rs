@@ -462,6 +462,9 @@ kms_responses! {
     GetKeyRotationStatus(GetKeyRotationStatusResponse),
     RotateKeyOnDemand(RotateKeyOnDemandResponse),
     ListKeyRotations(ListKeyRotationsResponse),
+    GetKeyPolicy(super::key_policy::GetKeyPolicyResponse),
+    PutKeyPolicy(Empty),
+    ListKeyPolicies(super::key_policy::ListKeyPoliciesResponse),
 }
 
 #[cfg(test)]
@@ -733,6 +736,15 @@ mod tests {
                 }],
                 next_marker: Some("1".into()),
                 truncated: true,
+            }),
+            R::GetKeyPolicy(super::super::key_policy::GetKeyPolicyResponse {
+                policy: "{}".into(),
+                policy_name: "default".into(),
+            }),
+            R::PutKeyPolicy(Empty {}),
+            R::ListKeyPolicies(super::super::key_policy::ListKeyPoliciesResponse {
+                policy_names: vec!["default".into()],
+                truncated: false,
             }),
         ]
     }

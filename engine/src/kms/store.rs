@@ -87,7 +87,7 @@ pub(crate) fn alias_arn(region: &str, account: &str, name: &str) -> String {
     format!("arn:aws:kms:{region}:{account}:{name}")
 }
 
-/// The principal that administers an account's keys.
+/// The ARN of an account's `admin` user.
 pub(crate) fn admin_arn(account: &str) -> String {
     format!("arn:aws:iam::{account}:user/admin")
 }
@@ -125,6 +125,10 @@ pub(crate) struct KeyRecord {
     pub pending_window_days: Option<u32>,
     /// The principal that created a customer managed key (`None` for AWS managed keys).
     pub creator: Option<String>,
+    /// The key policy a customer managed key was created or last put with (`None`: AWS's
+    /// default key policy; `aws/ebs` has its fixed one, see `policy::policy_text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// The key material sealed under the root key (hex); `None` until material exists
     /// (`Origin::External`).
     pub(super) sealed_material: Option<String>,

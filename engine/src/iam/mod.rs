@@ -5,6 +5,12 @@
 //! A secret access key is shown once, in CreateAccessKey's response, as IAM does; the catalog
 //! keeps it sealed under the KMS root key (AES-256-GCM bound to the access key id), because the
 //! endpoint needs it to check signatures. It lives in memory only in zeroizing buffers.
+//!
+//! Users and their identity policies are in `users`; the authorization of every operation in
+//! `authz`.
+
+pub(crate) mod authz;
+pub(crate) mod users;
 
 use crate::api::{Context, Engine};
 use crate::catalog::Record;
@@ -144,23 +150,20 @@ fn new_secret() -> Zeroizing<String> {
 }
 
 impl Core<'_> {
-    /// The user a request is about: `UserName`, else the caller. Only the administrator may name
-    /// another user (identity policies are not modelled yet).
+    /// The user a request is about: `UserName`, else the caller; it must exist. Whether the
+    /// caller may act on that user's keys was decided before the call (`authz`).
     fn key_owner(&self, user_name: Option<&str>) -> Result<String> {
-        let me = self.caller.user_name();
-        let user = user_name.unwrap_or(me);
-        if !crate::api::valid_principal(user) {
+        let user = user_name.unwrap_or(self.caller.user_name());
+        users::check_name("userName", user, 64)?;
+        let account = self.caller.account.clone();
+        if self
+            .cat
+            .read(|tx| users::find_user(tx, &account, user))?
+            .is_none()
+        {
             bail!(
-                Code::VALIDATION_ERROR,
-                "1 validation error detected: Value '{user}' at 'userName' failed to satisfy \
-                 constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+"
-            );
-        }
-        if user != me && me != ADMIN {
-            bail!(
-                Code::ACCESS_DENIED,
-                "User: {} is not authorized to perform: iam:*AccessKey* on resource: user {user}",
-                self.caller.principal
+                Code::NO_SUCH_ENTITY,
+                "The user with name {user} cannot be found."
             );
         }
         Ok(user.to_owned())
@@ -316,6 +319,16 @@ mod tests {
         let admin = engine.context("us-east-1", "admin").unwrap();
         let alice = engine.context("us-east-1", "alice").unwrap();
         let call = |ctx: &Context, op: &str, req: Value| engine.invoke(ctx, op, req, &NoProgress);
+        // Alice manages her own keys, as IAM's usual self-service policy allows.
+        call(&admin, "CreateUser", json!({"UserName": "alice"})).unwrap();
+        let own_keys = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow",
+            "Action":"iam:*AccessKey*","Resource":"arn:aws:iam::*:user/${aws:username}"}}"#;
+        call(
+            &admin,
+            "PutUserPolicy",
+            json!({"UserName": "alice", "PolicyName": "keys", "PolicyDocument": own_keys}),
+        )
+        .unwrap();
 
         let made = call(&alice, "CreateAccessKey", json!({})).unwrap();
         let id = made["AccessKey"]["AccessKeyId"]
@@ -346,7 +359,7 @@ mod tests {
             assert!(!bytes.windows(40).any(|w| w == secret.as_bytes()));
         }
 
-        // Only the administrator manages another user's keys.
+        // Alice's policy covers her own keys only; the administrator manages anyone's.
         let e = call(&alice, "ListAccessKeys", json!({"UserName": "admin"})).unwrap_err();
         assert_eq!(e.code(), Code::ACCESS_DENIED);
         let listed = call(&admin, "ListAccessKeys", json!({"UserName": "alice"})).unwrap();
