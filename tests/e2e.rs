@@ -9,6 +9,7 @@ mod api;
 mod bad_input;
 mod cli_globals;
 mod concurrency;
+mod console;
 mod crash;
 mod doctor;
 mod edge_cases;

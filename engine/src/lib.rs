@@ -35,6 +35,7 @@ pub use api::{new_request_id, valid_principal, Context, Engine, Options, Session
 pub use device::{BlockDevice, FileDevice, MemDevice};
 pub use doctor::{doctor, DoctorReport, Finding};
 pub use ec2::direct::{EbsRequest, EbsResponse};
+pub use ec2::preview::SnapshotOutcome;
 pub use error::{Code, Error, ErrorKind, Result};
 pub use iam::Credential;
 pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotId, VolumeId};

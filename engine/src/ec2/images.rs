@@ -18,7 +18,7 @@ pub(crate) const DEFAULT_VOLUME_TYPE: &str = "gp2";
 
 impl Core<'_> {
     /// `InvalidAMIName.Duplicate` if a registered image of this region already has `name`.
-    fn check_name_free(&self, tx: &Tx<'_>, name: &str) -> Result<()> {
+    pub(super) fn check_name_free(&self, tx: &Tx<'_>, name: &str) -> Result<()> {
         if let Some(other) = tx
             .list::<ImageRec>(self.region())?
             .into_iter()
@@ -226,15 +226,13 @@ impl Core<'_> {
             self.check_name_free(tx, &r.name)?;
             Ok((src, snaps))
         })?;
-        if r.encrypted == Some(false) {
-            if let Some(s) = snaps.iter().find(|s| s.encryption.is_some()) {
-                bail!(
-                    Code::INVALID_REQUEST,
-                    "Snapshot {} is encrypted. Creating unencrypted copy from an encrypted snapshot is not supported.",
-                    s.id
-                );
-            }
-        }
+        rules::refuse_unencrypted_copy(
+            r.encrypted,
+            snaps
+                .iter()
+                .find(|s| s.encryption.is_some())
+                .map(|s| s.id.as_str()),
+        )?;
         let same_region = r.source_region == self.region();
         let image_id = Self::new_image_id();
         let ebd = self.cat.read(|tx| self.ebd(tx))?;

@@ -12,6 +12,7 @@ pub(crate) mod direct;
 mod images;
 mod instances;
 pub(crate) mod model;
+pub(crate) mod preview;
 pub(crate) mod requests;
 pub mod responses;
 pub(crate) mod rules;
