@@ -287,7 +287,7 @@ def check_scenarios():
         ami1 = c.create_image(iid, "ami-one")
         _, s1 = snapshots_of(ami1)
         assert not s1["/dev/xvda"]["Encrypted"] and s1["/dev/sdf"]["KmsKeyId"] == k1, s1
-        ami2 = c.copy(ami1, "n2", expect=["root: unencrypted → unencrypted, unencrypted",
+        ami2 = c.copy(ami1, "ami-two", expect=["root: unencrypted → unencrypted, unencrypted",
                                           "sdf: k1 → k1, kept"])
         _, s2 = snapshots_of(ami2)
         assert not s2["/dev/xvda"]["Encrypted"], s2

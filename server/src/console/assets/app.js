@@ -139,7 +139,7 @@ function keyPicker(id, label, none = "(none)") {
 function dialog(title, body, okLabel, ok, danger = false) {
   const d = document.getElementById("dialog");
   document.getElementById("dialog-title").textContent = title;
-  document.getElementById("dialog-body").replaceChildren(...[body].flat());
+  document.getElementById("dialog-body").replaceChildren(...[body].flat(Infinity));
   document.getElementById("dialog-error").textContent = "";
   const okb = document.getElementById("dialog-ok");
   okb.textContent = okLabel;
@@ -388,9 +388,7 @@ async function launchDialog(img) {
     if (bdm.length) input.BlockDeviceMappings = bdm;
     const out = await call("RunInstances", input);
     const id = out.Instances?.[0]?.InstanceId;
-    flash(`Launched ${id}`, true);
-    S.page = "instances";
-    location.hash = "#instances";
+    flash(`Launched ${id}: see Instances`, true);
   });
 }
 
