@@ -128,15 +128,20 @@ impl Core<'_> {
                     KeyChoice::SameAsSource => ("source", Ok(o.source_kms_key_id.clone())),
                     KeyChoice::Named(k) => {
                         o.requested_key = Some(k.clone());
-                        let key = self.kms.resolve(tx, &self.caller, k).and_then(|key| {
-                            self.kms.authorize(
+                        // A key that resolves is named by its ARN even when the copy could not
+                        // use it (disabled, pending deletion, not permitted).
+                        let key = self.kms.resolve(tx, &self.caller, k).map(|key| {
+                            let usable = self.kms.authorize(
                                 &key,
                                 &self.caller,
                                 "GenerateDataKeyWithoutPlaintext",
-                            )?;
-                            Ok(key)
+                            );
+                            if let Err(e) = usable {
+                                o.key_problem = Some(format!("{}: {}", e.code(), e.message()));
+                            }
+                            Some(key.arn)
                         });
-                        ("given", key.map(|k| Some(k.arn)))
+                        ("given", key)
                     }
                     KeyChoice::Default => {
                         let configured =

@@ -313,7 +313,7 @@ async function copyDialog(img) {
   const body = [
     field("copy-name", "Name", h("input", { value: `${img.Name}-copy`, required: true })),
     field("copy-region", "Destination region",
-      h("select", {}, regions.map((r) => h("option", { selected: r === S.region }, r)))),
+      h("select", {}, regions.map((r) => h("option", { value: r, selected: r === S.region }, r)))),
     field("copy-description", "Description", h("input", {})),
     field("copy-encrypted", "Encrypt EBS snapshots", h("input", { type: "checkbox" })),
     keyPicker("copy-key", "KMS key", "(default key of the destination region)"),
@@ -555,7 +555,7 @@ async function snapshots() {
 async function copySnapshotDialog(s) {
   const regions = await regionNames();
   dialog(`Copy ${s.SnapshotId}`, [
-    field("csn-region", "Destination region", h("select", {}, regions.map((r) => h("option", { selected: r === S.region }, r)))),
+    field("csn-region", "Destination region", h("select", {}, regions.map((r) => h("option", { value: r, selected: r === S.region }, r)))),
     field("csn-description", "Description", h("input", {})),
     field("csn-encrypted", "Encrypted", h("input", { type: "checkbox" })),
     keyPicker("csn-key", "KMS key", "(default / source key)"),
@@ -821,7 +821,7 @@ async function start() {
   const region = document.getElementById("region");
   try {
     const names = await regionNames();
-    region.replaceChildren(...names.map((r) => h("option", { selected: r === S.region }, r)));
+    region.replaceChildren(...names.map((r) => h("option", { value: r, selected: r === S.region }, r)));
   } catch (e) {
     fail(e);
   }
