@@ -176,6 +176,10 @@ class Console:
                          ".map(l => l.textContent);")
 
     def shot(self, name):
+        """Saves a screenshot, the work panel's finished entries cleared first."""
+        # By script: the panel is redrawn as jobs report, so a found button can go stale.
+        self.b.js("if (!document.getElementById('dialog').open)"
+                  " document.getElementById('jobs-clear')?.click();")
         os.makedirs(SHOTS, exist_ok=True)
         self.b.screenshot(os.path.join(SHOTS, f"{name}.png"))
 

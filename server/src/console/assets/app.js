@@ -228,35 +228,45 @@ function whatHappened(src, dst) {
 function diagram(image, snaps) {
   const rows = image.BlockDeviceMappings.filter((m) => m.Ebs?.SnapshotId);
   const copy = rows.some((m) => copiedFrom(snaps.get(m.Ebs.SnapshotId)));
-  const rowH = 56, top = 12, height = Math.max(1, rows.length) * rowH + top * 2;
-  const xs = copy ? { ami: 8, src: 190, snap: 440, key: 690 } : { ami: 8, snap: 230, key: 480 };
+  // A copy: source snapshots -> the image's snapshots -> keys, the image above the sources.
+  const rowH = 56, top = 12, first = copy ? top + 60 : top;
+  const height = first + Math.max(1, rows.length) * rowH + top;
+  const xs = copy ? { ami: 8, src: 8, snap: 280, key: 530 } : { ami: 8, snap: 230, key: 480 };
   const width = xs.key + 230;
   const g = [];
-  const amiY = top + (rows.length * rowH) / 2 - 22;
-  g.push(svg("rect", { class: "box", x: xs.ami, y: amiY, width: 160, height: 44, rx: 6 }));
+  const amiY = copy ? top : top + (rows.length * rowH) / 2 - 22;
+  g.push(svg("rect", { class: "box", x: xs.ami, y: amiY, width: copy ? 200 : 160, height: 44, rx: 6 }));
   g.push(svg("text", { x: xs.ami + 8, y: amiY + 18 }, image.Name.slice(0, 22)));
   g.push(svg("text", { x: xs.ami + 8, y: amiY + 35 }, image.ImageId));
+  if (copy) {
+    g.push(svg("text", { x: xs.src, y: first - 6 }, "source snapshot"));
+    g.push(svg("text", { x: xs.snap, y: first - 6 }, "snapshot"));
+    g.push(svg("text", { x: xs.key, y: first - 6 }, "key"));
+  }
   rows.forEach((m, i) => {
-    const y = top + i * rowH;
+    const y = first + i * rowH;
     const s = snaps.get(m.Ebs.SnapshotId);
     const arn = s?.KmsKeyId;
     const label = `${deviceLabel(image, m.DeviceName)} · ${m.Ebs.VolumeSize} GiB`;
-    g.push(svg("path", { d: `M${xs.ami + 160} ${amiY + 22} L${xs.snap} ${y + 22}` }));
+    g.push(svg("path", {
+      d: copy ? `M${xs.ami + 200} ${amiY + 22} H${xs.snap - 20} V${y + 22} H${xs.snap}`
+        : `M${xs.ami + 160} ${amiY + 22} L${xs.snap} ${y + 22}`,
+    }));
     g.push(svg("rect", { class: "box", x: xs.snap, y, width: 200, height: 44, rx: 6 }));
     g.push(svg("text", { x: xs.snap + 8, y: y + 18 }, label));
     g.push(svg("text", { x: xs.snap + 8, y: y + 35 }, m.Ebs.SnapshotId));
     g.push(svg("line", { x1: xs.snap + 200, y1: y + 22, x2: xs.key, y2: y + 22 }));
     g.push(svg("rect", { class: arn ? "key" : "plain", x: xs.key, y, width: 220, height: 44, rx: 6 }));
     g.push(svg("text", { x: xs.key + 8, y: y + 18 }, arn ? `key ${keyName(arn)}` : "unencrypted"));
-    if (arn) g.push(svg("text", { x: xs.key + 8, y: y + 35 }, keyIdOf(arn).slice(0, 30)));
+    if (arn) g.push(svg("text", { x: xs.key + 8, y: y + 35 }, keyIdOf(arn).slice(0, 26) + "…"));
     const from = copiedFrom(s);
     if (copy && from) {
       const src = snaps.get(from);
-      g.push(svg("rect", { class: src?.KmsKeyId ? "key" : "plain", x: xs.src, y, width: 170, height: 44, rx: 6 }));
+      g.push(svg("rect", { class: src?.KmsKeyId ? "key" : "plain", x: xs.src, y, width: 180, height: 44, rx: 6 }));
       g.push(svg("text", { x: xs.src + 8, y: y + 18 }, from));
       g.push(svg("text", { x: xs.src + 8, y: y + 35 }, src ? keyName(src.KmsKeyId) : "(gone)"));
-      g.push(svg("line", { x1: xs.src + 170, y1: y + 22, x2: xs.snap, y2: y + 22 }));
-      g.push(svg("text", { x: xs.src + 176, y: y + 16 }, s ? whatHappened(src, s) : ""));
+      g.push(svg("line", { x1: xs.src + 180, y1: y + 22, x2: xs.snap, y2: y + 22 }));
+      g.push(svg("text", { x: xs.src + 186, y: y + 16 }, s ? whatHappened(src, s) : ""));
     }
   });
   const desc = rows.map((m) => {
@@ -726,6 +736,7 @@ async function poll() {
           t.state = "pending";
         } else {
           t.done = true;
+          t.endedAt = now;
           t.state = final;
           t.error = error;
           t.pct = 100;
@@ -733,6 +744,8 @@ async function poll() {
         }
       };
       for (const s of snaps.Snapshots ?? []) {
+        // A snapshot made for an image (its description names the image) is the image's work.
+        if (/ami-[0-9a-f]{17}/.test(s.Description ?? "") && !S.tracked.has(s.SnapshotId)) continue;
         seen(s.SnapshotId, "snapshot", s.VolumeSize, s.State === "pending", parseFloat(s.Progress) || 0,
           s.State, s.State === "error" ? s.StateMessage : null);
       }
@@ -776,9 +789,18 @@ function rate(t) {
 
 function drawJobs() {
   const box = document.getElementById("jobs");
-  const list = [...S.tracked.entries()].slice(-8);
+  // What runs, and the last few that ended (until cleared).
+  const all = [...S.tracked.entries()];
+  const now = performance.now();
+  const ended = all.filter(([, t]) => t.done && !t.cleared && now - t.endedAt < 60000)
+    .sort(([, a], [, b]) => a.endedAt - b.endedAt).slice(-5);
+  const list = [...all.filter(([, t]) => !t.done), ...ended];
   box.hidden = list.length === 0;
-  box.replaceChildren(h("h2", {}, "Work"), ...list.map(([id, t]) => {
+  const clear = ended.length ? h("button", { id: "jobs-clear", onclick: () => {
+    for (const [, t] of ended) t.cleared = true;
+    drawJobs();
+  } }, "Clear finished") : null;
+  box.replaceChildren(h("h2", {}, "Work ", clear), ...list.map(([id, t]) => {
     const pct = t.done ? 100 : Math.round(t.last?.pct ?? 0);
     const status = t.done ? [state(t.state), t.error ? h("span", { class: "state-error" }, ` ${t.error}`) : null]
       : [`${pct}%`, rate(t) ? ` · ${rate(t)}` : ""];
