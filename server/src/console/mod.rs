@@ -271,3 +271,89 @@ fn problem(status: u16, code: &str, message: &str) -> Response {
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, path: &str, query: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: Vec::new(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_api_keeps_its_routes() {
+        assert!(Console::wants(&req("GET", "/", "", &[])));
+        assert!(Console::wants(&req("POST", "/console/call", "", &[])));
+        assert!(Console::wants(&req("GET", "/console/app.js", "", &[])));
+        // EC2 Query: a signed POST of `/`, a presigned GET, a GET with an Authorization header.
+        assert!(!Console::wants(&req("POST", "/", "", &[])));
+        assert!(!Console::wants(&req(
+            "GET",
+            "/",
+            "Action=DescribeRegions&X-Amz-Signature=00",
+            &[]
+        )));
+        assert!(!Console::wants(&req(
+            "GET",
+            "/",
+            "",
+            &[("Authorization", "AWS4-HMAC-SHA256 …")]
+        )));
+        // The EBS direct APIs.
+        assert!(!Console::wants(&req(
+            "GET",
+            "/snapshots/snap-0123456789abcdef0/blocks",
+            "",
+            &[]
+        )));
+    }
+
+    #[test]
+    fn tokens_are_random_and_compared_whole() {
+        let (a, b) = (Console::new_token(), Console::new_token());
+        assert_eq!(a.len(), 64);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(*a, *b);
+        assert!(constant_time_eq(a.as_bytes(), a.as_bytes()));
+        assert!(!constant_time_eq(a.as_bytes(), b.as_bytes()));
+        assert!(!constant_time_eq(&a.as_bytes()[..63], a.as_bytes()));
+        assert!(!constant_time_eq(b"", a.as_bytes()));
+    }
+
+    #[test]
+    fn no_operation_that_answers_a_secret_is_callable() {
+        for op in [
+            "CreateAccessKey",
+            "ListAccessKeys",
+            "Decrypt",
+            "Encrypt",
+            "GenerateDataKeyWithoutPlaintext",
+            "GetSnapshotBlock",
+            "PutSnapshotBlock",
+            "ExportSnapshot",
+        ] {
+            assert!(!OPERATIONS.contains(&op), "{op}");
+        }
+        // Every listed operation is one the engine parses.
+        for op in OPERATIONS {
+            let parsed = Op::parse(op, Value::Null);
+            assert!(
+                parsed
+                    .as_ref()
+                    .err()
+                    .is_none_or(|e| e.code() != Code::INVALID_ACTION),
+                "{op}"
+            );
+        }
+    }
+}
