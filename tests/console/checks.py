@@ -123,10 +123,16 @@ class Console:
         self.ready(page, before)
 
     def button(self, scope_xpath, label):
-        el = self.b.cmd("POST", "/element", {
-            "using": "xpath",
-            "value": f"{scope_xpath}//button[normalize-space()='{label}']"})
-        self.b.cmd("POST", f"/element/{el[ELEMENT]}/click", {})
+        # Found again if a re-render (a job ended) made the first one stale.
+        for attempt in range(5):
+            el = self.b.cmd("POST", "/element", {
+                "using": "xpath",
+                "value": f"{scope_xpath}//button[normalize-space()='{label}']"})
+            try:
+                return self.b.cmd("POST", f"/element/{el[ELEMENT]}/click", {})
+            except WebDriverError as e:
+                if "stale element" not in str(e) or attempt == 4:
+                    raise
 
     def on_image(self, image_id, label):
         self.button(f"//section[@data-image='{image_id}']", label)

@@ -92,7 +92,13 @@ class Browser:
             time.sleep(0.1)
 
     def click(self, css):
-        self.cmd("POST", f"/element/{self.find(css)}/click", {})
+        # The page re-renders when a job ends: a found element can go stale before the click.
+        for attempt in range(5):
+            try:
+                return self.cmd("POST", f"/element/{self.find(css)}/click", {})
+            except WebDriverError as e:
+                if "stale element" not in str(e) or attempt == 4:
+                    raise
 
     def type(self, css, text, clear=True):
         el = self.find(css)
