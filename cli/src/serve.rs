@@ -1,10 +1,11 @@
 //! `blockseal serve`: the AWS-compatible endpoint (EC2 Query, KMS JSON, EBS direct APIs, STS,
-//! IAM access keys) on one port, over the home's engine. Loopback by default; the first line on
-//! standard output is the URL; one line per request on standard error; Ctrl-C or SIGTERM stop
-//! it after the requests in flight.
+//! IAM access keys) and the web console on one port, over the home's engine. Loopback by default;
+//! the first line on standard output is the API's URL, the second the console's (with its token);
+//! one line per request on standard error; Ctrl-C or SIGTERM stop it after the requests in flight.
 
 use crate::args::ServeArgs;
 use blockseal_engine::Engine;
+use blockseal_server::console::Console;
 use blockseal_server::http::{Limits, Server};
 use blockseal_server::service::{Config, Endpoint, DEFAULT_ACCESS_KEY};
 use std::io::Write;
@@ -31,7 +32,13 @@ pub fn run(home: &Path, a: &ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?;
     let addr = server.local_addr();
     let mut out = std::io::stdout().lock();
-    writeln!(out, "http://{addr}")?;
+    let console = Console::new(Arc::clone(&engine), Console::new_token());
+    // Both lines in one write: a reader that wants only the first may close the pipe after it.
+    writeln!(
+        out,
+        "http://{addr}\n{}",
+        console.url(&format!("http://{addr}"))
+    )?;
     out.flush()?;
     drop(out);
     eprintln!(
@@ -72,6 +79,18 @@ pub fn run(home: &Path, a: &ServeArgs) -> anyhow::Result<()> {
     );
     server.serve(move |req| {
         let start = Instant::now();
+        if Console::wants(req) {
+            let h = console.handle(req);
+            eprintln!(
+                "{} {} {} {} {:.1}ms",
+                req.method,
+                h.operation,
+                h.principal,
+                h.response.status,
+                start.elapsed().as_secs_f64() * 1e3,
+            );
+            return h.response;
+        }
         let h = endpoint.handle(req);
         eprintln!(
             "{} {} {} {} {:.1}ms {}",

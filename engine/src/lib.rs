@@ -39,6 +39,7 @@ pub use api::{new_request_id, valid_principal, Context, Engine, Options, Session
 pub use device::{BlockDevice, FileDevice, MemDevice};
 pub use doctor::{doctor, DoctorReport, Finding};
 pub use ec2::direct::{EbsRequest, EbsResponse};
+pub use ec2::preview::SnapshotOutcome;
 pub use error::{Code, Error, ErrorKind, Result};
 pub use iam::Credential;
 pub use ids::{ImageId, ImportTaskId, InstanceId, KeyId, ReservationId, SnapshotId, VolumeId};
@@ -63,11 +64,11 @@ pub mod requests {
         SnapshotDiskContainer, SnapshotIdOnly, StartSnapshot, UserNameOnly, VolumeIdOnly,
         BLOCK_SIZE,
     };
-    pub use crate::request::{CreateTags, DeleteTags, DescribeTags, TagRef, TagSpecification};
     pub use crate::request::{
         AttributeValue, ImageAttributeRequest, ModifyImageAttribute, ModifySnapshotAttribute,
         PermissionItem, PermissionModifications, SnapshotAttributeRequest,
     };
+    pub use crate::request::{CreateTags, DeleteTags, DescribeTags, TagRef, TagSpecification};
 }
 /// The typed requests of the KMS operations.
 pub mod kms_requests {

@@ -7,8 +7,8 @@ use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
 use super::sharing;
 use super::snapshots::{capture_job, image_using, KEY_NOT_ACCESSIBLE};
-use super::volume_types;
 use super::tags;
+use super::volume_types;
 use super::{is_key_problem, Core, Planned, GIB};
 use crate::blob::TempBlob;
 use crate::catalog::Tx;
@@ -21,7 +21,7 @@ pub(crate) use super::volume_types::DEFAULT_VOLUME_TYPE;
 
 impl Core<'_> {
     /// `InvalidAMIName.Duplicate` if a registered image of this region already has `name`.
-    fn check_name_free(&self, tx: &Tx<'_>, name: &str) -> Result<()> {
+    pub(super) fn check_name_free(&self, tx: &Tx<'_>, name: &str) -> Result<()> {
         if let Some(other) = tx.list::<ImageRec>(self.region())?.into_iter().find(|i| {
             i.state != ImageState::Deregistered && i.owner_id == self.account() && i.name == name
         }) {
@@ -265,15 +265,13 @@ impl Core<'_> {
             self.check_name_free(tx, &r.name)?;
             Ok((src, snaps, image_tags))
         })?;
-        if r.encrypted == Some(false) {
-            if let Some(s) = snaps.iter().find(|s| s.encryption.is_some()) {
-                bail!(
-                    Code::INVALID_REQUEST,
-                    "Snapshot {} is encrypted. Creating unencrypted copy from an encrypted snapshot is not supported.",
-                    s.id
-                );
-            }
-        }
+        rules::refuse_unencrypted_copy(
+            r.encrypted,
+            snaps
+                .iter()
+                .find(|s| s.encryption.is_some())
+                .map(|s| s.id.as_str()),
+        )?;
         let same_region = r.source_region == self.region();
         let image_id = Self::new_image_id();
         let ebd = self.cat.read(|tx| self.ebd(tx))?;

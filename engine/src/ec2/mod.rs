@@ -10,11 +10,12 @@
 pub(crate) mod account;
 pub(crate) mod direct;
 mod images;
-mod instance_types;
 pub(crate) mod imports;
+mod instance_types;
 mod instances;
 pub(crate) mod model;
 mod network;
+pub(crate) mod preview;
 pub(crate) mod requests;
 pub mod responses;
 pub(crate) mod rules;

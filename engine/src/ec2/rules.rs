@@ -60,6 +60,24 @@ pub(crate) fn encryption_outcome(
     })
 }
 
+/// SEMANTICS.md §2 note 1: a copy (CopyImage) with an explicit `Encrypted=false` of a source
+/// with an encrypted snapshot (`encrypted_snapshot`, the first one) is refused.
+///
+/// # Errors
+/// `InvalidRequest` with AWS's message.
+pub(crate) fn refuse_unencrypted_copy(
+    encrypted: Option<bool>,
+    encrypted_snapshot: Option<&str>,
+) -> Result<()> {
+    if let (Some(false), Some(id)) = (encrypted, encrypted_snapshot) {
+        bail!(
+            Code::INVALID_REQUEST,
+            "Snapshot {id} is encrypted. Creating unencrypted copy from an encrypted snapshot is not supported."
+        );
+    }
+    Ok(())
+}
+
 /// The canonical form of a device name, for comparisons: `/dev/sdf` and `sdf` are one device.
 pub(crate) fn canonical_device(name: &str) -> String {
     if name.starts_with("/dev/") {

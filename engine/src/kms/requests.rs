@@ -525,7 +525,6 @@ fn enum_violation(name: &str, value: &str, set: &[&str]) -> Error {
     )
 }
 
-
 fn wrong_type(name: &str, what: &str) -> Error {
     Error::new(
         Code::VALIDATION_EXCEPTION,
@@ -1733,7 +1732,6 @@ impl TryFrom<Value> for ListKeyPolicies {
         })
     }
 }
-
 
 #[cfg(test)]
 mod tests {
