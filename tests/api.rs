@@ -109,8 +109,13 @@ impl Drop for Served {
 
 /// Runs check `name` against a fresh server; fails with the check's output.
 fn check(name: &str) {
+    check_with(name, &[]);
+}
+
+/// Runs check `name` against a server started with the flags `extra`.
+fn check_with(name: &str, extra: &[&str]) {
     let Some(py) = python() else { return };
-    let served = Served::start(&[]);
+    let served = Served::start(extra);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/api/checks.py");
     let out = Command::new(py)
         .arg(script)
@@ -186,7 +191,8 @@ fn launch_and_volume_parameters_through_boto3() {
 
 #[test]
 fn import_snapshot_runs_as_a_task_that_boto3_waits_for() {
-    check("import_snapshot");
+    let tmp = std::env::temp_dir();
+    check_with("import_snapshot", &["--import-dir", tmp.to_str().unwrap()]);
 }
 
 #[test]

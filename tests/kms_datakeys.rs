@@ -313,6 +313,9 @@ fn update_key_description_examples() {
 #[test]
 fn retire_grant_and_list_retirable_grants_examples() {
     let h = Home::new();
+    for user in ["bob", "carol"] {
+        h.ok(&["iam", "create-user", "--user-name", user]);
+    }
     let (id, arn) = h.create_key("granted");
     let account = arn.split(':').nth(4).unwrap().to_owned();
     let example_admin = format!("arn:aws:iam::{account}:user/ExampleAdmin");

@@ -286,6 +286,10 @@ pub struct ServeArgs {
     /// Refuse the built-in `test`/`test` access key
     #[arg(long)]
     pub no_default_credentials: bool,
+    /// A folder whose disk images ImportSnapshot may read (`Url=file://…` under it); without
+    /// one, the endpoint refuses ImportSnapshot (repeatable)
+    #[arg(long, value_name = "DIR")]
+    pub import_dir: Vec<std::path::PathBuf>,
 }
 
 const ACCOUNT_ABOUT: &str = "\

@@ -33,12 +33,14 @@ pub fn run(home: &Path, a: &ServeArgs) -> anyhow::Result<()> {
     let addr = server.local_addr();
     let mut out = std::io::stdout().lock();
     let console = Console::new(Arc::clone(&engine), Console::new_token());
-    // Both lines in one write: a reader that wants only the first may close the pipe after it.
-    writeln!(
-        out,
-        "http://{addr}\n{}",
+    // Both lines in one write (formatted first: `writeln!` writes its pieces one by one, and a
+    // line-buffered stdout sends the first line on its own): a reader that wants only the
+    // first line may close the pipe after it.
+    let urls = format!(
+        "http://{addr}\n{}\n",
         console.url(&format!("http://{addr}"))
-    )?;
+    );
+    out.write_all(urls.as_bytes())?;
     out.flush()?;
     drop(out);
     eprintln!(
@@ -75,6 +77,7 @@ pub fn run(home: &Path, a: &ServeArgs) -> anyhow::Result<()> {
         engine,
         Config {
             default_credentials: !a.no_default_credentials,
+            import_dirs: a.import_dir.clone(),
         },
     );
     server.serve(move |req| {

@@ -383,13 +383,21 @@ impl Core<'_> {
             &source,
             p,
         );
+        // A waiting caller gets the failure's own code when it is not the image's fault (a
+        // full disk, an I/O error, an unusable key); a bad image is InvalidParameterValue.
+        let code = match &made {
+            Err(e)
+                if e.code() == Code::INSUFFICIENT_STORAGE
+                    || e.kind() == crate::error::ErrorKind::Io
+                    || super::is_key_problem(e) =>
+            {
+                e.code()
+            }
+            _ => Code::INVALID_PARAMETER_VALUE,
+        };
         let task = self.finish_import(&task.id, made, None)?;
         if task.status == ImportStatus::Deleted {
-            bail!(
-                Code::INVALID_PARAMETER_VALUE,
-                "{}",
-                task.status_message.unwrap_or_default()
-            );
+            bail!(code, "{}", task.status_message.unwrap_or_default());
         }
         Ok(self.answer(&task, task_tags))
     }

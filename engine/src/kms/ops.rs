@@ -2526,11 +2526,7 @@ mod tests {
         let ebs_arn = ebs["KeyMetadata"]["Arn"].as_str().unwrap().to_owned();
         let ebs_id = ebs["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
         let s = h
-            .call(
-                &user("bob"),
-                "GetKeyRotationStatus",
-                json!({"KeyId": ebs_arn}),
-            )
+            .call(&admin(), "GetKeyRotationStatus", json!({"KeyId": ebs_arn}))
             .unwrap();
         assert_eq!(s["KeyRotationEnabled"], true);
         assert_eq!(s["RotationPeriodInDays"], 365);
