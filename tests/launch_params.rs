@@ -551,13 +551,25 @@ fn image_attributes_are_kept_shown_filtered_and_carried() {
             .map(|i| s(&i["ImageId"]))
             .collect()
     };
-    assert_eq!(ids("Name=architecture,Values=arm64"), [arm.clone()]);
-    assert_eq!(ids("Name=architecture,Values=x86_64"), [x86.clone()]);
-    assert_eq!(ids("Name=ena-support,Values=true"), [arm.clone()]);
-    assert_eq!(ids("Name=boot-mode,Values=uefi"), [arm.clone()]);
+    assert_eq!(
+        ids("Name=architecture,Values=arm64"),
+        std::slice::from_ref(&arm)
+    );
+    assert_eq!(
+        ids("Name=architecture,Values=x86_64"),
+        std::slice::from_ref(&x86)
+    );
+    assert_eq!(
+        ids("Name=ena-support,Values=true"),
+        std::slice::from_ref(&arm)
+    );
+    assert_eq!(
+        ids("Name=boot-mode,Values=uefi"),
+        std::slice::from_ref(&arm)
+    );
     assert_eq!(
         ids("Name=block-device-mapping.volume-type,Values=gp3"),
-        [arm.clone()]
+        std::slice::from_ref(&arm)
     );
     assert_eq!(ids("Name=virtualization-type,Values=hvm").len(), 2);
     assert_eq!(ids("Name=root-device-type,Values=ebs").len(), 2);

@@ -465,7 +465,7 @@ fn tag_specifications_describe_filters_and_lifetime() {
         .flat_map(|r| r["Instances"].as_array().unwrap().clone())
         .map(|i| s(&i["InstanceId"]))
         .collect();
-    assert_eq!(found, [inst.clone()]);
+    assert_eq!(found, std::slice::from_ref(&inst));
 
     // Tags go with their resource.
     h.ok(&["ec2", "delete-volume", "--volume-id", &vol]);
