@@ -275,10 +275,9 @@ impl Core<'_> {
         let region = self.region().to_owned();
         if let Some(token) = &r.client_token {
             let same = self.cat.read(|tx| {
-                Ok(tx
-                    .list::<ImportTaskRec>(&region)?
-                    .into_iter()
-                    .find(|t| t.client_token.as_deref() == Some(token)))
+                Ok(tx.list::<ImportTaskRec>(&region)?.into_iter().find(|t| {
+                    t.owner_id == self.account() && t.client_token.as_deref() == Some(token)
+                }))
             })?;
             if let Some(t) = same {
                 return Ok(self.answer(&t, task_tags));
@@ -515,7 +514,7 @@ impl Core<'_> {
                     .map(|id| {
                         id.parse::<ImportTaskId>()?;
                         tx.get::<ImportTaskRec>(id)?
-                            .filter(|t| t.region == region)
+                            .filter(|t| t.region == region && t.owner_id == self.account())
                             .ok_or_else(|| {
                                 Error::new(
                                     Code::INVALID_CONVERSION_TASK_ID,
@@ -524,7 +523,11 @@ impl Core<'_> {
                             })
                     })
                     .collect::<Result<Vec<_>>>()?,
-                None => tx.list::<ImportTaskRec>(&region)?,
+                None => tx
+                    .list::<ImportTaskRec>(&region)?
+                    .into_iter()
+                    .filter(|t| t.owner_id == self.account())
+                    .collect(),
             };
             let jobs = if all.iter().any(|t| t.status == ImportStatus::Active) {
                 tx.list::<JobRec>(&region)?
