@@ -660,3 +660,408 @@ fn the_default_key_hijack_fails() {
         Some("AccessDeniedException")
     );
 }
+
+/// The grants of `key` that EC2 made for attachments: (grantee, volume id of the constraint).
+fn attachment_grants(h: &Home, key: &str) -> Vec<(String, String)> {
+    let grants = h.ok(&["kms", "list-grants", "--key-id", key]);
+    let mut out: Vec<(String, String)> = grants["Grants"]
+        .as_array()
+        .expect("Grants")
+        .iter()
+        .filter(|g| s(&g["GranteePrincipal"]).contains(":aws:ec2-infrastructure:"))
+        .map(|g| {
+            (
+                s(&g["GranteePrincipal"]),
+                s(&g["Constraints"]["EncryptionContextSubset"]["aws:ebs:id"]),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn attaching_an_encrypted_volume_creates_the_grant_aws_shows() {
+    let h = Home::new();
+    let acct = s(&h.ok(&["sts", "get-caller-identity"])["Account"]);
+    let (key, key_arn) = h.create_key("attach grants");
+    let snap = h.import(&[5u8; 8192], &[]);
+    let ami = h.register("grants", "/dev/xvda", &snap, &[]);
+    let inst = h.run_instance(&ami, &[]);
+    let infra = format!("{acct}:aws:ec2-infrastructure:{inst}");
+    let vol = s(&h.ok(&[
+        "ec2",
+        "create-volume",
+        "--availability-zone",
+        "us-east-1a",
+        "--size",
+        "1",
+        "--encrypted",
+        "--kms-key-id",
+        &key,
+    ])["VolumeId"]);
+    h.ok(&["ec2", "wait", "volume-available", "--volume-ids", &vol]);
+    assert_eq!(
+        attachment_grants(&h, &key),
+        vec![],
+        "no grant before the attach"
+    );
+
+    // 1. The attach creates one grant, as ListGrants shows it on AWS.
+    h.attach(&vol, &inst, "/dev/sdf");
+    let grants = h.ok(&["kms", "list-grants", "--key-id", &key]);
+    let g = &grants["Grants"][0];
+    assert_eq!(
+        grants["Grants"].as_array().map(Vec::len),
+        Some(1),
+        "{grants}"
+    );
+    assert_eq!(s(&g["KeyId"]), key_arn);
+    assert_eq!(s(&g["GranteePrincipal"]), infra);
+    assert_eq!(g["Operations"], serde_json::json!(["Decrypt"]));
+    assert_eq!(
+        g["Constraints"],
+        serde_json::json!({"EncryptionContextSubset": {"aws:ebs:id": vol}})
+    );
+    assert_eq!(s(&g["IssuingAccount"]), format!("arn:aws:iam::{acct}:root"));
+    assert_eq!(s(&g["GrantId"]).len(), 64);
+    // The grant gives no user anything: the grantee is the instance, not a principal of ours.
+    assert_eq!(
+        h.err(&[
+            "kms",
+            "create-grant",
+            "--key-id",
+            &key,
+            "--grantee-principal",
+            &infra,
+            "--operations",
+            "Decrypt"
+        ]),
+        "ValidationException"
+    );
+
+    // 2. Detach retires it; a second attach makes a new one.
+    h.ok(&["ec2", "detach-volume", "--volume-id", &vol]);
+    h.ok(&["ec2", "wait", "volume-available", "--volume-ids", &vol]);
+    assert_eq!(attachment_grants(&h, &key), vec![]);
+    h.attach(&vol, &inst, "/dev/sdg");
+    assert_eq!(
+        attachment_grants(&h, &key),
+        vec![(infra.clone(), vol.clone())]
+    );
+
+    // 3. A launch attaches its encrypted volumes: a grant each; termination retires them all,
+    // the one of a volume that outlives the instance too.
+    let enc_ami = s(&h.ok(&[
+        "ec2",
+        "copy-image",
+        "--source-image-id",
+        &ami,
+        "--source-region",
+        "us-east-1",
+        "--name",
+        "enc",
+        "--encrypted",
+        "--kms-key-id",
+        &key,
+    ])["ImageId"]);
+    h.ok(&["ec2", "wait", "image-available", "--image-ids", &enc_ami]);
+    let second = h.run_instance(&enc_ami, &[]);
+    let root = s(&h.volume_at(&second, "/dev/xvda")["VolumeId"]);
+    let mut want = vec![
+        (infra.clone(), vol.clone()),
+        (
+            format!("{acct}:aws:ec2-infrastructure:{second}"),
+            root.clone(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(attachment_grants(&h, &key), want);
+    h.ok(&[
+        "ec2",
+        "terminate-instances",
+        "--instance-ids",
+        &inst,
+        &second,
+    ]);
+    h.ok(&[
+        "ec2",
+        "wait",
+        "instance-terminated",
+        "--instance-ids",
+        &inst,
+        &second,
+    ]);
+    assert_eq!(attachment_grants(&h, &key), vec![]);
+    assert_eq!(s(&h.volume(&vol)["State"]), "available");
+
+    // 4. Without kms:CreateGrant, the attach fails as AWS fails it and stores no grant.
+    h.ok(&["iam", "create-user", "--user-name", "nogrant"]);
+    h.ok(&[
+        "iam", "put-user-policy", "--user-name", "nogrant", "--policy-name", "p",
+        "--policy-document",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["ec2:*","kms:Decrypt","kms:DescribeKey","kms:GenerateDataKeyWithoutPlaintext"],"Resource":"*"}]}"#,
+    ]);
+    let third = h.run_instance(&ami, &[]);
+    let o = as_user(
+        &h,
+        "nogrant",
+        &[
+            "ec2",
+            "attach-volume",
+            "--volume-id",
+            &vol,
+            "--instance-id",
+            &third,
+            "--device",
+            "/dev/sdf",
+        ],
+    );
+    assert_eq!(
+        aws_error_code(&String::from_utf8_lossy(&o.stderr)).as_deref(),
+        Some("CustomerKeyHasBeenRevoked")
+    );
+    assert_eq!(attachment_grants(&h, &key), vec![]);
+    assert_eq!(s(&h.volume(&vol)["State"]), "available");
+}
+
+/// Runs `args` as profile `profile` (`ACCOUNT:USER`), which must succeed.
+fn ok_as(h: &Home, profile: &str, args: &[&str]) -> Value {
+    let o = as_user(h, profile, args);
+    assert!(
+        o.status.success(),
+        "{profile} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    json_out(&o)
+}
+
+/// The instance `inst` of `profile` as DescribeInstances shows it.
+fn instance_as(h: &Home, profile: &str, inst: &str) -> Value {
+    let v = ok_as(
+        h,
+        profile,
+        &["ec2", "describe-instances", "--instance-ids", inst],
+    );
+    v["Reservations"][0]["Instances"][0].clone()
+}
+
+#[test]
+fn a_key_policy_naming_another_account_shares_an_encrypted_image_until_it_stops() {
+    // SEMANTICS §3.6 rule 2 and §16: the owner's key policy names account B's root; B's own
+    // identity policies then decide which of B's users may use the key.
+    let h = Home::new();
+    let owner = s(&h.ok(&["sts", "get-caller-identity"])["Account"]);
+    let b = s(&h.ok(&["account", "create", "--name", "b"])["Account"]["Id"]);
+    let owner_only = format!(
+        r#"{{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{owner}:root"}},"Action":"kms:*","Resource":"*"}}"#
+    );
+    let for_b = format!(
+        r#"{{"Sid":"Allow use of the key by account B","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{b}:root"}},"Action":["kms:Decrypt","kms:DescribeKey","kms:CreateGrant","kms:GenerateDataKeyWithoutPlaintext","kms:ReEncrypt*"],"Resource":"*"}}"#
+    );
+    let policy = |stmts: &[&str]| {
+        format!(
+            r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
+            stmts.join(",")
+        )
+    };
+    let k = s(&h.ok(&[
+        "kms",
+        "create-key",
+        "--policy",
+        &policy(&[&owner_only, &for_b]),
+    ])["KeyMetadata"]["Arn"]);
+    let data = crate::support::image_bytes(2 << 20, 77, b"KEY-POLICY-SHARED");
+    let snap = h.import(&data, &["--encrypted", "--kms-key-id", &k]);
+    let ami = h.register("kp-shared", "/dev/xvda", &snap, &[]);
+    h.ok(&[
+        "ec2",
+        "modify-image-attribute",
+        "--image-id",
+        &ami,
+        "--attribute",
+        "launchPermission",
+        "--operation-type",
+        "add",
+        "--user-ids",
+        &b,
+    ]);
+    h.ok(&[
+        "ec2",
+        "modify-snapshot-attribute",
+        "--snapshot-id",
+        &snap,
+        "--attribute",
+        "createVolumePermission",
+        "--operation-type",
+        "add",
+        "--user-ids",
+        &b,
+    ]);
+    let b_admin = "b:admin";
+    // B's user bob may do anything in EC2 but nothing in KMS: the key policy lets B's account
+    // in, B's identity policy keeps bob out.
+    ok_as(&h, b_admin, &["iam", "create-user", "--user-name", "bob"]);
+    ok_as(
+        &h,
+        b_admin,
+        &[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "bob",
+            "--policy-name",
+            "ec2",
+            "--policy-document",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:*","Resource":"*"}]}"#,
+        ],
+    );
+    let r = ok_as(&h, "b:bob", &["ec2", "run-instances", "--image-id", &ami]);
+    let i = instance_as(&h, "b:bob", &s(&r["Instances"][0]["InstanceId"]));
+    assert_eq!(i["State"]["Name"], "terminated");
+    assert_eq!(
+        i["StateReason"]["Code"],
+        "Client.InvalidKMSKey.InvalidState"
+    );
+
+    // B's admin (identity policy `*`) launches; the attach grant is on the key B's volume
+    // uses, B's default key (§20.16), for B's instance.
+    let r = ok_as(&h, b_admin, &["ec2", "run-instances", "--image-id", &ami]);
+    let inst = s(&r["Instances"][0]["InstanceId"]);
+    let i = instance_as(&h, b_admin, &inst);
+    assert_eq!(i["State"]["Name"], "running");
+    let root = s(&i["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]);
+    let vol = ok_as(
+        &h,
+        b_admin,
+        &["ec2", "describe-volumes", "--volume-ids", &root],
+    );
+    let root_key = s(&vol["Volumes"][0]["KmsKeyId"]);
+    assert!(
+        root_key.starts_with(&format!("arn:aws:kms:us-east-1:{b}:key/")),
+        "{root_key}"
+    );
+    let grants = ok_as(&h, b_admin, &["kms", "list-grants", "--key-id", &root_key]);
+    assert_eq!(
+        s(&grants["Grants"][0]["GranteePrincipal"]),
+        format!("{b}:aws:ec2-infrastructure:{inst}")
+    );
+    // … with the owner's bytes.
+    let launched = s(&ok_as(
+        &h,
+        b_admin,
+        &["ec2", "create-snapshot", "--volume-id", &root],
+    )["SnapshotId"]);
+    export_as(&h, b_admin, &launched, &data);
+
+    // B re-encrypts a copy of the shared snapshot to its own key, and makes a volume of it.
+    let kb = s(&ok_as(&h, b_admin, &["kms", "create-key"])["KeyMetadata"]["Arn"]);
+    let copy_to_own = || {
+        let id = s(&ok_as(
+            &h,
+            b_admin,
+            &[
+                "ec2",
+                "copy-snapshot",
+                "--source-snapshot-id",
+                &snap,
+                "--source-region",
+                "us-east-1",
+                "--encrypted",
+                "--kms-key-id",
+                &kb,
+            ],
+        )["SnapshotId"]);
+        let v = ok_as(
+            &h,
+            b_admin,
+            &["ec2", "describe-snapshots", "--snapshot-ids", &id],
+        );
+        (id, v["Snapshots"][0].clone())
+    };
+    let (mine, copied) = copy_to_own();
+    assert_eq!(copied["State"], "completed");
+    assert_eq!(s(&copied["KmsKeyId"]), kb);
+    export_as(&h, b_admin, &mine, &data);
+    let v = ok_as(
+        &h,
+        b_admin,
+        &[
+            "ec2",
+            "create-volume",
+            "--availability-zone",
+            "us-east-1a",
+            "--snapshot-id",
+            &snap,
+        ],
+    );
+    let vid = s(&v["VolumeId"]);
+    ok_as(
+        &h,
+        b_admin,
+        &["ec2", "wait", "volume-available", "--volume-ids", &vid],
+    );
+
+    // The owner takes B out of the key policy: B's next launch and copy fail as AWS fails
+    // them; what B re-encrypted to its own key no longer needs the owner's key.
+    h.ok(&[
+        "kms",
+        "put-key-policy",
+        "--key-id",
+        &k,
+        "--policy-name",
+        "default",
+        "--policy",
+        &policy(&[&owner_only]),
+    ]);
+    let r = ok_as(&h, b_admin, &["ec2", "run-instances", "--image-id", &ami]);
+    let i = instance_as(&h, b_admin, &s(&r["Instances"][0]["InstanceId"]));
+    assert_eq!(i["State"]["Name"], "terminated");
+    assert_eq!(
+        i["StateReason"]["Code"],
+        "Client.InvalidKMSKey.InvalidState"
+    );
+    let (_, failed) = copy_to_own();
+    assert_eq!(failed["State"], "error");
+    assert_eq!(failed["StateMessage"], "Given key ID is not accessible");
+    export_as(&h, b_admin, &mine, &data);
+    let from_mine = ok_as(
+        &h,
+        b_admin,
+        &[
+            "ec2",
+            "create-volume",
+            "--availability-zone",
+            "us-east-1a",
+            "--snapshot-id",
+            &mine,
+        ],
+    );
+    let vid = s(&from_mine["VolumeId"]);
+    ok_as(
+        &h,
+        b_admin,
+        &["ec2", "wait", "volume-available", "--volume-ids", &vid],
+    );
+}
+
+/// Exports snapshot `snap` as `profile` and checks it holds `expected`, then zeros.
+fn export_as(h: &Home, profile: &str, snap: &str, expected: &[u8]) {
+    let out = h.scratch(&format!("export-{}.raw", crate::support::rand_tag()));
+    ok_as(
+        h,
+        profile,
+        &[
+            "ec2",
+            "export-snapshot",
+            "--snapshot-id",
+            snap,
+            "--file",
+            out.to_str().unwrap(),
+        ],
+    );
+    let got = std::fs::read(&out).unwrap();
+    assert_eq!(&got[..expected.len()], expected, "exported bytes differ");
+    assert!(got[expected.len()..].iter().all(|&b| b == 0));
+    std::fs::remove_file(&out).unwrap();
+}

@@ -376,6 +376,7 @@ impl Core<'_> {
                         } else {
                             tx.delete::<VolumeRec>(&v.id)?;
                             crate::ec2::tags::remove(tx, &v.id)?;
+                            crate::kms::retire_attachment_grants(tx, &v.region, &v.id)?;
                         }
                     }
                     if let Some(mut i) = tx.get::<InstanceRec>(id)? {

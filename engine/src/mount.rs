@@ -111,7 +111,9 @@ impl Session {
 impl Core<'_> {
     fn open_device(&self, v: &VolumeRec) -> Result<MountedVolume> {
         let a = v.attachment.as_ref().expect("attached volumes only");
-        let xts = self.cat.read(|tx| self.attach_key(tx, v, "mounted"))?;
+        let xts = self
+            .cat
+            .read(|tx| self.attach_key(tx, v, "mounted", None))?;
         let size = v.size_gib * GIB;
         // Validates the header against the catalog before any byte is served.
         drop(self.open_blob(&v.id, size, v.encryption.as_ref())?);

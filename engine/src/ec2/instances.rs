@@ -306,7 +306,16 @@ impl Core<'_> {
                         .snapshot
                         .as_ref()
                         .map(|s| (s.id.as_str(), s.encryption.as_ref()));
-                    match self.plan(tx, src, choice, vid) {
+                    // The volume is attached at launch: EC2 creates its grant (stored with
+                    // the volumes below), so the caller needs CreateGrant as for an attach.
+                    let planned = self.plan(tx, src, choice, vid).and_then(|p| {
+                        if let Some(e) = &p.encryption {
+                            let key = self.kms.resolve(tx, &self.caller, e.key_arn())?;
+                            self.kms.authorize(&key, &self.caller, "CreateGrant")?;
+                        }
+                        Ok(p)
+                    });
+                    match planned {
                         Ok(p) => plans.push(p),
                         Err(e) if is_key_problem(&e) => return Ok(None),
                         Err(e) => return Err(e),
@@ -419,6 +428,17 @@ impl Core<'_> {
             for v in &volumes {
                 tx.put(v)?;
                 tags::apply(tx, &region, &r.tag_specifications, "volume", &v.id)?;
+                if let (Some(e), Some(a)) = (&v.encryption, &v.attachment) {
+                    let account = self.account();
+                    (self.kms).grant_for_attachment(
+                        tx,
+                        &self.caller,
+                        e.key_arn(),
+                        account,
+                        &v.id,
+                        &a.instance_id,
+                    )?;
+                }
             }
             for i in &instances {
                 tx.put(i)?;
@@ -694,6 +714,7 @@ impl Core<'_> {
             core.check_not_launching(tx, inst)?;
             let mut gone = Vec::new();
             for mut v in core.attached_volumes(tx, inst)? {
+                crate::kms::retire_attachment_grants(tx, &v.region, &v.id)?;
                 let dot = v
                     .attachment
                     .as_ref()

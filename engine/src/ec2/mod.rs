@@ -368,13 +368,16 @@ impl Core<'_> {
     }
 
     /// The data key of `vol` as the hypervisor gets it at attach (SEMANTICS.md §6 rule 4): EC2
-    /// creates a grant and decrypts the wrapped key. A key that cannot be used is
+    /// creates a grant and decrypts the wrapped key. With `grant_to` (an attach, in a write
+    /// transaction) the grant is stored for that instance as AWS shows it; a mount checks the
+    /// same permission without storing one. A key that cannot be used is
     /// `CustomerKeyHasBeenRevoked`; `verb` says what was refused ("attached", "mounted").
     pub(crate) fn attach_key(
         &self,
         tx: &Tx<'_>,
         vol: &VolumeRec,
         verb: &str,
+        grant_to: Option<&InstanceRec>,
     ) -> Result<Option<Xts>> {
         let Some(e) = &vol.encryption else {
             return Ok(None);
@@ -384,6 +387,16 @@ impl Core<'_> {
             .resolve(tx, &self.caller, e.key_arn())
             .and_then(|k| {
                 self.kms.authorize(&k, &self.caller, "CreateGrant")?;
+                if let Some(inst) = grant_to {
+                    self.kms.grant_for_attachment(
+                        tx,
+                        &self.caller,
+                        e.key_arn(),
+                        &inst.owner_id,
+                        &vol.id,
+                        &inst.id,
+                    )?;
+                }
                 self.kms
                     .unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)
             });

@@ -255,7 +255,7 @@ impl Core<'_> {
                     r.device
                 );
             }
-            self.attach_key(tx, &v, "attached")?;
+            self.attach_key(tx, &v, "attached", Some(&inst))?;
             v.state = VolumeState::InUse;
             v.attachment = Some(Attachment {
                 instance_id: inst.id.clone(),
@@ -275,6 +275,7 @@ impl Core<'_> {
                 let mut back = self.volume(tx, &v.id)?;
                 back.attachment = None;
                 back.state = VolumeState::Available;
+                crate::kms::retire_attachment_grants(tx, &back.region, &back.id)?;
                 tx.put(&back)
             })?;
             return Err(e);
@@ -351,6 +352,7 @@ impl Core<'_> {
             self.detachable(tx, &v, &r)?;
             let shown = v.attachment_view("detaching");
             v.attachment = None;
+            crate::kms::retire_attachment_grants(tx, &v.region, &v.id)?;
             if v.state != VolumeState::Error {
                 v.state = VolumeState::Available;
             }

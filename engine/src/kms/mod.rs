@@ -225,6 +225,38 @@ pub(crate) fn ebs_context(id: &str) -> Context {
     Context::from([(EBS_CONTEXT_KEY.to_owned(), id.to_owned())])
 }
 
+/// The grantee EC2 names in the grant it makes when an encrypted volume is attached to
+/// instance `instance_id` of `account`, as ListGrants shows it (SEMANTICS §3.5).
+pub(crate) fn ec2_instance_principal(account: &str, instance_id: &str) -> String {
+    format!("{account}:aws:ec2-infrastructure:{instance_id}")
+}
+
+/// Whether `text` has the form of [`ec2_instance_principal`].
+pub(crate) fn is_ec2_instance_principal(text: &str) -> bool {
+    let Some((account, rest)) = text.split_once(":aws:ec2-infrastructure:") else {
+        return false;
+    };
+    account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && rest.parse::<crate::ids::InstanceId>().is_ok()
+}
+
+/// Removes the grants EC2 made for the attachments of volume `volume_id` in `region` (detach,
+/// termination, a launch that failed). A grant of another kind on the same key stays.
+///
+/// # Errors
+/// Catalog errors.
+pub(crate) fn retire_attachment_grants(tx: &Tx, region: &str, volume_id: &str) -> Result<()> {
+    let context = ebs_context(volume_id);
+    for g in tx.list::<GrantRecord>(region)? {
+        let subset = g.constraints.as_ref().and_then(|c| c.subset.as_ref());
+        if is_ec2_instance_principal(&g.grantee) && subset == Some(&context) {
+            tx.delete::<GrantRecord>(&g.grant_id)?;
+        }
+    }
+    Ok(())
+}
+
 impl Kms {
     /// Loads the home's root key, `HOME/kms-root.key` (32 random bytes, mode 0600). Never
     /// creates one: a new home gets its key from [`Kms::create`].
@@ -387,6 +419,44 @@ impl Kms {
             )
         })?;
         policy::check(key, caller, action, None, Via::Ebs)
+    }
+
+    /// The grant EC2 makes when encrypted volume `volume_id` is attached to `instance_id` of
+    /// `account` (SEMANTICS §6 rule 4, §18 rule 6), as AWS shows it in ListGrants: grantee
+    /// [`ec2_instance_principal`], operation `Decrypt`, constrained to the volume's
+    /// `aws:ebs:id`, issued by the key's account. `caller` needs `kms:CreateGrant` through EC2
+    /// (where `kms:GrantIsForAWSResource` is true). An attachment has one such grant, removed
+    /// by [`retire_attachment_grants`] when the attachment ends.
+    ///
+    /// # Errors
+    /// `NotFoundException` if the key is gone; those of [`Kms::authorize`] for `CreateGrant`.
+    pub(crate) fn grant_for_attachment(
+        &self,
+        tx: &Tx,
+        caller: &Caller,
+        key_arn: &str,
+        account: &str,
+        volume_id: &str,
+        instance_id: &str,
+    ) -> Result<()> {
+        let key = self.key_by_arn(tx, key_arn)?;
+        self.authorize(&key, caller, "CreateGrant")?;
+        let grantee = ec2_instance_principal(account, instance_id);
+        let constraints = Some(store::Constraints {
+            subset: Some(ebs_context(volume_id)),
+            equals: None,
+        });
+        if (key.grants.iter()).any(|g| g.grantee == grantee && g.constraints == constraints) {
+            return Ok(());
+        }
+        let new = ops::NewGrant {
+            name: None,
+            grantee,
+            retiring: None,
+            operations: vec![Action::Decrypt.name().to_owned()],
+            constraints,
+        };
+        ops::put_grant(tx, &key, new).map(drop)
     }
 
     /// GenerateDataKeyWithoutPlaintext for EBS: a fresh XTS data key of `cipher.key_len()` bytes

@@ -451,6 +451,34 @@ fn create_grant(
             return Err(policy::access_denied(caller, Action::CreateGrant, &key.arn));
         }
     }
+    let grant = put_grant(
+        tx,
+        &key,
+        NewGrant {
+            name: req.name.clone(),
+            grantee,
+            retiring,
+            operations,
+            constraints,
+        },
+    )?;
+    Ok(rs::CreateGrantResponse {
+        grant_id: grant.grant_id,
+        grant_token: grant.token,
+    })
+}
+
+/// What a new grant says; [`put_grant`] adds its id, token and date.
+pub(super) struct NewGrant {
+    pub name: Option<String>,
+    pub grantee: String,
+    pub retiring: Option<String>,
+    pub operations: Vec<String>,
+    pub constraints: Option<Constraints>,
+}
+
+/// Stores a grant on `key` with a fresh id and token. Whoever calls has checked that it may.
+pub(super) fn put_grant(tx: &Tx, key: &KeyRecord, new: NewGrant) -> Result<GrantRecord> {
     let mut id = [0u8; 32];
     fill_random(&mut id);
     let mut token = [0u8; 96];
@@ -461,19 +489,16 @@ fn create_grant(
         key_arn: key.arn.clone(),
         region: key.region.clone(),
         account: key.account.clone(),
-        name: req.name.clone(),
-        grantee,
-        retiring,
-        operations,
-        constraints,
+        name: new.name,
+        grantee: new.grantee,
+        retiring: new.retiring,
+        operations: new.operations,
+        constraints: new.constraints,
         token: base64::encode(&token),
         creation_millis: clock::now_millis(),
     };
     tx.put(&grant)?;
-    Ok(rs::CreateGrantResponse {
-        grant_id: grant.grant_id,
-        grant_token: grant.token,
-    })
+    Ok(grant)
 }
 
 fn list_grants(
@@ -483,8 +508,12 @@ fn list_grants(
     req: &rq::ListGrants,
 ) -> Result<rs::ListGrantsResponse> {
     let grant_id = req.grant_id.as_deref();
+    // The grantee of a grant EC2 made for an attachment is named as ListGrants shows it.
     let grantee = (req.grantee_principal.as_deref())
-        .map(|p| principal(caller, "GranteePrincipal", p))
+        .map(|p| match super::is_ec2_instance_principal(p) {
+            true => Ok(p.to_owned()),
+            false => principal(caller, "GranteePrincipal", p),
+        })
         .transpose()?;
     let paging = paging(req.limit, req.marker.as_deref(), 100);
     let key = resolve_key_only(kms, tx, caller, &req.key_id, aliases_not_supported)?;
