@@ -314,6 +314,12 @@ def check_s1():
     ec2.get_waiter("volume_available").wait(VolumeIds=[vol["VolumeId"]], WaiterConfig={"Delay": 1})
     ec2.attach_volume(VolumeId=vol["VolumeId"], InstanceId=iid, Device="/dev/sdf")
     ec2.get_waiter("volume_in_use").wait(VolumeIds=[vol["VolumeId"]], WaiterConfig={"Delay": 1})
+    # The attach made the grant AWS shows: the instance may Decrypt under this volume's id.
+    account = client("sts").get_caller_identity()["Account"]
+    infra = f"{account}:aws:ec2-infrastructure:{iid}"
+    grants = kms.list_grants(KeyId=k1, GranteePrincipal=infra)["Grants"]
+    assert [(g["Operations"], g["Constraints"]) for g in grants] == [
+        (["Decrypt"], {"EncryptionContextSubset": {"aws:ebs:id": vol["VolumeId"]}})], grants
     ami1 = ec2.create_image(InstanceId=iid, Name="s1-ami-1")["ImageId"]
     ec2.get_waiter("image_available").wait(ImageIds=[ami1], WaiterConfig={"Delay": 1})
     img1, snaps1 = snapshots_of(ec2, ami1)

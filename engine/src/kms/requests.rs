@@ -1246,7 +1246,11 @@ impl TryFrom<Value> for ListGrants {
         )?;
         let key_id = r.key_id("KeyId")?;
         let grant_id = r.opt_str_len("GrantId", 1, 128)?.map(str::to_owned);
-        let grantee_principal = r.principal("GranteePrincipal")?.map(str::to_owned);
+        // Also the grantee of a grant EC2 made for an attachment, as ListGrants shows it.
+        let grantee_principal = match r.opt_str_len("GranteePrincipal", 1, 256)? {
+            Some(p) if crate::kms::is_ec2_instance_principal(p) => Some(p.to_owned()),
+            _ => r.principal("GranteePrincipal")?.map(str::to_owned),
+        };
         let (limit, marker) = r.paging(100)?;
         Ok(ListGrants {
             key_id,
