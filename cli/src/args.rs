@@ -34,7 +34,9 @@ printed; also DryRunOperation for --dry-run), 255 other failures (e.g. a waiter 
 interrupted (Ctrl-C).";
 
 const GLOBAL: &str = "Global Options";
-const PAGING: &str = "Pagination (describe-images, -snapshots, -volumes, -instances; kms list-*)";
+const PAGING: &str =
+    "Pagination (describe-images, -snapshots, -volumes, -instances; kms list-*; iam list-users, \
+     list-user-policies)";
 
 /// `blockseal [--home DIR] [--region R] [--profile P] [--output F] <group> <command> [flags]`.
 #[derive(Parser, Debug)]
@@ -98,7 +100,7 @@ pub struct Cli {
     pub starting_token: Option<String>,
 
     /// Fetch the items N per call (all are still printed; the service's limit applies, 5-1000
-    /// for EC2, 1-1000 for KMS)
+    /// for EC2, 1-1000 for KMS and IAM)
     #[arg(long, global = true, value_name = "N", help_heading = PAGING)]
     pub page_size: Option<u64>,
 
