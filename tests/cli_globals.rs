@@ -303,6 +303,95 @@ fn every_page_is_read_and_a_token_resumes_where_max_items_stopped() {
 }
 
 #[test]
+fn iam_lists_are_paged_by_marker_as_the_aws_cli_pages_them() {
+    // botocore's iam paginators: MaxItems is the page size, Marker the token both ways and
+    // IsTruncated says there is more. Five users (admin and four made here) are three pages of
+    // two.
+    let h = Home::new();
+    let mut made = vec!["admin".to_owned()];
+    for name in ["dora", "bob", "erin", "carol"] {
+        h.ok(&["iam", "create-user", "--user-name", name]);
+        made.push(name.to_owned());
+    }
+    made.sort();
+    let names = |v: &Value, list: &str| -> Vec<String> {
+        v[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u.get("UserName").unwrap_or(u).as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = h.ok(&["iam", "list-users", "--page-size", "2"]);
+    assert_eq!(names(&all, "Users"), made);
+    for member in ["NextToken", "IsTruncated", "Marker"] {
+        assert!(all.get(member).is_none(), "{member} in {all}");
+    }
+    let first = h.ok(&["iam", "list-users", "--page-size", "2", "--max-items", "3"]);
+    assert_eq!(names(&first, "Users"), made[..3]);
+    let token = first["NextToken"].as_str().unwrap();
+    let rest = h.ok(&[
+        "iam",
+        "list-users",
+        "--page-size",
+        "2",
+        "--starting-token",
+        token,
+    ]);
+    assert_eq!(names(&rest, "Users"), made[3..]);
+    // One call: the service's page, IsTruncated and the Marker to pass on.
+    let one = h.ok(&[
+        "iam",
+        "list-users",
+        "--no-paginate",
+        "--cli-input-json",
+        r#"{"MaxItems": 2}"#,
+    ]);
+    assert_eq!(names(&one, "Users"), made[..2]);
+    assert_eq!(one["IsTruncated"], Value::Bool(true));
+    assert_eq!(one["Marker"].as_str(), Some(made[1].as_str()));
+    assert_eq!(
+        h.err(&["iam", "list-users", "--page-size", "1001"]),
+        "ValidationError"
+    );
+    // A user's inline policy names page the same way.
+    let doc = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}}"#;
+    for policy in ["p3", "p1", "p2"] {
+        h.ok(&[
+            "iam",
+            "put-user-policy",
+            "--user-name",
+            "bob",
+            "--policy-name",
+            policy,
+            "--policy-document",
+            doc,
+        ]);
+    }
+    let policies = h.ok(&[
+        "iam",
+        "list-user-policies",
+        "--user-name",
+        "bob",
+        "--page-size",
+        "1",
+    ]);
+    assert_eq!(names(&policies, "PolicyNames"), ["p1", "p2", "p3"]);
+    let first = h.ok(&[
+        "iam",
+        "list-user-policies",
+        "--user-name",
+        "bob",
+        "--page-size",
+        "1",
+        "--max-items",
+        "2",
+    ]);
+    assert_eq!(names(&first, "PolicyNames"), ["p1", "p2"]);
+    assert!(first["NextToken"].is_string());
+}
+
+#[test]
 fn a_bad_query_is_a_usage_error_and_text_output_is_tab_separated() {
     let h = Home::new();
     let made = volumes(&h, 2);

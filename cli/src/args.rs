@@ -34,7 +34,9 @@ printed; also DryRunOperation for --dry-run), 255 other failures (e.g. a waiter 
 interrupted (Ctrl-C).";
 
 const GLOBAL: &str = "Global Options";
-const PAGING: &str = "Pagination (describe-images, -snapshots, -volumes, -instances; kms list-*)";
+const PAGING: &str =
+    "Pagination (describe-images, -snapshots, -volumes, -instances; kms list-*; iam list-users, \
+     list-user-policies)";
 
 /// `blockseal [--home DIR] [--region R] [--profile P] [--output F] <group> <command> [flags]`.
 #[derive(Parser, Debug)]
@@ -98,7 +100,7 @@ pub struct Cli {
     pub starting_token: Option<String>,
 
     /// Fetch the items N per call (all are still printed; the service's limit applies, 5-1000
-    /// for EC2, 1-1000 for KMS)
+    /// for EC2, 1-1000 for KMS and IAM)
     #[arg(long, global = true, value_name = "N", help_heading = PAGING)]
     pub page_size: Option<u64>,
 
@@ -1641,9 +1643,8 @@ const KMS_TAGS_HELP: &str = "Tags: TagKey=Purpose,TagValue=Test (several, space-
 /// 0-256. A key pending deletion cannot be tagged.
 #[derive(Args, Debug)]
 pub struct TagResource {
-    /// The key: key id or key ARN (not an alias)
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
     #[arg(long, num_args = 1.., action = clap::ArgAction::Set, required = true, value_name = "TAG", help = KMS_TAGS_HELP, value_parser = params::parse_kms_tags)]
     pub tags: Vec<Values>,
 }
@@ -1655,9 +1656,8 @@ Example:
 /// `untag-resource` flags.
 #[derive(Args, Debug)]
 pub struct UntagResource {
-    /// The key: key id or key ARN (not an alias)
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
     /// The tag keys to delete, space-separated
     #[arg(long, alias = "tag-key", num_args = 1.., action = clap::ArgAction::Set, required = true, value_name = "TAG_KEY", value_parser = params::parse_string_list)]
     pub tag_keys: Vec<Values>,
@@ -1666,9 +1666,8 @@ pub struct UntagResource {
 /// `--key-id` and `--policy-name`.
 #[derive(Args, Debug)]
 pub struct GetKeyPolicy {
-    /// Key id or key ARN
-    #[arg(long, value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
     /// default (the only name)
     #[arg(long, value_parser = params::parse_string)]
     pub policy_name: Option<String>,
@@ -1677,9 +1676,8 @@ pub struct GetKeyPolicy {
 /// `put-key-policy` flags.
 #[derive(Args, Debug)]
 pub struct PutKeyPolicy {
-    /// Key id or key ARN
-    #[arg(long, value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
     /// The key policy: JSON, inline or file://PATH
     #[arg(long, value_parser = params::parse_string)]
     pub policy: String,
@@ -1734,6 +1732,14 @@ pub struct KeyIdArg {
     pub key_id: String,
 }
 
+/// `--key-id` of the operations that take no alias.
+#[derive(Args, Debug)]
+pub struct KeyIdOrArnArg {
+    /// The key: key id or key ARN
+    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
+    pub key_id: String,
+}
+
 /// Create an alias for a key
 ///
 /// Alias names start with alias/ (alias/aws/ is reserved). The target must be a key id or key
@@ -1774,9 +1780,8 @@ pub struct ListAliases {
 /// brings it back (Disabled).
 #[derive(Args, Debug)]
 pub struct ScheduleKeyDeletion {
-    /// The key
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
     /// The waiting period, 7 to 30 days [service default: 30]
     #[arg(long, value_name = "DAYS")]
     pub pending_window_in_days: Option<i64>,
@@ -1792,9 +1797,8 @@ Example:
 /// from snapshots encrypted under it.
 #[derive(Args, Debug)]
 pub struct CreateGrant {
-    /// The key: key id or key ARN
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
     /// The principal receiving the grant (a --profile name)
     #[arg(long, value_name = "PRINCIPAL", value_parser = params::parse_string)]
     pub grantee_principal: String,
@@ -1818,9 +1822,8 @@ Example:
 /// `revoke-grant` flags.
 #[derive(Args, Debug)]
 pub struct RevokeGrant {
-    /// The key: key id or key ARN
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
     /// The grant (64 hex digits)
     #[arg(long, value_name = "GRANT_ID", value_parser = params::parse_string)]
     pub grant_id: String,
@@ -1832,9 +1835,8 @@ pub struct RevokeGrant {
 /// can later be decrypted with the same encryption context.
 #[derive(Args, Debug)]
 pub struct GenerateDataKeyWithoutPlaintext {
-    /// The key
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdArg,
     /// Length of the data key in bytes (1–1024)
     #[arg(long, value_name = "N")]
     pub number_of_bytes: Option<i64>,
@@ -1857,9 +1859,8 @@ Example:
 /// response is base64.
 #[derive(Args, Debug)]
 pub struct Encrypt {
-    /// The key
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdArg,
     /// fileb://PATH (raw bytes) or base64 text
     #[arg(long, value_name = "BLOB", value_parser = params::parse_blob)]
     pub plaintext: String,
@@ -1900,9 +1901,8 @@ Example:
 /// only the CiphertextBlob; decrypt turns it back into the key.
 #[derive(Args, Debug)]
 pub struct GenerateDataKey {
-    /// The key
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdArg,
     /// Length of the data key in bytes (1–1024)
     #[arg(long, value_name = "N")]
     pub number_of_bytes: Option<i64>,
@@ -1967,9 +1967,8 @@ Example:
 /// `update-key-description` flags.
 #[derive(Args, Debug)]
 pub struct UpdateKeyDescription {
-    /// The key: key id or key ARN
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
     /// The new description
     #[arg(long, value_parser = params::parse_string, allow_hyphen_values = true)]
     pub description: String,
@@ -2011,9 +2010,8 @@ pub struct ListRetirableGrants {
 /// ciphertexts and volume data keys made before a rotation still decrypt.
 #[derive(Args, Debug)]
 pub struct EnableKeyRotation {
-    /// The key: key id or key ARN
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
     /// Days between rotations, 90 to 2560 [service default: 365]
     #[arg(long, value_name = "DAYS")]
     pub rotation_period_in_days: Option<i64>,
@@ -2026,9 +2024,8 @@ Example:
 /// `list-key-rotations` flags.
 #[derive(Args, Debug)]
 pub struct ListKeyRotations {
-    /// The key: key id or key ARN
-    #[arg(long, value_name = "KEY", value_parser = params::parse_string)]
-    pub key_id: String,
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
     /// ROTATIONS_ONLY (default) or ALL_KEY_MATERIAL (the first material too)
     #[arg(long, value_name = "WHICH", value_parser = params::parse_string)]
     pub include_key_material: Option<String>,

@@ -29,14 +29,14 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
         C::GetKeyPolicy(a) => (
             "GetKeyPolicy",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .opt("PolicyName", a.policy_name.clone())
                 .build(),
         ),
         C::PutKeyPolicy(a) => (
             "PutKeyPolicy",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .set("Policy", a.policy.clone())
                 .opt("PolicyName", a.policy_name.clone())
                 .opt(
@@ -75,7 +75,7 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
         C::ScheduleKeyDeletion(a) => (
             "ScheduleKeyDeletion",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .opt("PendingWindowInDays", a.pending_window_in_days)
                 .build(),
         ),
@@ -83,7 +83,7 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
         C::CreateGrant(a) => (
             "CreateGrant",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .set("GranteePrincipal", a.grantee_principal.clone())
                 .opt("Operations", flatten(&a.operations))
                 .opt("Name", a.name.clone())
@@ -94,14 +94,14 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
         C::TagResource(a) => (
             "TagResource",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .opt("Tags", flatten(&a.tags))
                 .build(),
         ),
         C::UntagResource(a) => (
             "UntagResource",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .opt("TagKeys", flatten(&a.tag_keys))
                 .build(),
         ),
@@ -109,14 +109,14 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
         C::RevokeGrant(a) => (
             "RevokeGrant",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .set("GrantId", a.grant_id.clone())
                 .build(),
         ),
         C::GenerateDataKeyWithoutPlaintext(a) => (
             "GenerateDataKeyWithoutPlaintext",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .opt("NumberOfBytes", a.number_of_bytes)
                 .opt("KeySpec", a.key_spec.clone())
                 .opt("EncryptionContext", a.encryption_context.clone())
@@ -125,7 +125,7 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
         C::Encrypt(a) => (
             "Encrypt",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .set("Plaintext", a.plaintext.clone())
                 .opt("EncryptionContext", a.encryption_context.clone())
                 .build(),
@@ -141,7 +141,7 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
         C::GenerateDataKey(a) => (
             "GenerateDataKey",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .opt("NumberOfBytes", a.number_of_bytes)
                 .opt("KeySpec", a.key_spec.clone())
                 .opt("EncryptionContext", a.encryption_context.clone())
@@ -178,7 +178,7 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
         C::UpdateKeyDescription(a) => (
             "UpdateKeyDescription",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .set("Description", a.description.clone())
                 .build(),
         ),
@@ -199,7 +199,7 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
         C::EnableKeyRotation(a) => (
             "EnableKeyRotation",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .opt("RotationPeriodInDays", a.rotation_period_in_days)
                 .build(),
         ),
@@ -209,7 +209,7 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
         C::ListKeyRotations(a) => (
             "ListKeyRotations",
             Req::new()
-                .set("KeyId", a.key_id.clone())
+                .set("KeyId", a.key.key_id.clone())
                 .opt("IncludeKeyMaterial", a.include_key_material.clone())
                 .build(),
         ),

@@ -1,8 +1,8 @@
 //! The AWS CLI's automatic pagination: the paginated operations (botocore's
-//! `paginators-1.json` for ec2 2016-11-15 and kms 2014-11-01), `--page-size`, `--max-items` and
-//! `--starting-token`, with botocore's resume token (`botocore/paginate.py`: base64 of
-//! `{"NextToken": …, "boto_truncate_amount": N}`), so a token from `aws` resumes in blockseal and
-//! the other way round.
+//! `paginators-1.json` for ec2 2016-11-15, kms 2014-11-01 and iam 2010-05-08), `--page-size`,
+//! `--max-items` and `--starting-token`, with botocore's resume token (`botocore/paginate.py`:
+//! base64 of `{"NextToken": …, "boto_truncate_amount": N}`), so a token from `aws` resumes in
+//! blockseal and the other way round.
 //!
 //! Pure apart from the `call` it is given: no engine, no output.
 
@@ -45,6 +45,17 @@ const fn kms_pages(result_key: &'static str) -> Paginator {
     }
 }
 
+/// IAM's List calls: `MaxItems`, `Marker` (in the request and the answer) and `IsTruncated`.
+const fn iam_pages(result_key: &'static str) -> Paginator {
+    Paginator {
+        input_token: "Marker",
+        output_token: "Marker",
+        limit_key: "MaxItems",
+        result_key,
+        more_results: Some("IsTruncated"),
+    }
+}
+
 /// The paginator of operation `op`, if the AWS model pages it.
 pub fn paginator(op: &str) -> Option<Paginator> {
     Some(match op {
@@ -60,6 +71,8 @@ pub fn paginator(op: &str) -> Option<Paginator> {
         "ListResourceTags" => kms_pages("Tags"),
         "ListRetirableGrants" => kms_pages("Grants"),
         "ListKeyRotations" => kms_pages("Rotations"),
+        "ListUsers" => iam_pages("Users"),
+        "ListUserPolicies" => iam_pages("PolicyNames"),
         _ => return None,
     })
 }
@@ -450,5 +463,38 @@ mod tests {
             json!({"Keys": [{"KeyId": "a"}, {"KeyId": "b"}]})
         );
         assert!(paginator("DescribeKey").is_none());
+    }
+
+    #[test]
+    fn iam_pages_follow_the_marker_until_not_truncated() {
+        let users = paginator("ListUsers").unwrap();
+        let mut log = Vec::new();
+        let call = |req: Value| {
+            log.push(req.clone());
+            Ok::<_, String>(match req.get("Marker") {
+                None => json!({"Users": [{"UserName": "a"}], "IsTruncated": true, "Marker": "a"}),
+                Some(_) => json!({"Users": [{"UserName": "b"}], "IsTruncated": false}),
+            })
+        };
+        let paging = Paging {
+            page_size: Some(1),
+            ..Paging::default()
+        };
+        let pages = run(&users, &json!({}), &paging, call).unwrap();
+        assert_eq!(
+            pages.full_result(&users),
+            json!({"Users": [{"UserName": "a"}, {"UserName": "b"}]})
+        );
+        assert_eq!(
+            log,
+            [
+                json!({"MaxItems": 1}),
+                json!({"MaxItems": 1, "Marker": "a"})
+            ]
+        );
+        assert_eq!(
+            paginator("ListUserPolicies").map(|p| p.result_key),
+            Some("PolicyNames")
+        );
     }
 }

@@ -21,133 +21,144 @@ const X86: &[&str] = &["x86_64"];
 const X86_I386: &[&str] = &["i386", "x86_64"];
 const ARM: &[&str] = &["arm64"];
 
-/// `(family, architectures, [(size, vCPUs, memory GiB × 4)])`: memory in quarter GiB so that
-/// t2.nano's 0.5 GiB and t3.micro's 1 GiB are whole numbers.
-type Family = (
-    &'static str,
-    &'static [&'static str],
-    &'static [(&'static str, u32, u32)],
-);
+/// How a family's sizes get their vCPUs and memory.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// Burstable: memory doubles from nano's 0.5 GiB at each size; nano, micro and small have
+    /// `small_vcpus`, medium and large 2, larger sizes as [`size_vcpus`] says.
+    Burstable { small_vcpus: u32 },
+    /// This many GiB per vCPU, vCPUs as [`size_vcpus`] says.
+    GibPerVcpu(u32),
+}
 
-/// Burstable sizes: nano … 2xlarge.
-const T_SIZES: &[(&str, u32, u32)] = &[
-    ("nano", 2, 2),
-    ("micro", 2, 4),
-    ("small", 2, 8),
-    ("medium", 2, 16),
-    ("large", 2, 32),
-    ("xlarge", 4, 64),
-    ("2xlarge", 8, 128),
+/// One row of [`FAMILIES`]: families sharing architectures, sizes and rule.
+struct Families {
+    names: &'static [&'static str],
+    architectures: &'static [&'static str],
+    sizes: &'static [&'static str],
+    rule: Rule,
+}
+
+const BURSTABLE: &[&str] = &[
+    "nano", "micro", "small", "medium", "large", "xlarge", "2xlarge",
 ];
-/// t2: one vCPU for nano … small.
-const T2_SIZES: &[(&str, u32, u32)] = &[
-    ("nano", 1, 2),
-    ("micro", 1, 4),
-    ("small", 1, 8),
-    ("medium", 2, 16),
-    ("large", 2, 32),
-    ("xlarge", 4, 64),
-    ("2xlarge", 8, 128),
+/// Intel and AMD general purpose, memory optimized and the newer compute optimized.
+const STANDARD: &[&str] = &[
+    "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge",
 ];
-/// General purpose: 4 GiB per vCPU.
-const M_SIZES: &[(&str, u32, u32)] = &[
-    ("large", 2, 32),
-    ("xlarge", 4, 64),
-    ("2xlarge", 8, 128),
-    ("4xlarge", 16, 256),
-    ("8xlarge", 32, 512),
-    ("12xlarge", 48, 768),
-    ("16xlarge", 64, 1024),
-    ("24xlarge", 96, 1536),
+/// c5 has 9xlarge and 18xlarge where the others have 8xlarge and 16xlarge.
+const C5: &[&str] = &[
+    "large", "xlarge", "2xlarge", "4xlarge", "9xlarge", "12xlarge", "18xlarge", "24xlarge",
 ];
-/// Graviton general purpose: medium too, up to 16xlarge.
-const M_ARM_SIZES: &[(&str, u32, u32)] = &[
-    ("medium", 1, 16),
-    ("large", 2, 32),
-    ("xlarge", 4, 64),
-    ("2xlarge", 8, 128),
-    ("4xlarge", 16, 256),
-    ("8xlarge", 32, 512),
-    ("12xlarge", 48, 768),
-    ("16xlarge", 64, 1024),
-];
-/// Compute optimized: 2 GiB per vCPU.
-const C_SIZES: &[(&str, u32, u32)] = &[
-    ("large", 2, 16),
-    ("xlarge", 4, 32),
-    ("2xlarge", 8, 64),
-    ("4xlarge", 16, 128),
-    ("9xlarge", 36, 288),
-    ("12xlarge", 48, 384),
-    ("18xlarge", 72, 576),
-    ("24xlarge", 96, 768),
-];
-const C6_SIZES: &[(&str, u32, u32)] = &[
-    ("large", 2, 16),
-    ("xlarge", 4, 32),
-    ("2xlarge", 8, 64),
-    ("4xlarge", 16, 128),
-    ("8xlarge", 32, 256),
-    ("12xlarge", 48, 384),
-    ("16xlarge", 64, 512),
-    ("24xlarge", 96, 768),
-];
-const C_ARM_SIZES: &[(&str, u32, u32)] = &[
-    ("medium", 1, 8),
-    ("large", 2, 16),
-    ("xlarge", 4, 32),
-    ("2xlarge", 8, 64),
-    ("4xlarge", 16, 128),
-    ("8xlarge", 32, 256),
-    ("12xlarge", 48, 384),
-    ("16xlarge", 64, 512),
-];
-/// Memory optimized: 8 GiB per vCPU.
-const R_SIZES: &[(&str, u32, u32)] = &[
-    ("large", 2, 64),
-    ("xlarge", 4, 128),
-    ("2xlarge", 8, 256),
-    ("4xlarge", 16, 512),
-    ("8xlarge", 32, 1024),
-    ("12xlarge", 48, 1536),
-    ("16xlarge", 64, 2048),
-    ("24xlarge", 96, 3072),
-];
-const R_ARM_SIZES: &[(&str, u32, u32)] = &[
-    ("medium", 1, 32),
-    ("large", 2, 64),
-    ("xlarge", 4, 128),
-    ("2xlarge", 8, 256),
-    ("4xlarge", 16, 512),
-    ("8xlarge", 32, 1024),
-    ("12xlarge", 48, 1536),
-    ("16xlarge", 64, 2048),
+/// Graviton: medium too, up to 16xlarge.
+const GRAVITON: &[&str] = &[
+    "medium", "large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge",
 ];
 
-const FAMILIES: &[Family] = &[
-    ("t2", X86_I386, T2_SIZES),
-    ("t3", X86, T_SIZES),
-    ("t3a", X86, T_SIZES),
-    ("t4g", ARM, T_SIZES),
-    ("m5", X86, M_SIZES),
-    ("m5a", X86, M_SIZES),
-    ("m6i", X86, M_SIZES),
-    ("m6a", X86, M_SIZES),
-    ("m7i", X86, M_SIZES),
-    ("m6g", ARM, M_ARM_SIZES),
-    ("m7g", ARM, M_ARM_SIZES),
-    ("c5", X86, C_SIZES),
-    ("c5a", X86, C6_SIZES),
-    ("c6i", X86, C6_SIZES),
-    ("c7i", X86, C6_SIZES),
-    ("c6g", ARM, C_ARM_SIZES),
-    ("c7g", ARM, C_ARM_SIZES),
-    ("r5", X86, R_SIZES),
-    ("r6i", X86, R_SIZES),
-    ("r7i", X86, R_SIZES),
-    ("r6g", ARM, R_ARM_SIZES),
-    ("r7g", ARM, R_ARM_SIZES),
+/// Every family of the table, in the order [`all`] lists them.
+const FAMILIES: &[Families] = &[
+    Families {
+        names: &["t2"],
+        architectures: X86_I386,
+        sizes: BURSTABLE,
+        rule: Rule::Burstable { small_vcpus: 1 },
+    },
+    Families {
+        names: &["t3", "t3a"],
+        architectures: X86,
+        sizes: BURSTABLE,
+        rule: Rule::Burstable { small_vcpus: 2 },
+    },
+    Families {
+        names: &["t4g"],
+        architectures: ARM,
+        sizes: BURSTABLE,
+        rule: Rule::Burstable { small_vcpus: 2 },
+    },
+    Families {
+        names: &["m5", "m5a", "m6i", "m6a", "m7i"],
+        architectures: X86,
+        sizes: STANDARD,
+        rule: Rule::GibPerVcpu(4),
+    },
+    Families {
+        names: &["m6g", "m7g"],
+        architectures: ARM,
+        sizes: GRAVITON,
+        rule: Rule::GibPerVcpu(4),
+    },
+    Families {
+        names: &["c5"],
+        architectures: X86,
+        sizes: C5,
+        rule: Rule::GibPerVcpu(2),
+    },
+    Families {
+        names: &["c5a", "c6i", "c7i"],
+        architectures: X86,
+        sizes: STANDARD,
+        rule: Rule::GibPerVcpu(2),
+    },
+    Families {
+        names: &["c6g", "c7g"],
+        architectures: ARM,
+        sizes: GRAVITON,
+        rule: Rule::GibPerVcpu(2),
+    },
+    Families {
+        names: &["r5", "r6i", "r7i"],
+        architectures: X86,
+        sizes: STANDARD,
+        rule: Rule::GibPerVcpu(8),
+    },
+    Families {
+        names: &["r6g", "r7g"],
+        architectures: ARM,
+        sizes: GRAVITON,
+        rule: Rule::GibPerVcpu(8),
+    },
 ];
+
+/// The vCPUs of a size of the non-burstable families: medium 1, large 2, xlarge 4 and
+/// `N`xlarge 4·`N`.
+fn size_vcpus(size: &str) -> Option<u32> {
+    match size {
+        "medium" => Some(1),
+        "large" => Some(2),
+        "xlarge" => Some(4),
+        _ => size
+            .strip_suffix("xlarge")?
+            .parse::<u32>()
+            .ok()
+            .map(|n| 4 * n),
+    }
+}
+
+impl Families {
+    /// The type of size `sizes[index]` of a family of this row.
+    fn sized(&self, index: usize) -> InstanceType {
+        let size = self.sizes[index];
+        let (vcpus, memory_mib) = match self.rule {
+            Rule::Burstable { small_vcpus } => {
+                let vcpus = match size {
+                    "nano" | "micro" | "small" => small_vcpus,
+                    "medium" => 2,
+                    _ => size_vcpus(size).expect("burstable sizes are named by the table"),
+                };
+                (vcpus, 512 << index)
+            }
+            Rule::GibPerVcpu(gib) => {
+                let vcpus = size_vcpus(size).expect("the table's sizes all name their vCPUs");
+                (vcpus, vcpus * gib * 1024)
+            }
+        };
+        InstanceType {
+            architectures: self.architectures,
+            vcpus,
+            memory_mib,
+        }
+    }
+}
 
 /// Bare-metal Mac hosts: the only types for `x86_64_mac` and `arm64_mac` images.
 const MACS: &[(&str, InstanceType)] = &[
@@ -175,13 +186,20 @@ pub(crate) fn lookup(name: &str) -> Option<InstanceType> {
         return Some(*m);
     }
     let (family, size) = name.split_once('.')?;
-    let (_, archs, sizes) = FAMILIES.iter().find(|(f, _, _)| *f == family)?;
-    let (_, vcpus, quarters) = sizes.iter().find(|(s, _, _)| *s == size)?;
-    Some(InstanceType {
-        architectures: archs,
-        vcpus: *vcpus,
-        memory_mib: quarters * 256,
-    })
+    let row = FAMILIES.iter().find(|f| f.names.contains(&family))?;
+    let index = row.sizes.iter().position(|s| *s == size)?;
+    Some(row.sized(index))
+}
+
+/// Every type of the table with its name: each family's sizes smallest first, then the Macs.
+#[cfg(test)]
+fn all() -> impl Iterator<Item = (String, InstanceType)> {
+    let sized = FAMILIES.iter().flat_map(|row| {
+        row.names.iter().flat_map(move |family| {
+            (0..row.sizes.len()).map(move |i| (format!("{family}.{}", row.sizes[i]), row.sized(i)))
+        })
+    });
+    sized.chain(MACS.iter().map(|(n, t)| ((*n).to_owned(), *t)))
 }
 
 /// Whether `EbsOptimized=true` is allowed: every type of the table but t2 (which has no
@@ -253,6 +271,79 @@ mod tests {
             assert!(t.architectures.contains(&arch), "{name}");
             assert_eq!((t.vcpus, t.memory_mib), (vcpus, mem), "{name}");
         }
+    }
+
+    /// The table as `engine/tests/fixtures/instance_types.txt` writes it: one type a line,
+    /// `name architectures vcpus memory_mib`.
+    fn listed() -> Vec<String> {
+        all()
+            .map(|(name, t)| {
+                let archs = t.architectures.join(",");
+                format!("{name} {archs} {} {}", t.vcpus, t.memory_mib)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_table_is_the_one_of_the_fixture() {
+        // The fixture is the list as it was when the table was written size by size: a change
+        // to the families or rules that adds, drops or resizes a type shows here.
+        let fixture = include_str!("../../tests/fixtures/instance_types.txt");
+        let want: Vec<&str> = fixture.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(listed(), want);
+        for line in want {
+            let name = line.split(' ').next().unwrap();
+            let (n, t) = all().find(|(n, _)| n == name).unwrap();
+            assert_eq!(lookup(&n), Some(t), "{name}");
+        }
+    }
+
+    /// botocore's EC2 `InstanceType` enum, read by the Python of the workspace's `.venv`
+    /// (`$BLOCKSEAL_TEST_PYTHON` if set), or why it cannot be.
+    fn botocore_instance_types() -> std::result::Result<Vec<String>, String> {
+        let python = std::env::var_os("BLOCKSEAL_TEST_PYTHON")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")
+            });
+        // botocore's loader reads its service-2.json, compressed or not.
+        let script = "import botocore.session\n\
+                      m = botocore.session.get_session().get_service_model('ec2')\n\
+                      print('\\n'.join(m.shape_for('InstanceType').enum))";
+        let out = std::process::Command::new(&python)
+            .args(["-c", script])
+            .output()
+            .map_err(|e| format!("{}: {e}", python.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} has no botocore: {}",
+                python.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let names = String::from_utf8(out.stdout).map_err(|e| e.to_string())?;
+        Ok(names.lines().map(str::to_owned).collect())
+    }
+
+    #[test]
+    fn every_type_is_one_botocore_knows() {
+        let known = match botocore_instance_types() {
+            Ok(known) => known,
+            Err(why) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("skipping the botocore instance type check: {why}");
+                return;
+            }
+            Err(why) => panic!("CI must check the instance types against botocore: {why}"),
+        };
+        assert!(known.len() > 100, "botocore's enum: {known:?}");
+        let unknown: Vec<String> = all()
+            .map(|(n, _)| n)
+            .filter(|n| !known.contains(n))
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "not in botocore's InstanceType: {unknown:?}"
+        );
     }
 
     #[test]

@@ -60,9 +60,9 @@ pub(super) fn invoke(kms: &Kms, tx: &Tx, caller: &Caller, req: &KmsRequest) -> R
         K::CreateGrant(r) => O::CreateGrant(create_grant(kms, tx, caller, &checked(r)?)?),
         K::ListGrants(r) => O::ListGrants(list_grants(kms, tx, caller, &checked(r)?)?),
         K::RevokeGrant(r) => O::RevokeGrant(revoke_grant(kms, tx, caller, &checked(r)?)?),
-        K::GenerateDataKeyWithoutPlaintext(r) => O::GenerateDataKeyWithoutPlaintext(
-            generate_data_key_without_plaintext(kms, tx, caller, &checked(r)?)?,
-        ),
+        K::GenerateDataKeyWithoutPlaintext(r) => {
+            generate_data_key(kms, tx, caller, &checked(r)?, false)?
+        }
         K::Encrypt(r) => O::Encrypt(encrypt(kms, tx, caller, &checked(r)?)?),
         K::Decrypt(r) => O::Decrypt(decrypt(kms, tx, caller, &checked(r)?)?),
         K::TagResource(r) => {
@@ -89,9 +89,7 @@ pub(super) fn invoke(kms: &Kms, tx: &Tx, caller: &Caller, req: &KmsRequest) -> R
             caller,
             &checked(r)?,
         )?),
-        K::GenerateDataKey(r) => {
-            O::GenerateDataKey(generate_data_key(kms, tx, caller, &checked(r)?)?)
-        }
+        K::GenerateDataKey(r) => generate_data_key(kms, tx, caller, &checked(r)?, true)?,
         K::ReEncrypt(r) => O::ReEncrypt(re_encrypt(kms, tx, caller, &checked(r)?)?),
         K::GenerateRandom(r) => O::GenerateRandom(generate_random(&checked(r)?)),
         K::UpdateKeyDescription(r) => {
@@ -550,32 +548,6 @@ fn revoke_grant(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::RevokeGrant) -> R
 
 // ----- cryptographic operations -----
 
-fn generate_data_key_without_plaintext(
-    kms: &Kms,
-    tx: &Tx,
-    caller: &Caller,
-    req: &rq::GenerateDataKeyWithoutPlaintext,
-) -> Result<rs::GenerateDataKeyWithoutPlaintextResponse> {
-    let len = data_key_len(req.key_spec.as_deref(), req.number_of_bytes)?;
-    let context: &Context = &req.encryption_context;
-    let key = kms.resolve(tx, caller, &req.key_id)?;
-    policy::check(
-        &key,
-        caller,
-        Action::GenerateDataKeyWithoutPlaintext,
-        Some(context),
-        Via::Api,
-    )?;
-    let mut plaintext = Zeroizing::new(vec![0u8; len]);
-    fill_random(&mut plaintext);
-    let (blob, version) = seal_current(kms, &key, context, &plaintext)?;
-    Ok(rs::GenerateDataKeyWithoutPlaintextResponse {
-        ciphertext_blob: base64::encode(&blob),
-        key_material_id: Some(crypto::key_material_id(&key.arn, version)),
-        key_id: key.arn,
-    })
-}
-
 fn encrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Encrypt) -> Result<rs::EncryptResponse> {
     let plaintext = decode_blob("Plaintext", &req.plaintext, 4096)?;
     let context: &Context = &req.encryption_context;
@@ -669,30 +641,43 @@ fn decrypt(kms: &Kms, tx: &Tx, caller: &Caller, req: &rq::Decrypt) -> Result<rs:
     })
 }
 
+/// `GenerateDataKey` (`with_plaintext`) and `GenerateDataKeyWithoutPlaintext`: a fresh random
+/// key sealed under the request's key, answered with its plaintext only for the former. Each is
+/// its own action for policies and grants.
 fn generate_data_key(
     kms: &Kms,
     tx: &Tx,
     caller: &Caller,
     req: &rq::GenerateDataKey,
-) -> Result<rs::GenerateDataKeyResponse> {
+    with_plaintext: bool,
+) -> Result<KmsResponse> {
+    let action = if with_plaintext {
+        Action::GenerateDataKey
+    } else {
+        Action::GenerateDataKeyWithoutPlaintext
+    };
     let len = data_key_len(req.key_spec.as_deref(), req.number_of_bytes)?;
     let context: &Context = &req.encryption_context;
     let key = kms.resolve(tx, caller, &req.key_id)?;
-    policy::check(
-        &key,
-        caller,
-        Action::GenerateDataKey,
-        Some(context),
-        Via::Api,
-    )?;
+    policy::check(&key, caller, action, Some(context), Via::Api)?;
     let mut plaintext = Zeroizing::new(vec![0u8; len]);
     fill_random(&mut plaintext);
     let (blob, version) = seal_current(kms, &key, context, &plaintext)?;
-    Ok(rs::GenerateDataKeyResponse {
-        ciphertext_blob: base64::encode(&blob),
-        plaintext: Plaintext::new(base64::encode(&plaintext)),
-        key_material_id: crypto::key_material_id(&key.arn, version),
-        key_id: key.arn,
+    let ciphertext_blob = base64::encode(&blob);
+    let key_material_id = crypto::key_material_id(&key.arn, version);
+    Ok(if with_plaintext {
+        KmsResponse::GenerateDataKey(rs::GenerateDataKeyResponse {
+            ciphertext_blob,
+            plaintext: Plaintext::new(base64::encode(&plaintext)),
+            key_id: key.arn,
+            key_material_id,
+        })
+    } else {
+        KmsResponse::GenerateDataKeyWithoutPlaintext(rs::GenerateDataKeyWithoutPlaintextResponse {
+            ciphertext_blob,
+            key_id: key.arn,
+            key_material_id: Some(key_material_id),
+        })
     })
 }
 

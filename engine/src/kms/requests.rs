@@ -258,26 +258,6 @@ pub struct RevokeGrant {
     pub grant_id: String,
 }
 
-/// `GenerateDataKeyWithoutPlaintext`: exactly one of `key_spec` and `number_of_bytes`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", try_from = "Value")]
-pub struct GenerateDataKeyWithoutPlaintext {
-    /// Key id, key ARN, alias name or alias ARN.
-    pub key_id: String,
-    /// `AES_256` or `AES_128`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_spec: Option<String>,
-    /// 1–1024.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub number_of_bytes: Option<i64>,
-    /// Bound to the ciphertext; decryption must present the same.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub encryption_context: BTreeMap<String, String>,
-    /// Accepted and checked for shape; grants take effect at once here, so tokens add nothing.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub grant_tokens: Vec<String>,
-}
-
 /// `Encrypt`. `Debug` leaves the plaintext out.
 #[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", try_from = "Value")]
@@ -330,7 +310,8 @@ pub struct Decrypt {
     pub encryption_algorithm: Option<String>,
 }
 
-/// `GenerateDataKey`: exactly one of `key_spec` and `number_of_bytes`.
+/// `GenerateDataKey` and `GenerateDataKeyWithoutPlaintext`, whose requests are the same:
+/// exactly one of `key_spec` and `number_of_bytes`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", try_from = "Value")]
 pub struct GenerateDataKey {
@@ -349,6 +330,10 @@ pub struct GenerateDataKey {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub grant_tokens: Vec<String>,
 }
+
+/// `GenerateDataKeyWithoutPlaintext`: the request of [`GenerateDataKey`]; only the answer
+/// differs (no plaintext).
+pub type GenerateDataKeyWithoutPlaintext = GenerateDataKey;
 
 /// `ReEncrypt`: decrypts under the key the ciphertext names and encrypts under
 /// `destination_key_id`, without returning the plaintext.
@@ -988,7 +973,7 @@ pub(super) fn grant_operations(ops: &[String]) -> Result<Vec<String>> {
     Ok(operations)
 }
 
-/// `GenerateDataKeyWithoutPlaintext`'s length: from `KeySpec` or `NumberOfBytes`, not both.
+/// `GenerateDataKey*`'s length: from `KeySpec` or `NumberOfBytes`, not both.
 pub(super) fn data_key_len(spec: Option<&str>, bytes: Option<i64>) -> Result<usize> {
     match (spec, bytes) {
         (Some(_), Some(_)) | (None, None) => bail!(
@@ -1334,34 +1319,6 @@ impl TryFrom<Value> for RevokeGrant {
         Ok(RevokeGrant {
             key_id: r.key_id("KeyId")?,
             grant_id: r.str_len("GrantId", 1, 128)?,
-        })
-    }
-}
-
-impl TryFrom<Value> for GenerateDataKeyWithoutPlaintext {
-    type Error = Error;
-
-    fn try_from(v: Value) -> Result<GenerateDataKeyWithoutPlaintext> {
-        let r = Req::parse(
-            &v,
-            &[
-                "KeyId",
-                "KeySpec",
-                "NumberOfBytes",
-                "EncryptionContext",
-                "GrantTokens",
-            ],
-        )?;
-        let key_id = r.key_id("KeyId")?;
-        let key_spec = r.opt_str("KeySpec")?;
-        let number_of_bytes = r.opt_int("NumberOfBytes", 1, 1024)?;
-        data_key_len(key_spec, number_of_bytes)?;
-        Ok(GenerateDataKeyWithoutPlaintext {
-            key_id,
-            key_spec: key_spec.map(str::to_owned),
-            number_of_bytes,
-            encryption_context: r.context("EncryptionContext")?,
-            grant_tokens: r.grant_tokens()?,
         })
     }
 }
