@@ -725,6 +725,25 @@ fn attaching_an_encrypted_volume_creates_the_grant_aws_shows() {
     );
     assert_eq!(s(&g["IssuingAccount"]), format!("arn:aws:iam::{acct}:root"));
     assert_eq!(s(&g["GrantId"]).len(), 64);
+    // It can be found by its grantee, as written.
+    let by = h.ok(&[
+        "kms",
+        "list-grants",
+        "--key-id",
+        &key,
+        "--grantee-principal",
+        &infra,
+    ]);
+    assert_eq!(by["Grants"], grants["Grants"]);
+    let none = h.ok(&[
+        "kms",
+        "list-grants",
+        "--key-id",
+        &key,
+        "--grantee-principal",
+        &format!("{acct}:aws:ec2-infrastructure:i-0123456789abcdef0"),
+    ]);
+    assert_eq!(none["Grants"], serde_json::json!([]));
     // The grant gives no user anything: the grantee is the instance, not a principal of ours.
     assert_eq!(
         h.err(&[

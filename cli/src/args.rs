@@ -1561,9 +1561,10 @@ pub enum KmsCommand {
     CancelKeyDeletion(KeyIdArg),
     #[command(after_help = EX_CREATE_GRANT)]
     CreateGrant(CreateGrant),
-    /// List the grants on a key
-    #[command(after_help = "Example:\n  blockseal kms list-grants --key-id KEY_ID")]
-    ListGrants(KeyIdArg),
+    #[command(
+        after_help = "Examples:\n  blockseal kms list-grants --key-id KEY_ID\n  blockseal kms list-grants --key-id KEY_ID --grantee-principal ACCOUNT:aws:ec2-infrastructure:i-0123456789abcdef0"
+    )]
+    ListGrants(ListGrants),
     /// Revoke a grant
     #[command(
         after_help = "Example:\n  blockseal kms revoke-grant --key-id KEY_ID --grant-id GRANT_ID"
@@ -1818,6 +1819,22 @@ const EX_CREATE_GRANT: &str = "\
 Example:
   blockseal kms create-grant --key-id KEY_ID --grantee-principal bob \\
       --operations Decrypt GenerateDataKeyWithoutPlaintext";
+
+/// List a key's grants
+///
+/// Every grant on the key, or only one grant, or only a grantee's. The grants EC2 makes for
+/// attached encrypted volumes name the instance as ACCOUNT:aws:ec2-infrastructure:i-….
+#[derive(Args, Debug)]
+pub struct ListGrants {
+    #[command(flatten)]
+    pub key: KeyIdOrArnArg,
+    /// Only this grant (64 hex digits)
+    #[arg(long, value_name = "GRANT_ID", value_parser = params::parse_string)]
+    pub grant_id: Option<String>,
+    /// Only the grants of this principal (an IAM ARN, a profile name, or an instance as above)
+    #[arg(long, value_name = "PRINCIPAL", value_parser = params::parse_string)]
+    pub grantee_principal: Option<String>,
+}
 
 /// `revoke-grant` flags.
 #[derive(Args, Debug)]

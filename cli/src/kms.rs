@@ -90,7 +90,14 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
                 .opt("RetiringPrincipal", a.retiring_principal.clone())
                 .build(),
         ),
-        C::ListGrants(a) => ("ListGrants", key(&a.key_id)),
+        C::ListGrants(a) => (
+            "ListGrants",
+            Req::new()
+                .set("KeyId", a.key.key_id.clone())
+                .opt("GrantId", a.grant_id.clone())
+                .opt("GranteePrincipal", a.grantee_principal.clone())
+                .build(),
+        ),
         C::TagResource(a) => (
             "TagResource",
             Req::new()
@@ -352,6 +359,21 @@ mod tests {
         assert_eq!(
             map(&["list-grants", "--key-id", "k"]),
             ("ListGrants", json!({"KeyId": "k"}))
+        );
+        assert_eq!(
+            map(&[
+                "list-grants",
+                "--key-id",
+                "k",
+                "--grant-id",
+                "g",
+                "--grantee-principal",
+                "bob"
+            ]),
+            (
+                "ListGrants",
+                json!({"KeyId": "k", "GrantId": "g", "GranteePrincipal": "bob"})
+            )
         );
         assert_eq!(
             map(&["revoke-grant", "--key-id", "k", "--grant-id", "g"]),
