@@ -572,9 +572,8 @@ pub(crate) fn snapshot_of(t: &ImportTaskRec, size_gib: u64) -> SnapshotRec {
         start_time: t.start_time.clone(),
         owner_id: t.owner_id.clone(),
         description: t.disk_description.clone(),
-        encryption: t.encryption.clone(),
+        encryption: t.encryption.clone().into(),
         has_data: true,
-        requested_key_arn: None,
         permissions: Default::default(),
     }
 }

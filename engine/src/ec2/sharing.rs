@@ -368,7 +368,7 @@ impl Core<'_> {
         snaps: impl IntoIterator<Item = &'s SnapshotRec>,
     ) -> Result<Vec<KeyManager>> {
         let mut out = Vec::new();
-        for e in snaps.into_iter().filter_map(|s| s.encryption.as_ref()) {
+        for e in snaps.into_iter().filter_map(|s| s.encryption.data_key()) {
             let manager = match self.kms.resolve(tx, &self.caller, e.key_arn()) {
                 Ok(k) => k.key_manager,
                 // A customer key deleted since: AWS managed keys are never deleted.
