@@ -914,6 +914,9 @@ def check_sharing():
                                     OperationType="add", UserIds=[b])
     lp = a_ec2.describe_image_attribute(ImageId=ami, Attribute="launchPermission")
     assert lp["LaunchPermissions"] == [{"UserId": b}], lp
+    pc = a_ec2.describe_image_attribute(ImageId=ami, Attribute="productCodes")
+    pc.pop("ResponseMetadata")
+    assert pc == {"ImageId": ami, "ProductCodes": []}, pc
     cv = a_ec2.describe_snapshot_attribute(SnapshotId=root, Attribute="createVolumePermission")
     assert cv["CreateVolumePermissions"] == [{"UserId": b}], cv
     seen = b_ec2.describe_images(ExecutableUsers=["self"])["Images"]
