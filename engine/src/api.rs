@@ -682,7 +682,10 @@ mod tests {
         std::os::unix::fs::symlink(outside.join("secret.raw"), allowed.join("link.raw")).unwrap();
         let base = engine.context("us-east-1", "admin").unwrap();
         let restricted = base.clone().with_import_dirs(vec![allowed.clone()]);
-        assert_eq!(restricted.import_dirs(), Some(&[allowed.clone()][..]));
+        assert_eq!(
+            restricted.import_dirs(),
+            Some(std::slice::from_ref(&allowed))
+        );
         assert_eq!(base.import_dirs(), None);
         let import = |ctx: &Context, url: String, dry_run: bool| {
             let mut req = json!({"DiskContainer": {"Format": "RAW", "Url": url}});

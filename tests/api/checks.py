@@ -778,6 +778,12 @@ def _import_snapshot(ec2, data, path):
     url = "file://" + path
     fails("InvalidParameter", ec2.import_snapshot,
           DiskContainer={"Format": "RAW", "UserBucket": {"S3Bucket": "b", "S3Key": "k"}})
+    # Only files under the server's --import-dir (the temporary folder here), however named.
+    outside = "/etc/hostname" if os.path.isfile("/etc/hostname") else "/etc/passwd"
+    for named in ("file://" + outside, outside,
+                  "file://" + os.path.dirname(path) + "/../" + outside.lstrip("/")):
+        fails("UnsupportedOperation", ec2.import_snapshot,
+              DiskContainer={"Format": "RAW", "Url": named})
     r = ec2.import_snapshot(Description="api", DiskContainer={"Format": "RAW", "Url": url})
     tid = r["ImportTaskId"]
     assert tid.startswith("import-snap-") and len(tid) == 29, r
