@@ -186,10 +186,6 @@ const SKIPPED: &[(&str, &str)] = &[
         "PowerShell syntax (a backtick continues a line)",
     ),
     (
-        "ec2/describe-image-attribute#2",
-        "the page shows an empty `ProductCodes` list; an attribute with no value on an image here (no product codes: no AWS Marketplace) is answered with the image id alone",
-    ),
-    (
         "ec2/modify-image-attribute#1",
         "makes the image public (`Group=all`), and the seeded images' snapshots are encrypted, which AWS refuses to share publicly (UnsupportedOperation, as here)",
     ),

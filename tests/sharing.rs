@@ -30,6 +30,48 @@ fn two_accounts() -> (Home, String, String) {
     (h, first, b)
 }
 
+/// A customer managed key and a snapshot of `data` encrypted under it: (key id, key ARN,
+/// snapshot id).
+fn cmk_snapshot(h: &Home, description: &str, data: &[u8]) -> (String, String, String) {
+    let (k, k_arn) = h.create_key(description);
+    let snap = h.import(data, &["--encrypted", "--kms-key-id", &k]);
+    (k, k_arn, snap)
+}
+
+/// The owner grants `account` key `k` for the EBS operations of SEMANTICS.md §3.6 rule 2;
+/// returns the grant id.
+fn grant_ebs_use(h: &Home, k: &str, account: &str) -> String {
+    let grantee = format!("arn:aws:iam::{account}:root");
+    let grant = h.ok(&[
+        "kms",
+        "create-grant",
+        "--key-id",
+        k,
+        "--grantee-principal",
+        &grantee,
+        "--operations",
+        "Decrypt",
+        "DescribeKey",
+        "CreateGrant",
+        "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+    ]);
+    s(&grant["GrantId"])
+}
+
+/// The owner's view of image `ami`'s launchPermission attribute.
+fn launch_permissions(h: &Home, ami: &str) -> Value {
+    h.ok(&[
+        "ec2",
+        "describe-image-attribute",
+        "--image-id",
+        ami,
+        "--attribute",
+        "launchPermission",
+    ])
+}
+
 fn image_ids(v: &Value) -> Vec<String> {
     v["Images"]
         .as_array()
@@ -166,8 +208,7 @@ fn accounts_are_separate_and_act_through_profiles() {
 fn an_unencrypted_ami_shared_launched_and_unshared() {
     let (h, first, b) = two_accounts();
     let root = image_bytes(2 << 20, 21, b"SHARED-PLAIN-ROOT");
-    let snap = h.import(&root, &[]);
-    let ami = h.register("plain", "/dev/xvda", &snap, &[]);
+    let (snap, ami) = h.root_image("plain", &root, &[]);
 
     // Not shared: B sees nothing and cannot launch it.
     assert_eq!(
@@ -192,14 +233,7 @@ fn an_unencrypted_ami_shared_launched_and_unshared() {
         "--launch-permission",
         &add,
     ]);
-    let attr = h.ok(&[
-        "ec2",
-        "describe-image-attribute",
-        "--image-id",
-        &ami,
-        "--attribute",
-        "launchPermission",
-    ]);
+    let attr = launch_permissions(&h, &ami);
     assert_eq!(
         attr,
         json!({"ImageId": ami, "LaunchPermissions": [{"UserId": b}]})
@@ -324,14 +358,7 @@ fn an_unencrypted_ami_shared_launched_and_unshared() {
         image_ids(&h.ok(&as_(&c_profile, &["ec2", "describe-images"]))),
         Vec::<String>::new()
     );
-    let attr = h.ok(&[
-        "ec2",
-        "describe-image-attribute",
-        "--image-id",
-        &ami,
-        "--attribute",
-        "launchPermission",
-    ]);
+    let attr = launch_permissions(&h, &ami);
     assert_eq!(attr["LaunchPermissions"], json!([]));
 
     // Shared again, then deregistered: gone for the recipient too.
@@ -353,9 +380,8 @@ fn an_unencrypted_ami_shared_launched_and_unshared() {
 #[test]
 fn a_cmk_snapshot_shared_with_a_grant_is_copied_to_the_recipients_key_which_outlives_the_grant() {
     let (h, _first, b) = two_accounts();
-    let (k, k_arn) = h.create_key("owner's CMK");
     let data = image_bytes(3 << 20, 31, b"SHARED-CMK-DATA");
-    let snap = h.import(&data, &["--encrypted", "--kms-key-id", &k]);
+    let (k, k_arn, snap) = cmk_snapshot(&h, "owner's CMK", &data);
     let kb_arn = s(
         &h.ok(&as_(B, &["kms", "create-key", "--description", "B's key"]))["KeyMetadata"]["Arn"],
     );
@@ -419,23 +445,7 @@ fn a_cmk_snapshot_shared_with_a_grant_is_copied_to_the_recipients_key_which_outl
     assert_eq!(failed["StateMessage"], "Given key ID is not accessible");
 
     // The owner grants B's account the key (the EBS operations of §3.6 rule 2).
-    let grantee = format!("arn:aws:iam::{b}:root");
-    let grant = h.ok(&[
-        "kms",
-        "create-grant",
-        "--key-id",
-        &k,
-        "--grantee-principal",
-        &grantee,
-        "--operations",
-        "Decrypt",
-        "DescribeKey",
-        "CreateGrant",
-        "GenerateDataKeyWithoutPlaintext",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-    ]);
-    let grant_id = s(&grant["GrantId"]);
+    let grant_id = grant_ebs_use(&h, &k, &b);
 
     // Copied without a key: B's default key, not the owner's (§2, a shared source).
     let (_, on_default) = copy(&["--encrypted"]);
@@ -550,9 +560,8 @@ fn a_cmk_snapshot_shared_with_a_grant_is_copied_to_the_recipients_key_which_outl
 #[test]
 fn a_shared_encrypted_ami_launches_for_the_recipient_only_with_the_key() {
     let (h, _first, b) = two_accounts();
-    let (k, _) = h.create_key("owner's CMK");
     let root = image_bytes(2 << 20, 41, b"SHARED-CMK-ROOT");
-    let snap = h.import(&root, &["--encrypted", "--kms-key-id", &k]);
+    let (k, _, snap) = cmk_snapshot(&h, "owner's CMK", &root);
     let ami = h.register("cmk-root", "/dev/xvda", &snap, &[]);
     h.ok(&[
         "ec2",
@@ -584,22 +593,7 @@ fn a_shared_encrypted_ami_launches_for_the_recipient_only_with_the_key() {
         json!([])
     );
     // With a grant: running, on B's default key (§20.16), with the owner's bytes.
-    let grantee = format!("arn:aws:iam::{b}:root");
-    h.ok(&[
-        "kms",
-        "create-grant",
-        "--key-id",
-        &k,
-        "--grantee-principal",
-        &grantee,
-        "--operations",
-        "Decrypt",
-        "DescribeKey",
-        "CreateGrant",
-        "GenerateDataKeyWithoutPlaintext",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-    ]);
+    grant_ebs_use(&h, &k, &b);
     let inst = s(
         &h.ok(&as_(B, &["ec2", "run-instances", "--image-id", &ami]))["Instances"][0]["InstanceId"],
     );
@@ -641,8 +635,7 @@ fn what_cannot_be_shared() {
     args.extend_from_slice(&["--attribute", "launchPermission"]);
     assert_eq!(h.err(&args), "InvalidParameter");
     // Encrypted under a customer key: shareable with accounts, never public.
-    let (k, _) = h.create_key("K");
-    let cmk_snap = h.import(&data, &["--encrypted", "--kms-key-id", &k]);
+    let (_, _, cmk_snap) = cmk_snapshot(&h, "K", &data);
     let cmk_ami = h.register("on-cmk", "/dev/xvda", &cmk_snap, &[]);
     assert_eq!(
         h.err(&[
@@ -667,14 +660,7 @@ fn what_cannot_be_shared() {
         "UnsupportedOperation"
     );
     // Nothing was changed by the refusals.
-    let attr = h.ok(&[
-        "ec2",
-        "describe-image-attribute",
-        "--image-id",
-        &cmk_ami,
-        "--attribute",
-        "launchPermission",
-    ]);
+    let attr = launch_permissions(&h, &cmk_ami);
     assert_eq!(attr["LaunchPermissions"], json!([]));
     // Malformed requests.
     assert_eq!(

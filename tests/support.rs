@@ -134,6 +134,34 @@ impl Home {
             .to_owned()
     }
 
+    /// `data` imported (with `import_extra`) and registered as image `name` with its root on
+    /// /dev/xvda; returns (snapshot id, image id).
+    pub fn root_image(&self, name: &str, data: &[u8], import_extra: &[&str]) -> (String, String) {
+        let snap = self.import(data, import_extra);
+        let ami = self.register(name, "/dev/xvda", &snap, &[]);
+        (snap, ami)
+    }
+
+    /// `ec2 create-tags --resources RESOURCES --tags TAGS`, which must succeed.
+    pub fn create_tags(&self, resources: &[&str], tags: &[&str]) {
+        let mut args = vec!["ec2", "create-tags", "--resources"];
+        args.extend_from_slice(resources);
+        args.push("--tags");
+        args.extend_from_slice(tags);
+        self.ok(&args);
+    }
+
+    /// `ec2 delete-tags --resources RESOURCES [--tags TAGS]`, which must succeed.
+    pub fn delete_tags(&self, resources: &[&str], tags: &[&str]) {
+        let mut args = vec!["ec2", "delete-tags", "--resources"];
+        args.extend_from_slice(resources);
+        if !tags.is_empty() {
+            args.push("--tags");
+            args.extend_from_slice(tags);
+        }
+        self.ok(&args);
+    }
+
     pub fn snapshot(&self, id: &str) -> Value {
         let v = self.ok(&["ec2", "describe-snapshots", "--snapshot-ids", id]);
         v["Snapshots"][0].clone()

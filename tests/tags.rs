@@ -8,14 +8,31 @@ use crate::support::{image_bytes, s, Home};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-/// An image with one plain root snapshot, and an instance launched from it; returns
-/// (image id, root snapshot id, instance id, root volume id).
-fn fixture(h: &Home) -> (String, String, String, String) {
-    let snap = h.import(&image_bytes(1 << 20, 3, b"TAGS"), &[]);
-    let ami = h.register("tags-base", "/dev/xvda", &snap, &[]);
+/// What each EC2 test starts from: an image with one plain root snapshot, and an instance
+/// launched from it.
+struct Base {
+    ami: String,
+    snap: String,
+    inst: String,
+    /// The instance's root volume.
+    vol: String,
+}
+
+/// A new home with its [`Base`].
+fn fixture() -> (Home, Base) {
+    let h = Home::new();
+    let (snap, ami) = h.root_image("tags-base", &image_bytes(1 << 20, 3, b"TAGS"), &[]);
     let inst = h.run_instance(&ami, &[]);
     let vol = s(&h.volume_at(&inst, "/dev/xvda")["VolumeId"]);
-    (ami, snap, inst, vol)
+    (
+        h,
+        Base {
+            ami,
+            snap,
+            inst,
+            vol,
+        },
+    )
 }
 
 /// DescribeTags' entries as a set of (ResourceType, ResourceId, Key, Value), so two answers
@@ -61,8 +78,7 @@ fn kv(k: &str, v: &str) -> (String, String) {
 
 #[test]
 fn ec2_documentation_examples_run_unchanged() {
-    let h = Home::new();
-    let (ami, _, inst, vol) = fixture(&h);
+    let (h, Base { ami, inst, vol, .. }) = fixture();
 
     // create-tags, example 1: no output.
     let out = h.run(&[
@@ -76,25 +92,12 @@ fn ec2_documentation_examples_run_unchanged() {
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.is_empty(), "create-tags prints nothing");
     // Example 2: two resources, an empty value and a second tag.
-    h.ok(&[
-        "ec2",
-        "create-tags",
-        "--resources",
-        &ami,
-        &inst,
-        "--tags",
-        "Key=webserver,Value=",
-        "Key=stack,Value=Production",
-    ]);
+    h.create_tags(
+        &[&ami, &inst],
+        &["Key=webserver,Value=", "Key=stack,Value=Production"],
+    );
     // Example 3 (Linux quoting): a key with square brackets.
-    h.ok(&[
-        "ec2",
-        "create-tags",
-        "--resources",
-        &inst,
-        "--tags",
-        "Key=\"[Group]\",Value=test",
-    ]);
+    h.create_tags(&[&inst], &["Key=\"[Group]\",Value=test"]);
     assert_eq!(
         tags_of(&h.image(&ami)),
         [
@@ -112,31 +115,12 @@ fn ec2_documentation_examples_run_unchanged() {
         ]
     );
     // Example 1 again overwrites the value.
-    h.ok(&[
-        "ec2",
-        "create-tags",
-        "--resources",
-        &ami,
-        "--tags",
-        "Key=Stack,Value=Test",
-    ]);
-    h.ok(&[
-        "ec2",
-        "create-tags",
-        "--resources",
-        &inst,
-        "--tags",
-        "Key=Stack,Value=Test",
-        "Key=Name,Value=Beta Server",
-    ]);
-    h.ok(&[
-        "ec2",
-        "create-tags",
-        "--resources",
-        &vol,
-        "--tags",
-        "Key=Purpose,Value=Project1",
-    ]);
+    h.create_tags(&[&ami], &["Key=Stack,Value=Test"]);
+    h.create_tags(
+        &[&inst],
+        &["Key=Stack,Value=Test", "Key=Name,Value=Beta Server"],
+    );
+    h.create_tags(&[&vol], &["Key=Purpose,Value=Project1"]);
 
     // describe-tags, example 1: every tag of one instance.
     let v = h.ok(&[
@@ -215,43 +199,14 @@ fn ec2_documentation_examples_run_unchanged() {
     assert_eq!(joined, all);
 
     // delete-tags, example 1: key and value must both match.
-    h.ok(&[
-        "ec2",
-        "delete-tags",
-        "--resources",
-        &ami,
-        "--tags",
-        "Key=Stack,Value=Wrong",
-    ]);
+    h.delete_tags(&[&ami], &["Key=Stack,Value=Wrong"]);
     assert!(tags_of(&h.image(&ami)).contains(&kv("Stack", "Test")));
-    h.ok(&[
-        "ec2",
-        "delete-tags",
-        "--resources",
-        &ami,
-        "--tags",
-        "Key=Stack,Value=Test",
-    ]);
+    h.delete_tags(&[&ami], &["Key=Stack,Value=Test"]);
     assert!(!tags_of(&h.image(&ami)).iter().any(|(k, _)| k == "Stack"));
     // Key alone: whatever the value.
-    h.ok(&[
-        "ec2",
-        "delete-tags",
-        "--resources",
-        &inst,
-        "--tags",
-        "Key=Name",
-    ]);
+    h.delete_tags(&[&inst], &["Key=Name"]);
     // An empty value deletes only a tag whose value is empty.
-    h.ok(&[
-        "ec2",
-        "delete-tags",
-        "--resources",
-        &inst,
-        "--tags",
-        "Key=stack,Value=",
-        "Key=webserver,Value=",
-    ]);
+    h.delete_tags(&[&inst], &["Key=stack,Value=", "Key=webserver,Value="]);
     assert_eq!(
         tags_of(&h.instance(&inst)),
         [
@@ -261,29 +216,20 @@ fn ec2_documentation_examples_run_unchanged() {
         ]
     );
     // Example 2: one key from two resources.
-    h.ok(&[
-        "ec2",
-        "delete-tags",
-        "--resources",
-        &inst,
-        &ami,
-        "--tags",
-        "Key=stack",
-    ]);
+    h.delete_tags(&[&inst, &ami], &["Key=stack"]);
     assert_eq!(tags_of(&h.image(&ami)), [kv("webserver", "")]);
     assert_eq!(
         tags_of(&h.instance(&inst)),
         [kv("Stack", "Test"), kv("[Group]", "test")]
     );
     // Without --tags every tag goes, and Describe* leaves Tags out.
-    h.ok(&["ec2", "delete-tags", "--resources", &inst]);
+    h.delete_tags(&[&inst], &[]);
     assert!(h.instance(&inst).get("Tags").is_none());
 }
 
 #[test]
 fn tag_specifications_describe_filters_and_lifetime() {
-    let h = Home::new();
-    let (ami, snap, _, _) = fixture(&h);
+    let (h, Base { ami, snap, .. }) = fixture();
     let spec =
         |rt: &str, k: &str, v: &str| format!("ResourceType={rt},Tags=[{{Key={k},Value={v}}}]");
 
@@ -371,15 +317,7 @@ fn tag_specifications_describe_filters_and_lifetime() {
     let ci_snap = &ci_snaps[0].1;
     assert_eq!(tags_of(&h.snapshot(ci_snap)), [kv("from", "web-snap")]);
     // CopyImage: --copy-image-tags brings the source's tags; the request's own win.
-    h.ok(&[
-        "ec2",
-        "create-tags",
-        "--resources",
-        &reg,
-        "--tags",
-        "Key=os,Value=linux",
-        "Key=tier,Value=gold",
-    ]);
+    h.create_tags(&[&reg], &["Key=os,Value=linux", "Key=tier,Value=gold"]);
     let copy = s(&h.ok(&[
         "ec2",
         "copy-image",
@@ -490,8 +428,15 @@ fn tag_specifications_describe_filters_and_lifetime() {
 
 #[test]
 fn limits_and_error_codes() {
-    let h = Home::new();
-    let (ami, snap, inst, vol) = fixture(&h);
+    let (
+        h,
+        Base {
+            ami,
+            snap,
+            inst,
+            vol,
+        },
+    ) = fixture();
     let tag = |t: &str| {
         vec!["ec2", "create-tags", "--resources", &ami, "--tags"]
             .into_iter()

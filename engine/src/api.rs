@@ -53,6 +53,9 @@ pub struct Context {
     /// Whether a data-moving call returns only when its data is in place (the CLI), or at once
     /// with its resources pending while a worker moves the data (the API endpoint).
     wait: bool,
+    /// The folders whose disk images ImportSnapshot may read; `None`: any file the process can
+    /// read (the local CLI, whose user names their own files).
+    import_dirs: Option<Vec<PathBuf>>,
 }
 
 impl Context {
@@ -68,6 +71,7 @@ impl Context {
             principal: principal.to_owned(),
             request_id: new_request_id(),
             wait: true,
+            import_dirs: None,
         })
     }
 
@@ -76,6 +80,19 @@ impl Context {
     pub fn asynchronous(mut self) -> Context {
         self.wait = false;
         self
+    }
+
+    /// The same caller, importing disk images only from files under `dirs` (from none when
+    /// `dirs` is empty): what the API endpoint sets, since there a remote caller names a file
+    /// that the server's user would read (`blockseal serve --import-dir`).
+    pub fn with_import_dirs(mut self, dirs: Vec<PathBuf>) -> Context {
+        self.import_dirs = Some(dirs);
+        self
+    }
+
+    /// The folders ImportSnapshot may read from (`None`: any).
+    pub fn import_dirs(&self) -> Option<&[PathBuf]> {
+        self.import_dirs.as_deref()
     }
 
     /// Whether data-moving calls wait for their data.
@@ -341,6 +358,19 @@ impl Engine {
                     ctx.account
                 );
             }
+        }
+        // The file an import would read is checked before anything else is answered about the
+        // call (a dry run included), as the endpoint did before the engine knew the rule.
+        let import = match &request {
+            Request::ImportSnapshot(r) => Some(r),
+            Request::DryRun(inner) => match inner.as_ref() {
+                Request::ImportSnapshot(r) => Some(r),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(r) = import {
+            crate::ec2::imports::check_source_allowed(ctx.import_dirs(), r)?;
         }
         let mut core = self.core(ctx)?;
         // Authorization, before anything runs (docs/DECISIONS.md, "Who may do what"); KMS
@@ -634,6 +664,93 @@ mod tests {
         let all = call("DescribeVolumes", json!({})).unwrap();
         assert!(all.get("NextToken").is_none());
         assert_eq!(all["Volumes"].as_array().unwrap().len(), 12);
+    }
+
+    /// The endpoint's rule for ImportSnapshot travels with the context: a caller restricted to
+    /// folders reads only files inside them, however the path is spelled.
+    #[test]
+    fn imports_read_only_files_under_the_contexts_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(&dir.path().join("home")).unwrap();
+        let allowed = dir.path().join("imports");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&allowed).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let disk: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(allowed.join("disk.raw"), &disk).unwrap();
+        std::fs::write(outside.join("secret.raw"), &disk).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.raw"), allowed.join("link.raw")).unwrap();
+        let base = engine.context("us-east-1", "admin").unwrap();
+        let restricted = base.clone().with_import_dirs(vec![allowed.clone()]);
+        assert_eq!(
+            restricted.import_dirs(),
+            Some(std::slice::from_ref(&allowed))
+        );
+        assert_eq!(base.import_dirs(), None);
+        let import = |ctx: &Context, url: String, dry_run: bool| {
+            let mut req = json!({"DiskContainer": {"Format": "RAW", "Url": url}});
+            if dry_run {
+                req["DryRun"] = json!(true);
+            }
+            engine.invoke(ctx, "ImportSnapshot", req, &NoProgress)
+        };
+        let url = |p: &Path| format!("file://{}", p.display());
+
+        let done = import(&restricted, url(&allowed.join("disk.raw")), false).unwrap();
+        let detail = &done["SnapshotTaskDetail"];
+        assert_eq!(detail["Status"], "completed", "{done}");
+        assert!(detail["SnapshotId"].as_str().unwrap().starts_with("snap-"));
+
+        let escapes = [
+            url(&outside.join("secret.raw")),
+            format!("file://{}/../outside/secret.raw", allowed.display()),
+            url(&allowed.join("link.raw")),
+            // A plain path is read as a file too.
+            outside.join("secret.raw").display().to_string(),
+            // A missing file resolves to nothing, so it is under no folder.
+            url(&allowed.join("missing.raw")),
+        ];
+        let before = engine
+            .invoke(&base, "DescribeSnapshots", json!({}), &NoProgress)
+            .unwrap();
+        for u in &escapes {
+            for dry_run in [false, true] {
+                let e = import(&restricted, u.clone(), dry_run).unwrap_err();
+                assert_eq!(e.code(), Code::UNSUPPORTED_OPERATION, "{u}: {e}");
+                assert_eq!(
+                    e.message(),
+                    format!(
+                        "{u} is not a file under a folder this server imports from \
+                         (--import-dir)"
+                    )
+                );
+            }
+        }
+        let after = engine
+            .invoke(&base, "DescribeSnapshots", json!({}), &NoProgress)
+            .unwrap();
+        assert_eq!(before, after, "a refused import stores nothing");
+
+        let e = import(&restricted, url(&allowed.join("disk.raw")), true).unwrap_err();
+        assert_eq!(e.code(), Code::DRY_RUN_OPERATION);
+        // No folders: no import at all.
+        let none = base.clone().with_import_dirs(Vec::new());
+        let e = import(&none, url(&allowed.join("disk.raw")), false).unwrap_err();
+        assert_eq!(e.code(), Code::UNSUPPORTED_OPERATION);
+        assert!(e.message().contains("--import-dir DIR"), "{e}");
+        // S3 sources keep their own code.
+        let e = engine
+            .invoke(
+                &restricted,
+                "ImportSnapshot",
+                json!({"DiskContainer": {"Format": "RAW", "UserBucket": {"S3Bucket": "b", "S3Key": "k"}}}),
+                &NoProgress,
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), Code::INVALID_PARAMETER);
+        // An unrestricted caller (the local CLI) reads any file it names.
+        let done = import(&base, url(&outside.join("secret.raw")), false).unwrap();
+        assert_eq!(done["SnapshotTaskDetail"]["Status"], "completed", "{done}");
     }
 
     #[test]

@@ -297,7 +297,7 @@ impl Row<'_> {
     fn encryption(&self) -> Option<&Encryption> {
         match self {
             Row::Volume(v) => v.encryption.as_ref(),
-            Row::Snapshot(s) => s.encryption.as_ref(),
+            Row::Snapshot(s) => s.encryption.data_key(),
         }
     }
     fn in_error(&self) -> bool {
@@ -729,9 +729,8 @@ fn rebuild(h: &BlobHeader) -> Option<Rebuilt> {
             start_time: r.create_time.clone(),
             owner_id: r.account.clone(),
             description: r.description.clone(),
-            encryption,
+            encryption: encryption.into(),
             has_data: true,
-            requested_key_arn: None,
         }))
     }
 }

@@ -131,50 +131,6 @@ struct Call {
 }
 
 impl Endpoint {
-    /// ImportSnapshot through the endpoint reads a local file for a remote caller: only one
-    /// under a folder the server was started with (`--import-dir`), named by `DiskContainer.Url`.
-    fn check_import_source(&self, input: &serde_json::Value) -> Result<(), Failure> {
-        let refuse = |why: String| {
-            Err(Failure::new(
-                Code::UNSUPPORTED_OPERATION.as_str(),
-                &why,
-                400,
-            ))
-        };
-        if self.config.import_dirs.is_empty() {
-            return refuse(
-                "ImportSnapshot reads disk images from S3, which this endpoint does not have: \
-                 upload a disk with the EBS direct APIs (StartSnapshot, PutSnapshotBlock, \
-                 CompleteSnapshot), start the server with --import-dir DIR to import \
-                 Url=file://DIR/…, or use `blockseal ec2 import-snapshot --file`."
-                    .to_owned(),
-            );
-        }
-        let container = &input["DiskContainer"];
-        if container.get("UserBucket").is_some() {
-            // The engine answers AWS's InvalidParameter for S3 sources.
-            return Ok(());
-        }
-        let Some(url) = container.get("Url").and_then(|u| u.as_str()) else {
-            return Ok(()); // The engine answers MissingParameter.
-        };
-        let Some(path) = url.strip_prefix("file://") else {
-            return Ok(()); // The engine refuses other schemes.
-        };
-        let inside = std::fs::canonicalize(path).ok().is_some_and(|p| {
-            self.config
-                .import_dirs
-                .iter()
-                .any(|d| std::fs::canonicalize(d).is_ok_and(|d| p.starts_with(d)))
-        });
-        if inside {
-            Ok(())
-        } else {
-            refuse(format!(
-                "{url} is not a file under a folder this server imports from (--import-dir)"
-            ))
-        }
-    }
     /// The endpoint of `engine`.
     pub fn new(engine: Arc<Engine>, config: Config) -> Endpoint {
         Endpoint { engine, config }
@@ -244,7 +200,10 @@ impl Endpoint {
             .profile_context(&cred.region, &identity.0)
             .map_err(|e| fail(engine_failure(service, &e)))?
             .with_request_id(request_id)
-            .asynchronous();
+            .asynchronous()
+            // A remote caller names the file the server's user would read: only files under
+            // --import-dir (the engine refuses the rest).
+            .with_import_dirs(self.config.import_dirs.clone());
         *principal = ctx.principal_arn();
         let mut call = decode(service, req).map_err(fail)?;
         *operation = format!("{}.{}", service.name(), call.op);
@@ -294,9 +253,6 @@ impl Endpoint {
             Service::Ec2 => {
                 // `DryRun` stays in the request: the engine checks a dry run and answers
                 // `DryRunOperation` (412, below), for the CLI and the API alike.
-                if op == "ImportSnapshot" {
-                    self.check_import_source(&input)?;
-                }
                 let out = self.call(service, ctx, &op, input)?;
                 let body = xml::encode(model, &op, &out, request_id).map_err(output_failure)?;
                 Ok(Response::new(200, "text/xml;charset=UTF-8", body))

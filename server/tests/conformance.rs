@@ -603,6 +603,12 @@ impl Script {
             "DescribeImageAttribute",
             json!({"ImageId": ami2, "Attribute": "description"}),
         );
+        // No product codes here: AWS answers an empty list of `ProductCode`s.
+        let codes = s.ok(
+            "DescribeImageAttribute",
+            json!({"ImageId": ami2, "Attribute": "productCodes"}),
+        );
+        assert_eq!(codes, json!({"ImageId": ami2, "ProductCodes": []}));
         s.ok(
             "ResetImageAttribute",
             json!({"ImageId": ami2, "Attribute": "launchPermission"}),
@@ -616,6 +622,11 @@ impl Script {
             "DescribeSnapshotAttribute",
             json!({"SnapshotId": snap2, "Attribute": "createVolumePermission"}),
         );
+        let codes = s.ok(
+            "DescribeSnapshotAttribute",
+            json!({"SnapshotId": snap2, "Attribute": "productCodes"}),
+        );
+        assert_eq!(codes, json!({"SnapshotId": snap2, "ProductCodes": []}));
         s.ok(
             "ResetSnapshotAttribute",
             json!({"SnapshotId": snap2, "Attribute": "createVolumePermission"}),

@@ -784,6 +784,12 @@ def _import_snapshot(ec2, data, path):
     url = "file://" + path
     fails("InvalidParameter", ec2.import_snapshot,
           DiskContainer={"Format": "RAW", "UserBucket": {"S3Bucket": "b", "S3Key": "k"}})
+    # Only files under the server's --import-dir (the temporary folder here), however named.
+    outside = "/etc/hostname" if os.path.isfile("/etc/hostname") else "/etc/passwd"
+    for named in ("file://" + outside, outside,
+                  "file://" + os.path.dirname(path) + "/../" + outside.lstrip("/")):
+        fails("UnsupportedOperation", ec2.import_snapshot,
+              DiskContainer={"Format": "RAW", "Url": named})
     r = ec2.import_snapshot(Description="api", DiskContainer={"Format": "RAW", "Url": url})
     tid = r["ImportTaskId"]
     assert tid.startswith("import-snap-") and len(tid) == 29, r
@@ -920,6 +926,9 @@ def check_sharing():
                                     OperationType="add", UserIds=[b])
     lp = a_ec2.describe_image_attribute(ImageId=ami, Attribute="launchPermission")
     assert lp["LaunchPermissions"] == [{"UserId": b}], lp
+    pc = a_ec2.describe_image_attribute(ImageId=ami, Attribute="productCodes")
+    pc.pop("ResponseMetadata")
+    assert pc == {"ImageId": ami, "ProductCodes": []}, pc
     cv = a_ec2.describe_snapshot_attribute(SnapshotId=root, Attribute="createVolumePermission")
     assert cv["CreateVolumePermissions"] == [{"UserId": b}], cv
     seen = b_ec2.describe_images(ExecutableUsers=["self"])["Images"]

@@ -280,7 +280,7 @@ impl Core<'_> {
             }
             None => None,
         };
-        let source = match parent.as_ref().and_then(|p| p.encryption.as_ref()) {
+        let source = match parent.as_ref().and_then(|p| p.encryption.data_key()) {
             Some(e) => Source::Encrypted {
                 key_arn: e.key_arn(),
                 reusable: true,
@@ -289,7 +289,7 @@ impl Core<'_> {
         };
         if parent
             .as_ref()
-            .is_some_and(|p| p.encryption.is_some() && r.encrypted != Some(true))
+            .is_some_and(|p| p.encryption.data_key().is_some() && r.encrypted != Some(true))
         {
             bail!(
                 Code::VALIDATION_EXCEPTION,
@@ -305,7 +305,7 @@ impl Core<'_> {
                 tx,
                 parent
                     .as_ref()
-                    .map(|p| (p.id.as_str(), p.encryption.as_ref())),
+                    .map(|p| (p.id.as_str(), p.encryption.data_key())),
                 &choice,
                 &id,
             )
@@ -324,7 +324,7 @@ impl Core<'_> {
                 size,
                 sector_size,
                 &planned,
-                Some((p.size_gib * GIB, p.encryption.as_ref())),
+                Some((p.size_gib * GIB, p.encryption.data_key())),
                 &NoProgress,
             )?,
         };
@@ -340,9 +340,8 @@ impl Core<'_> {
             start_time: now_iso(),
             owner_id: self.account().to_owned(),
             description: r.description.clone().unwrap_or_default(),
-            encryption: planned.encryption,
+            encryption: planned.encryption.into(),
             has_data: true,
-            requested_key_arn: None,
         };
         tmp.set_record(rec.blob_record(true))?;
         self.cat.write(|tx| {
@@ -350,7 +349,7 @@ impl Core<'_> {
             tx.put(&rec)
         })?;
         Ok(out::StartSnapshotResult {
-            kms_key_arn: rec.encryption.as_ref().map(|e| e.key_arn().to_owned()),
+            kms_key_arn: rec.key_arn().map(str::to_owned),
             snapshot_id: rec.id,
             owner_id: rec.owner_id,
             status: "pending".to_owned(),
@@ -429,7 +428,7 @@ impl Core<'_> {
         // The key comes first so that each slice is encrypted right after it is hashed; a block
         // with a wrong checksum is refused for that even if the key cannot be had, as when the
         // checksum was checked first.
-        let xts = match self.direct_xts(s.encryption.as_ref()) {
+        let xts = match self.direct_xts(s.encryption.data_key()) {
             Ok(xts) => xts,
             Err(_) if block_checksum(data) != r.checksum => return Err(bad_checksum()),
             Err(e) => return Err(e),
@@ -513,7 +512,7 @@ impl Core<'_> {
                 ),
             ));
         }
-        let blob = self.open_blob(&s.id, s.size_gib * GIB, s.encryption.as_ref())?;
+        let blob = self.open_blob(&s.id, s.size_gib * GIB, s.encryption.data_key())?;
         let mut blocks: Vec<u64> = Vec::new();
         for (a, b) in blob.data_extents()? {
             let (first, last) = (a / BLOCK_SIZE, b.div_ceil(BLOCK_SIZE));
@@ -527,7 +526,7 @@ impl Core<'_> {
     }
 
     fn read_block(&self, s: &SnapshotRec, xts: Option<&Xts>, index: u64) -> Result<Vec<u8>> {
-        let blob = self.open_blob(&s.id, s.size_gib * GIB, s.encryption.as_ref())?;
+        let blob = self.open_blob(&s.id, s.size_gib * GIB, s.encryption.data_key())?;
         let mut buf = vec![0u8; BLOCK_SIZE as usize];
         blob.read_sectors(index * BLOCK_SIZE / u64::from(s.sector_size), xts, &mut buf)?;
         Ok(buf)
@@ -589,9 +588,9 @@ impl Core<'_> {
         }
         all.sort_unstable();
         all.dedup();
-        let second_xts = self.direct_xts(second.encryption.as_ref())?;
+        let second_xts = self.direct_xts(second.encryption.data_key())?;
         let first_xts = match &first {
-            Some((f, _)) => self.direct_xts(f.encryption.as_ref())?,
+            Some((f, _)) => self.direct_xts(f.encryption.data_key())?,
             None => None,
         };
         let mut changed = Vec::new();
@@ -661,7 +660,7 @@ impl Core<'_> {
                 "The block token is not valid for this snapshot and block.",
             ));
         }
-        let xts = self.direct_xts(s.encryption.as_ref())?;
+        let xts = self.direct_xts(s.encryption.data_key())?;
         let data = self.read_block(&s, xts.as_ref(), r.block_index)?;
         Ok(out::GetSnapshotBlockResult {
             data_length: BLOCK_SIZE,

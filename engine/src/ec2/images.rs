@@ -1,7 +1,9 @@
 //! Image operations: RegisterImage, CopyImage, CreateImage, DeregisterImage, DescribeImages.
 
 use super::model::ImageAttributes;
-use super::model::{ImageMapping, ImageRec, ImageState, SnapshotRec, SnapshotState, VolumeRec};
+use super::model::{
+    ImageMapping, ImageRec, ImageState, SnapshotEncryption, SnapshotRec, SnapshotState, VolumeRec,
+};
 use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, canonical_device, encryption_outcome, matches_filters, Source};
@@ -136,7 +138,7 @@ impl Core<'_> {
                                 s.size_gib
                             );
                         }
-                        (Some(s.id.clone()), size, s.encryption.is_some())
+                        (Some(s.id.clone()), size, s.encryption.data_key().is_some())
                     }
                     None => {
                         let Some(size) = ebs.volume_size else {
@@ -269,7 +271,7 @@ impl Core<'_> {
             r.encrypted,
             snaps
                 .iter()
-                .find(|s| s.encryption.is_some())
+                .find(|s| s.encryption.data_key().is_some())
                 .map(|s| s.id.as_str()),
         )?;
         let same_region = r.source_region == self.region();
@@ -281,7 +283,7 @@ impl Core<'_> {
         let mut new_ids = Vec::new();
         let mut choices = Vec::new();
         for s in &snaps {
-            let source = match &s.encryption {
+            let source = match s.encryption.data_key() {
                 Some(e) => Source::Encrypted {
                     key_arn: e.key_arn(),
                     reusable: same_region && s.owner_id == self.account(),
@@ -299,7 +301,7 @@ impl Core<'_> {
         let plans: Option<Vec<Planned>> = self.cat.write(|tx| {
             let mut plans = Vec::new();
             for ((s, choice), nid) in snaps.iter().zip(&choices).zip(&new_ids) {
-                match self.plan(tx, Some((&s.id, s.encryption.as_ref())), choice, nid) {
+                match self.plan(tx, Some((&s.id, s.encryption.data_key())), choice, nid) {
                     Ok(p) => plans.push(p),
                     Err(e) if is_key_problem(&e) => return Ok(None),
                     Err(e) => return Err(e),
@@ -329,14 +331,13 @@ impl Core<'_> {
                 start_time: created.clone(),
                 owner_id: self.account().to_owned(),
                 description: description(s),
-                encryption: None,
+                encryption: SnapshotEncryption::Plain,
                 has_data: !failed,
-                requested_key_arn: None,
             };
             if failed {
                 rec.state = SnapshotState::Error;
                 rec.state_message = Some(KEY_NOT_ACCESSIBLE.into());
-                rec.requested_key_arn = self.requested_key_arn(&choices[i], s.encryption.as_ref());
+                rec.encryption = self.unkeyed(&choices[i], &s.encryption);
             }
             recs.push(rec);
         }
@@ -355,7 +356,7 @@ impl Core<'_> {
                         source: Some(SourceRef {
                             id: s.id.clone(),
                             size,
-                            encryption: s.encryption.clone(),
+                            encryption: s.encryption.data_key().cloned(),
                         }),
                     });
                     rec.state = SnapshotState::Pending;
@@ -366,11 +367,11 @@ impl Core<'_> {
                         size,
                         s.sector_size,
                         &planned,
-                        Some((size, s.encryption.as_ref())),
+                        Some((size, s.encryption.data_key())),
                         p,
                     )?);
                 }
-                rec.encryption = planned.encryption;
+                rec.encryption = planned.encryption.into();
             }
         }
         // Source snapshot id -> (copy id, copy encrypted).

@@ -26,7 +26,7 @@ use crate::progress::Progress;
 use crate::secret::random_u128;
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// An import task's life (`SnapshotTaskDetail.Status`).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -168,6 +168,54 @@ fn local_path(url: &str) -> Result<String> {
         bail!(Code::INVALID_PARAMETER_VALUE, "The URL is empty");
     }
     Ok(url.to_owned())
+}
+
+/// Whether `r` may read the disk image it names, for a caller allowed to import only from files
+/// under `dirs` (`None`: from any file). The path is resolved (`..`, symbolic links) before it
+/// is compared, so neither leads out of a folder. S3 sources, a missing URL and other schemes
+/// are left to [`source_of`], which refuses them with their own codes.
+///
+/// # Errors
+/// `UnsupportedOperation` when `dirs` is empty (no import at all), or when the file is not
+/// under one of them (or cannot be resolved).
+pub(crate) fn check_source_allowed(dirs: Option<&[PathBuf]>, r: &rq::ImportSnapshot) -> Result<()> {
+    let Some(dirs) = dirs else {
+        return Ok(());
+    };
+    if dirs.is_empty() {
+        bail!(
+            Code::UNSUPPORTED_OPERATION,
+            "ImportSnapshot reads disk images from S3, which this endpoint does not have: upload \
+             a disk with the EBS direct APIs (StartSnapshot, PutSnapshotBlock, \
+             CompleteSnapshot), start the server with --import-dir DIR to import \
+             Url=file://DIR/…, or use `blockseal ec2 import-snapshot --file`."
+        );
+    }
+    let named = match (&r.file, &r.disk_container) {
+        (Some(f), _) => f,
+        (None, Some(d)) if d.user_bucket.is_none() => match &d.url {
+            Some(u) => u,
+            None => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    // The file `source_of` would read: a file URL's path, or a plain path.
+    let path = match named.strip_prefix("file://") {
+        Some(p) => p,
+        None if named.contains("://") => return Ok(()),
+        None => named.as_str(),
+    };
+    let inside = std::fs::canonicalize(path).is_ok_and(|p| {
+        dirs.iter()
+            .any(|d| std::fs::canonicalize(d).is_ok_and(|d| p.starts_with(d)))
+    });
+    if !inside {
+        bail!(
+            Code::UNSUPPORTED_OPERATION,
+            "{named} is not a file under a folder this server imports from (--import-dir)"
+        );
+    }
+    Ok(())
 }
 
 /// What the request names: the file, its format (`None`: find out from the file), the URL to
@@ -572,9 +620,8 @@ pub(crate) fn snapshot_of(t: &ImportTaskRec, size_gib: u64) -> SnapshotRec {
         start_time: t.start_time.clone(),
         owner_id: t.owner_id.clone(),
         description: t.disk_description.clone(),
-        encryption: t.encryption.clone(),
+        encryption: t.encryption.clone().into(),
         has_data: true,
-        requested_key_arn: None,
         permissions: Default::default(),
     }
 }

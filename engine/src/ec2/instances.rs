@@ -252,7 +252,7 @@ impl Core<'_> {
         })?;
         let mut choices = Vec::new();
         for v in &layout {
-            let source = match v.snapshot.as_ref().and_then(|s| s.encryption.as_ref()) {
+            let source = match v.snapshot.as_ref().and_then(|s| s.encryption.data_key()) {
                 Some(e) => Source::Encrypted {
                     key_arn: e.key_arn(),
                     reusable: v
@@ -305,7 +305,7 @@ impl Core<'_> {
                     let src = v
                         .snapshot
                         .as_ref()
-                        .map(|s| (s.id.as_str(), s.encryption.as_ref()));
+                        .map(|s| (s.id.as_str(), s.encryption.data_key()));
                     // The volume is attached at launch: EC2 creates its grant (stored with
                     // the volumes below), so the caller needs CreateGrant as for an attach.
                     let planned = self.plan(tx, src, choice, vid).and_then(|p| {
@@ -347,14 +347,14 @@ impl Core<'_> {
                         source: v.snapshot.as_ref().map(|s| SourceRef {
                             id: s.id.clone(),
                             size: s.size_gib * GIB,
-                            encryption: s.encryption.clone(),
+                            encryption: s.encryption.data_key().cloned(),
                         }),
                     });
                 } else {
                     let src_meta = v
                         .snapshot
                         .as_ref()
-                        .map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
+                        .map(|s| (s.size_gib * GIB, s.encryption.data_key()));
                     temps.push(self.produce(
                         &vid,
                         v.size * GIB,

@@ -154,6 +154,87 @@ impl VolumeRec {
     }
 }
 
+/// How a snapshot is encrypted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "EncryptionColumns", into = "EncryptionColumns")]
+pub(crate) enum SnapshotEncryption {
+    Plain,
+    /// Its data is (or, while a copy job runs, will be) encrypted with this data key.
+    Encrypted(Encryption),
+    /// An encrypted copy that failed before its data key could be made (the key was disabled,
+    /// deleted or not permitted): it has no data, and AWS still shows it as encrypted under the
+    /// key it was to be made under.
+    NoDataKey {
+        key_arn: String,
+    },
+}
+
+impl SnapshotEncryption {
+    /// The data key of the snapshot's data, if it is encrypted and has one.
+    pub(crate) fn data_key(&self) -> Option<&Encryption> {
+        match self {
+            SnapshotEncryption::Encrypted(e) => Some(e),
+            SnapshotEncryption::Plain | SnapshotEncryption::NoDataKey { .. } => None,
+        }
+    }
+
+    /// The ARN of the KMS key (for a failed copy, of the key it was to be made under).
+    pub(crate) fn key_arn(&self) -> Option<&str> {
+        match self {
+            SnapshotEncryption::Plain => None,
+            SnapshotEncryption::Encrypted(e) => Some(e.key_arn()),
+            SnapshotEncryption::NoDataKey { key_arn } => Some(key_arn),
+        }
+    }
+
+    pub(crate) fn is_encrypted(&self) -> bool {
+        !matches!(self, SnapshotEncryption::Plain)
+    }
+}
+
+impl From<Option<Encryption>> for SnapshotEncryption {
+    fn from(e: Option<Encryption>) -> Self {
+        match e {
+            Some(e) => SnapshotEncryption::Encrypted(e),
+            None => SnapshotEncryption::Plain,
+        }
+    }
+}
+
+/// The catalog's form of [`SnapshotEncryption`]: two optional fields of the snapshot row, as
+/// rows have always been stored (no migration). A row never holds both; should one, its data
+/// key wins, since the data was written with it.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct EncryptionColumns {
+    encryption: Option<Encryption>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    requested_key_arn: Option<String>,
+}
+
+impl From<EncryptionColumns> for SnapshotEncryption {
+    fn from(c: EncryptionColumns) -> Self {
+        match (c.encryption, c.requested_key_arn) {
+            (Some(e), _) => SnapshotEncryption::Encrypted(e),
+            (None, Some(key_arn)) => SnapshotEncryption::NoDataKey { key_arn },
+            (None, None) => SnapshotEncryption::Plain,
+        }
+    }
+}
+
+impl From<SnapshotEncryption> for EncryptionColumns {
+    fn from(e: SnapshotEncryption) -> Self {
+        let (encryption, requested_key_arn) = match e {
+            SnapshotEncryption::Plain => (None, None),
+            SnapshotEncryption::Encrypted(e) => (Some(e), None),
+            SnapshotEncryption::NoDataKey { key_arn } => (None, Some(key_arn)),
+        };
+        EncryptionColumns {
+            encryption,
+            requested_key_arn,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum SnapshotState {
@@ -175,15 +256,11 @@ pub(crate) struct SnapshotRec {
     pub start_time: String,
     pub owner_id: String,
     pub description: String,
-    pub encryption: Option<Encryption>,
+    /// Stored as the row's `encryption` and `requested_key_arn` fields ([`EncryptionColumns`]).
+    #[serde(flatten)]
+    pub encryption: SnapshotEncryption,
     /// Set for snapshots whose data lives in a blob file (not for failed copies).
     pub has_data: bool,
-    /// The ARN of the KMS key an encrypted copy was to be made under, kept on a copy that failed
-    /// before its data key could be made (the key was disabled, deleted or not permitted):
-    /// AWS still shows such a snapshot as encrypted under that key. `None` whenever
-    /// `encryption` is set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub requested_key_arn: Option<String>,
     /// Who else may create volumes from it and copy it (ModifySnapshotAttribute).
     #[serde(default)]
     pub permissions: super::sharing::Permissions,
@@ -218,15 +295,12 @@ impl SnapshotRec {
 
     /// Whether the snapshot is encrypted (or, for a copy that failed on its key, was to be).
     pub(crate) fn encrypted(&self) -> bool {
-        self.encryption.is_some() || self.requested_key_arn.is_some()
+        self.encryption.is_encrypted()
     }
 
     /// The ARN of the snapshot's KMS key (or of the key a failed copy was to be made under).
     pub(crate) fn key_arn(&self) -> Option<&str> {
-        match &self.encryption {
-            Some(e) => Some(e.key_arn()),
-            None => self.requested_key_arn.as_deref(),
-        }
+        self.encryption.key_arn()
     }
 
     pub(crate) fn state_str(&self) -> &'static str {
@@ -256,7 +330,7 @@ impl SnapshotRec {
             storage_tier: "standard".to_owned(),
             state_message: self.state_message.clone(),
             kms_key_id: self.key_arn().map(str::to_owned),
-            data_encryption_key_id: self.encryption.as_ref().map(|e| e.wrapped.dek_id.clone()),
+            data_encryption_key_id: self.encryption.data_key().map(|e| e.wrapped.dek_id.clone()),
             tags: Vec::new(),
         }
     }
@@ -701,4 +775,77 @@ pub(crate) fn default_key_setting(account: &str, region: &str) -> String {
 
 pub(crate) fn client_token_setting(account: &str, region: &str, op: &str, token: &str) -> String {
     format!("client-token/{account}/{region}/{op}/{token}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn row(encryption: Value, requested: Option<&str>) -> Value {
+        let mut v = json!({
+            "id": "snap-0123456789abcdef0",
+            "region": "us-east-1",
+            "volume_id": "vol-ffffffff",
+            "size_gib": 1,
+            "sector_size": 512,
+            "state": "error",
+            "state_message": null,
+            "start_time": "2026-01-01T00:00:00.000Z",
+            "owner_id": "111122223333",
+            "description": "",
+            "encryption": encryption,
+            "has_data": false,
+            "permissions": {"public": false, "accounts": []},
+        });
+        if let Some(arn) = requested {
+            v["requested_key_arn"] = json!(arn);
+        }
+        v
+    }
+
+    const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    /// Each kind of stored row reads back as its state and is written back with the same fields,
+    /// so rows stored before the enum existed keep their meaning.
+    #[test]
+    fn snapshot_rows_map_to_one_encryption_state_and_back() {
+        let wrapped = json!({
+            "wrapped": {
+                "key_arn": ARN,
+                "dek_id": "dek-1",
+                "cipher": "aes-256-xts",
+                "blob": "00ff",
+            },
+            "context_id": "snap-0123456789abcdef0",
+        });
+        let cases = [
+            (row(Value::Null, None), None, false, None),
+            (row(wrapped.clone(), None), Some(ARN), true, Some("dek-1")),
+            (row(Value::Null, Some(ARN)), Some(ARN), true, None),
+        ];
+        for (stored, key, encrypted, dek) in cases {
+            let rec: SnapshotRec = serde_json::from_value(stored.clone()).unwrap();
+            assert_eq!(rec.key_arn(), key);
+            assert_eq!(rec.encrypted(), encrypted);
+            let view = rec.view();
+            assert_eq!(view.encrypted, encrypted);
+            assert_eq!(view.kms_key_id.as_deref(), key);
+            assert_eq!(view.data_encryption_key_id.as_deref(), dek);
+            assert_eq!(serde_json::to_value(&rec).unwrap(), stored);
+        }
+        let failed: SnapshotRec = serde_json::from_value(row(Value::Null, Some(ARN))).unwrap();
+        assert_eq!(
+            failed.encryption,
+            SnapshotEncryption::NoDataKey {
+                key_arn: ARN.to_owned()
+            }
+        );
+        assert!(failed.encryption.data_key().is_none());
+        // A row missing the field entirely (never written so, but tolerated) reads as plain.
+        let mut bare = row(Value::Null, None);
+        bare.as_object_mut().unwrap().remove("encryption");
+        let rec: SnapshotRec = serde_json::from_value(bare).unwrap();
+        assert_eq!(rec.encryption, SnapshotEncryption::Plain);
+    }
 }

@@ -96,7 +96,7 @@ impl Core<'_> {
                 out.push(SnapshotOutcome {
                     device_names: vec![m.device_name.clone()],
                     snapshot_id: s.id.clone(),
-                    source_kms_key_id: s.encryption.as_ref().map(|e| e.key_arn().to_owned()),
+                    source_kms_key_id: s.encryption.data_key().map(|e| e.key_arn().to_owned()),
                     action: "unencrypted",
                     key_from: "none",
                     requested_key: None,
@@ -110,7 +110,7 @@ impl Core<'_> {
                 r.encrypted,
                 snaps
                     .iter()
-                    .find(|s| s.encryption.is_some())
+                    .find(|s| s.encryption.data_key().is_some())
                     .map(|s| s.id.as_str()),
             )?;
             let ebd = self.ebd(tx)?;

@@ -767,6 +767,17 @@ shape! {
         pub description: Option<AttributeValue>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub block_device_mappings: Option<Vec<BlockDeviceMapping>>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        pub product_codes: Option<Vec<ProductCode>>,
+    }
+}
+
+shape! {
+    /// A `ProductCode` of an image or snapshot (AWS Marketplace or DevPay).
+    pub struct ProductCode {
+        pub product_code_id: String,
+        /// `devpay` or `marketplace`.
+        pub product_code_type: String,
     }
 }
 
@@ -777,7 +788,7 @@ shape! {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         pub create_volume_permissions: Option<Vec<Permission>>,
         #[serde(skip_serializing_if = "Option::is_none", default)]
-        pub product_codes: Option<Vec<serde_json::Value>>,
+        pub product_codes: Option<Vec<ProductCode>>,
     }
 }
 

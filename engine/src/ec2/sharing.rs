@@ -368,7 +368,7 @@ impl Core<'_> {
         snaps: impl IntoIterator<Item = &'s SnapshotRec>,
     ) -> Result<Vec<KeyManager>> {
         let mut out = Vec::new();
-        for e in snaps.into_iter().filter_map(|s| s.encryption.as_ref()) {
+        for e in snaps.into_iter().filter_map(|s| s.encryption.data_key()) {
             let manager = match self.kms.resolve(tx, &self.caller, e.key_arn()) {
                 Ok(k) => k.key_manager,
                 // A customer key deleted since: AWS managed keys are never deleted.
@@ -467,6 +467,7 @@ impl Core<'_> {
             launch_permissions: None,
             description: None,
             block_device_mappings: None,
+            product_codes: None,
         };
         match r.attribute.as_str() {
             "launchPermission" => a.launch_permissions = Some(img.permissions.view()),
@@ -478,8 +479,11 @@ impl Core<'_> {
             "blockDeviceMapping" => {
                 a.block_device_mappings = Some(img.view().block_device_mappings)
             }
-            // The other attributes have no value on these images (no kernel, ramdisk, product
-            // codes, …): AWS answers with the image id alone.
+            // An image here has no product code (no AWS Marketplace or DevPay): AWS answers
+            // such an image with an empty list (the AWS CLI's describe-image-attribute page).
+            "productCodes" => a.product_codes = Some(Vec::new()),
+            // The other attributes have no value on these images (no kernel, ramdisk, …): AWS
+            // answers with the image id alone.
             _ => {}
         }
         Ok(a)

@@ -1,7 +1,7 @@
 //! Snapshot operations (ImportSnapshot is `imports.rs`'s): ExportSnapshot, DescribeSnapshots, CopySnapshot,
 //! CreateSnapshot, DeleteSnapshot.
 
-use super::model::{ImageRec, ImageState, SnapshotRec, SnapshotState};
+use super::model::{ImageRec, ImageState, SnapshotEncryption, SnapshotRec, SnapshotState};
 use super::requests as rq;
 use super::responses as out;
 use super::rules::{self, encryption_outcome, matches_filters, Source};
@@ -26,10 +26,10 @@ impl Core<'_> {
         let region = self.region().to_owned();
         let (snap, from) = self.cat.read(|tx| {
             let s = self.completed_snapshot(tx, &region, &r.snapshot_id)?;
-            let from = self.xts_of(tx, s.encryption.as_ref())?;
+            let from = self.xts_of(tx, s.encryption.data_key())?;
             Ok((s, from))
         })?;
-        let blob = self.open_blob(&snap.id, snap.size_gib * GIB, snap.encryption.as_ref())?;
+        let blob = self.open_blob(&snap.id, snap.size_gib * GIB, snap.encryption.data_key())?;
         let home = self.home;
         crate::rekey::export_plain(&blob, from.as_ref(), Path::new(&r.file), Some(home), p)?;
         let size = snap.size_gib * GIB;
@@ -122,7 +122,7 @@ impl Core<'_> {
         let src = self
             .cat
             .read(|tx| self.completed_snapshot(tx, &r.source_region, &r.source_snapshot_id))?;
-        if r.encrypted == Some(false) && src.encryption.is_some() {
+        if r.encrypted == Some(false) && src.encryption.data_key().is_some() {
             bail!(
                 Code::INVALID_REQUEST,
                 "Snapshot {} is encrypted. Creating unencrypted copy from an encrypted snapshot is not supported.",
@@ -131,7 +131,7 @@ impl Core<'_> {
         }
         let same_region = r.source_region == self.region();
         let ebd = self.cat.read(|tx| self.ebd(tx))?;
-        let source = match &src.encryption {
+        let source = match src.encryption.data_key() {
             Some(e) => Source::Encrypted {
                 key_arn: e.key_arn(),
                 reusable: same_region && src.owner_id == self.account(),
@@ -158,14 +158,13 @@ impl Core<'_> {
             start_time: now_iso(),
             owner_id: self.account().to_owned(),
             description,
-            encryption: None,
+            encryption: SnapshotEncryption::Plain,
             has_data: true,
-            requested_key_arn: None,
         };
         let planned = self.cat.write(|tx| {
             match self.plan(
                 tx,
-                Some((&src.id, src.encryption.as_ref())),
+                Some((&src.id, src.encryption.data_key())),
                 &choice,
                 new_id.as_str(),
             ) {
@@ -178,7 +177,7 @@ impl Core<'_> {
             rec.state = SnapshotState::Error;
             rec.state_message = Some(KEY_NOT_ACCESSIBLE.into());
             rec.has_data = false;
-            rec.requested_key_arn = self.requested_key_arn(&choice, src.encryption.as_ref());
+            rec.encryption = self.unkeyed(&choice, &src.encryption);
             self.cat.write(|tx| {
                 tx.put(&rec)?;
                 tags::add(tx, &rec.region, "snapshot", &rec.id, &user_tags)
@@ -198,12 +197,12 @@ impl Core<'_> {
                 source: Some(SourceRef {
                     id: src.id.clone(),
                     size,
-                    encryption: src.encryption.clone(),
+                    encryption: src.encryption.data_key().cloned(),
                 }),
             };
             rec.state = SnapshotState::Pending;
             rec.has_data = false;
-            rec.encryption = planned.encryption;
+            rec.encryption = planned.encryption.into();
             let target = Target::Snapshots {
                 ids: vec![rec.id.clone()],
                 image: None,
@@ -223,10 +222,10 @@ impl Core<'_> {
             src.size_gib * GIB,
             src.sector_size,
             &planned,
-            Some((src.size_gib * GIB, src.encryption.as_ref())),
+            Some((src.size_gib * GIB, src.encryption.data_key())),
             p,
         )?;
-        rec.encryption = planned.encryption;
+        rec.encryption = planned.encryption.into();
         tmp.set_record(rec.blob_record(false))?;
         self.cat.write(|tx| {
             tmp.persist_in(tx)?;
@@ -294,6 +293,19 @@ impl Core<'_> {
         Ok(v)
     }
 
+    /// The encryption of a copy of a snapshot encrypted as `source`, made under `choice`, that
+    /// failed before its data key could be made: still encrypted, under the key it was to use.
+    pub(crate) fn unkeyed(
+        &self,
+        choice: &rules::KeyChoice,
+        source: &SnapshotEncryption,
+    ) -> SnapshotEncryption {
+        match self.requested_key_arn(choice, source.data_key()) {
+            Some(key_arn) => SnapshotEncryption::NoDataKey { key_arn },
+            None => SnapshotEncryption::Plain,
+        }
+    }
+
     /// The pending record of a snapshot of `vol` that a capture job will fill.
     pub(crate) fn pending_snapshot_of(
         &self,
@@ -313,9 +325,8 @@ impl Core<'_> {
             start_time: now_iso(),
             owner_id: self.account().to_owned(),
             description: description.unwrap_or_default(),
-            encryption: vol.encryption.clone(),
+            encryption: vol.encryption.clone().into(),
             has_data: false,
-            requested_key_arn: None,
         }
     }
 
@@ -354,9 +365,8 @@ impl Core<'_> {
             start_time: now_iso(),
             owner_id: self.account().to_owned(),
             description,
-            encryption: vol.encryption.clone(),
+            encryption: vol.encryption.clone().into(),
             has_data: true,
-            requested_key_arn: None,
         };
         Ok((rec, tmp))
     }

@@ -73,7 +73,7 @@ impl Core<'_> {
         }
         let perf = volume_types::check(&volume_type, size, r.iops, r.throughput)?;
         let ebd = self.cat.read(|tx| self.ebd(tx))?;
-        let source = match snap.as_ref().and_then(|s| s.encryption.as_ref()) {
+        let source = match snap.as_ref().and_then(|s| s.encryption.data_key()) {
             Some(e) => Source::Encrypted {
                 key_arn: e.key_arn(),
                 reusable: snap.as_ref().is_some_and(|s| s.owner_id == self.account()),
@@ -102,7 +102,7 @@ impl Core<'_> {
         let planned = self.cat.write(|tx| {
             let src = snap
                 .as_ref()
-                .map(|s| (s.id.as_str(), s.encryption.as_ref()));
+                .map(|s| (s.id.as_str(), s.encryption.data_key()));
             match self.plan(tx, src, &choice, vol_id.as_str()) {
                 Ok(p) => Ok(Some(p)),
                 Err(e) if is_key_problem(&e) => Ok(None),
@@ -112,7 +112,11 @@ impl Core<'_> {
         let mut response = rec.view();
         response.state = "creating".to_owned();
         response.tags = user_tags.clone();
-        if r.encrypted == Some(true) || snap.as_ref().is_some_and(|s| s.encryption.is_some()) || ebd
+        if r.encrypted == Some(true)
+            || snap
+                .as_ref()
+                .is_some_and(|s| s.encryption.data_key().is_some())
+            || ebd
         {
             response.encrypted = true;
         }
@@ -132,7 +136,7 @@ impl Core<'_> {
                 source: snap.as_ref().map(|s| SourceRef {
                     id: s.id.clone(),
                     size: s.size_gib * GIB,
-                    encryption: s.encryption.clone(),
+                    encryption: s.encryption.data_key().cloned(),
                 }),
             };
             rec.state = VolumeState::Creating;
@@ -156,7 +160,7 @@ impl Core<'_> {
         }
         let src_meta = snap
             .as_ref()
-            .map(|s| (s.size_gib * GIB, s.encryption.as_ref()));
+            .map(|s| (s.size_gib * GIB, s.encryption.data_key()));
         let mut tmp = self.produce(&rec.id, size * GIB, sector_size, &planned, src_meta, p)?;
         rec.encryption = planned.encryption;
         tmp.set_record(rec.blob_record(self.account()))?;
