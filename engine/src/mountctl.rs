@@ -831,9 +831,13 @@ mod tests {
     }
 
     fn served() -> (tempfile::TempDir, Arc<Fake>, ControlServer) {
+        served_with(T)
+    }
+
+    fn served_with(t: Timing) -> (tempfile::TempDir, Arc<Fake>, ControlServer) {
         let home = tempfile::tempdir().unwrap();
         let fake = Arc::new(Fake::default());
-        let server = serve_with(home.path(), "i-1", home.path(), fake.clone(), T).unwrap();
+        let server = serve_with(home.path(), "i-1", home.path(), fake.clone(), t).unwrap();
         (home, fake, server)
     }
 
@@ -911,10 +915,15 @@ mod tests {
 
     #[test]
     fn a_live_holder_keeps_a_freeze_past_its_lease() {
-        let (home, fake, _server) = served();
-        let f = freeze_with(home.path(), "i-1", true, T).unwrap();
+        // A lease long enough that a renewal delayed by a loaded machine (a third of a lease
+        // late) still arrives within it; the freeze must outlive three leases.
+        let t = Timing {
+            deadline: Duration::from_secs(2),
+        };
+        let (home, fake, _server) = served_with(t);
+        let f = freeze_with(home.path(), "i-1", true, t).unwrap();
         assert!(fake.frozen.load(Ordering::SeqCst));
-        std::thread::sleep(T.lease() * 5);
+        std::thread::sleep(t.lease() * 3);
         assert!(
             fake.frozen.load(Ordering::SeqCst),
             "the renewed freeze lapsed"
