@@ -692,6 +692,11 @@ function uploadDialog() {
       throw new Error("This browser computes SHA-256 only for secure pages: open the console at " +
         "http://127.0.0.1 or http://localhost (as blockseal serve prints it), not another address.");
     }
+    const least = Math.ceil(f.size / GIB);
+    if (!(Number(size.value) >= least)) {
+      // Caught here rather than by the block past the volume's end, after a snapshot was started.
+      throw new Error(`The volume size must be at least ${least} GiB to hold ${f.name} (${f.size} bytes).`);
+    }
     const input = { VolumeSize: Number(size.value), Description: val("up-description") || `Uploaded from ${f.name}` };
     if (checked("up-encrypted")) input.Encrypted = true;
     // StartSnapshot takes a key ARN: an alias picked here is resolved by KMS first.
