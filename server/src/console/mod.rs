@@ -3,7 +3,7 @@
 //! The page is one HTML file, one hand-written JavaScript module and one stylesheet, all in the
 //! binary. Its calls are the engine's operations, parsed by [`Request::parse`] and run by
 //! [`Engine::call`] exactly as the API runs them, as the principal and in the region the page
-//! has selected; this module holds no EC2 or KMS rule. Its read-only helpers are the engine's
+//! has selected; this module holds no EC2 or KMS rule. Its read-only extras are the engine's
 //! own: the copy previews ([`Engine::preview_copy_image`], [`Engine::preview_copy_snapshot`]),
 //! the instance types RunInstances accepts ([`Engine::instance_types`]) and the home's accounts
 //! ([`Engine::accounts`]). A disk image comes in through the EBS direct APIs
@@ -500,7 +500,7 @@ mod tests {
     }
 
     #[test]
-    fn the_helpers_answer_from_the_engine() {
+    fn the_extra_calls_answer_from_the_engine() {
         let (_dir, c, token) = console();
         let types = call(&c, &token, "/console/instance-types", json!({}));
         let (list, default) = c.engine.instance_types();
