@@ -1,9 +1,10 @@
 //! The web console in a real browser: each test starts `blockseal serve` on a fresh home and
 //! runs one check of `tests/console/checks.py`, which drives headless Chromium through
 //! chromedriver (a small WebDriver client of its own) and checks every result through the API
-//! with boto3 — the seed scenarios S1–S5 done by clicking, the copy preview for every row of
-//! the encryption-outcome table, every page at 1280×800 and at phone width. Screenshots go to
-//! `target/console-screenshots/`.
+//! with boto3 — the seed scenarios S1–S5 done by clicking from an empty home (a raw disk image
+//! uploaded through the page's file input, the base AMI registered from it), the copy previews
+//! (AMI and snapshot) for every row of the encryption-outcome table, every page at 1280×800 and
+//! at phone width, the principal picker. Screenshots go to `target/console-screenshots/`.
 //!
 //! Under CI (CI=true) a missing browser fails the tests; elsewhere they skip with a printed
 //! reason.
@@ -63,6 +64,10 @@ fn check(name: &str) {
     let out = Command::new(py)
         .arg(script)
         .args([&api, &console, &shots.display().to_string(), name])
+        // The checks read data back as a user would: `blockseal ec2 export-snapshot` on the
+        // server's home.
+        .env("BLOCKSEAL_BIN", BIN)
+        .env("BLOCKSEAL_HOME", home.path())
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .output()

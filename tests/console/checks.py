@@ -1,7 +1,10 @@
 """The web console, driven by a real browser (headless Chromium through chromedriver): the seed
-scenarios S1-S5 done by clicking, each result checked through the API with boto3; the copy
-dialog's preview for every row of the encryption-outcome table; every page at 1280x800 and at
-phone width, with screenshots, no browser console errors, the keyboard, and the token.
+scenarios S1-S5 done only by clicking from an empty home (a raw disk image made here uploaded
+through the page's file input, the base AMI registered from its snapshot), each result checked
+through the API with boto3 and the data read back with `blockseal ec2 export-snapshot`; the copy
+dialogs' previews for every row of the encryption-outcome table; every page at 1280x800 and at
+phone width, with screenshots, no browser console errors, the keyboard, the principal picker and
+the token.
 
 Run by tests/console.rs, one check per process, against a `blockseal serve` it started on a fresh
 home:  python checks.py API_URL CONSOLE_URL SCREENSHOT_DIR CHECK
@@ -9,7 +12,9 @@ home:  python checks.py API_URL CONSOLE_URL SCREENSHOT_DIR CHECK
 
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +32,9 @@ REGION = "us-east-1"
 CHROMIUM = os.environ.get("BLOCKSEAL_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("BLOCKSEAL_CHROMEDRIVER", "/usr/bin/chromedriver")
 BS = 512 * 1024
+BIN = os.environ["BLOCKSEAL_BIN"]
+HOME = os.environ["BLOCKSEAL_HOME"]
+SCRATCH = tempfile.TemporaryDirectory(prefix="blockseal-console-")
 
 
 def client(service, region=REGION):
@@ -35,46 +43,36 @@ def client(service, region=REGION):
                         config=Config(retries={"max_attempts": 1}, read_timeout=300))
 
 
-ec2, ebs, kms = client("ec2"), client("ebs"), client("kms")
+ec2, ebs, kms, iam = client("ec2"), client("ebs"), client("kms"), client("iam")
 
 
-def pattern(tag, size):
-    out = bytearray()
-    i = 0
-    while len(out) < size:
-        out += f"{tag}:{i:08d};".encode()
-        i += 1
-    return bytes(out[:size])
+def disk_image(name, blocks, zero, tail):
+    """A raw disk image file: `blocks` whole 512 KiB blocks of random bytes, those in `zero` all
+    zeros, then `tail` more random bytes (a file that does not end on a block boundary)."""
+    data = bytearray()
+    for i in range(blocks):
+        data += bytes(BS) if i in zero else os.urandom(BS)
+    data += os.urandom(tail)
+    path = os.path.join(SCRATCH.name, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path, bytes(data)
 
 
-def base_image(data):
-    """The unencrypted base AMI of the scenarios (the console registers no images): a root
-    snapshot uploaded through the EBS direct APIs, registered."""
-    import base64
-    import hashlib
-    s = ebs.start_snapshot(VolumeSize=1)
-    for i in range(0, len(data), BS):
-        block = data[i:i + BS].ljust(BS, b"\0")
-        digest = base64.b64encode(hashlib.sha256(block).digest()).decode()
-        ebs.put_snapshot_block(SnapshotId=s["SnapshotId"], BlockIndex=i // BS, BlockData=block,
-                               DataLength=BS, Checksum=digest, ChecksumAlgorithm="SHA256")
-    ebs.complete_snapshot(SnapshotId=s["SnapshotId"], ChangedBlocksCount=len(data) // BS + 1)
-    return ec2.register_image(
-        Name="base", RootDeviceName="/dev/xvda",
-        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": s["SnapshotId"]}}],
-    )["ImageId"]
-
-
-def root_bytes(sid, n):
-    blocks = ebs.list_snapshot_blocks(SnapshotId=sid)["Blocks"]
-    out = bytearray(n)
-    for b in blocks:
-        at = b["BlockIndex"] * BS
-        if at < n:
-            got = ebs.get_snapshot_block(SnapshotId=sid, BlockIndex=b["BlockIndex"],
-                                         BlockToken=b["BlockToken"])["BlockData"].read()
-            out[at:at + BS] = got[:n - at]
-    return bytes(out)
+def exported(snapshot_id, n):
+    """The first `n` bytes of the snapshot, as `blockseal ec2 export-snapshot` writes them, and
+    whether the rest of its last block is zeros."""
+    path = os.path.join(SCRATCH.name, f"{snapshot_id}.raw")
+    out = subprocess.run([BIN, "--home", HOME, "ec2", "export-snapshot", "--snapshot-id",
+                          snapshot_id, "--file", path], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    try:
+        with open(path, "rb") as f:
+            data = f.read(n)
+            rest = f.read(-n % BS)
+        return data, rest == bytes(len(rest))
+    finally:
+        os.remove(path)
 
 
 def snapshots_of(image_id, region=REGION):
@@ -171,15 +169,15 @@ class Console:
         if self.b.js("return document.querySelector(arguments[0]).checked;", css) != on:
             self.b.click(css)
 
-    def preview(self):
-        """The copy dialog's outcome lines, once the preview answered the dialog's last change."""
-        self.b.wait("const p = document.getElementById('copy-preview');"
-                    "return p.dataset.seq && p.children.length;", what="the preview")
+    def preview(self, list_id="copy-preview"):
+        """A copy dialog's outcome lines, once the preview answered the dialog's last change."""
+        self.b.wait("const p = document.getElementById(arguments[0]);"
+                    "return p.dataset.seq && p.children.length;", list_id, what="the preview")
         time.sleep(0.3)  # a change typed just now may still be on its way
-        self.b.wait("const p = document.getElementById('copy-preview');"
-                    "return p.children.length;", what="the preview")
-        return self.b.js("return [...document.querySelectorAll('#copy-preview li')]"
-                         ".map(l => l.textContent);")
+        self.b.wait("const p = document.getElementById(arguments[0]);"
+                    "return p.children.length;", list_id, what="the preview")
+        return self.b.js("return [...document.getElementById(arguments[0]).querySelectorAll('li')]"
+                         ".map(l => l.textContent);", list_id)
 
     def shot(self, name):
         """Saves a screenshot, the work panel's finished entries cleared first."""
@@ -197,6 +195,46 @@ class Console:
 
     # -- tasks --
 
+    def upload(self, path, encrypted=False, key=None, shot=None):
+        """Uploads raw image `path` from the Snapshots page; returns the snapshot id and the
+        message the page ends with."""
+        self.goto("snapshots")
+        self.b.click("#upload-open")
+        self.dialog_open()
+        # chromedriver sets a file input to the path sent to it as keys.
+        self.b.keys("#up-file", path)
+        self.b.wait("return document.getElementById('up-size').value !== '';", what="the size")
+        if encrypted:
+            self.check("#up-encrypted")
+        if key:
+            self.b.select("#up-key", key)
+        if shot:
+            self.shot(shot)
+        flash = self.must_submit()
+        sid = re.search(r"snap-[0-9a-f]+", flash).group(0)
+        return sid, flash
+
+    def register(self, name, snapshot_id, extra=(), from_amis=False, shot=None):
+        """Registers an image from the Snapshots page's row action (or the AMIs page's button),
+        root `/dev/xvda` on `snapshot_id`, `extra` (device, snapshot) pairs more."""
+        if from_amis:
+            self.goto("amis")
+            self.b.click("#register-open")
+            self.dialog_open()
+            self.b.select("#rg-snapshot", snapshot_id)
+        else:
+            self.goto("snapshots")
+            self.on_row(snapshot_id, "Register image")
+            self.dialog_open()
+        self.b.type("#rg-name", name)
+        for i, (device, sid) in enumerate(extra):
+            self.b.click("#rg-add")
+            self.b.type(f"#rg-dev-{i}", device)
+            self.b.select(f"#rg-snap-{i}", sid)
+        if shot:
+            self.shot(shot)
+        return re.search(r"ami-[0-9a-f]+", self.must_submit()).group(0)
+
     def create_key(self, alias):
         self.goto("keys")
         self.b.click("main .toolbar button.primary")
@@ -205,9 +243,15 @@ class Console:
         self.b.type("#ck-alias", f"alias/{alias}")
         self.must_submit()
 
-    def launch(self, image_id, overrides=None):
+    def launch(self, image_id, overrides=None, instance_type=None, key_name=None, shot=None):
         self.goto("amis")
         self.on_image(image_id, "Launch")
+        if instance_type:
+            self.b.select("#launch-type", instance_type)
+        if key_name:
+            self.b.type("#launch-key-name", key_name)
+        if shot:
+            self.shot(shot)
         for i, (enc, key) in (overrides or {}).items():
             if enc:
                 self.check(f"#ov-enc-{i}")
@@ -282,16 +326,40 @@ class Console:
 # ----- checks -------------------------------------------------------------------------------
 
 def check_scenarios():
-    data = pattern("root", 2 * BS)
-    base = base_image(data)
+    # An empty home: no image, no snapshot, no key.
+    assert not ec2.describe_images(Owners=["self"])["Images"]
+    assert not ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+    # The newcomer's disk: blocks 1 and 3 all zeros, a last block cut short.
+    path, data = disk_image("base.raw", 5, {1, 3}, 12345)
     c = Console()
     try:
+        # The first image, only by clicking: the disk uploaded, an image registered from it.
+        snap, flash = c.upload(path, shot="upload-dialog")
+        assert re.search(r"\b4 of 6 blocks written, 2 all-zero skipped\b", flash), flash
+        assert re.search(r"\d+(\.\d+)? MiB/s", flash), flash
+        s = ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]
+        assert s["State"] == "completed" and not s["Encrypted"] and s["VolumeSize"] == 1, s
+        # Sparse: the all-zero blocks were never sent.
+        listed = [b["BlockIndex"] for b in ebs.list_snapshot_blocks(SnapshotId=snap)["Blocks"]]
+        assert listed == [0, 2, 4, 5], listed
+        back, padded = exported(snap, len(data))
+        assert back == data and padded, "the uploaded snapshot reads back as the file"
+        # The page ends with what the upload did, its throughput included.
+        c.shot("upload-done")
+        base = c.register("base", snap, shot="register-dialog")
+        img = ec2.describe_images(ImageIds=[base])["Images"][0]
+        assert img["State"] == "available" and img["RootDeviceName"] == "/dev/xvda", img
+        assert [(m["DeviceName"], m["Ebs"]["SnapshotId"]) for m in img["BlockDeviceMappings"]] \
+            == [("/dev/xvda", snap)], img
+
         for k in ["k1", "k2", "k3", "k4"]:
             c.create_key(k)
         k1, k2, k3, k4 = (arn_of(f"alias/k{i}") for i in range(1, 5))
 
         # S1: copy an AMI with an encrypted data snapshot.
-        iid = c.launch(base)
+        iid = c.launch(base, instance_type="t3.small", key_name="newcomer", shot="launch-dialog")
+        inst = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        assert inst["InstanceType"] == "t3.small" and inst["KeyName"] == "newcomer", inst
         vol = c.create_volume(4, "alias/k1")
         c.attach(vol, iid, "/dev/sdf")
         ami1 = c.create_image(iid, "ami-one")
@@ -305,7 +373,7 @@ def check_scenarios():
         assert s2["/dev/sdf"]["DataEncryptionKeyId"] == s1["/dev/sdf"]["DataEncryptionKeyId"]
         ids = {s["SnapshotId"] for s in [*s1.values(), *s2.values()]}
         assert len(ids) == 4, ids
-        assert root_bytes(s2["/dev/xvda"]["SnapshotId"], len(data)) == data
+        assert exported(s2["/dev/xvda"]["SnapshotId"], len(data))[0] == data
         c.goto("amis")
         c.shot("amis")
 
@@ -323,7 +391,7 @@ def check_scenarios():
                       expect=["root: unencrypted → k2, encrypt"])
         _, s3 = snapshots_of(ami3)
         assert s3["/dev/xvda"]["KmsKeyId"] == k2, s3
-        assert root_bytes(s3["/dev/xvda"]["SnapshotId"], len(data)) == data
+        assert exported(s3["/dev/xvda"]["SnapshotId"], len(data))[0] == data
         assert not snapshots_of(base)[1]["/dev/xvda"]["Encrypted"]
 
         # S2: copy an AMI whose root is encrypted (K1), no parameters: K1 kept.
@@ -358,6 +426,7 @@ def check_scenarios():
         amim = c.create_image(iid5, "ami-m", no_reboot=True)
         _, sm = snapshots_of(amim)
         assert [sm[d]["KmsKeyId"] for d in ["/dev/xvda", "/dev/sdf", "/dev/sdg"]] == [k1, k2, k3], sm
+        assert exported(sm["/dev/xvda"]["SnapshotId"], len(data))[0] == data
         kept = c.copy(amim, "m-kept", expect=["root: k1 → k1, kept", "sdf: k2 → k2, kept",
                                               "sdg: k3 → k3, kept"])
         assert [s["KmsKeyId"] for s in snapshots_of(kept)[1].values()] == [k1, k2, k3]
@@ -398,13 +467,47 @@ def check_scenarios():
 
 
 def check_preview():
-    """Every row of SEMANTICS.md §2 a copy can meet, from the copy dialog's preview."""
-    base = base_image(pattern("p", BS))
+    """Every row of SEMANTICS.md §2 a copy can meet, from the copy dialogs' previews."""
+    path, _ = disk_image("p.raw", 1, set(), 0)
     c = Console()
     try:
+        plain = c.upload(path)[0]
+        base = c.register("base", plain)
         c.create_key("k1")
         c.create_key("k2")
         ami_k1 = c.copy(base, "enc-k1", encrypted=True, key="alias/k1")
+        snap_k1 = snapshots_of(ami_k1)[1]["/dev/xvda"]["SnapshotId"]
+        # The Copy Snapshot dialog asks the engine the same way, for its one snapshot.
+        dependency = "InvalidParameterDependency: The parameter KmsKeyId requires the parameter Encrypted to be set."
+        for sid, enc, key, region, want in [
+            (plain, False, None, REGION, "unencrypted → unencrypted, unencrypted"),
+            (plain, False, "alias/k2", REGION, dependency),
+            (plain, True, None, REGION, "unencrypted → aws/ebs (default), encrypt"),
+            (plain, True, "alias/k2", REGION, "unencrypted → k2, encrypt"),
+            (snap_k1, False, None, REGION, "k1 → k1, kept"),
+            (snap_k1, True, "alias/k2", REGION, "k1 → k2, re-encrypt"),
+            (snap_k1, False, None, "us-west-2", "k1 → aws/ebs (default), re-encrypt"),
+        ]:
+            c.goto("snapshots")
+            c.on_row(sid, "Copy")
+            c.dialog_open()
+            if region != REGION:
+                c.b.select("#csn-region", region)
+            if enc:
+                c.check("#csn-encrypted")
+            if key:
+                c.b.select("#csn-key", key)
+            got = c.preview("csn-preview")
+            assert got == [want], f"{sid} enc={enc} key={key} {region}: {got} != {want}"
+            if (sid, key) == (snap_k1, "alias/k2"):
+                # What the preview said is what the copy does.
+                c.shot("copy-snapshot-dialog")
+                new = re.search(r"snap-[0-9a-f]+", c.must_submit().split(" in ")[0]).group(0)
+                ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[new], WaiterConfig={"Delay": 1})
+                got = ec2.describe_snapshots(SnapshotIds=[new])["Snapshots"][0]
+                assert got["KmsKeyId"] == arn_of("alias/k2"), got
+            else:
+                c.cancel()
         rows = [
             # (image, encrypted, key, destination region, expected line)
             (base, False, None, REGION, "root: unencrypted → unencrypted, unencrypted"),
@@ -493,8 +596,8 @@ def check_preview():
 
 
 def check_pages():
-    """Every page at 1280x800 and at phone width, by keyboard too; the token guards the calls."""
-    base = base_image(pattern("g", BS))
+    """Every page at 1280x800 and at phone width, by keyboard too; the token guards the calls;
+    the principal picker lists the account's users."""
     # Without the token, no call answers: neither a missing nor a wrong one.
     for token in [None, "0" * 64]:
         headers = {"Content-Type": "application/json"}
@@ -510,6 +613,18 @@ def check_pages():
     c = Console()
     try:
         c.create_key("k1")
+        # An encrypted upload, and an image of two snapshots registered from the AMIs page.
+        path, data = disk_image("g.raw", 2, {0}, 0)
+        plain = c.upload(path)[0]
+        enc, flash = c.upload(path, encrypted=True, key="alias/k1")
+        assert "1 of 2 blocks written" in flash, flash
+        s = ec2.describe_snapshots(SnapshotIds=[enc])["Snapshots"][0]
+        assert s["State"] == "completed" and s["KmsKeyId"] == arn_of("alias/k1"), s
+        assert exported(enc, len(data))[0] == data
+        base = c.register("base", plain, extra=[("/dev/sdf", enc)], from_amis=True)
+        _, snaps = snapshots_of(base)
+        assert {d: s["SnapshotId"] for d, s in snaps.items()} == \
+            {"/dev/xvda": plain, "/dev/sdf": enc}, snaps
         amie = c.copy(base, "encrypted", encrypted=True, key="alias/k1")
         for page in ["amis", "instances", "volumes", "snapshots", "keys", "encryption"]:
             c.goto(page)
@@ -545,6 +660,21 @@ def check_pages():
             assert wide <= 1, (page, wide)
             c.shot(f"{page}-phone")
         c.b.set_size(1280, 800)
+        # The principal picker: the account's users, from IAM; one without policies is refused.
+        iam.create_user(UserName="alice")
+        c.b.cmd("POST", "/refresh", {})
+        c.ready()
+        c.b.wait("const p = document.getElementById('principal');"
+                 "return p.tagName === 'SELECT' && [...p.options].some(o => o.value === 'alice');",
+                 what="alice in the principal picker")
+        users = c.b.js("return [...document.getElementById('principal').options].map(o => o.value);")
+        assert sorted(users) == ["admin", "alice"], users
+        c.b.select("#principal", "alice")
+        c.b.wait("return /^(AccessDeniedException|UnauthorizedOperation): /"
+                 ".test(document.getElementById('flash').textContent);", what="alice refused")
+        before = c.stamp()
+        c.b.select("#principal", "admin")
+        c.ready(None, before)
         c.goto("amis")
         c.on_image(amie, "Deregister")
         c.must_submit()

@@ -202,6 +202,30 @@ fn all() -> impl Iterator<Item = (String, InstanceType)> {
     sized.chain(MACS.iter().map(|(n, t)| ((*n).to_owned(), *t)))
 }
 
+/// Every type of the table, in table order (families, then sizes; the Macs last), with the
+/// architectures it runs: exactly the names [`check`] accepts.
+fn all() -> Vec<(String, &'static [&'static str])> {
+    let mut out: Vec<(String, &'static [&'static str])> = FAMILIES
+        .iter()
+        .flat_map(|(family, archs, sizes)| {
+            sizes
+                .iter()
+                .map(move |(size, _, _)| (format!("{family}.{size}"), *archs))
+        })
+        .collect();
+    out.extend(MACS.iter().map(|(n, t)| ((*n).to_owned(), t.architectures)));
+    out
+}
+
+impl crate::api::Engine {
+    /// The instance types RunInstances accepts, each with the architectures of the images it
+    /// launches, and the type a launch that names none gets. Read-only; what a front end offers
+    /// to pick from, so that it holds no copy of the table.
+    pub fn instance_types(&self) -> (Vec<(String, &'static [&'static str])>, &'static str) {
+        (all(), DEFAULT_INSTANCE_TYPE)
+    }
+}
+
 /// Whether `EbsOptimized=true` is allowed: every type of the table but t2 (which has no
 /// EBS-optimized option).
 pub(crate) fn supports_ebs_optimized(name: &str) -> bool {
@@ -344,6 +368,18 @@ mod tests {
             unknown.is_empty(),
             "not in botocore's InstanceType: {unknown:?}"
         );
+    }
+
+    #[test]
+    fn the_list_is_what_check_accepts() {
+        let list = all();
+        assert!(list.len() > 100, "{}", list.len());
+        for (name, archs) in &list {
+            assert_eq!(check(name).unwrap().architectures, *archs, "{name}");
+        }
+        let names: std::collections::HashSet<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names.len(), list.len(), "no type twice");
+        assert!(names.contains(DEFAULT_INSTANCE_TYPE) && names.contains("mac1.metal"));
     }
 
     #[test]

@@ -3,8 +3,12 @@
 //! The page is one HTML file, one hand-written JavaScript module and one stylesheet, all in the
 //! binary. Its calls are the engine's operations, parsed by [`Request::parse`] and run by
 //! [`Engine::call`] exactly as the API runs them, as the principal and in the region the page
-//! has selected; this module holds no EC2 or KMS rule. The one read-only helper it adds, the
-//! copy preview, is the engine's own ([`Engine::preview_copy_image`]).
+//! has selected; this module holds no EC2 or KMS rule. Its read-only extras are the engine's
+//! own: the copy previews ([`Engine::preview_copy_image`], [`Engine::preview_copy_snapshot`]),
+//! the instance types RunInstances accepts ([`Engine::instance_types`]) and the home's accounts
+//! ([`Engine::accounts`]). A disk image comes in through the EBS direct APIs
+//! (StartSnapshot, PutSnapshotBlock, CompleteSnapshot) run by [`Engine::ebs`], as the endpoint
+//! runs them; only a block's bytes travel differently, base64 in the call's JSON.
 //!
 //! Who may call: whoever holds the token `blockseal serve` prints in the console's URL (as
 //! Jupyter does). The page keeps it in the tab's session storage and sends it in a custom header
@@ -14,7 +18,7 @@
 //! call.
 
 use crate::http::{Request, Response};
-use blockseal_engine::{Code, Engine, Error, NoProgress, Request as Op};
+use blockseal_engine::{Code, EbsRequest, Engine, Error, NoProgress, Request as Op};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -28,8 +32,15 @@ const APP_CSS: &str = include_str!("assets/app.css");
 
 /// The operations the console may call: what its pages show and do. Not here: the IAM access
 /// key operations (CreateAccessKey answers a secret), KMS Encrypt/Decrypt/GenerateDataKey*
-/// (plaintext), the EBS direct APIs and import/export (files and blocks, not a page's work).
+/// (plaintext), the EBS direct APIs that read blocks (GetSnapshotBlock answers a snapshot's
+/// plaintext) and export. The three that write a snapshot answer ids, states and the block's
+/// own checksum, nothing secret.
 pub const OPERATIONS: &[&str] = &[
+    "StartSnapshot",
+    "PutSnapshotBlock",
+    "CompleteSnapshot",
+    "RegisterImage",
+    "ListUsers",
     "DescribeImages",
     "CopyImage",
     "CreateImage",
@@ -71,6 +82,9 @@ pub const OPERATIONS: &[&str] = &[
     "ListGrants",
     "RevokeGrant",
 ];
+
+/// The EBS direct API operations among [`OPERATIONS`], run by [`Engine::ebs`].
+const EBS_OPERATIONS: &[&str] = &["StartSnapshot", "PutSnapshotBlock", "CompleteSnapshot"];
 
 /// The console over one engine.
 pub struct Console {
@@ -154,8 +168,40 @@ impl Console {
                         ));
                     }
                     let input = body.get("Input").cloned().unwrap_or(Value::Null);
+                    if EBS_OPERATIONS.contains(&op) {
+                        return ebs(engine, ctx, op, input);
+                    }
                     let out = engine.call(ctx, Op::parse(op, input)?, &NoProgress)?;
                     Ok(serde_json::to_value(&out).expect("responses serialize"))
+                })
+            }
+            ("POST", "/console/preview-copy-snapshot") => {
+                self.api(req, &mut operation, &mut principal, |engine, ctx, body| {
+                    let input = body.get("Input").cloned().unwrap_or(Value::Null);
+                    let row = engine.preview_copy_snapshot(ctx, input)?;
+                    Ok(json!({ "Snapshot": row }))
+                })
+            }
+            ("POST", "/console/instance-types") => {
+                self.api(req, &mut operation, &mut principal, |engine, _, _| {
+                    let (types, default) = engine.instance_types();
+                    let types: Vec<Value> = types
+                        .into_iter()
+                        .map(
+                            |(name, archs)| json!({ "InstanceType": name, "Architectures": archs }),
+                        )
+                        .collect();
+                    Ok(json!({ "InstanceTypes": types, "Default": default }))
+                })
+            }
+            ("POST", "/console/accounts") => {
+                self.api(req, &mut operation, &mut principal, |engine, _, _| {
+                    let accounts: Vec<Value> = engine
+                        .accounts()?
+                        .into_iter()
+                        .map(|a| json!({ "Id": a.id, "Name": a.name }))
+                        .collect();
+                    Ok(json!({ "Accounts": accounts }))
                 })
             }
             ("POST", "/console/preview-copy-image") => {
@@ -166,7 +212,13 @@ impl Console {
                 })
             }
             (_, "/" | "/console/app.js" | "/console/app.css" | "/console/call")
-            | (_, "/console/preview-copy-image") => problem(
+            | (
+                _,
+                "/console/preview-copy-image"
+                | "/console/preview-copy-snapshot"
+                | "/console/instance-types"
+                | "/console/accounts",
+            ) => problem(
                 405,
                 "MethodNotAllowed",
                 &format!("{} is not allowed on {}.", req.method, req.path),
@@ -216,10 +268,11 @@ impl Console {
             body["Operation"].as_str().unwrap_or(&req.path[9..])
         );
         let region = body["Region"].as_str().unwrap_or("us-east-1");
+        // `USER` of the home's first account, or `ACCOUNT:USER` (as a CLI profile names one).
         let who = body["Principal"].as_str().unwrap_or("admin");
         let out = self
             .engine
-            .context(region, who)
+            .profile_context(region, who)
             .map(|c| c.asynchronous())
             .and_then(|ctx| {
                 *principal = ctx.principal_arn();
@@ -241,6 +294,40 @@ impl Console {
             Err(e) => problem(500, e.code().as_str(), e.message()),
         }
     }
+}
+
+/// Runs EBS direct API operation `op`. PutSnapshotBlock's block comes base64 in `BlockData`
+/// (a 512 KiB block is 683 KiB of base64 in a body of about 700 KiB: well inside the server's
+/// `Limits::max_body` of 32 MiB, and inside the 1 MiB body buffer a connection keeps between
+/// requests, so a stream of blocks reuses it), decoded here and handed to the engine as the
+/// endpoint hands it a raw body.
+fn ebs(
+    engine: &Engine,
+    ctx: &blockseal_engine::Context,
+    op: &str,
+    mut input: Value,
+) -> blockseal_engine::Result<Value> {
+    let mut block = None;
+    if op == "PutSnapshotBlock" {
+        let data = input
+            .as_object_mut()
+            .and_then(|o| o.remove("BlockData"))
+            .unwrap_or(Value::Null);
+        let Some(text) = data.as_str() else {
+            return Err(Error::new(
+                Code::VALIDATION_EXCEPTION,
+                "BlockData is required: the block, base64. (Reason: INVALID_PARAMETER_VALUE)",
+            ));
+        };
+        block = Some(blockseal_engine::base64::decode(text).map_err(|_| {
+            Error::new(
+                Code::VALIDATION_EXCEPTION,
+                "BlockData is not valid base64. (Reason: INVALID_PARAMETER_VALUE)",
+            )
+        })?);
+    }
+    let out = engine.ebs(ctx, EbsRequest::parse(op, input)?, block.as_deref_mut())?;
+    Ok(serde_json::to_value(&out).expect("responses serialize"))
 }
 
 /// An embedded file, with headers that keep the page to its own origin.
@@ -318,6 +405,164 @@ mod tests {
         )));
     }
 
+    /// A console over a fresh home, and a function making its JSON calls.
+    fn console() -> (tempfile::TempDir, Console, Zeroizing<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Arc::new(Engine::open(dir.path()).unwrap());
+        let token = Console::new_token();
+        (dir, Console::new(engine, token.clone()), token)
+    }
+
+    fn call(c: &Console, token: &str, path: &str, body: Value) -> Value {
+        let mut r = req("POST", path, "", &[(TOKEN_HEADER, token)]);
+        r.body = serde_json::to_vec(&body).unwrap();
+        let h = c.handle(&r);
+        assert_eq!(h.response.status, 200, "{path} {body}");
+        serde_json::from_slice(&h.response.body).unwrap()
+    }
+
+    #[test]
+    fn a_disk_image_comes_in_block_by_block_and_reads_back() {
+        let (_dir, c, token) = console();
+        let op = |name: &str, input: Value| {
+            call(
+                &c,
+                &token,
+                "/console/call",
+                json!({ "Operation": name, "Input": input }),
+            )
+        };
+        let started = op("StartSnapshot", json!({ "VolumeSize": 1 }));
+        let id = started["SnapshotId"].as_str().unwrap().to_owned();
+        assert_eq!(started["BlockSize"], 524_288);
+        let block: Vec<u8> = (0..524_288u32).map(|i| (i % 251) as u8).collect();
+        let put = |index: u64, data: &[u8], checksum: &str| {
+            op(
+                "PutSnapshotBlock",
+                json!({ "SnapshotId": id, "BlockIndex": index, "DataLength": 524_288,
+                        "Checksum": checksum, "ChecksumAlgorithm": "SHA256",
+                        "BlockData": blockseal_engine::base64::encode(data) }),
+            )
+        };
+        let sum = {
+            use sha2::Digest;
+            blockseal_engine::base64::encode(&sha2::Sha256::digest(&block))
+        };
+        // A wrong checksum and a body that is not base64 are refused, with AWS's code.
+        let bad = put(3, &block, &blockseal_engine::base64::encode(&[0u8; 32]));
+        assert_eq!(bad["Error"]["Code"], "ValidationException", "{bad}");
+        assert!(bad["Error"]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("INVALID_CHECKSUM"));
+        let mut r = op(
+            "PutSnapshotBlock",
+            json!({ "SnapshotId": id, "BlockIndex": 3, "DataLength": 524_288,
+                    "Checksum": sum, "ChecksumAlgorithm": "SHA256", "BlockData": "%%%" }),
+        );
+        assert_eq!(r["Error"]["Code"], "ValidationException", "{r}");
+        r = put(3, &block, &sum);
+        assert_eq!(r["Checksum"], sum.as_str(), "{r}");
+        let done = op(
+            "CompleteSnapshot",
+            json!({ "SnapshotId": id, "ChangedBlocksCount": 1 }),
+        );
+        assert_eq!(done["Status"], "completed");
+        let s = op("DescribeSnapshots", json!({ "SnapshotIds": [id] }));
+        assert_eq!(s["Snapshots"][0]["State"], "completed", "{s}");
+        // Read back through the engine's own API: block 3 holds the bytes, nothing else does.
+        let ctx = c.engine.context("us-east-1", "admin").unwrap();
+        let listed = c
+            .engine
+            .ebs(
+                &ctx,
+                EbsRequest::parse("ListSnapshotBlocks", json!({ "SnapshotId": id })).unwrap(),
+                None,
+            )
+            .unwrap();
+        let listed = serde_json::to_value(&listed).unwrap();
+        assert_eq!(listed["Blocks"].as_array().unwrap().len(), 1, "{listed}");
+        assert_eq!(listed["Blocks"][0]["BlockIndex"], 3);
+        let token3 = listed["Blocks"][0]["BlockToken"].as_str().unwrap();
+        let mut got = c
+            .engine
+            .ebs(
+                &ctx,
+                EbsRequest::parse(
+                    "GetSnapshotBlock",
+                    json!({ "SnapshotId": id, "BlockIndex": 3, "BlockToken": token3 }),
+                )
+                .unwrap(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(got.block_data().unwrap(), block);
+    }
+
+    #[test]
+    fn the_extra_calls_answer_from_the_engine() {
+        let (_dir, c, token) = console();
+        let types = call(&c, &token, "/console/instance-types", json!({}));
+        let (list, default) = c.engine.instance_types();
+        assert_eq!(types["InstanceTypes"].as_array().unwrap().len(), list.len());
+        assert_eq!(types["Default"], default);
+        assert!(types["InstanceTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["InstanceType"] == "t4g.micro" && t["Architectures"] == json!(["arm64"])));
+        let accounts = call(&c, &token, "/console/accounts", json!({}));
+        assert_eq!(accounts["Accounts"][0]["Id"], c.engine.account());
+        // The copy preview of a snapshot: KmsKeyId without Encrypted, as CopySnapshot refuses it.
+        let id = call(
+            &c,
+            &token,
+            "/console/call",
+            json!({ "Operation": "StartSnapshot", "Input": { "VolumeSize": 1 } }),
+        )["SnapshotId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        call(
+            &c,
+            &token,
+            "/console/call",
+            json!({ "Operation": "CompleteSnapshot",
+                    "Input": { "SnapshotId": id, "ChangedBlocksCount": 0 } }),
+        );
+        let p = |input: Value| {
+            call(
+                &c,
+                &token,
+                "/console/preview-copy-snapshot",
+                json!({ "Input": input }),
+            )
+        };
+        let plain = p(json!({ "SourceSnapshotId": id, "SourceRegion": "us-east-1" }));
+        assert_eq!(plain["Snapshot"]["Action"], "unencrypted", "{plain}");
+        let enc =
+            p(json!({ "SourceSnapshotId": id, "SourceRegion": "us-east-1", "Encrypted": true }));
+        assert_eq!(enc["Snapshot"]["Action"], "encrypt", "{enc}");
+        assert_eq!(enc["Snapshot"]["KeyFrom"], "default", "{enc}");
+        let dep = p(json!({ "SourceSnapshotId": id, "SourceRegion": "us-east-1",
+                            "KmsKeyId": "alias/aws/ebs" }));
+        assert_eq!(dep["Error"]["Code"], "InvalidParameterDependency", "{dep}");
+        // Another account's user, named as a CLI profile names it.
+        let b = c.engine.create_account(Some("build")).unwrap();
+        let mut r = req(
+            "POST",
+            "/console/call",
+            "",
+            &[(TOKEN_HEADER, token.as_str())],
+        );
+        r.body = serde_json::to_vec(
+            &json!({ "Operation": "ListUsers", "Input": {}, "Principal": "build:admin" }),
+        )
+        .unwrap();
+        let h = c.handle(&r);
+        assert_eq!(h.principal, format!("arn:aws:iam::{}:user/admin", b.id));
+    }
+
     #[test]
     fn tokens_are_random_and_compared_whole() {
         let (a, b) = (Console::new_token(), Console::new_token());
@@ -339,14 +584,18 @@ mod tests {
             "Encrypt",
             "GenerateDataKeyWithoutPlaintext",
             "GetSnapshotBlock",
-            "PutSnapshotBlock",
+            "ListSnapshotBlocks",
             "ExportSnapshot",
         ] {
             assert!(!OPERATIONS.contains(&op), "{op}");
         }
         // Every listed operation is one the engine parses.
         for op in OPERATIONS {
-            let parsed = Op::parse(op, Value::Null);
+            let parsed = if EBS_OPERATIONS.contains(op) {
+                EbsRequest::parse(op, Value::Null).map(|_| ())
+            } else {
+                Op::parse(op, Value::Null).map(|_| ())
+            };
             assert!(
                 parsed
                     .as_ref()
@@ -355,5 +604,6 @@ mod tests {
                 "{op}"
             );
         }
+        assert!(EBS_OPERATIONS.iter().all(|op| OPERATIONS.contains(op)));
     }
 }

@@ -34,12 +34,24 @@ async function post(path, body) {
   return v;
 }
 
-function call(op, input = {}, region = S.region) {
-  return post("/console/call", { Operation: op, Input: input, Region: region, Principal: S.principal });
+function call(op, input = {}, region = S.region, principal = S.principal) {
+  return post("/console/call", { Operation: op, Input: input, Region: region, Principal: principal });
 }
 
 function previewCopy(input, region) {
   return post("/console/preview-copy-image", { Input: input, Region: region, Principal: S.principal });
+}
+
+function previewCopySnapshot(input, region) {
+  return post("/console/preview-copy-snapshot", { Input: input, Region: region, Principal: S.principal });
+}
+
+// The instance types RunInstances accepts, as the engine lists them (asked once).
+let typesOnce = null;
+function instanceTypes() {
+  typesOnce ??= post("/console/instance-types", { Region: S.region, Principal: S.principal })
+    .catch((e) => { typesOnce = null; throw e; });
+  return typesOnce;
 }
 
 // ---------- DOM ----------
@@ -161,6 +173,7 @@ function dialog(title, body, okLabel, ok, danger = false) {
     }
   };
   document.getElementById("dialog-cancel").onclick = () => d.close();
+  d.oncancel = null;
   d.showModal();
   const first = d.querySelector("#dialog-body input, #dialog-body select");
   (first ?? okb).focus();
@@ -282,8 +295,12 @@ function diagram(image, snaps) {
 async function amis() {
   const [imgs, snaps] = await Promise.all([call("DescribeImages", { Owners: ["self"] }), snapshotsById()]);
   const images = imgs.Images ?? [];
-  const out = [h("h1", {}, "AMIs")];
-  if (!images.length) out.push(h("p", { class: "muted" }, "No images in this region."));
+  const out = [h("h1", {}, "AMIs"),
+    h("div", { class: "toolbar" }, h("button", { class: "primary", id: "register-open", onclick: () => registerDialog() }, "Register image"))];
+  if (!images.length) {
+    out.push(h("p", { class: "muted" }, "No images in this region. To make the first one, upload a raw disk image on the ",
+      h("a", { href: "#snapshots" }, "Snapshots"), " page, then register an image from its snapshot."));
+  }
   for (const img of images) {
     const rows = img.BlockDeviceMappings.map((m) => {
       const s = snaps.get(m.Ebs?.SnapshotId);
@@ -317,6 +334,41 @@ async function regionNames() {
   return (r.Regions ?? []).map((x) => x.RegionName);
 }
 
+// One line of a copy preview: "k1 → k2, re-encrypt", and the error the copy would meet.
+function outcomeItem(o, prefix) {
+  const from = o.SourceKmsKeyId ? keyName(o.SourceKmsKeyId) : "unencrypted";
+  const to = o.Action === "unencrypted" ? "unencrypted"
+    : o.KmsKeyId ? keyName(o.KmsKeyId)
+    : o.KeyFrom === "default" ? "aws/ebs (default)" : (o.RequestedKey ?? "?");
+  return h("li", { class: `outcome-${o.Action}`, "data-snapshot": o.SnapshotId },
+    `${prefix}${from} → ${to}, ${o.Action}`,
+    o.KeyProblem ? h("span", { class: "err" }, ` — the copy would fail: ${o.KeyProblem}`) : null);
+}
+
+// Runs `ask` (a preview call) whenever one of `ids` changes and shows its lines in `list`; only
+// the answer to the latest change is shown.
+function livePreview(list, ids, ask) {
+  let seq = 0;
+  const update = async () => {
+    const mine = ++seq;
+    let items;
+    try {
+      items = await ask();
+    } catch (e) {
+      items = [h("li", { class: "err" }, e instanceof ApiError ? `${e.code}: ${e.msg}` : String(e))];
+    }
+    if (mine === seq) {
+      list.replaceChildren(...items);
+      list.dataset.seq = String(mine);
+    }
+  };
+  for (const id of ids) {
+    document.getElementById(id).addEventListener("input", update);
+    document.getElementById(id).addEventListener("change", update);
+  }
+  update();
+}
+
 async function copyDialog(img) {
   const regions = await regionNames();
   const preview = h("ul", { class: "preview", id: "copy-preview", "aria-live": "polite" });
@@ -330,7 +382,6 @@ async function copyDialog(img) {
     h("h3", {}, "What the copy will do"),
     preview,
   ];
-  let seq = 0;
   const input = () => {
     const i = { SourceImageId: img.ImageId, SourceRegion: S.region, Name: val("copy-name") };
     if (val("copy-description")) i.Description = val("copy-description");
@@ -338,51 +389,34 @@ async function copyDialog(img) {
     if (val("copy-key")) i.KmsKeyId = val("copy-key");
     return i;
   };
-  const update = async () => {
-    const mine = ++seq;
-    let items;
-    try {
-      const out = await previewCopy(input(), val("copy-region"));
-      items = out.Snapshots.map((o) => {
-        const dev = o.DeviceNames.map((d) => deviceLabel(img, d)).join(", ");
-        const from = o.SourceKmsKeyId ? keyName(o.SourceKmsKeyId) : "unencrypted";
-        const to = o.Action === "unencrypted" ? "unencrypted"
-          : o.KmsKeyId ? keyName(o.KmsKeyId)
-          : o.KeyFrom === "default" ? "aws/ebs (default)" : (o.RequestedKey ?? "?");
-        const text = `${dev}: ${from} → ${to}, ${o.Action}`;
-        return h("li", { class: `outcome-${o.Action}`, "data-snapshot": o.SnapshotId }, text,
-          o.KeyProblem ? h("span", { class: "err" }, ` — the copy would fail: ${o.KeyProblem}`) : null);
-      });
-    } catch (e) {
-      items = [h("li", { class: "err" }, e instanceof ApiError ? `${e.code}: ${e.msg}` : String(e))];
-    }
-    if (mine === seq) {
-      preview.replaceChildren(...items);
-      preview.dataset.seq = String(mine);
-    }
-  };
   dialog(`Copy ${img.ImageId}`, body, "Copy AMI", async () => {
     const region = val("copy-region");
     const out = await call("CopyImage", input(), region);
     track(out.ImageId, "image", region);
     flash(`Copy started: ${out.ImageId} in ${region}`, true);
   });
-  for (const id of ["copy-name", "copy-region", "copy-description", "copy-encrypted", "copy-key"]) {
-    document.getElementById(id).addEventListener("input", update);
-    document.getElementById(id).addEventListener("change", update);
-  }
-  update();
+  livePreview(preview, ["copy-name", "copy-region", "copy-description", "copy-encrypted", "copy-key"],
+    async () => (await previewCopy(input(), val("copy-region"))).Snapshots.map((o) =>
+      outcomeItem(o, `${o.DeviceNames.map((d) => deviceLabel(img, d)).join(", ")}: `)));
 }
 
 async function launchDialog(img) {
-  const azs = (await call("DescribeAvailabilityZones", {})).AvailabilityZones ?? [];
+  const [azs, types] = await Promise.all([call("DescribeAvailabilityZones", {}), instanceTypes()]);
+  // The types that run the image's architecture, from the engine's own table.
+  const fit = types.InstanceTypes.filter((t) => t.Architectures.includes(img.Architecture ?? "x86_64"));
   const rows = img.BlockDeviceMappings.map((m, i) => h("fieldset", { class: "card" },
     h("legend", {}, `${m.DeviceName} (${m.Ebs?.SnapshotId ?? "empty"}, ${m.Ebs?.VolumeSize} GiB)`),
     field(`ov-enc-${i}`, "Encrypt", h("input", { type: "checkbox", "data-device": m.DeviceName })),
     keyPicker(`ov-key-${i}`, "KMS key", "(default / source key)"),
     field(`ov-size-${i}`, "Size (GiB)", h("input", { type: "number", min: 1, placeholder: String(m.Ebs?.VolumeSize ?? "") }))));
   dialog(`Launch from ${img.ImageId}`, [
-    field("launch-az", "Availability zone", h("select", {}, azs.map((z) => h("option", {}, z.ZoneName)))),
+    field("launch-type", "Instance type", h("select", {}, fit.map((t) =>
+      h("option", { value: t.InstanceType, selected: t.InstanceType === types.Default }, t.InstanceType))),
+    `Types that run ${img.Architecture ?? "x86_64"} images.`),
+    field("launch-count", "Number of instances", h("input", { type: "number", min: 1, value: 1, required: true })),
+    field("launch-az", "Availability zone", h("select", {}, (azs.AvailabilityZones ?? []).map((z) => h("option", {}, z.ZoneName))),
+      "The zone's default subnet and the default VPC's security group \"default\"."),
+    field("launch-key-name", "Key pair name", h("input", { autocomplete: "off" }), "Optional."),
     h("p", { class: "hint" }, "Per-device overrides (left empty: as the image says)."),
     rows,
   ], "Launch", async () => {
@@ -394,11 +428,14 @@ async function launchDialog(img) {
       if (val(`ov-size-${i}`)) ebs.VolumeSize = Number(val(`ov-size-${i}`));
       if (Object.keys(ebs).length) bdm.push({ DeviceName: m.DeviceName, Ebs: ebs });
     });
-    const input = { ImageId: img.ImageId, MinCount: 1, MaxCount: 1, Placement: { AvailabilityZone: val("launch-az") } };
+    const count = Number(val("launch-count"));
+    const input = { ImageId: img.ImageId, MinCount: count, MaxCount: count, InstanceType: val("launch-type"),
+      Placement: { AvailabilityZone: val("launch-az") } };
+    if (val("launch-key-name")) input.KeyName = val("launch-key-name");
     if (bdm.length) input.BlockDeviceMappings = bdm;
     const out = await call("RunInstances", input);
-    const id = out.Instances?.[0]?.InstanceId;
-    flash(`Launched ${id}: see Instances`, true);
+    const ids = (out.Instances ?? []).map((i) => i.InstanceId);
+    flash(`Launched ${ids.join(", ")}: see Instances`, true);
   });
 }
 
@@ -554,30 +591,207 @@ async function snapshots() {
     [
       h("button", { onclick: () => createVolumeDialog(s.SnapshotId), disabled: s.State !== "completed" }, "Create volume"),
       h("button", { onclick: () => copySnapshotDialog(s), disabled: s.State !== "completed" }, "Copy"),
+      h("button", { onclick: () => registerDialog(s.SnapshotId), disabled: s.State !== "completed" }, "Register image"),
       h("button", { class: "danger", onclick: () => confirmThen("Delete snapshot", `Delete ${s.SnapshotId}?`, "Delete",
         () => call("DeleteSnapshot", { SnapshotId: s.SnapshotId })) }, "Delete"),
     ]],
   }));
   return [h("h1", {}, "Snapshots"), filterBar("snapshots"),
+    h("div", { class: "toolbar" },
+      h("button", { class: "primary", id: "upload-open", onclick: uploadDialog }, "Upload disk image"),
+      h("span", { class: "hint" }, "A raw disk image from this computer becomes a snapshot; register an image from it.")),
     table(["Snapshot", "Size", "State", "Key", "DataEncryptionKeyId", "Description", "Actions"], rows, "snapshots")];
 }
 
 async function copySnapshotDialog(s) {
   const regions = await regionNames();
+  const preview = h("ul", { class: "preview", id: "csn-preview", "aria-live": "polite" });
+  const input = () => {
+    const i = { SourceSnapshotId: s.SnapshotId, SourceRegion: S.region };
+    if (val("csn-description")) i.Description = val("csn-description");
+    if (checked("csn-encrypted")) i.Encrypted = true;
+    if (val("csn-key")) i.KmsKeyId = val("csn-key");
+    return i;
+  };
   dialog(`Copy ${s.SnapshotId}`, [
     field("csn-region", "Destination region", h("select", {}, regions.map((r) => h("option", { value: r, selected: r === S.region }, r)))),
     field("csn-description", "Description", h("input", {})),
     field("csn-encrypted", "Encrypted", h("input", { type: "checkbox" })),
     keyPicker("csn-key", "KMS key", "(default / source key)"),
+    h("h3", {}, "What the copy will do"),
+    preview,
   ], "Copy snapshot", async () => {
-    const input = { SourceSnapshotId: s.SnapshotId, SourceRegion: S.region };
-    if (val("csn-description")) input.Description = val("csn-description");
-    if (checked("csn-encrypted")) input.Encrypted = true;
-    if (val("csn-key")) input.KmsKeyId = val("csn-key");
     const region = val("csn-region");
-    const out = await call("CopySnapshot", input, region);
+    const out = await call("CopySnapshot", input(), region);
     track(out.SnapshotId, "snapshot", region, s.VolumeSize);
     flash(`Copying to ${out.SnapshotId} in ${region}`, true);
+  });
+  livePreview(preview, ["csn-region", "csn-description", "csn-encrypted", "csn-key"],
+    async () => [outcomeItem((await previewCopySnapshot(input(), val("csn-region"))).Snapshot, "")]);
+}
+
+// ---------- bringing a disk image in ----------
+
+const BLOCK = 512 * 1024;
+const GIB = 2 ** 30;
+
+function base64Of(bytes) {
+  // FileReader encodes a large buffer natively (no string of 512 Ki characters built by hand).
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(r.result.slice(r.result.indexOf(",") + 1));
+    r.onerror = () => reject(r.error);
+    r.readAsDataURL(new Blob([bytes]));
+  });
+}
+
+async function sha256Of(bytes) {
+  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return btoa(String.fromCharCode(...d));
+}
+
+function allZero(bytes) {
+  const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  for (let i = 0; i < words.length; i++) if (words[i]) return false;
+  return true;
+}
+
+function mibPerSecond(bytes, since) {
+  const s = (performance.now() - since) / 1000;
+  return s > 0 ? `${(bytes / 2 ** 20 / s).toFixed(1)} MiB/s` : "";
+}
+
+// Upload: StartSnapshot, PutSnapshotBlock for each 512 KiB block that is not all zeros (with
+// its SHA-256), CompleteSnapshot: the EBS direct APIs, as an SDK upload makes them. The last
+// block of a file that does not end on a block boundary is padded with zeros, which is what
+// the volume holds past the file's end anyway.
+function uploadDialog() {
+  const bar = h("progress", { id: "up-progress", max: 100, value: 0, "aria-label": "Upload progress" });
+  const status = h("p", { id: "up-status", class: "hint", "aria-live": "polite" });
+  const file = h("input", { type: "file", required: true });
+  const size = h("input", { type: "number", min: 1 });
+  file.addEventListener("change", () => {
+    const f = file.files[0];
+    if (!f) return;
+    size.value = String(Math.max(1, Math.ceil(f.size / GIB)));
+    status.textContent = `${f.name}: ${f.size} bytes, ${Math.ceil(f.size / BLOCK)} blocks of 512 KiB.`;
+  });
+  let busy = false;
+  dialog("Upload disk image", [
+    field("up-file", "Raw disk image", file, "A raw image (as dd or qemu-img convert -O raw make it)."),
+    field("up-size", "Volume size (GiB)", size, "At least the image's size; the rest reads as zeros."),
+    field("up-description", "Description", h("input", {})),
+    field("up-encrypted", "Encrypted", h("input", { type: "checkbox" })),
+    keyPicker("up-key", "KMS key", "(default key)"),
+    bar, status,
+  ], "Upload", async () => {
+    const f = file.files[0];
+    if (!f) throw new Error("Choose a raw disk image file.");
+    if (f.size === 0) throw new Error(`${f.name} is empty: there is nothing to upload.`);
+    if (!globalThis.crypto?.subtle) {
+      throw new Error("This browser computes SHA-256 only for secure pages: open the console at " +
+        "http://127.0.0.1 or http://localhost (as blockseal serve prints it), not another address.");
+    }
+    const least = Math.ceil(f.size / GIB);
+    if (!(Number(size.value) >= least)) {
+      // Caught here rather than by the block past the volume's end, after a snapshot was started.
+      throw new Error(`The volume size must be at least ${least} GiB to hold ${f.name} (${f.size} bytes).`);
+    }
+    const input = { VolumeSize: Number(size.value), Description: val("up-description") || `Uploaded from ${f.name}` };
+    if (checked("up-encrypted")) input.Encrypted = true;
+    // StartSnapshot takes a key ARN: an alias picked here is resolved by KMS first.
+    if (val("up-key")) input.KmsKeyArn = (await call("DescribeKey", { KeyId: val("up-key") })).KeyMetadata.Arn;
+    busy = true;
+    try {
+      const { SnapshotId: id } = await call("StartSnapshot", input);
+      const blocks = Math.ceil(f.size / BLOCK);
+      const t0 = performance.now();
+      let next = 0, done = 0, written = 0, bytes = 0;
+      const show = () => {
+        bar.value = Math.floor((100 * done) / blocks);
+        status.textContent = `${id}: block ${done} of ${blocks}, ${written} written, ` +
+          `${done - written} all-zero skipped · ${mibPerSecond(bytes, t0)}`;
+      };
+      // A few blocks in flight, as the SDKs upload them.
+      const worker = async () => {
+        while (next < blocks) {
+          const i = next++;
+          const end = Math.min(f.size, (i + 1) * BLOCK);
+          const block = new Uint8Array(BLOCK);
+          block.set(new Uint8Array(await f.slice(i * BLOCK, end).arrayBuffer()));
+          if (!allZero(block)) {
+            const [checksum, data] = await Promise.all([sha256Of(block), base64Of(block)]);
+            await call("PutSnapshotBlock", { SnapshotId: id, BlockIndex: i, DataLength: BLOCK,
+              Checksum: checksum, ChecksumAlgorithm: "SHA256", BlockData: data });
+            written++;
+          }
+          done++;
+          bytes += end - i * BLOCK;
+          show();
+        }
+      };
+      try {
+        await Promise.all([worker(), worker(), worker(), worker()]);
+      } catch (e) {
+        next = blocks;
+        if (e instanceof ApiError) {
+          throw new ApiError(e.code, `${e.msg} (the upload stopped; ${id} stays pending and can be deleted)`);
+        }
+        throw e;
+      }
+      const end = await call("CompleteSnapshot", { SnapshotId: id, ChangedBlocksCount: written });
+      flash(`Uploaded ${f.name} to ${id} (${end.Status}): ${written} of ${blocks} blocks written, ` +
+        `${blocks - written} all-zero skipped, ${mibPerSecond(bytes, t0)}.`, true);
+    } finally {
+      busy = false;
+    }
+  });
+  // While blocks are going out the dialog stays open: it is where the progress is.
+  const d = document.getElementById("dialog");
+  document.getElementById("dialog-cancel").onclick = () => { if (!busy) d.close(); };
+  d.oncancel = (e) => { if (busy) e.preventDefault(); };
+}
+
+async function registerDialog(snapshotId) {
+  const [snaps, types] = await Promise.all([call("DescribeSnapshots", { OwnerIds: ["self"] }), instanceTypes()]);
+  const done = (snaps.Snapshots ?? []).filter((s) => s.State === "completed");
+  const snapOptions = (chosen) => done.map((s) => h("option", { value: s.SnapshotId, selected: s.SnapshotId === chosen },
+    `${s.SnapshotId} (${s.VolumeSize} GiB, ${keyName(s.KmsKeyId)})`));
+  // The architectures instance types run, from the engine's table.
+  const archs = [...new Set(types.InstanceTypes.flatMap((t) => t.Architectures))];
+  const extra = h("div", { id: "rg-extra" });
+  let n = 0;
+  const addDevice = () => {
+    const i = n++;
+    extra.append(h("fieldset", { class: "card", "data-row": String(i) },
+      h("legend", {}, "Volume"),
+      field(`rg-dev-${i}`, "Device name", h("input", { value: `/dev/sd${"fghijklmnop"[i % 11]}`, required: true })),
+      field(`rg-snap-${i}`, "Snapshot", h("select", {}, snapOptions())),
+      h("button", { type: "button", class: "danger", onclick: (e) => e.target.closest("fieldset").remove() }, "Remove")));
+  };
+  dialog("Register image", [
+    field("rg-name", "Name", h("input", { required: true })),
+    field("rg-description", "Description", h("input", {})),
+    field("rg-arch", "Architecture", h("select", {}, archs.map((a) => h("option", { value: a, selected: a === "x86_64" }, a)))),
+    field("rg-root", "Root device name", h("input", { value: "/dev/xvda", required: true })),
+    field("rg-snapshot", "Root snapshot", h("select", {}, snapOptions(snapshotId))),
+    field("rg-boot", "Boot mode", h("select", {}, ["", "legacy-bios", "uefi", "uefi-preferred"].map((b) =>
+      h("option", { value: b }, b || "(the architecture's default)")))),
+    h("h3", {}, "More volumes"),
+    extra,
+    h("button", { type: "button", id: "rg-add", onclick: addDevice }, "Add a volume"),
+  ], "Register image", async () => {
+    const bdm = [{ DeviceName: val("rg-root"), Ebs: { SnapshotId: val("rg-snapshot") } }];
+    for (const fs of extra.querySelectorAll("fieldset")) {
+      const i = fs.dataset.row;
+      bdm.push({ DeviceName: val(`rg-dev-${i}`), Ebs: { SnapshotId: val(`rg-snap-${i}`) } });
+    }
+    const input = { Name: val("rg-name"), Architecture: val("rg-arch"), RootDeviceName: val("rg-root"),
+      BlockDeviceMappings: bdm };
+    if (val("rg-description")) input.Description = val("rg-description");
+    if (val("rg-boot")) input.BootMode = val("rg-boot");
+    const out = await call("RegisterImage", input);
+    flash(`Registered ${out.ImageId} (${input.Name}): see AMIs`, true);
   });
 }
 
@@ -811,6 +1025,41 @@ function drawJobs() {
   }));
 }
 
+// ---------- who acts ----------
+
+// Every user of an account, listed by IAM ListUsers as `as` (all pages).
+async function usersOf(as) {
+  const names = [];
+  let marker;
+  do {
+    const out = await call("ListUsers", marker ? { Marker: marker } : {}, S.region, as);
+    names.push(...(out.Users ?? []).map((u) => u.UserName));
+    marker = out.IsTruncated ? out.Marker : undefined;
+  } while (marker);
+  return names;
+}
+
+// The principal picker: the home's accounts and their users (ListUsers as the acting principal
+// in its own account, as each other account's admin elsewhere). If the acting principal may not
+// list users, the free-text field stays.
+async function principalPicker() {
+  const accounts = (await post("/console/accounts", { Region: S.region, Principal: S.principal })).Accounts;
+  const [acct] = S.principal.includes(":") ? S.principal.split(":") : [null];
+  const mine = acct === null ? accounts[0] : accounts.find((a) => a.Id === acct || a.Name === acct);
+  const groups = [];
+  for (const [n, a] of accounts.entries()) {
+    const prefix = n === 0 ? "" : `${a.Name ?? a.Id}:`;
+    const users = await usersOf(a === mine ? S.principal : `${prefix}admin`);
+    groups.push(h("optgroup", { label: `Account ${a.Id}${a.Name ? ` (${a.Name})` : ""}` },
+      users.map((u) => h("option", { value: `${prefix}${u}`, selected: `${prefix}${u}` === S.principal }, `${prefix}${u}`))));
+  }
+  const pick = h("select", { id: "principal" }, groups);
+  if (![...pick.options].some((o) => o.selected)) {
+    pick.prepend(h("option", { value: S.principal, selected: true }, S.principal));
+  }
+  return pick;
+}
+
 // ---------- start ----------
 
 function fromHash() {
@@ -833,8 +1082,16 @@ async function start() {
       h("p", {}, "Open the address `blockseal serve` printed (it carries the console's token)."));
     return;
   }
-  const principal = document.getElementById("principal");
+  let principal = document.getElementById("principal");
   principal.value = S.principal;
+  try {
+    const pick = await principalPicker();
+    principal.replaceWith(pick);
+    principal = pick;
+  } catch (e) {
+    // Listing denied (or failed): the free-text field stays, with why in its hint.
+    principal.title = e instanceof ApiError ? `Users cannot be listed: ${e.code}` : String(e);
+  }
   principal.addEventListener("change", () => {
     S.principal = principal.value.trim() || "admin";
     sessionStorage.setItem("blockseal-principal", S.principal);
