@@ -273,7 +273,9 @@ impl Console {
         let out = self
             .engine
             .profile_context(region, who)
-            .map(|c| c.asynchronous())
+            // The console reads no file of the server's (ImportSnapshot is not among its
+            // operations; were it added, it would import from nowhere).
+            .map(|c| c.asynchronous().with_import_dirs(Vec::new()))
             .and_then(|ctx| {
                 *principal = ctx.principal_arn();
                 f(&self.engine, &ctx, &body)
