@@ -192,7 +192,8 @@ pub(crate) fn lookup(name: &str) -> Option<InstanceType> {
 }
 
 /// Every type of the table with its name: each family's sizes smallest first, then the Macs.
-#[cfg(test)]
+/// Every type of the table, in table order (families, then sizes; the Macs last): exactly the
+/// names [`check`] accepts.
 fn all() -> impl Iterator<Item = (String, InstanceType)> {
     let sized = FAMILIES.iter().flat_map(|row| {
         row.names.iter().flat_map(move |family| {
@@ -202,27 +203,13 @@ fn all() -> impl Iterator<Item = (String, InstanceType)> {
     sized.chain(MACS.iter().map(|(n, t)| ((*n).to_owned(), *t)))
 }
 
-/// Every type of the table, in table order (families, then sizes; the Macs last), with the
-/// architectures it runs: exactly the names [`check`] accepts.
-fn all() -> Vec<(String, &'static [&'static str])> {
-    let mut out: Vec<(String, &'static [&'static str])> = FAMILIES
-        .iter()
-        .flat_map(|(family, archs, sizes)| {
-            sizes
-                .iter()
-                .map(move |(size, _, _)| (format!("{family}.{size}"), *archs))
-        })
-        .collect();
-    out.extend(MACS.iter().map(|(n, t)| ((*n).to_owned(), t.architectures)));
-    out
-}
-
 impl crate::api::Engine {
     /// The instance types RunInstances accepts, each with the architectures of the images it
     /// launches, and the type a launch that names none gets. Read-only; what a front end offers
     /// to pick from, so that it holds no copy of the table.
     pub fn instance_types(&self) -> (Vec<(String, &'static [&'static str])>, &'static str) {
-        (all(), DEFAULT_INSTANCE_TYPE)
+        let types = all().map(|(n, t)| (n, t.architectures)).collect();
+        (types, DEFAULT_INSTANCE_TYPE)
     }
 }
 
@@ -372,10 +359,14 @@ mod tests {
 
     #[test]
     fn the_list_is_what_check_accepts() {
-        let list = all();
+        let list: Vec<(String, InstanceType)> = all().collect();
         assert!(list.len() > 100, "{}", list.len());
-        for (name, archs) in &list {
-            assert_eq!(check(name).unwrap().architectures, *archs, "{name}");
+        for (name, t) in &list {
+            assert_eq!(
+                check(name).unwrap().architectures,
+                t.architectures,
+                "{name}"
+            );
         }
         let names: std::collections::HashSet<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names.len(), list.len(), "no type twice");

@@ -239,7 +239,7 @@ impl Core<'_> {
         self.cat.read(|tx| {
             let s = self.completed_snapshot(tx, &r.source_region, &r.source_snapshot_id)?;
             // CopySnapshot's own refusal, before any key is planned.
-            if r.encrypted == Some(false) && s.encryption.is_some() {
+            if r.encrypted == Some(false) && s.encryption.is_encrypted() {
                 bail!(
                     Code::INVALID_REQUEST,
                     "Snapshot {} is encrypted. Creating unencrypted copy from an encrypted \
@@ -250,7 +250,7 @@ impl Core<'_> {
             let mut o = SnapshotOutcome {
                 device_names: Vec::new(),
                 snapshot_id: s.id.clone(),
-                source_kms_key_id: s.encryption.as_ref().map(|e| e.key_arn().to_owned()),
+                source_kms_key_id: s.encryption.key_arn().map(str::to_owned),
                 action: "unencrypted",
                 key_from: "none",
                 requested_key: None,
