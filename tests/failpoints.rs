@@ -810,7 +810,16 @@ fn ops(prepared: &Home, fx: &Fx) -> Vec<Op> {
             "Decrypt",
         ],
         Box::new(|h, fx, _| {
-            let n = list(h, &["kms", "list-grants", "--key-id", &fx.k1], "Grants").len();
+            // Only bob's: the fixture's attached volumes under k1 have EC2's grants too.
+            let bobs = [
+                "kms",
+                "list-grants",
+                "--key-id",
+                &fx.k1,
+                "--grantee-principal",
+                "bob",
+            ];
+            let n = list(h, &bobs, "Grants").len();
             assert!(n <= 1);
             n == 1
         }),
