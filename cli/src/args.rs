@@ -1585,7 +1585,7 @@ pub enum KmsCommand {
     UntagResource(UntagResource),
     /// List a key's tags
     #[command(after_help = "Example:\n  blockseal kms list-resource-tags --key-id KEY_ID")]
-    ListResourceTags(KeyIdArg),
+    ListResourceTags(KeyIdOrArnArg),
     #[command(after_help = EX_GDK)]
     GenerateDataKey(GenerateDataKey),
     #[command(after_help = EX_RE_ENCRYPT)]
@@ -1608,16 +1608,16 @@ pub enum KmsCommand {
     EnableKeyRotation(EnableKeyRotation),
     /// Turn automatic rotation of a key off (its rotations so far stay)
     #[command(after_help = "Example:\n  blockseal kms disable-key-rotation --key-id KEY_ID")]
-    DisableKeyRotation(KeyIdArg),
+    DisableKeyRotation(KeyIdOrArnArg),
     /// Show whether a key rotates automatically, its period and next rotation date
     #[command(after_help = "Example:\n  blockseal kms get-key-rotation-status --key-id KEY_ID")]
-    GetKeyRotationStatus(KeyIdArg),
+    GetKeyRotationStatus(KeyIdOrArnArg),
     /// Rotate a key's material now (at most 10 times per key)
     ///
     /// New ciphertexts and data keys use the new material; everything made before still
     /// decrypts.
     #[command(after_help = "Example:\n  blockseal kms rotate-key-on-demand --key-id KEY_ID")]
-    RotateKeyOnDemand(KeyIdArg),
+    RotateKeyOnDemand(KeyIdOrArnArg),
     /// List a key's rotations, oldest first
     #[command(after_help = "Example:\n  blockseal kms list-key-rotations --key-id KEY_ID")]
     ListKeyRotations(ListKeyRotations),
