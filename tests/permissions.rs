@@ -3,7 +3,7 @@
 //! and AWS error code a user sees), and the default-key hijack of the permissions issue, which
 //! must fail.
 
-use crate::support::{aws_error_code, s, Home};
+use crate::support::{as_profile, aws_error_code, s, Home};
 use serde_json::Value;
 use std::process::Output;
 
@@ -846,13 +846,7 @@ fn attaching_an_encrypted_volume_creates_the_grant_aws_shows() {
 
 /// Runs `args` as profile `profile` (`ACCOUNT:USER`), which must succeed.
 fn ok_as(h: &Home, profile: &str, args: &[&str]) -> Value {
-    let o = as_user(h, profile, args);
-    assert!(
-        o.status.success(),
-        "{profile} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    json_out(&o)
+    h.ok(&as_profile(profile, args))
 }
 
 /// The instance `inst` of `profile` as DescribeInstances shows it.
@@ -893,30 +887,8 @@ fn a_key_policy_naming_another_account_shares_an_encrypted_image_until_it_stops(
     let data = crate::support::image_bytes(2 << 20, 77, b"KEY-POLICY-SHARED");
     let snap = h.import(&data, &["--encrypted", "--kms-key-id", &k]);
     let ami = h.register("kp-shared", "/dev/xvda", &snap, &[]);
-    h.ok(&[
-        "ec2",
-        "modify-image-attribute",
-        "--image-id",
-        &ami,
-        "--attribute",
-        "launchPermission",
-        "--operation-type",
-        "add",
-        "--user-ids",
-        &b,
-    ]);
-    h.ok(&[
-        "ec2",
-        "modify-snapshot-attribute",
-        "--snapshot-id",
-        &snap,
-        "--attribute",
-        "createVolumePermission",
-        "--operation-type",
-        "add",
-        "--user-ids",
-        &b,
-    ]);
+    h.share(&ami, "add", &["--user-ids", &b]);
+    h.share(&snap, "add", &["--user-ids", &b]);
     let b_admin = "b:admin";
     // B's user bob may do anything in EC2 but nothing in KMS: the key policy lets B's account
     // in, B's identity policy keeps bob out.
@@ -971,7 +943,7 @@ fn a_key_policy_naming_another_account_shares_an_encrypted_image_until_it_stops(
         b_admin,
         &["ec2", "create-snapshot", "--volume-id", &root],
     )["SnapshotId"]);
-    export_as(&h, b_admin, &launched, &data);
+    h.assert_export_as(b_admin, &launched, &data);
 
     // B re-encrypts a copy of the shared snapshot to its own key, and makes a volume of it.
     let kb = s(&ok_as(&h, b_admin, &["kms", "create-key"])["KeyMetadata"]["Arn"]);
@@ -1001,7 +973,7 @@ fn a_key_policy_naming_another_account_shares_an_encrypted_image_until_it_stops(
     let (mine, copied) = copy_to_own();
     assert_eq!(copied["State"], "completed");
     assert_eq!(s(&copied["KmsKeyId"]), kb);
-    export_as(&h, b_admin, &mine, &data);
+    h.assert_export_as(b_admin, &mine, &data);
     let v = ok_as(
         &h,
         b_admin,
@@ -1043,7 +1015,7 @@ fn a_key_policy_naming_another_account_shares_an_encrypted_image_until_it_stops(
     let (_, failed) = copy_to_own();
     assert_eq!(failed["State"], "error");
     assert_eq!(failed["StateMessage"], "Given key ID is not accessible");
-    export_as(&h, b_admin, &mine, &data);
+    h.assert_export_as(b_admin, &mine, &data);
     let from_mine = ok_as(
         &h,
         b_admin,
@@ -1062,25 +1034,4 @@ fn a_key_policy_naming_another_account_shares_an_encrypted_image_until_it_stops(
         b_admin,
         &["ec2", "wait", "volume-available", "--volume-ids", &vid],
     );
-}
-
-/// Exports snapshot `snap` as `profile` and checks it holds `expected`, then zeros.
-fn export_as(h: &Home, profile: &str, snap: &str, expected: &[u8]) {
-    let out = h.scratch(&format!("export-{}.raw", crate::support::rand_tag()));
-    ok_as(
-        h,
-        profile,
-        &[
-            "ec2",
-            "export-snapshot",
-            "--snapshot-id",
-            snap,
-            "--file",
-            out.to_str().unwrap(),
-        ],
-    );
-    let got = std::fs::read(&out).unwrap();
-    assert_eq!(&got[..expected.len()], expected, "exported bytes differ");
-    assert!(got[expected.len()..].iter().all(|&b| b == 0));
-    std::fs::remove_file(&out).unwrap();
 }

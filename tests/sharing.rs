@@ -2,18 +2,11 @@
 //! the rules of encrypted ones, the recipient's key access through a grant, and what unsharing
 //! and revoking do — with the data checked by export.
 
-use crate::support::{image_bytes, s, Home};
+use crate::support::{as_profile as as_, image_bytes, s, Home};
 use serde_json::{json, Value};
 
 /// The recipient's profile: the `admin` of the account named `b`.
 const B: &str = "b:admin";
-
-/// Runs `args` as profile `profile`.
-fn as_<'a>(profile: &'a str, args: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["--profile", profile];
-    v.extend_from_slice(args);
-    v
-}
 
 /// A home with a second account `b`; returns (home, first account id, b's id).
 fn two_accounts() -> (Home, String, String) {
@@ -100,27 +93,8 @@ fn assert_launched_bytes(h: &Home, inst: &str, expected: &[u8]) -> String {
         &inst_view["Reservations"][0]["Instances"][0]["BlockDeviceMappings"][0]["Ebs"]["VolumeId"],
     );
     let snap = s(&h.ok(&as_(B, &["ec2", "create-snapshot", "--volume-id", &root]))["SnapshotId"]);
-    assert_export_as(h, B, &snap, expected);
+    h.assert_export_as(B, &snap, expected);
     snap
-}
-
-fn assert_export_as(h: &Home, profile: &str, snap: &str, expected: &[u8]) {
-    let out = h.scratch(&format!("export-{}.raw", crate::support::rand_tag()));
-    h.ok(&as_(
-        profile,
-        &[
-            "ec2",
-            "export-snapshot",
-            "--snapshot-id",
-            snap,
-            "--file",
-            out.to_str().unwrap(),
-        ],
-    ));
-    let got = std::fs::read(&out).unwrap();
-    assert_eq!(&got[..expected.len()], expected, "exported bytes differ");
-    assert!(got[expected.len()..].iter().all(|&b| b == 0));
-    std::fs::remove_file(&out).unwrap();
 }
 
 #[test]
@@ -295,18 +269,7 @@ fn an_unencrypted_ami_shared_launched_and_unshared() {
     );
 
     // Unshared: B no longer sees or launches it; what it made stays.
-    h.ok(&[
-        "ec2",
-        "modify-image-attribute",
-        "--image-id",
-        &ami,
-        "--attribute",
-        "launchPermission",
-        "--operation-type",
-        "remove",
-        "--user-ids",
-        &b,
-    ]);
+    h.share(&ami, "remove", &["--user-ids", &b]);
     assert_eq!(
         image_ids(&h.ok(&as_(B, &["ec2", "describe-images"]))),
         Vec::<String>::new()
@@ -323,23 +286,12 @@ fn an_unencrypted_ami_shared_launched_and_unshared() {
         still["Reservations"][0]["Instances"][0]["State"]["Name"],
         "running"
     );
-    assert_export_as(&h, B, &b_snap, &root);
+    h.assert_export_as(B, &b_snap, &root);
 
     // Public (Group=all): a third account sees it; reset takes every permission back.
     let c = s(&h.ok(&["account", "create"])["Account"]["Id"]);
     let c_profile = format!("{c}:admin");
-    h.ok(&[
-        "ec2",
-        "modify-image-attribute",
-        "--image-id",
-        &ami,
-        "--attribute",
-        "launchPermission",
-        "--operation-type",
-        "add",
-        "--user-groups",
-        "all",
-    ]);
+    h.share(&ami, "add", &["--user-groups", "all"]);
     let public = h.ok(&as_(
         &c_profile,
         &["ec2", "describe-images", "--executable-users", "all"],
@@ -386,18 +338,7 @@ fn a_cmk_snapshot_shared_with_a_grant_is_copied_to_the_recipients_key_which_outl
         &h.ok(&as_(B, &["kms", "create-key", "--description", "B's key"]))["KeyMetadata"]["Arn"],
     );
 
-    h.ok(&[
-        "ec2",
-        "modify-snapshot-attribute",
-        "--snapshot-id",
-        &snap,
-        "--attribute",
-        "createVolumePermission",
-        "--operation-type",
-        "add",
-        "--user-ids",
-        &b,
-    ]);
+    h.share(&snap, "add", &["--user-ids", &b]);
     let attr = h.ok(&[
         "ec2",
         "describe-snapshot-attribute",
@@ -464,7 +405,7 @@ fn a_cmk_snapshot_shared_with_a_grant_is_copied_to_the_recipients_key_which_outl
         copied["DataEncryptionKeyId"], seen["Snapshots"][0]["DataEncryptionKeyId"],
         "a new key means a new data key"
     );
-    assert_export_as(&h, B, &mine, &data);
+    h.assert_export_as(B, &mine, &data);
     // B restores a volume from the shared original while the grant holds.
     let vol = h.ok(&as_(
         B,
@@ -495,7 +436,7 @@ fn a_cmk_snapshot_shared_with_a_grant_is_copied_to_the_recipients_key_which_outl
         &grant_id,
     ]);
     h.ok(&["kms", "disable-key", "--key-id", &k]);
-    assert_export_as(&h, B, &mine, &data);
+    h.assert_export_as(B, &mine, &data);
     // A new use of the shared original fails as AWS fails it.
     let (_, again) = copy(&["--encrypted", "--kms-key-id", &kb_arn]);
     assert_eq!(again["State"], "error");
@@ -554,7 +495,7 @@ fn a_cmk_snapshot_shared_with_a_grant_is_copied_to_the_recipients_key_which_outl
         )),
         "InvalidSnapshot.NotFound"
     );
-    assert_export_as(&h, B, &mine, &data);
+    h.assert_export_as(B, &mine, &data);
 }
 
 #[test]
@@ -563,18 +504,7 @@ fn a_shared_encrypted_ami_launches_for_the_recipient_only_with_the_key() {
     let root = image_bytes(2 << 20, 41, b"SHARED-CMK-ROOT");
     let (k, _, snap) = cmk_snapshot(&h, "owner's CMK", &root);
     let ami = h.register("cmk-root", "/dev/xvda", &snap, &[]);
-    h.ok(&[
-        "ec2",
-        "modify-image-attribute",
-        "--image-id",
-        &ami,
-        "--attribute",
-        "launchPermission",
-        "--operation-type",
-        "add",
-        "--user-ids",
-        &b,
-    ]);
+    h.share(&ami, "add", &["--user-ids", &b]);
     // Without the key: pending, then terminated with AWS's KMS reason, no volume left.
     let r = h.ok(&as_(B, &["ec2", "run-instances", "--image-id", &ami]));
     let inst = s(&r["Instances"][0]["InstanceId"]);

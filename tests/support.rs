@@ -292,6 +292,44 @@ impl Home {
         std::fs::remove_file(&out).unwrap();
     }
 
+    /// `ec2 export-snapshot` of `snapshot_id` as `profile` (`ACCOUNT:USER`): the file must
+    /// hold `expected`, then only zeros.
+    pub fn assert_export_as(&self, profile: &str, snapshot_id: &str, expected: &[u8]) {
+        let out = self.scratch(&format!("export-{}.raw", rand_tag()));
+        let file = out.to_str().unwrap();
+        let export = [
+            "ec2",
+            "export-snapshot",
+            "--snapshot-id",
+            snapshot_id,
+            "--file",
+            file,
+        ];
+        self.ok(&as_profile(profile, &export));
+        let got = std::fs::read(&out).unwrap();
+        assert_eq!(&got[..expected.len()], expected, "exported bytes differ");
+        assert!(got[expected.len()..].iter().all(|&b| b == 0));
+        std::fs::remove_file(&out).unwrap();
+    }
+
+    /// Shares (`op` "add") or unshares ("remove") image or snapshot `id` with `whom`
+    /// (`["--user-ids", ACCOUNT]` or `["--user-groups", "all"]`): `modify-image-attribute`
+    /// launchPermission for an `ami-`, `modify-snapshot-attribute` createVolumePermission for a
+    /// `snap-`. Must succeed.
+    pub fn share(&self, id: &str, op: &str, whom: &[&str]) -> Value {
+        let mut args = match id.starts_with("ami-") {
+            true => vec!["ec2", "modify-image-attribute", "--image-id", id],
+            false => vec!["ec2", "modify-snapshot-attribute", "--snapshot-id", id],
+        };
+        args.extend(match id.starts_with("ami-") {
+            true => ["--attribute", "launchPermission"],
+            false => ["--attribute", "createVolumePermission"],
+        });
+        args.extend(["--operation-type", op]);
+        args.extend_from_slice(whom);
+        self.ok(&args)
+    }
+
     /// Every file under the home, as (path, bytes).
     pub fn files(&self) -> Vec<PathBuf> {
         fn walk(d: &Path, out: &mut Vec<PathBuf>) {
@@ -335,6 +373,14 @@ impl Home {
 }
 
 /// A JSON string value, or a panic naming what it was instead.
+/// `args` run as profile `profile` (`ACCOUNT:USER`, or a user of the first account): the
+/// global `--profile` flag, then `args`.
+pub fn as_profile<'a>(profile: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--profile", profile];
+    v.extend_from_slice(args);
+    v
+}
+
 pub fn s(v: &Value) -> String {
     v.as_str()
         .unwrap_or_else(|| panic!("not a string: {v}"))

@@ -1570,8 +1570,12 @@ pub enum KmsCommand {
         after_help = "Example:\n  blockseal kms revoke-grant --key-id KEY_ID --grant-id GRANT_ID"
     )]
     RevokeGrant(RevokeGrant),
+    /// Generate a data key and return it only wrapped (encrypted under the KMS key)
+    ///
+    /// Give exactly one of --number-of-bytes and --key-spec. The returned CiphertextBlob (base64)
+    /// can later be decrypted with the same encryption context.
     #[command(after_help = EX_GDKWP)]
-    GenerateDataKeyWithoutPlaintext(GenerateDataKeyWithoutPlaintext),
+    GenerateDataKeyWithoutPlaintext(DataKeyArgs),
     #[command(after_help = EX_ENCRYPT)]
     Encrypt(Encrypt),
     #[command(after_help = EX_DECRYPT)]
@@ -1586,8 +1590,12 @@ pub enum KmsCommand {
     /// List a key's tags
     #[command(after_help = "Example:\n  blockseal kms list-resource-tags --key-id KEY_ID")]
     ListResourceTags(KeyIdOrArnArg),
+    /// Generate a data key: returned in the clear (Plaintext) and wrapped under the KMS key
+    ///
+    /// Give exactly one of --number-of-bytes and --key-spec. Use the Plaintext at once and keep
+    /// only the CiphertextBlob; decrypt turns it back into the key.
     #[command(after_help = EX_GDK)]
-    GenerateDataKey(GenerateDataKey),
+    GenerateDataKey(DataKeyArgs),
     #[command(after_help = EX_RE_ENCRYPT)]
     ReEncrypt(ReEncrypt),
     #[command(after_help = EX_GENERATE_RANDOM)]
@@ -1846,25 +1854,6 @@ pub struct RevokeGrant {
     pub grant_id: String,
 }
 
-/// Generate a data key and return it only wrapped (encrypted under the KMS key)
-///
-/// Give exactly one of --number-of-bytes and --key-spec. The returned CiphertextBlob (base64)
-/// can later be decrypted with the same encryption context.
-#[derive(Args, Debug)]
-pub struct GenerateDataKeyWithoutPlaintext {
-    #[command(flatten)]
-    pub key: KeyIdArg,
-    /// Length of the data key in bytes (1–1024)
-    #[arg(long, value_name = "N")]
-    pub number_of_bytes: Option<i64>,
-    /// AES_256 or AES_128
-    #[arg(long, value_name = "SPEC", value_parser = params::parse_string)]
-    pub key_spec: Option<String>,
-    /// Encryption context: k=v,k2=v2 or JSON; needed again to decrypt
-    #[arg(long, value_name = "CONTEXT", value_parser = params::parse_encryption_context)]
-    pub encryption_context: Option<Value>,
-}
-
 const EX_GDKWP: &str = "\
 Example:
   blockseal kms generate-data-key-without-plaintext --key-id alias/k1 --number-of-bytes 64 \\
@@ -1912,12 +1901,9 @@ const EX_DECRYPT: &str = "\
 Example:
   blockseal kms decrypt --ciphertext-blob fileb://secret.enc | jq -r .Plaintext | base64 -d";
 
-/// Generate a data key: returned in the clear (Plaintext) and wrapped under the KMS key
-///
-/// Give exactly one of --number-of-bytes and --key-spec. Use the Plaintext at once and keep
-/// only the CiphertextBlob; decrypt turns it back into the key.
+/// The flags of generate-data-key and generate-data-key-without-plaintext (the same request).
 #[derive(Args, Debug)]
-pub struct GenerateDataKey {
+pub struct DataKeyArgs {
     #[command(flatten)]
     pub key: KeyIdArg,
     /// Length of the data key in bytes (1–1024)

@@ -10,6 +10,14 @@ use serde_json::Value;
 pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
     use KmsCommand as C;
     let key = |k: &String| Req::new().set("KeyId", k.clone()).build();
+    let data_key = |a: &crate::args::DataKeyArgs| {
+        Req::new()
+            .set("KeyId", a.key.key_id.clone())
+            .opt("NumberOfBytes", a.number_of_bytes)
+            .opt("KeySpec", a.key_spec.clone())
+            .opt("EncryptionContext", a.encryption_context.clone())
+            .build()
+    };
     match cmd {
         C::CreateKey(a) => (
             "CreateKey",
@@ -120,15 +128,7 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
                 .set("GrantId", a.grant_id.clone())
                 .build(),
         ),
-        C::GenerateDataKeyWithoutPlaintext(a) => (
-            "GenerateDataKeyWithoutPlaintext",
-            Req::new()
-                .set("KeyId", a.key.key_id.clone())
-                .opt("NumberOfBytes", a.number_of_bytes)
-                .opt("KeySpec", a.key_spec.clone())
-                .opt("EncryptionContext", a.encryption_context.clone())
-                .build(),
-        ),
+        C::GenerateDataKeyWithoutPlaintext(a) => ("GenerateDataKeyWithoutPlaintext", data_key(a)),
         C::Encrypt(a) => (
             "Encrypt",
             Req::new()
@@ -145,15 +145,7 @@ pub fn request(cmd: &KmsCommand) -> (&'static str, Value) {
                 .opt("KeyId", a.key_id.clone())
                 .build(),
         ),
-        C::GenerateDataKey(a) => (
-            "GenerateDataKey",
-            Req::new()
-                .set("KeyId", a.key.key_id.clone())
-                .opt("NumberOfBytes", a.number_of_bytes)
-                .opt("KeySpec", a.key_spec.clone())
-                .opt("EncryptionContext", a.encryption_context.clone())
-                .build(),
-        ),
+        C::GenerateDataKey(a) => ("GenerateDataKey", data_key(a)),
         C::ReEncrypt(a) => (
             "ReEncrypt",
             Req::new()

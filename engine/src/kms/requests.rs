@@ -1115,35 +1115,29 @@ fn key_id_only(v: &Value) -> Result<String> {
     Req::parse(v, &["KeyId"])?.key_id("KeyId")
 }
 
-impl TryFrom<Value> for EnableKey {
-    type Error = Error;
+/// The requests of only a `KeyId`.
+macro_rules! key_id_only_requests {
+    ($($name:ident),* $(,)?) => {$(
+        impl TryFrom<Value> for $name {
+            type Error = Error;
 
-    fn try_from(v: Value) -> Result<EnableKey> {
-        Ok(EnableKey {
-            key_id: key_id_only(&v)?,
-        })
-    }
+            fn try_from(v: Value) -> Result<$name> {
+                Ok($name {
+                    key_id: key_id_only(&v)?,
+                })
+            }
+        }
+    )*};
 }
 
-impl TryFrom<Value> for DisableKey {
-    type Error = Error;
-
-    fn try_from(v: Value) -> Result<DisableKey> {
-        Ok(DisableKey {
-            key_id: key_id_only(&v)?,
-        })
-    }
-}
-
-impl TryFrom<Value> for CancelKeyDeletion {
-    type Error = Error;
-
-    fn try_from(v: Value) -> Result<CancelKeyDeletion> {
-        Ok(CancelKeyDeletion {
-            key_id: key_id_only(&v)?,
-        })
-    }
-}
+key_id_only_requests!(
+    EnableKey,
+    DisableKey,
+    CancelKeyDeletion,
+    DisableKeyRotation,
+    GetKeyRotationStatus,
+    RotateKeyOnDemand,
+);
 
 impl TryFrom<Value> for ScheduleKeyDeletion {
     type Error = Error;
@@ -1515,36 +1509,6 @@ impl TryFrom<Value> for EnableKeyRotation {
         Ok(EnableKeyRotation {
             key_id: r.key_id("KeyId")?,
             rotation_period_in_days: r.opt_int("RotationPeriodInDays", 90, 2560)?,
-        })
-    }
-}
-
-impl TryFrom<Value> for DisableKeyRotation {
-    type Error = Error;
-
-    fn try_from(v: Value) -> Result<DisableKeyRotation> {
-        Ok(DisableKeyRotation {
-            key_id: key_id_only(&v)?,
-        })
-    }
-}
-
-impl TryFrom<Value> for GetKeyRotationStatus {
-    type Error = Error;
-
-    fn try_from(v: Value) -> Result<GetKeyRotationStatus> {
-        Ok(GetKeyRotationStatus {
-            key_id: key_id_only(&v)?,
-        })
-    }
-}
-
-impl TryFrom<Value> for RotateKeyOnDemand {
-    type Error = Error;
-
-    fn try_from(v: Value) -> Result<RotateKeyOnDemand> {
-        Ok(RotateKeyOnDemand {
-            key_id: key_id_only(&v)?,
         })
     }
 }
