@@ -429,12 +429,12 @@ impl Core<'_> {
                 tx.put(v)?;
                 tags::apply(tx, &region, &r.tag_specifications, "volume", &v.id)?;
                 if let (Some(e), Some(a)) = (&v.encryption, &v.attachment) {
-                    let account = self.account();
+                    let key = self.kms.resolve(tx, &self.caller, e.key_arn())?;
                     (self.kms).grant_for_attachment(
                         tx,
                         &self.caller,
-                        e.key_arn(),
-                        account,
+                        &key,
+                        self.account(),
                         &v.id,
                         &a.instance_id,
                     )?;

@@ -386,16 +386,16 @@ impl Core<'_> {
             .kms
             .resolve(tx, &self.caller, e.key_arn())
             .and_then(|k| {
-                self.kms.authorize(&k, &self.caller, "CreateGrant")?;
-                if let Some(inst) = grant_to {
-                    self.kms.grant_for_attachment(
+                match grant_to {
+                    Some(inst) => self.kms.grant_for_attachment(
                         tx,
                         &self.caller,
-                        e.key_arn(),
+                        &k,
                         &inst.owner_id,
                         &vol.id,
                         &inst.id,
-                    )?;
+                    )?,
+                    None => self.kms.authorize(&k, &self.caller, "CreateGrant")?,
                 }
                 self.kms
                     .unwrap_data_key(tx, &self.caller, &e.wrapped, &e.context_id)

@@ -429,18 +429,17 @@ impl Kms {
     /// by [`retire_attachment_grants`] when the attachment ends.
     ///
     /// # Errors
-    /// `NotFoundException` if the key is gone; those of [`Kms::authorize`] for `CreateGrant`.
+    /// Those of [`Kms::authorize`] for `CreateGrant`.
     pub(crate) fn grant_for_attachment(
         &self,
         tx: &Tx,
         caller: &Caller,
-        key_arn: &str,
+        key: &KeyRecord,
         account: &str,
         volume_id: &str,
         instance_id: &str,
     ) -> Result<()> {
-        let key = self.key_by_arn(tx, key_arn)?;
-        self.authorize(&key, caller, "CreateGrant")?;
+        self.authorize(key, caller, "CreateGrant")?;
         let grantee = ec2_instance_principal(account, instance_id);
         let constraints = Some(store::Constraints {
             subset: Some(ebs_context(volume_id)),
@@ -456,7 +455,7 @@ impl Kms {
             operations: vec![Action::Decrypt.name().to_owned()],
             constraints,
         };
-        ops::put_grant(tx, &key, new).map(drop)
+        ops::put_grant(tx, key, new).map(drop)
     }
 
     /// GenerateDataKeyWithoutPlaintext for EBS: a fresh XTS data key of `cipher.key_len()` bytes

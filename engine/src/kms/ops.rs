@@ -2393,6 +2393,10 @@ mod tests {
             h.call(&admin(), "GetKeyRotationStatus", json!({"KeyId": id}))
                 .unwrap()
         };
+        let rotations = |h: &mut Home| {
+            let list = h.call(&admin(), "ListKeyRotations", json!({"KeyId": id}));
+            list.unwrap()["Rotations"].as_array().unwrap().len()
+        };
         assert_eq!(
             status(&mut h),
             json!({"KeyId": id, "KeyRotationEnabled": false})
@@ -2445,14 +2449,7 @@ mod tests {
             .unwrap();
         h.tx(|kms, tx| kms.sweep(tx, later + 400 * DAY_MILLIS))
             .unwrap();
-        assert_eq!(
-            h.call(&admin(), "ListKeyRotations", json!({"KeyId": id}))
-                .unwrap()["Rotations"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(rotations(&mut h), 1);
         let d = Code::DISABLED_EXCEPTION;
         h.fails(&admin(), "EnableKeyRotation", json!({"KeyId": id}), d);
         h.fails(&admin(), "DisableKeyRotation", json!({"KeyId": id}), d);
@@ -2467,14 +2464,7 @@ mod tests {
         );
         h.tx(|kms, tx| kms.sweep(tx, later + 800 * DAY_MILLIS))
             .unwrap();
-        assert_eq!(
-            h.call(&admin(), "ListKeyRotations", json!({"KeyId": id}))
-                .unwrap()["Rotations"]
-                .as_array()
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(rotations(&mut h), 1);
 
         // Others, pending deletion, imported material, aliases, unknown keys.
         let denied = Code::ACCESS_DENIED_EXCEPTION;
