@@ -577,7 +577,8 @@ def check_preview():
         c.goto("encryption")
         c.b.select("#ebs-key", "alias/k2")
         c.button("//main", "Change default key")
-        c.b.wait("return document.querySelector('main').textContent.includes('alias/k2');")
+        # The key picker lists alias/k2 too: wait for the page's own "Default key" line.
+        c.b.wait("return document.getElementById('ebs-default')?.textContent.includes('alias/k2');")
         assert ec2.get_ebs_default_kms_key_id()["KmsKeyId"] == arn_of("alias/k2")
         run([(base, False, None, REGION, "root: unencrypted → k2, encrypt")])
         # The preview is what the copy does: this copy lands on K2.

@@ -894,7 +894,7 @@ async function encryption() {
       h("button", { id: "ebd-toggle", onclick: () => run(on ? "DisableEbsEncryptionByDefault" : "EnableEbsEncryptionByDefault") },
         on ? "Disable encryption by default" : "Enable encryption by default")),
     h("section", { class: "card" },
-      h("p", {}, "Default key: ", keyCell(key.KmsKeyId)),
+      h("p", { id: "ebs-default" }, "Default key: ", keyCell(key.KmsKeyId)),
       picker,
       h("button", { onclick: () => val("ebs-key") && run("ModifyEbsDefaultKmsKeyId", { KmsKeyId: val("ebs-key") }) }, "Change default key"),
       " ",
